@@ -1,0 +1,34 @@
+//! Loading AWS configuration from the standard chain, with an optional
+//! endpoint override for moto or LocalStack.
+
+use aws_config::meta::region::ProvideRegion;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+
+/// Where AWS calls go.
+#[derive(Debug, Clone, Default)]
+pub struct AwsTarget {
+    /// Endpoint override (e.g. `http://127.0.0.1:5000` for moto); the
+    /// standard `AWS_ENDPOINT_URL` is honoured when this is None.
+    pub endpoint_url: Option<String>,
+    /// Region override; otherwise the standard chain, then us-east-1.
+    pub region: Option<String>,
+}
+
+impl AwsTarget {
+    pub fn endpoint(url: impl Into<String>) -> Self {
+        Self { endpoint_url: Some(url.into()), region: None }
+    }
+
+    /// Credentials and region from the standard AWS chain.
+    pub async fn load(&self) -> SdkConfig {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if let Some(url) = &self.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        let region = match &self.region {
+            Some(r) => Some(Region::new(r.clone())),
+            None => aws_config::default_provider::region::default_provider().region().await,
+        };
+        loader.region(region.unwrap_or_else(|| Region::new("us-east-1"))).load().await
+    }
+}

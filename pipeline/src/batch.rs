@@ -1,0 +1,315 @@
+//! `pipeline batch`: reads the sink's output, cleans it (SPEC 4) and runs
+//! the analysis queries (SPEC 5) on DataFusion. The SQL comes from the
+//! `templates` crate, which renders the same files for Spark into the
+//! Databricks notebook.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::dataframe::DataFrameWriteOptions;
+use datafusion::prelude::{JsonReadOptions, SessionContext};
+use futures::StreamExt;
+use templates::{CLEANING, Engine, QUERIES, Query, Templates};
+
+use crate::records::{Kind, Names};
+use crate::storage::{Location, S3Settings, StorageError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Template(#[from] templates::TemplateError),
+    #[error("{context}: {source}")]
+    Engine { context: String, source: datafusion::error::DataFusionError },
+    #[error(
+        "no sink output for `{kind}` under {location}/{prefix}: run the sink first (`pipeline sink`), or check --input and --uid"
+    )]
+    NoInput { kind: Kind, location: String, prefix: String },
+    #[error("listing {location} failed: {source}")]
+    List { location: String, source: object_store::Error },
+    #[error("writing results to {path}: {source}")]
+    Output { path: String, source: std::io::Error },
+}
+
+fn engine_err(context: impl Into<String>) -> impl FnOnce(datafusion::error::DataFusionError) -> BatchError {
+    let context = context.into();
+    move |source| BatchError::Engine { context, source }
+}
+
+/// Schema of the raw records as the emulator sends them (SPEC 2).
+pub fn raw_schema(kind: Kind) -> Schema {
+    let s = |n: &str| Field::new(n, DataType::Utf8, true);
+    let i = |n: &str| Field::new(n, DataType::Int64, true);
+    let f = |n: &str| Field::new(n, DataType::Float64, true);
+    let fields = match kind {
+        Kind::Pin => vec![
+            i("index"),
+            s("unique_id"),
+            s("title"),
+            s("description"),
+            s("poster_name"),
+            s("follower_count"),
+            s("tag_list"),
+            s("is_image_or_video"),
+            s("image_src"),
+            i("downloaded"),
+            s("save_location"),
+            s("category"),
+        ],
+        Kind::Geo => vec![i("ind"), s("timestamp"), f("latitude"), f("longitude"), s("country")],
+        Kind::User => vec![i("ind"), s("first_name"), s("last_name"), i("age"), s("date_joined")],
+    };
+    Schema::new(fields)
+}
+
+#[derive(Debug, Clone)]
+pub struct BatchConfig {
+    /// Where the sink wrote `topics/<uid>.<kind>/...`.
+    pub input: Location,
+    pub names: Names,
+    pub s3: S3Settings,
+    /// Directory for Parquet output of cleaned tables and query results.
+    pub output: Option<std::path::PathBuf>,
+}
+
+/// A computed table.
+#[derive(Debug, Clone)]
+pub struct Table {
+    pub name: String,
+    pub title: String,
+    pub batches: Vec<RecordBatch>,
+}
+
+impl Table {
+    pub fn rows(&self) -> usize {
+        self.batches.iter().map(|b| b.num_rows()).sum()
+    }
+
+    /// Human-readable table.
+    pub fn pretty(&self) -> String {
+        datafusion::arrow::util::pretty::pretty_format_batches(&self.batches)
+            .map(|t| t.to_string())
+            .unwrap_or_else(|e| format!("(cannot format: {e})"))
+    }
+}
+
+/// Output of a batch run.
+#[derive(Debug, Clone)]
+pub struct BatchOutput {
+    /// Raw rows read per kind, in `Kind::ALL` order.
+    pub raw_rows: Vec<(Kind, usize)>,
+    pub cleaned: Vec<Table>,
+    pub results: Vec<Table>,
+}
+
+/// Register the sink output of the three kinds as `pin_raw`, `geo_raw`, `user_raw`.
+pub async fn register_raw(ctx: &SessionContext, config: &BatchConfig) -> Result<(), BatchError> {
+    let store = crate::storage::open(&config.input, &config.s3)?;
+    let base = config.input.url()?;
+    if let Location::S3 { .. } = config.input {
+        ctx.register_object_store(&base, store.clone());
+    }
+    for kind in Kind::ALL {
+        let rel = format!("topics/{}/", config.names.topic(kind));
+        // Fail with the fix rather than return empty results.
+        let list_prefix = object_store::path::Path::from(format!("{}/{}", config.input.prefix(), rel).trim_start_matches('/'));
+        let mut listing = store.list(Some(&list_prefix));
+        let first = listing.next().await.transpose().map_err(|source| BatchError::List { location: config.input.to_string(), source })?;
+        if first.is_none() {
+            return Err(BatchError::NoInput { kind, location: config.input.to_string(), prefix: rel });
+        }
+        let url = base.join(&rel).expect("topic names are URL-safe");
+        let schema = raw_schema(kind);
+        let opts = JsonReadOptions { schema: Some(&schema), file_extension: ".json", ..Default::default() };
+        ctx.register_json(&format!("{kind}_raw"), url.as_str(), opts)
+            .await
+            .map_err(engine_err(format!("reading {url}")))?;
+    }
+    Ok(())
+}
+
+/// Run cleaning and all queries on tables already registered as `*_raw`.
+pub async fn clean_and_query(ctx: &SessionContext) -> Result<(Vec<Table>, Vec<Table>), BatchError> {
+    let templates = Templates::new();
+    let mut cleaned = Vec::new();
+    for step in CLEANING {
+        let sql = templates.sql(step.template, Engine::DataFusion)?;
+        let df = ctx.sql(&sql).await.map_err(engine_err(format!("planning {}", step.template)))?;
+        let df = df.cache().await.map_err(engine_err(format!("running {}", step.template)))?;
+        let batches = df.clone().collect().await.map_err(engine_err(format!("running {}", step.template)))?;
+        ctx.register_table(step.table, df.into_view()).map_err(engine_err(format!("registering {}", step.table)))?;
+        cleaned.push(Table { name: step.table.to_string(), title: format!("cleaned {}", step.kind), batches });
+    }
+    let mut results = Vec::new();
+    for q in QUERIES {
+        results.push(run_query(ctx, &templates, q).await?);
+    }
+    Ok((cleaned, results))
+}
+
+async fn run_query(ctx: &SessionContext, templates: &Templates, q: Query) -> Result<Table, BatchError> {
+    let sql = templates.sql(q.template, Engine::DataFusion)?;
+    let df = ctx.sql(&sql).await.map_err(engine_err(format!("planning {}", q.template)))?;
+    let batches = df.clone().collect().await.map_err(engine_err(format!("running {}", q.template)))?;
+    // Later queries may read this result (3b reads 3a).
+    ctx.register_table(q.id, df.into_view()).map_err(engine_err(format!("registering {}", q.id)))?;
+    Ok(Table { name: q.id.to_string(), title: q.title.to_string(), batches })
+}
+
+/// The whole job: read, clean, query, optionally write Parquet.
+pub async fn run(config: &BatchConfig) -> Result<BatchOutput, BatchError> {
+    let ctx = SessionContext::new();
+    register_raw(&ctx, config).await?;
+    let mut raw_rows = Vec::new();
+    for kind in Kind::ALL {
+        let n = ctx
+            .table(&format!("{kind}_raw"))
+            .await
+            .map_err(engine_err("counting raw rows"))?
+            .count()
+            .await
+            .map_err(engine_err(format!("reading {kind} records")))?;
+        raw_rows.push((kind, n));
+    }
+    let (cleaned, results) = clean_and_query(&ctx).await?;
+    if let Some(dir) = &config.output {
+        write_parquet(&ctx, dir, &cleaned, &results).await?;
+    }
+    Ok(BatchOutput { raw_rows, cleaned, results })
+}
+
+async fn write_parquet(ctx: &SessionContext, dir: &std::path::Path, cleaned: &[Table], results: &[Table]) -> Result<(), BatchError> {
+    for (sub, tables) in [("cleaned", cleaned), ("results", results)] {
+        let d = dir.join(sub);
+        std::fs::create_dir_all(&d).map_err(|source| BatchError::Output { path: d.display().to_string(), source })?;
+        for t in tables {
+            let path = d.join(format!("{}.parquet", t.name));
+            let df = ctx.read_batches(t.batches.clone()).map_err(engine_err(format!("preparing {}", t.name)))?;
+            let opts = DataFrameWriteOptions::new().with_single_file_output(true);
+            df.write_parquet(&path.display().to_string(), opts, None)
+                .await
+                .map_err(engine_err(format!("writing {}", path.display())))?;
+        }
+    }
+    Ok(())
+}
+
+/// Register in-memory record batches as raw tables (tests, benchmarks).
+pub fn register_raw_batches(ctx: &SessionContext, kind: Kind, batches: Vec<RecordBatch>) -> Result<(), BatchError> {
+    let schema = Arc::new(raw_schema(kind));
+    let table = datafusion::datasource::MemTable::try_new(schema, vec![batches]).map_err(engine_err("building table"))?;
+    ctx.register_table(&format!("{kind}_raw"), Arc::new(table)).map_err(engine_err("registering table"))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::datatypes::Int64Type;
+    use datafusion::arrow::json::ReaderBuilder;
+
+    fn batches(kind: Kind, rows: &[serde_json::Value]) -> Vec<RecordBatch> {
+        let mut decoder = ReaderBuilder::new(Arc::new(raw_schema(kind))).build_decoder().unwrap();
+        decoder.serialize(rows).unwrap();
+        vec![decoder.flush().unwrap().unwrap()]
+    }
+
+    fn pin(index: i64, follower_count: &str, poster: &str, category: &str) -> serde_json::Value {
+        serde_json::json!({
+            "index": index, "unique_id": format!("id-{index}"), "title": "No Title Data Available",
+            "description": "No description available Story format", "poster_name": poster,
+            "follower_count": follower_count, "tag_list": "N,o, ,T,a,g,s, ,A,v,a,i,l,a,b,l,e",
+            "is_image_or_video": "image", "image_src": "Image src error.", "downloaded": 1,
+            "save_location": "Local save in /data/tattoos", "category": category
+        })
+    }
+
+    async fn ctx_with(pins: &[serde_json::Value], geos: &[serde_json::Value], users: &[serde_json::Value]) -> SessionContext {
+        let ctx = SessionContext::new();
+        register_raw_batches(&ctx, Kind::Pin, batches(Kind::Pin, pins)).unwrap();
+        register_raw_batches(&ctx, Kind::Geo, batches(Kind::Geo, geos)).unwrap();
+        register_raw_batches(&ctx, Kind::User, batches(Kind::User, users)).unwrap();
+        ctx
+    }
+
+    fn col_i64(t: &Table, name: &str) -> Vec<Option<i64>> {
+        t.batches
+            .iter()
+            .flat_map(|b| {
+                let c = b.column_by_name(name).unwrap().as_primitive::<Int64Type>();
+                (0..c.len()).map(|i| c.is_valid(i).then(|| c.value(i))).collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    fn col_str(t: &Table, name: &str) -> Vec<Option<String>> {
+        t.batches
+            .iter()
+            .flat_map(|b| {
+                let c = datafusion::arrow::compute::cast(b.column_by_name(name).unwrap(), &DataType::Utf8).unwrap();
+                let c = c.as_string::<i32>().clone();
+                (0..c.len()).map(|i| c.is_valid(i).then(|| c.value(i).to_string())).collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn pin_cleaning_follows_the_spec() {
+        let pins = [
+            pin(1, "1.2k", "A", "tattoos"),
+            pin(2, "3M", "B", "art"),
+            pin(3, "437", "C", "art"),
+            pin(4, "User Info Error", "User Info Error", "art"),
+            pin(5, "", "", ""),
+            pin(1, "1.2k", "A", "tattoos"),
+        ];
+        let geos = [serde_json::json!({"ind": 1, "timestamp": "2019-04-07T22:11:02", "latitude": -12.5, "longitude": 3.25, "country": "Chile"})];
+        let users = [serde_json::json!({"ind": 1, "first_name": "Amber", "last_name": "Chen", "age": 22, "date_joined": "2015-12-30 05:21:14"})];
+        let ctx = ctx_with(&pins, &geos, &users).await;
+        let (cleaned, _) = clean_and_query(&ctx).await.unwrap();
+        let pin_t = &cleaned[0];
+        assert_eq!(pin_t.rows(), 5, "exact duplicate dropped");
+        let names: Vec<_> = pin_t.batches[0].schema().fields().iter().map(|f| f.name().clone()).collect();
+        assert_eq!(
+            names,
+            ["ind", "unique_id", "title", "description", "follower_count", "poster_name", "tag_list", "is_image_or_video", "image_src", "save_location", "category"]
+        );
+        let mut by_ind: Vec<_> = col_i64(pin_t, "ind").into_iter().zip(col_i64(pin_t, "follower_count")).collect();
+        by_ind.sort();
+        assert_eq!(by_ind, [(Some(1), Some(1200)), (Some(2), Some(3_000_000)), (Some(3), Some(437)), (Some(4), None), (Some(5), None)]);
+        for c in ["title", "description", "tag_list", "image_src"] {
+            assert!(col_str(pin_t, c).iter().all(Option::is_none), "{c} placeholders become null");
+        }
+        assert!(col_str(pin_t, "save_location").iter().all(|s| s.as_deref() == Some("/data/tattoos")));
+        assert!(col_str(pin_t, "poster_name").iter().filter(|s| s.is_none()).count() == 2);
+        assert!(col_str(pin_t, "category").iter().filter(|s| s.is_none()).count() == 1, "empty string is null");
+
+        let geo_t = &cleaned[1];
+        assert_eq!(col_str(geo_t, "timestamp"), [Some("2019-04-07T22:11:02".to_string())]);
+        assert_eq!(col_str(geo_t, "coordinates"), [Some("[-12.5, 3.25]".to_string())]);
+        let user_t = &cleaned[2];
+        assert_eq!(col_str(user_t, "user_name"), [Some("Amber Chen".to_string())]);
+    }
+
+    #[tokio::test]
+    async fn ties_are_kept_and_medians_are_lower_medians() {
+        // Chile: art x2, tattoos x2 (a tie). Ages 22 (18-24) for all.
+        let pins = [pin(1, "10", "A", "art"), pin(2, "20", "B", "art"), pin(3, "30", "C", "tattoos"), pin(4, "40", "D", "tattoos")];
+        let geo = |i: i64| serde_json::json!({"ind": i, "timestamp": "2020-01-01 00:00:00", "latitude": 1.0, "longitude": 2.0, "country": "Chile"});
+        let user = |i: i64| serde_json::json!({"ind": i, "first_name": "U", "last_name": format!("{i}"), "age": 22, "date_joined": "2016-05-05 10:00:00"});
+        let ctx = ctx_with(&pins, &[geo(1), geo(2), geo(3), geo(4)], &[user(1), user(2), user(3), user(4)]).await;
+        let (_, results) = clean_and_query(&ctx).await.unwrap();
+        let q = |id: &str| results.iter().find(|t| t.name == id).unwrap().clone();
+        assert_eq!(col_str(&q("q1"), "category"), [Some("art".into()), Some("tattoos".into())]);
+        assert_eq!(col_i64(&q("q1"), "category_count"), [Some(2), Some(2)]);
+        // Lower median of 10, 20, 30, 40 is 20 (position ceil(4/2) = 2).
+        assert_eq!(col_i64(&q("q5"), "median_follower_count"), [Some(20)]);
+        assert_eq!(col_str(&q("q5"), "age_group"), [Some("18-24".into())]);
+        assert_eq!(col_i64(&q("q3a"), "follower_count"), [Some(40)]);
+        assert_eq!(q("q3b").rows(), 1);
+        assert_eq!(col_i64(&q("q6"), "number_users_joined"), [Some(4)]);
+    }
+}

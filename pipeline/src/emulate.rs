@@ -1,0 +1,267 @@
+//! `pipeline emulate`: the user_post_emulation equivalent. Each round picks
+//! a random row offset, takes the row at that offset from each of the three
+//! tables and posts the three records to `<uid>.pin|geo|user` through the
+//! REST Proxy API, one record per request like the original, or `batch`
+//! rounds per request.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+
+use crate::generate::SyntheticSource;
+use crate::records::{Kind, Names, Round};
+
+/// Content type the original emulator sends.
+pub const JSON_V2: &str = "application/vnd.kafka.json.v2+json";
+
+#[derive(Debug, Clone)]
+pub struct EmulateConfig {
+    /// REST proxy base URL (local ingest server or API Gateway invoke URL).
+    pub target: String,
+    pub names: Names,
+    pub source: SyntheticSource,
+    /// Rounds to run (each round is one record per topic); None = until `duration`.
+    pub rounds: Option<u64>,
+    pub duration: Option<Duration>,
+    /// Records per second over all topics; None = as fast as allowed.
+    pub rate: Option<f64>,
+    /// Rounds per request (1 = one record per POST, as the original).
+    pub batch: usize,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+    /// Retries of a request answered with a retriable error.
+    pub retries: u32,
+    /// Seed of the random row offsets (rows repeat, as in the original).
+    pub offset_seed: u64,
+    pub progress: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EmulateError {
+    #[error("`{0}` is not an http(s) URL of a REST proxy (e.g. http://127.0.0.1:8082 or an API Gateway invoke URL)")]
+    BadTarget(String),
+    #[error("give --count or --duration: an emulation must end on its own")]
+    Unbounded,
+    #[error("HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+}
+
+/// What happened to the records of a run.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Summary {
+    pub sent: u64,
+    pub acked: u64,
+    pub failed: u64,
+    pub requests: u64,
+    pub elapsed: Duration,
+    pub p50: Duration,
+    pub p99: Duration,
+    /// The first few distinct failure reasons, for the report.
+    pub errors: Vec<String>,
+}
+
+impl Summary {
+    pub fn records_per_second(&self) -> f64 {
+        self.acked as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "sent {} records in {} requests over {:.1}s: {} acknowledged, {} failed ({:.0} records/s)",
+            self.sent,
+            self.requests,
+            self.elapsed.as_secs_f64(),
+            self.acked,
+            self.failed,
+            self.records_per_second()
+        )?;
+        write!(f, "request latency p50 {:.1} ms, p99 {:.1} ms", ms(self.p50), ms(self.p99))?;
+        for e in &self.errors {
+            write!(f, "\n  error: {e}")?;
+        }
+        Ok(())
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn value_of(round: &Round, kind: Kind) -> Value {
+    match kind {
+        Kind::Pin => serde_json::to_value(&round.pin),
+        Kind::Geo => serde_json::to_value(&round.geo),
+        Kind::User => serde_json::to_value(&round.user),
+    }
+    .expect("records serialise")
+}
+
+struct Outcome {
+    records: u64,
+    acked: u64,
+    latency: Duration,
+    error: Option<String>,
+}
+
+/// Run an emulation against the target and report what was acknowledged.
+pub async fn run(config: EmulateConfig) -> Result<Summary, EmulateError> {
+    let base = config.target.trim_end_matches('/').to_string();
+    if !(base.starts_with("http://") || base.starts_with("https://")) || url::Url::parse(&base).is_err() {
+        return Err(EmulateError::BadTarget(config.target.clone()));
+    }
+    if config.rounds.is_none() && config.duration.is_none() {
+        return Err(EmulateError::Unbounded);
+    }
+    let batch = config.batch.max(1);
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(60)).build()?;
+    let bar = if config.progress {
+        let bar = match config.rounds {
+            Some(n) => ProgressBar::new(n * 3),
+            None => ProgressBar::new_spinner(),
+        };
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} records {per_sec} {msg}")
+                .expect("valid template"),
+        );
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+
+    let permits = Arc::new(Semaphore::new(config.concurrency.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut offsets = ChaCha8Rng::seed_from_u64(config.offset_seed);
+    // One request carries `batch` records; pace requests to meet the rate.
+    let request_interval = config.rate.map(|r| Duration::from_secs_f64(batch as f64 / r.max(1e-6)));
+    let started = Instant::now();
+    let deadline = config.duration.map(|d| started + d);
+    let mut rounds_done = 0u64;
+    let mut next_send = Instant::now();
+    let mut outcomes = Vec::new();
+
+    'rounds: loop {
+        let remaining = config.rounds.map(|n| n - rounds_done);
+        if remaining == Some(0) || deadline.is_some_and(|d| Instant::now() >= d) {
+            break;
+        }
+        let take = remaining.map_or(batch as u64, |r| r.min(batch as u64)) as usize;
+        let rounds: Vec<Round> =
+            (0..take).map(|_| config.source.round(offsets.random_range(0..config.source.rows()))).collect();
+        rounds_done += take as u64;
+        for kind in Kind::ALL {
+            if let Some(interval) = request_interval {
+                let now = Instant::now();
+                if next_send > now {
+                    tokio::time::sleep(next_send - now).await;
+                }
+                next_send = next_send.max(now) + interval;
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    break 'rounds;
+                }
+            }
+            let records: Vec<Value> = rounds.iter().map(|r| json!({ "value": value_of(r, kind) })).collect();
+            let body = json!({ "records": records });
+            let url = format!("{base}/topics/{}", config.names.topic(kind));
+            let permit = permits.clone().acquire_owned().await.expect("semaphore open");
+            let client = client.clone();
+            let retries = config.retries;
+            tasks.spawn(async move {
+                let out = post(&client, &url, &body, take as u64, retries).await;
+                drop(permit);
+                out
+            });
+            while let Some(done) = tasks.try_join_next() {
+                let out = done.expect("request task does not panic");
+                bar.inc(out.records);
+                outcomes.push(out);
+            }
+        }
+    }
+    while let Some(done) = tasks.join_next().await {
+        let out = done.expect("request task does not panic");
+        bar.inc(out.records);
+        outcomes.push(out);
+    }
+    bar.finish_and_clear();
+
+    let mut summary = Summary { elapsed: started.elapsed(), ..Default::default() };
+    let mut latencies: Vec<Duration> = Vec::with_capacity(outcomes.len());
+    for o in outcomes {
+        summary.sent += o.records;
+        summary.acked += o.acked;
+        summary.failed += o.records - o.acked;
+        summary.requests += 1;
+        latencies.push(o.latency);
+        if let Some(e) = o.error {
+            if summary.errors.len() < 5 && !summary.errors.contains(&e) {
+                summary.errors.push(e);
+            }
+        }
+    }
+    latencies.sort_unstable();
+    summary.p50 = percentile(&latencies, 0.50);
+    summary.p99 = percentile(&latencies, 0.99);
+    Ok(summary)
+}
+
+fn percentile(sorted: &[Duration], q: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let idx = ((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[idx]
+}
+
+async fn post(client: &reqwest::Client, url: &str, body: &Value, records: u64, retries: u32) -> Outcome {
+    let started = Instant::now();
+    let mut attempt = 0;
+    loop {
+        let res = client.post(url).header("Content-Type", JSON_V2).json(body).send().await;
+        let (retriable, error) = match res {
+            Ok(resp) if resp.status().is_success() => {
+                let answer: Result<Value, _> = resp.json().await;
+                let acked = match &answer {
+                    Ok(v) => v["offsets"]
+                        .as_array()
+                        .map_or(0, |o| o.iter().filter(|e| e["error_code"].is_null() && e["offset"].is_i64()).count()),
+                    Err(_) => 0,
+                } as u64;
+                let error = (acked != records).then(|| format!("200 answer acknowledged {acked} of {records} records"));
+                return Outcome { records, acked, latency: started.elapsed(), error };
+            }
+            Ok(resp) => {
+                let status = resp.status();
+                let text = resp.text().await.unwrap_or_default();
+                (status.as_u16() == 503 || status.as_u16() == 429, format!("{status}: {}", text.trim()))
+            }
+            Err(e) => (e.is_connect() || e.is_timeout(), format!("{url}: {e}")),
+        };
+        if retriable && attempt < retries {
+            attempt += 1;
+            tokio::time::sleep(Duration::from_millis(200 * 2u64.pow(attempt))).await;
+            continue;
+        }
+        return Outcome { records, acked: 0, latency: started.elapsed(), error: Some(error) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_pick_ranks() {
+        let v: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
+        assert_eq!(percentile(&v, 0.5), Duration::from_millis(50));
+        assert_eq!(percentile(&v, 0.99), Duration::from_millis(99));
+        assert_eq!(percentile(&[], 0.5), Duration::ZERO);
+    }
+}

@@ -1,0 +1,105 @@
+//! Error answers of the Confluent REST Proxy v2 (SPEC 3.1): body
+//! `{"error_code": <int>, "message": <string>}`, with the HTTP status the
+//! proxy uses for each code.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+pub const CONTENT_TYPE_V2: &str = "application/vnd.kafka.v2+json";
+
+/// A REST Proxy error code and message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProxyError {
+    pub code: u32,
+    pub message: String,
+}
+
+impl ProxyError {
+    pub fn topic_not_found(topic: &str) -> Self {
+        Self { code: 40401, message: format!("Topic {topic} not found.") }
+    }
+    pub fn partition_not_found(topic: &str, partition: i32) -> Self {
+        Self { code: 40402, message: format!("Partition {partition} of topic {topic} not found.") }
+    }
+    pub fn unsupported_media_type(got: Option<&str>) -> Self {
+        let got = got.unwrap_or("none");
+        Self {
+            code: 415,
+            message: format!(
+                "HTTP 415 Unsupported Media Type: got `{got}`; use application/vnd.kafka.json.v2+json, application/vnd.kafka.binary.v2+json or application/json"
+            ),
+        }
+    }
+    pub fn body_too_large(limit: usize) -> Self {
+        Self { code: 413, message: format!("Request body is larger than the limit of {limit} bytes; send fewer records per request") }
+    }
+    pub fn json_conversion(detail: impl std::fmt::Display) -> Self {
+        Self { code: 42203, message: format!("JSON conversion failed: {detail}") }
+    }
+    pub fn invalid_payload(detail: impl std::fmt::Display) -> Self {
+        Self { code: 42206, message: format!("Invalid payload: {detail}") }
+    }
+    pub fn empty_records() -> Self {
+        Self { code: 422, message: "Payload error. Request includes zero records.".into() }
+    }
+    pub fn kafka(detail: impl std::fmt::Display) -> Self {
+        Self { code: 50002, message: format!("Kafka error: {detail}") }
+    }
+    pub fn kafka_retriable(detail: impl std::fmt::Display) -> Self {
+        Self { code: 50003, message: format!("Kafka retriable error: {detail}; retry the request") }
+    }
+    pub fn broker_not_available(detail: impl std::fmt::Display) -> Self {
+        Self { code: 50302, message: format!("Broker not available: {detail}; retry the request") }
+    }
+    pub fn not_found(path: &str) -> Self {
+        Self { code: 404, message: format!("HTTP 404 Not Found: no endpoint {path}") }
+    }
+
+    /// The HTTP status the proxy answers with for this code.
+    pub fn status(&self) -> StatusCode {
+        let leading = match self.code {
+            c if c >= 10_000 => c / 100,
+            c => c,
+        };
+        StatusCode::from_u16(leading as u16).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    /// Whether a client should retry the same request later.
+    pub fn retriable(&self) -> bool {
+        matches!(self.code, 50003 | 50302)
+    }
+}
+
+impl IntoResponse for ProxyError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let retriable = self.retriable();
+        let body = json!({ "error_code": self.code, "message": self.message });
+        let mut resp = (status, axum::Json(body)).into_response();
+        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE_V2));
+        if retriable {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_follow_the_error_code() {
+        assert_eq!(ProxyError::topic_not_found("t").status(), StatusCode::NOT_FOUND);
+        assert_eq!(ProxyError::partition_not_found("t", 3).status(), StatusCode::NOT_FOUND);
+        assert_eq!(ProxyError::unsupported_media_type(None).status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        assert_eq!(ProxyError::json_conversion("x").status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(ProxyError::invalid_payload("x").status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(ProxyError::empty_records().status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(ProxyError::kafka("x").status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(ProxyError::kafka_retriable("x").status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(ProxyError::broker_not_available("x").status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(ProxyError::body_too_large(1).status(), StatusCode::PAYLOAD_TOO_LARGE);
+    }
+}

@@ -1,0 +1,389 @@
+//! `pipeline ingest`: an HTTP server speaking the Confluent REST Proxy v2
+//! produce API (SPEC 3.1), producing to Kafka with an idempotent, acks=all
+//! librdkafka producer. A request is answered 200 only after Kafka has
+//! acknowledged every one of its records.
+
+mod errors;
+mod metrics;
+mod request;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::{Body, to_bytes};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::util::Timeout;
+use serde_json::{Value, json};
+use tokio::sync::{Mutex, oneshot};
+
+pub use errors::{CONTENT_TYPE_V2, ProxyError};
+pub use request::{EmbeddedFormat, ProduceRecord, parse_produce};
+
+use crate::kafka;
+
+/// Settings of the ingest server.
+#[derive(Debug, Clone)]
+pub struct IngestConfig {
+    /// Address to listen on; loopback by default.
+    pub listen: SocketAddr,
+    pub bootstrap: String,
+    /// Extra librdkafka settings (e.g. MSK IAM / TLS).
+    pub kafka_overrides: Vec<(String, String)>,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// How long a record may wait for Kafka before the request fails
+    /// with a retriable error.
+    pub delivery_timeout: Duration,
+    /// How long topic metadata is cached.
+    pub metadata_ttl: Duration,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8082)),
+            bootstrap: kafka::LOCAL_BOOTSTRAP.to_string(),
+            kafka_overrides: Vec::new(),
+            max_body_bytes: 8 * 1024 * 1024,
+            delivery_timeout: Duration::from_secs(10),
+            metadata_ttl: Duration::from_secs(10),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("cannot create the Kafka producer: {0}")]
+    Producer(KafkaError),
+    #[error("cannot listen on {addr}: {source} (is another server, e.g. a REST proxy, using the port? pick another with --listen)")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+}
+
+#[derive(Debug, Clone)]
+struct PartitionInfo {
+    id: i32,
+    leader: i32,
+    replicas: Vec<i32>,
+    isr: Vec<i32>,
+}
+
+#[derive(Debug, Clone)]
+struct TopicInfo {
+    partitions: Vec<PartitionInfo>,
+}
+
+struct AppState {
+    producer: FutureProducer,
+    config: IngestConfig,
+    topics: Mutex<HashMap<String, (Instant, TopicInfo)>>,
+    round_robin: std::sync::Mutex<HashMap<String, Arc<AtomicUsize>>>,
+    metrics: metrics::Metrics,
+}
+
+/// A running ingest server.
+pub struct RunningIngest {
+    pub local_addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningIngest {
+    /// Stop accepting requests, finish the ones in flight, flush the producer.
+    pub async fn stop(mut self) -> std::io::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.task.await.unwrap_or_else(|e| Err(std::io::Error::other(e)))
+    }
+
+    /// Run until the server fails (it does not stop on its own).
+    pub async fn wait(self) -> std::io::Result<()> {
+        self.task.await.unwrap_or_else(|e| Err(std::io::Error::other(e)))
+    }
+}
+
+/// Create the producer, bind the listener and start serving.
+pub async fn start(config: IngestConfig) -> Result<RunningIngest, IngestError> {
+    let producer: FutureProducer = kafka::client_config(&config.bootstrap, &config.kafka_overrides)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        // Same key -> same partition as the Java client and the original proxy.
+        .set("partitioner", "murmur2_random")
+        .set("message.timeout.ms", config.delivery_timeout.as_millis().to_string())
+        .create()
+        .map_err(IngestError::Producer)?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| IngestError::Bind { addr: config.listen, source })?;
+    let local_addr = listener.local_addr().map_err(|source| IngestError::Bind { addr: config.listen, source })?;
+    let state = Arc::new(AppState {
+        producer,
+        config,
+        topics: Mutex::new(HashMap::new()),
+        round_robin: Default::default(),
+        metrics: Default::default(),
+    });
+    let app = router(state.clone());
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await;
+        let flush_state = state.clone();
+        tokio::task::spawn_blocking(move || flush_state.producer.flush(Timeout::After(Duration::from_secs(10))))
+            .await
+            .ok();
+        served
+    });
+    tracing::info!(%local_addr, "ingest server listening (REST Proxy v2 API)");
+    Ok(RunningIngest { local_addr, shutdown: Some(tx), task })
+}
+
+fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/", get(|| async { v2_json(StatusCode::OK, json!({})) }))
+        .route("/topics", get(list_topics))
+        .route("/topics/{topic}", post(produce).get(get_topic))
+        .route("/topics/{topic}/partitions", get(get_partitions))
+        .route("/brokers", get(brokers))
+        .route("/healthz", get(health))
+        .route("/metrics", get(metrics_text))
+        .fallback(|uri: Uri| async move { ProxyError::not_found(uri.path()) })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), count_responses))
+        .with_state(state)
+}
+
+async fn count_responses(
+    State(state): State<Arc<AppState>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let resp = next.run(req).await;
+    state.metrics.response(resp.status().as_u16());
+    resp
+}
+
+fn v2_json(status: StatusCode, body: Value) -> Response {
+    let mut resp = (status, axum::Json(body)).into_response();
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE_V2));
+    resp
+}
+
+impl AppState {
+    /// Metadata of one topic, cached for `metadata_ttl`. A topic not in the
+    /// cache is always looked up, so new topics are seen at once.
+    async fn topic(&self, topic: &str) -> Result<TopicInfo, ProxyError> {
+        if let Some((at, info)) = self.topics.lock().await.get(topic) {
+            if at.elapsed() < self.config.metadata_ttl {
+                return Ok(info.clone());
+            }
+        }
+        let client = self.producer.clone();
+        let name = topic.to_string();
+        let md = tokio::task::spawn_blocking(move || client.client().fetch_metadata(Some(&name), Duration::from_secs(5)))
+            .await
+            .map_err(ProxyError::kafka)?
+            .map_err(ProxyError::broker_not_available)?;
+        let Some(t) = md.topics().iter().find(|t| t.name() == topic) else {
+            return Err(ProxyError::topic_not_found(topic));
+        };
+        match t.error() {
+            None => {}
+            Some(e) if RDKafkaErrorCode::from(e) == RDKafkaErrorCode::UnknownTopicOrPartition => {
+                return Err(ProxyError::topic_not_found(topic));
+            }
+            Some(e) => return Err(ProxyError::kafka_retriable(RDKafkaErrorCode::from(e))),
+        }
+        if t.partitions().is_empty() {
+            return Err(ProxyError::topic_not_found(topic));
+        }
+        let info = TopicInfo {
+            partitions: t
+                .partitions()
+                .iter()
+                .map(|p| PartitionInfo { id: p.id(), leader: p.leader(), replicas: p.replicas().to_vec(), isr: p.isr().to_vec() })
+                .collect(),
+        };
+        self.topics.lock().await.insert(topic.to_string(), (Instant::now(), info.clone()));
+        Ok(info)
+    }
+
+    async fn all_metadata(&self) -> Result<rdkafka::metadata::Metadata, ProxyError> {
+        let client = self.producer.clone();
+        tokio::task::spawn_blocking(move || client.client().fetch_metadata(None, Duration::from_secs(5)))
+            .await
+            .map_err(ProxyError::kafka)?
+            .map_err(ProxyError::broker_not_available)
+    }
+
+    fn next_partition(&self, topic: &str, count: usize) -> i32 {
+        let counter = self.round_robin.lock().unwrap().entry(topic.to_string()).or_default().clone();
+        (counter.fetch_add(1, Ordering::Relaxed) % count) as i32
+    }
+}
+
+fn is_retriable(e: &KafkaError) -> bool {
+    use RDKafkaErrorCode::*;
+    match e.rdkafka_error_code() {
+        Some(code) => matches!(
+            code,
+            MessageTimedOut
+                | QueueFull
+                | BrokerTransportFailure
+                | AllBrokersDown
+                | NotEnoughReplicas
+                | NotEnoughReplicasAfterAppend
+                | LeaderNotAvailable
+                | NotLeaderForPartition
+                | RequestTimedOut
+                | NetworkException
+                | BrokerNotAvailable
+                | OutOfOrderSequenceNumber
+        ),
+        None => false,
+    }
+}
+
+async fn produce(State(state): State<Arc<AppState>>, Path(topic): Path<String>, headers: HeaderMap, body: Body) -> Response {
+    match produce_inner(&state, &topic, &headers, body).await {
+        Ok(resp) => resp,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn produce_inner(state: &AppState, topic: &str, headers: &HeaderMap, body: Body) -> Result<Response, ProxyError> {
+    let content_type = headers.get(header::CONTENT_TYPE).map(|v| v.to_str().unwrap_or("(not text)"));
+    let format = EmbeddedFormat::from_content_type(content_type)?;
+    let limit = state.config.max_body_bytes;
+    let bytes = to_bytes(body, limit).await.map_err(|_| ProxyError::body_too_large(limit))?;
+    let records = parse_produce(&bytes, format)?;
+    let info = state.topic(topic).await?;
+    let count = info.partitions.len();
+    for r in &records {
+        if let Some(p) = r.partition {
+            if !info.partitions.iter().any(|pi| pi.id == p) {
+                return Err(ProxyError::partition_not_found(topic, p));
+            }
+        }
+    }
+
+    let started = Instant::now();
+    let sends = records.iter().map(|r| {
+        // Neither key nor partition: round-robin, as the REST proxy does.
+        let partition = r.partition.or_else(|| r.key.is_none().then(|| state.next_partition(topic, count)));
+        let mut rec: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic);
+        if let Some(p) = partition {
+            rec = rec.partition(p);
+        }
+        if let Some(k) = &r.key {
+            rec = rec.key(k.as_slice());
+        }
+        if let Some(v) = &r.value {
+            rec = rec.payload(v.as_slice());
+        }
+        state.producer.send(rec, Timeout::After(state.config.delivery_timeout))
+    });
+    let results = futures::future::join_all(sends).await;
+
+    let mut offsets = Vec::with_capacity(results.len());
+    let mut first_error: Option<ProxyError> = None;
+    let mut failed = 0u64;
+    for res in results {
+        match res {
+            Ok(delivery) => offsets.push(json!({
+                "partition": delivery.partition,
+                "offset": delivery.offset,
+                "error_code": null,
+                "error": null,
+            })),
+            Err((e, _)) => {
+                failed += 1;
+                let err = if is_retriable(&e) { ProxyError::kafka_retriable(&e) } else { ProxyError::kafka(&e) };
+                offsets.push(json!({ "partition": null, "offset": null, "error_code": err.code, "error": err.message }));
+                // A non-retriable failure outranks a retriable one.
+                if first_error.as_ref().is_none_or(|f| f.retriable() && !err.retriable()) {
+                    first_error = Some(err);
+                }
+            }
+        }
+    }
+    state.metrics.produced(records.len() as u64 - failed, failed, started.elapsed());
+
+    match first_error {
+        None => Ok(v2_json(StatusCode::OK, json!({ "offsets": offsets, "key_schema_id": null, "value_schema_id": null }))),
+        // Never a 200 for a record that is not stored: the client must know
+        // to retry, and `offsets` tells it which records did land.
+        Some(err) => {
+            tracing::warn!(topic, failed, error = %err.message, "produce request not fully stored");
+            let status = if err.retriable() { StatusCode::SERVICE_UNAVAILABLE } else { err.status() };
+            let mut resp = v2_json(status, json!({ "error_code": err.code, "message": err.message, "offsets": offsets }));
+            if err.retriable() {
+                resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            Ok(resp)
+        }
+    }
+}
+
+async fn list_topics(State(state): State<Arc<AppState>>) -> Result<Response, ProxyError> {
+    let md = state.all_metadata().await?;
+    let mut names: Vec<&str> = md.topics().iter().map(|t| t.name()).filter(|n| !n.starts_with("__")).collect();
+    names.sort_unstable();
+    Ok(v2_json(StatusCode::OK, json!(names)))
+}
+
+fn partitions_json(info: &TopicInfo) -> Value {
+    Value::Array(
+        info.partitions
+            .iter()
+            .map(|p| {
+                let replicas: Vec<Value> = p
+                    .replicas
+                    .iter()
+                    .map(|b| json!({ "broker": b, "leader": *b == p.leader, "in_sync": p.isr.contains(b) }))
+                    .collect();
+                json!({ "partition": p.id, "leader": p.leader, "replicas": replicas })
+            })
+            .collect(),
+    )
+}
+
+async fn get_topic(State(state): State<Arc<AppState>>, Path(topic): Path<String>) -> Result<Response, ProxyError> {
+    let info = state.topic(&topic).await?;
+    Ok(v2_json(StatusCode::OK, json!({ "name": topic, "configs": {}, "partitions": partitions_json(&info) })))
+}
+
+async fn get_partitions(State(state): State<Arc<AppState>>, Path(topic): Path<String>) -> Result<Response, ProxyError> {
+    let info = state.topic(&topic).await?;
+    Ok(v2_json(StatusCode::OK, partitions_json(&info)))
+}
+
+async fn brokers(State(state): State<Arc<AppState>>) -> Result<Response, ProxyError> {
+    let md = state.all_metadata().await?;
+    let ids: Vec<i32> = md.brokers().iter().map(|b| b.id()).collect();
+    Ok(v2_json(StatusCode::OK, json!({ "brokers": ids })))
+}
+
+async fn health(State(state): State<Arc<AppState>>) -> Response {
+    match state.all_metadata().await {
+        Ok(md) if !md.brokers().is_empty() => v2_json(StatusCode::OK, json!({ "status": "ok", "brokers": md.brokers().len() })),
+        Ok(_) => ProxyError::broker_not_available("metadata lists no brokers").into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
+}

@@ -1,0 +1,140 @@
+//! Parsing a REST Proxy v2 produce request body into Kafka records.
+
+use base64::Engine as _;
+use serde_json::Value;
+
+use super::errors::ProxyError;
+
+/// The embedded format named by the request's content type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmbeddedFormat {
+    /// `application/vnd.kafka.json.v2+json` and `application/json`: values
+    /// are JSON, stored as their compact text.
+    Json,
+    /// `application/vnd.kafka.binary.v2+json`: values are base64.
+    Binary,
+}
+
+impl EmbeddedFormat {
+    /// From a Content-Type header; parameters such as charset are ignored.
+    pub fn from_content_type(ct: Option<&str>) -> Result<Self, ProxyError> {
+        let media = ct.map(|c| c.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
+        match media.as_deref() {
+            Some("application/vnd.kafka.json.v2+json") | Some("application/json") => Ok(Self::Json),
+            Some("application/vnd.kafka.binary.v2+json") => Ok(Self::Binary),
+            _ => Err(ProxyError::unsupported_media_type(ct)),
+        }
+    }
+}
+
+/// One record to produce.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProduceRecord {
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+    pub partition: Option<i32>,
+}
+
+/// Parse `{"records":[{"key":..,"value":..,"partition":..}, ...]}`.
+pub fn parse_produce(body: &[u8], format: EmbeddedFormat) -> Result<Vec<ProduceRecord>, ProxyError> {
+    let doc: Value = serde_json::from_slice(body).map_err(ProxyError::json_conversion)?;
+    let Value::Object(mut top) = doc else {
+        return Err(ProxyError::invalid_payload("the body must be a JSON object with a `records` array"));
+    };
+    let records = match top.remove("records") {
+        Some(Value::Array(records)) => records,
+        Some(_) => return Err(ProxyError::invalid_payload("`records` must be an array")),
+        None => return Err(ProxyError::invalid_payload("the body has no `records` array")),
+    };
+    if records.is_empty() {
+        return Err(ProxyError::empty_records());
+    }
+    records
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| parse_record(i, r, format))
+        .collect()
+}
+
+fn parse_record(i: usize, record: Value, format: EmbeddedFormat) -> Result<ProduceRecord, ProxyError> {
+    let Value::Object(mut rec) = record else {
+        return Err(ProxyError::invalid_payload(format!("record {i} is not an object")));
+    };
+    if !rec.contains_key("value") && !rec.contains_key("key") {
+        return Err(ProxyError::invalid_payload(format!("record {i} has neither `value` nor `key`")));
+    }
+    let partition = match rec.remove("partition") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => match n.as_i64().and_then(|p| i32::try_from(p).ok()) {
+            Some(p) if p >= 0 => Some(p),
+            _ => return Err(ProxyError::invalid_payload(format!("record {i}: partition {n} is not a partition number"))),
+        },
+        Some(other) => return Err(ProxyError::invalid_payload(format!("record {i}: partition {other} is not a number"))),
+    };
+    let key = embedded(i, "key", rec.remove("key"), format)?;
+    let value = embedded(i, "value", rec.remove("value"), format)?;
+    Ok(ProduceRecord { key, value, partition })
+}
+
+fn embedded(i: usize, field: &str, v: Option<Value>, format: EmbeddedFormat) -> Result<Option<Vec<u8>>, ProxyError> {
+    match (v, format) {
+        (None | Some(Value::Null), _) => Ok(None),
+        (Some(v), EmbeddedFormat::Json) => Ok(Some(serde_json::to_vec(&v).expect("a parsed value serialises"))),
+        (Some(Value::String(s)), EmbeddedFormat::Binary) => base64::engine::general_purpose::STANDARD
+            .decode(s.as_bytes())
+            .map(Some)
+            .map_err(|e| ProxyError::invalid_payload(format!("record {i}: {field} is not valid base64: {e}"))),
+        (Some(_), EmbeddedFormat::Binary) => {
+            Err(ProxyError::invalid_payload(format!("record {i}: binary {field} must be a base64 string")))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_types() {
+        use EmbeddedFormat::*;
+        assert_eq!(EmbeddedFormat::from_content_type(Some("application/vnd.kafka.json.v2+json")).unwrap(), Json);
+        assert_eq!(EmbeddedFormat::from_content_type(Some("application/json; charset=utf-8")).unwrap(), Json);
+        assert_eq!(EmbeddedFormat::from_content_type(Some("application/vnd.kafka.binary.v2+json")).unwrap(), Binary);
+        assert_eq!(EmbeddedFormat::from_content_type(Some("text/plain")).unwrap_err().code, 415);
+        assert_eq!(EmbeddedFormat::from_content_type(None).unwrap_err().code, 415);
+    }
+
+    #[test]
+    fn json_values_are_stored_compact_in_key_order() {
+        let body = br#"{"records":[{"value": {"b": 1, "a": [1, 2]}}, {"key": "k", "value": "x", "partition": 2}]}"#;
+        let recs = parse_produce(body, EmbeddedFormat::Json).unwrap();
+        assert_eq!(recs[0].value.as_deref(), Some(br#"{"b":1,"a":[1,2]}"#.as_slice()));
+        assert_eq!(recs[0].partition, None);
+        assert_eq!(recs[1].key.as_deref(), Some(br#""k""#.as_slice()));
+        assert_eq!(recs[1].partition, Some(2));
+    }
+
+    #[test]
+    fn binary_values_are_base64() {
+        let recs = parse_produce(br#"{"records":[{"value":"aGVsbG8="}]}"#, EmbeddedFormat::Binary).unwrap();
+        assert_eq!(recs[0].value.as_deref(), Some(b"hello".as_slice()));
+        let err = parse_produce(br#"{"records":[{"value":"%%%"}]}"#, EmbeddedFormat::Binary).unwrap_err();
+        assert_eq!(err.code, 42206);
+    }
+
+    #[test]
+    fn bad_bodies_get_their_codes() {
+        let code = |b: &[u8]| parse_produce(b, EmbeddedFormat::Json).unwrap_err().code;
+        assert_eq!(code(b"{not json"), 42203);
+        assert_eq!(code(b"\xff\xfe"), 42203);
+        assert_eq!(code(&[b'['; 10_000]), 42203);
+        assert_eq!(code(b"[1,2]"), 42206);
+        assert_eq!(code(br#"{"values":[]}"#), 42206);
+        assert_eq!(code(br#"{"records":{}}"#), 42206);
+        assert_eq!(code(br#"{"records":[1]}"#), 42206);
+        assert_eq!(code(br#"{"records":[{}]}"#), 42206);
+        assert_eq!(code(br#"{"records":[{"value":1,"partition":-1}]}"#), 42206);
+        assert_eq!(code(br#"{"records":[{"value":1,"partition":"0"}]}"#), 42206);
+        assert_eq!(code(br#"{"records":[]}"#), 422);
+    }
+}

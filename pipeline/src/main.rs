@@ -1,0 +1,342 @@
+//! `pipeline`: run one component of the Pinterest pipeline.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use pipeline::emulate::EmulateConfig;
+use pipeline::generate::{ORIGINAL_TABLE_ROWS, SyntheticSource};
+use pipeline::ingest::IngestConfig;
+use pipeline::records::Names;
+use pipeline::sink::{SinkConfig, StopWhen};
+use pipeline::storage::{Location, S3Settings};
+use pipeline::{DEFAULT_UID, batch, emulate, ingest, kafka, sink};
+
+#[derive(Parser)]
+#[command(
+    name = "pipeline",
+    version,
+    about = "The Pinterest data pipeline, locally or against AWS",
+    long_about = "The Pinterest data pipeline, locally or against AWS.\n\n\
+        Batch path: `emulate` posts records to a Kafka REST Proxy API (`ingest` serves one locally, \
+        or use the API Gateway invoke URL), `sink` writes the topics to S3 in the Confluent S3 sink \
+        layout, and `batch` cleans the data and prints the analysis tables.\n\n\
+        `cargo xtask demo` runs all of it on the local stack."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct KafkaArgs {
+    /// Kafka bootstrap servers.
+    #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS", default_value = kafka::LOCAL_BOOTSTRAP)]
+    bootstrap_servers: String,
+    /// Extra librdkafka setting, repeatable (e.g. -X security.protocol=SASL_SSL).
+    #[arg(short = 'X', value_parser = kafka::parse_override)]
+    kafka_setting: Vec<(String, String)>,
+}
+
+#[derive(Args, Clone)]
+struct UidArg {
+    /// Deployment user id: topics are <uid>.pin|geo|user, the bucket user-<uid>-bucket.
+    #[arg(long, env = "PIPELINE_UID", default_value = DEFAULT_UID)]
+    uid: String,
+}
+
+impl UidArg {
+    fn names(&self) -> Result<Names> {
+        Names::new(&self.uid).map_err(anyhow::Error::msg)
+    }
+}
+
+#[derive(Args, Clone)]
+struct S3Args {
+    /// S3 endpoint (moto, LocalStack); defaults to AWS_ENDPOINT_URL, then AWS.
+    #[arg(long)]
+    s3_endpoint: Option<String>,
+    /// AWS region; defaults to AWS_REGION, then us-east-1.
+    #[arg(long)]
+    region: Option<String>,
+}
+
+impl S3Args {
+    fn settings(&self) -> S3Settings {
+        S3Settings { endpoint: self.s3_endpoint.clone(), region: self.region.clone() }
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Post emulated user activity (pin, geo, user records) to a REST Proxy API.
+    Emulate {
+        #[command(flatten)]
+        uid: UidArg,
+        /// REST proxy base URL: the local ingest server or the API Gateway invoke URL.
+        #[arg(long, default_value = "http://127.0.0.1:8082")]
+        target: String,
+        /// Rounds to send; each round posts one record to each of the three topics.
+        #[arg(long)]
+        count: Option<u64>,
+        /// Stop after this many seconds.
+        #[arg(long)]
+        duration: Option<f64>,
+        /// Records per second over all topics (default: as fast as allowed).
+        #[arg(long)]
+        rate: Option<f64>,
+        /// Rounds per request: 1 posts one record per request, as the original emulator.
+        #[arg(long, default_value_t = 1)]
+        batch: usize,
+        /// Requests in flight at once.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        /// Retries of a request answered with a retriable error (503).
+        #[arg(long, default_value_t = 3)]
+        retries: u32,
+        /// Seed of the synthetic source tables.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Rows per synthetic source table.
+        #[arg(long, default_value_t = ORIGINAL_TABLE_ROWS)]
+        rows: u64,
+    },
+    /// Serve the Confluent REST Proxy v2 produce API, producing to Kafka.
+    Ingest {
+        #[command(flatten)]
+        kafka: KafkaArgs,
+        /// Address to listen on (loopback by default; the original proxy uses port 8082).
+        #[arg(long, default_value = "127.0.0.1:8082")]
+        listen: SocketAddr,
+        /// Largest accepted request body in bytes.
+        #[arg(long, default_value_t = 8 * 1024 * 1024)]
+        max_body_bytes: usize,
+        /// Seconds a record may wait for Kafka before the request fails as retriable.
+        #[arg(long, default_value_t = 10.0)]
+        delivery_timeout: f64,
+    },
+    /// Create or list the deployment's topics.
+    Topics {
+        #[command(subcommand)]
+        action: TopicsAction,
+    },
+    /// Write Kafka topics to S3 or a directory in the Confluent S3 sink layout.
+    Sink {
+        #[command(flatten)]
+        kafka: KafkaArgs,
+        #[command(flatten)]
+        uid: UidArg,
+        #[command(flatten)]
+        s3: S3Args,
+        /// Destination: s3://bucket[/prefix] or a directory (default: s3://user-<uid>-bucket).
+        #[arg(long)]
+        to: Option<String>,
+        /// topics.regex (default: ^<uid>\..*).
+        #[arg(long)]
+        topics_regex: Option<String>,
+        /// Consumer group (default: <uid>-connector).
+        #[arg(long)]
+        group_id: Option<String>,
+        /// Records per object (flush.size; the original uses 1).
+        #[arg(long, default_value_t = 1)]
+        flush_size: usize,
+        /// Write a partial object after this many milliseconds (rotate.interval.ms).
+        #[arg(long, default_value_t = 10_000)]
+        rotate_interval_ms: u64,
+        /// Objects uploaded at once.
+        #[arg(long, default_value_t = 16)]
+        upload_concurrency: usize,
+        /// Exit once everything in the topics is written and committed.
+        #[arg(long)]
+        until_caught_up: bool,
+    },
+    /// Clean the sink output and print the analysis tables.
+    Batch {
+        #[command(flatten)]
+        uid: UidArg,
+        #[command(flatten)]
+        s3: S3Args,
+        /// Where the sink wrote: s3://bucket[/prefix] or a directory (default: s3://user-<uid>-bucket).
+        #[arg(long)]
+        input: Option<String>,
+        /// Directory to write cleaned tables and results to, as Parquet.
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// How to print the results.
+        #[arg(long, value_enum, default_value_t = Print::Table)]
+        print: Print,
+    },
+}
+
+#[derive(Subcommand)]
+enum TopicsAction {
+    /// Create <uid>.pin, <uid>.geo and <uid>.user if missing.
+    Create {
+        #[command(flatten)]
+        kafka: KafkaArgs,
+        #[command(flatten)]
+        uid: UidArg,
+        #[arg(long, default_value_t = 3)]
+        partitions: i32,
+        #[arg(long, default_value_t = 1)]
+        replication: i32,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Print {
+    Table,
+    Csv,
+    Json,
+    None,
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,rdkafka=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Emulate { uid, target, count, duration, rate, batch, concurrency, retries, seed, rows } => {
+            let config = EmulateConfig {
+                target,
+                names: uid.names()?,
+                source: SyntheticSource::new(seed, rows),
+                rounds: count,
+                duration: duration.map(Duration::from_secs_f64),
+                rate,
+                batch,
+                concurrency,
+                retries,
+                offset_seed: seed.wrapping_add(1),
+                progress: true,
+            };
+            let summary = emulate::run(config).await?;
+            println!("{summary}");
+            if summary.failed > 0 {
+                anyhow::bail!("{} of {} records were not acknowledged", summary.failed, summary.sent);
+            }
+        }
+        Command::Ingest { kafka, listen, max_body_bytes, delivery_timeout } => {
+            let config = IngestConfig {
+                listen,
+                bootstrap: kafka.bootstrap_servers,
+                kafka_overrides: kafka.kafka_setting,
+                max_body_bytes,
+                delivery_timeout: Duration::from_secs_f64(delivery_timeout),
+                ..Default::default()
+            };
+            let server = ingest::start(config).await?;
+            eprintln!("ingest: REST Proxy v2 API on http://{} (Ctrl-C stops)", server.local_addr);
+            tokio::select! {
+                r = tokio::signal::ctrl_c() => { r?; }
+                _ = wait_for_sigterm() => {}
+            }
+            server.stop().await?;
+        }
+        Command::Topics { action: TopicsAction::Create { kafka, uid, partitions, replication } } => {
+            let names = uid.names()?;
+            kafka::wait_ready(&kafka.bootstrap_servers, Duration::from_secs(60)).await?;
+            let created =
+                kafka::ensure_topics(&kafka.bootstrap_servers, &kafka.kafka_setting, &names.topics(), partitions, replication)
+                    .await?;
+            for t in names.topics() {
+                let state = if created.contains(&t) { "created" } else { "exists" };
+                println!("{t}\t{state}");
+            }
+        }
+        Command::Sink {
+            kafka,
+            uid,
+            s3,
+            to,
+            topics_regex,
+            group_id,
+            flush_size,
+            rotate_interval_ms,
+            upload_concurrency,
+            until_caught_up,
+        } => {
+            let names = uid.names()?;
+            let to = to.unwrap_or_else(|| format!("s3://{}", names.sink_bucket()));
+            let location = Location::parse(&to)?;
+            let mut config = SinkConfig::new(
+                &kafka.bootstrap_servers,
+                &topics_regex.unwrap_or_else(|| names.topics_regex()),
+                &group_id.unwrap_or_else(|| format!("{}-connector", names.uid())),
+                location.clone(),
+            );
+            config.kafka_overrides = kafka.kafka_setting;
+            config.s3 = s3.settings();
+            config.flush_size = flush_size;
+            config.rotate_interval = Duration::from_millis(rotate_interval_ms);
+            config.upload_concurrency = upload_concurrency;
+            if until_caught_up {
+                config.stop = StopWhen::CaughtUp { idle: Duration::from_secs(2) };
+            }
+            eprintln!("sink: {} -> {location} (flush.size={flush_size})", config.topics_regex);
+            let shutdown = async {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = wait_for_sigterm() => {}
+                }
+            };
+            let stats = sink::run(config, shutdown).await?;
+            println!(
+                "sink: wrote {} records in {} objects, {} dead letters, {} stale objects replaced",
+                stats.records_written, stats.objects_written, stats.dead_letters, stats.stale_objects_removed
+            );
+        }
+        Command::Batch { uid, s3, input, output, print } => {
+            let names = uid.names()?;
+            let input = input.unwrap_or_else(|| format!("s3://{}", names.sink_bucket()));
+            let config = batch::BatchConfig { input: Location::parse(&input)?, names, s3: s3.settings(), output };
+            let out = batch::run(&config).await.context("batch job failed")?;
+            print_output(&out, print)?;
+        }
+    }
+    Ok(())
+}
+
+fn print_output(out: &batch::BatchOutput, print: Print) -> Result<()> {
+    use datafusion::arrow::csv::Writer as CsvWriter;
+    use datafusion::arrow::json::LineDelimitedWriter;
+    let raw: Vec<String> = out.raw_rows.iter().map(|(k, n)| format!("{k}: {n}")).collect();
+    let clean: Vec<String> = out.cleaned.iter().map(|t| format!("{}: {}", t.name, t.rows())).collect();
+    eprintln!("raw rows {}; cleaned rows {}", raw.join(", "), clean.join(", "));
+    for t in &out.results {
+        match print {
+            Print::None => {}
+            Print::Table => println!("\n{} ({})\n{}", t.title, t.name, t.pretty()),
+            Print::Csv => {
+                println!("# {} ({})", t.title, t.name);
+                let mut w = CsvWriter::new(std::io::stdout());
+                for b in &t.batches {
+                    w.write(b)?;
+                }
+            }
+            Print::Json => {
+                let mut w = LineDelimitedWriter::new(std::io::stdout());
+                for b in &t.batches {
+                    w.write(b)?;
+                }
+                w.finish()?;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn wait_for_sigterm() {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut s) => {
+            s.recv().await;
+        }
+        Err(_) => std::future::pending().await,
+    }
+}

@@ -1,0 +1,50 @@
+{#- Shared SQL fragments. Written in the subset of SQL that DataFusion and
+    Spark SQL both accept, so the cleaning and the queries have one source. -#}
+
+{% macro year_of(ts) -%}
+CAST(EXTRACT(YEAR FROM {{ ts }}) AS INT)
+{%- endmacro year_of %}
+
+{#- SPEC 5 age groups, bounds inclusive; under 18 has no group. -#}
+{% macro age_group(age) -%}
+CASE
+    WHEN {{ age }} BETWEEN 18 AND 24 THEN '18-24'
+    WHEN {{ age }} BETWEEN 25 AND 35 THEN '25-35'
+    WHEN {{ age }} BETWEEN 36 AND 50 THEN '36-50'
+    WHEN {{ age }} > 50 THEN '+50'
+  END
+{%- endmacro age_group %}
+
+{#- Expects a CTE `base(<group>, <item>)`. Keeps every rank-1 row (ties kept). -#}
+{% macro most_popular(group, item, count) -%}
+, counted AS (
+  SELECT {{ group }}, {{ item }}, COUNT(*) AS {{ count }}
+  FROM base
+  GROUP BY {{ group }}, {{ item }}
+), ranked AS (
+  SELECT {{ group }}, {{ item }}, {{ count }},
+         RANK() OVER (PARTITION BY {{ group }} ORDER BY {{ count }} DESC) AS rk
+  FROM counted
+)
+SELECT {{ group }}, {{ item }}, {{ count }}
+FROM ranked
+WHERE rk = 1
+ORDER BY {{ group }} NULLS LAST, {{ item }} NULLS LAST
+{%- endmacro most_popular %}
+
+{#- Expects a CTE `base(<keys>, <value>)` with non-null values. The lower
+    median: the value at position ceil(n/2), which is what Spark's
+    percentile_approx(x, 0.5) returns on groups it holds exactly. Integer
+    arithmetic only, because `/` means different things in the two engines. -#}
+{% macro lower_median(keys, value, out) -%}
+, ranked AS (
+  SELECT {{ keys }}, {{ value }},
+         ROW_NUMBER() OVER (PARTITION BY {{ keys }} ORDER BY {{ value }}) AS rn,
+         COUNT(*) OVER (PARTITION BY {{ keys }}) AS n
+  FROM base
+)
+SELECT {{ keys }}, {{ value }} AS {{ out }}
+FROM ranked
+WHERE 2 * rn >= n AND 2 * rn < n + 2
+ORDER BY {{ keys }}
+{%- endmacro lower_median %}

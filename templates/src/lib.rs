@@ -1,0 +1,213 @@
+//! The project's Tera templates, embedded in the binary so that rendering
+//! needs no files at run time.
+//!
+//! The batch SQL lives here (in `sql/`) rather than in `pipeline` because it
+//! is rendered twice: for DataFusion by `pipeline batch`, and for Spark SQL
+//! into the Databricks notebook. One source, two dialects; the differences
+//! are the few context variables set by [`Engine`].
+
+use serde::Serialize;
+use tera::{Context, Tera};
+
+/// Errors from rendering a template.
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    #[error("no template named `{0}` (known: {1})")]
+    Unknown(String, String),
+    #[error("rendering `{name}` failed: {detail}")]
+    Render { name: String, detail: String },
+}
+
+/// The SQL engine a query is rendered for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    DataFusion,
+    Spark,
+}
+
+impl Engine {
+    /// Dialect details that differ between the engines. Everything else in
+    /// the SQL files is written in the subset both engines share.
+    fn context(self) -> Context {
+        let mut ctx = Context::new();
+        ctx.insert("engine", &self);
+        match self {
+            Engine::DataFusion => {
+                ctx.insert("q", "\"");
+                ctx.insert("array", "make_array");
+            }
+            Engine::Spark => {
+                ctx.insert("q", "`");
+                ctx.insert("array", "array");
+            }
+        }
+        ctx
+    }
+}
+
+macro_rules! embedded {
+    ($($name:literal),* $(,)?) => {
+        &[$(($name, include_str!(concat!("../", $name)))),*]
+    };
+}
+
+/// Every template shipped with the project, by path relative to `templates/`.
+const TEMPLATES: &[(&str, &str)] = embedded![
+    "sql/macros.sql",
+    "sql/clean_pin.sql",
+    "sql/clean_geo.sql",
+    "sql/clean_user.sql",
+    "sql/q1_popular_category_by_country.sql",
+    "sql/q2_popular_category_by_year.sql",
+    "sql/q3a_top_user_by_country.sql",
+    "sql/q3b_top_country.sql",
+    "sql/q4_popular_category_by_age_group.sql",
+    "sql/q5_median_followers_by_age_group.sql",
+    "sql/q6_users_joined_by_year.sql",
+    "sql/q7_median_followers_by_join_year.sql",
+    "sql/q8_median_followers_by_age_group_and_join_year.sql",
+];
+
+/// The raw tables the cleaning SQL reads, registered by each engine's loader.
+pub const RAW_TABLES: [&str; 3] = ["pin_raw", "geo_raw", "user_raw"];
+
+/// A cleaning step: reads `<kind>_raw`, its result is registered as `table`.
+#[derive(Debug, Clone, Copy)]
+pub struct CleaningStep {
+    pub kind: &'static str,
+    pub table: &'static str,
+    pub template: &'static str,
+}
+
+/// Cleaning steps of SPEC section 4, in the order they must run.
+pub const CLEANING: [CleaningStep; 3] = [
+    CleaningStep { kind: "pin", table: "pin_clean", template: "sql/clean_pin.sql" },
+    CleaningStep { kind: "geo", table: "geo_clean", template: "sql/clean_geo.sql" },
+    CleaningStep { kind: "user", table: "user_clean", template: "sql/clean_user.sql" },
+];
+
+/// An analysis query of SPEC section 5.
+#[derive(Debug, Clone, Copy)]
+pub struct Query {
+    /// Short id as numbered in the SPEC (`q1` .. `q8`, `q3a`, `q3b`).
+    pub id: &'static str,
+    /// The question it answers, for headings.
+    pub title: &'static str,
+    pub template: &'static str,
+    /// Views this query needs registered before it runs, besides the
+    /// cleaned tables (3b reads 3a's result).
+    pub reads_results_of: &'static [&'static str],
+}
+
+pub const QUERIES: [Query; 9] = [
+    Query { id: "q1", title: "Most popular category per country", template: "sql/q1_popular_category_by_country.sql", reads_results_of: &[] },
+    Query { id: "q2", title: "Most popular category per year (2018-2022)", template: "sql/q2_popular_category_by_year.sql", reads_results_of: &[] },
+    Query { id: "q3a", title: "User with most followers per country", template: "sql/q3a_top_user_by_country.sql", reads_results_of: &[] },
+    Query { id: "q3b", title: "Country whose top user has the most followers", template: "sql/q3b_top_country.sql", reads_results_of: &["q3a"] },
+    Query { id: "q4", title: "Most popular category per age group", template: "sql/q4_popular_category_by_age_group.sql", reads_results_of: &[] },
+    Query { id: "q5", title: "Median follower count per age group", template: "sql/q5_median_followers_by_age_group.sql", reads_results_of: &[] },
+    Query { id: "q6", title: "Users joined per year (2015-2020)", template: "sql/q6_users_joined_by_year.sql", reads_results_of: &[] },
+    Query { id: "q7", title: "Median follower count by joining year (2015-2020)", template: "sql/q7_median_followers_by_join_year.sql", reads_results_of: &[] },
+    Query { id: "q8", title: "Median follower count by age group and joining year (2015-2020)", template: "sql/q8_median_followers_by_age_group_and_join_year.sql", reads_results_of: &[] },
+];
+
+/// The embedded templates, ready to render.
+pub struct Templates {
+    tera: Tera,
+}
+
+impl Templates {
+    pub fn new() -> Self {
+        let mut tera = Tera::default();
+        // Plain-text outputs: HTML escaping would corrupt SQL and properties.
+        tera.autoescape_on(vec![]);
+        tera.add_raw_templates(TEMPLATES.iter().copied())
+            .expect("embedded templates parse (checked by tests)");
+        Self { tera }
+    }
+
+    /// Names of all embedded templates.
+    pub fn names(&self) -> impl Iterator<Item = &'static str> {
+        TEMPLATES.iter().map(|(name, _)| *name)
+    }
+
+    /// Render one SQL template for an engine.
+    pub fn sql(&self, template: &str, engine: Engine) -> Result<String, TemplateError> {
+        self.render(template, &engine.context())
+    }
+
+    /// Render any template with the given context.
+    pub fn render(&self, template: &str, ctx: &Context) -> Result<String, TemplateError> {
+        if !TEMPLATES.iter().any(|(n, _)| *n == template) {
+            let known = self.names().collect::<Vec<_>>().join(", ");
+            return Err(TemplateError::Unknown(template.to_string(), known));
+        }
+        self.tera.render(template, ctx).map_err(|e| TemplateError::Render {
+            name: template.to_string(),
+            detail: error_chain(&e),
+        })
+    }
+}
+
+impl Default for Templates {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Tera puts the useful part (e.g. the missing variable) in the source chain.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut src = e.source();
+    while let Some(s) = src {
+        parts.push(s.to_string());
+        src = s.source();
+    }
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_sql_template_renders_for_both_engines() {
+        let t = Templates::new();
+        for name in t.names().filter(|n| n.starts_with("sql/") && !n.ends_with("macros.sql")) {
+            for engine in [Engine::DataFusion, Engine::Spark] {
+                let sql = t.sql(name, engine).unwrap();
+                assert!(sql.to_uppercase().contains("SELECT"), "{name} for {engine:?}");
+                assert!(!sql.contains("{{") && !sql.contains("{%"), "{name} left Tera syntax");
+            }
+        }
+    }
+
+    #[test]
+    fn dialects_differ_only_where_they_must() {
+        let t = Templates::new();
+        let df = t.sql("sql/clean_geo.sql", Engine::DataFusion).unwrap();
+        let spark = t.sql("sql/clean_geo.sql", Engine::Spark).unwrap();
+        assert!(df.contains("make_array(") && !df.contains('`'));
+        assert!(spark.contains("array(") && !spark.contains("make_array") && !spark.contains('"'));
+    }
+
+    #[test]
+    fn unknown_template_names_the_known_ones() {
+        let err = Templates::new().sql("sql/nope.sql", Engine::Spark).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("sql/nope.sql") && msg.contains("sql/clean_pin.sql"), "{msg}");
+    }
+
+    #[test]
+    fn every_query_and_cleaning_step_names_an_embedded_template() {
+        let t = Templates::new();
+        let names: Vec<_> = t.names().collect();
+        for q in QUERIES {
+            assert!(names.contains(&q.template), "{}", q.id);
+        }
+        for c in CLEANING {
+            assert!(names.contains(&c.template), "{}", c.kind);
+        }
+    }
+}

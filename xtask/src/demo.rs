@@ -1,0 +1,102 @@
+//! `cargo xtask demo`: the whole batch path on the local stack. Emulated
+//! posts go through the REST-proxy-compatible ingest server into Kafka,
+//! the sink writes them to S3 (moto) in the Confluent layout, and the
+//! batch job prints the analysis tables.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use crate::pipeline_bin::{self, Background};
+use crate::{install, paths, stack};
+
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Deployment user id (topics <uid>.pin|geo|user, bucket user-<uid>-bucket).
+    #[arg(long, default_value = "0e2a0bfcc015")]
+    pub uid: String,
+    /// Emulation rounds; each posts one record to each of the three topics.
+    #[arg(long, default_value_t = 500)]
+    pub count: u64,
+    /// Rounds per POST (1 = one record per request, as the original emulator).
+    #[arg(long, default_value_t = 1)]
+    pub batch: usize,
+    /// Records per S3 object (the original connector uses 1).
+    #[arg(long, default_value_t = 1)]
+    pub flush_size: usize,
+}
+
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn http_ok(port: u16, path: &str) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else { return false };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    if s.write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes()).is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 12];
+    s.read_exact(&mut buf).is_ok() && &buf[9..12] == b"200"
+}
+
+pub fn run(args: DemoArgs) -> Result<()> {
+    install::ensure_system_packages()?;
+    stack::up()?;
+    let bin = pipeline_bin::build()?;
+    let env = stack::client_env();
+    let bucket = format!("user-{}-bucket", args.uid);
+    let s3 = format!("s3://{bucket}");
+
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async {
+        let cfg = infra::aws::AwsTarget::endpoint(stack::moto_endpoint()).load().await;
+        // moto's dummy keys; the SDK reads them from the environment.
+        let client = infra::s3::client(&cfg);
+        infra::s3::ensure_bucket(&client, &bucket).await
+    })
+    .with_context(|| format!("creating {s3} on moto"))?;
+    eprintln!("bucket {s3} ready on moto ({})", stack::moto_endpoint());
+
+    let uid = vec!["--uid".to_string(), args.uid.clone()];
+    let cat = |parts: &[&str]| -> Vec<String> { parts.iter().map(|s| s.to_string()).chain(uid.iter().cloned()).collect() };
+    pipeline_bin::run(&bin, &cat(&["topics", "create"]), &env)?;
+
+    let port = free_port()?;
+    let mut ingest = Background::spawn(
+        &bin,
+        &["ingest".to_string(), "--listen".into(), format!("127.0.0.1:{port}")],
+        &env,
+        &paths::log_dir().join("demo-ingest.log"),
+    )?;
+    let start = Instant::now();
+    while !http_ok(port, "/healthz") {
+        if let Some(status) = ingest.exited() {
+            bail!("the ingest server exited ({status}); see {}", paths::log_dir().join("demo-ingest.log").display());
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            bail!("the ingest server did not report healthy within 60s; see {}", paths::log_dir().join("demo-ingest.log").display());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    let target = format!("http://127.0.0.1:{port}");
+    pipeline_bin::run(
+        &bin,
+        &cat(&["emulate", "--target", &target, "--count", &args.count.to_string(), "--batch", &args.batch.to_string()]),
+        &env,
+    )?;
+    drop(ingest);
+
+    let endpoint = stack::moto_endpoint();
+    pipeline_bin::run(
+        &bin,
+        &cat(&["sink", "--to", &s3, "--s3-endpoint", &endpoint, "--flush-size", &args.flush_size.to_string(), "--until-caught-up"]),
+        &env,
+    )?;
+    pipeline_bin::run(&bin, &cat(&["batch", "--input", &s3, "--s3-endpoint", &endpoint]), &env)?;
+    eprintln!("\ndemo done. The stack keeps running (`cargo xtask local status`; `cargo xtask local down` stops it).");
+    Ok(())
+}

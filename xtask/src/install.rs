@@ -1,0 +1,185 @@
+//! Installing what the project needs on a fresh machine: system packages
+//! (via apt-get when running as root), the Kafka jars (via Maven from
+//! Maven Central) and Python virtual environments (via pip from PyPI).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result, bail};
+
+use crate::paths;
+
+/// Apache Kafka release run by the local stack (KRaft mode).
+pub const KAFKA_VERSION: &str = "3.9.1";
+/// moto server release range for the local AWS APIs.
+pub const MOTO_REQUIREMENT: &str = "moto[server]>=5.2,<5.3";
+
+fn has_command(cmd: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {cmd}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn succeeds(cmd: &str, args: &[&str]) -> bool {
+    Command::new(cmd).args(args).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+}
+
+fn java_major() -> Option<u32> {
+    let out = Command::new("java").arg("-version").output().ok()?;
+    let text = String::from_utf8_lossy(&out.stderr);
+    let quoted = text.split('"').nth(1)?;
+    quoted.split('.').next()?.parse().ok()
+}
+
+/// One system requirement and the Debian package that provides it.
+struct Requirement {
+    what: &'static str,
+    package: &'static str,
+    present: fn() -> bool,
+}
+
+const REQUIREMENTS: &[Requirement] = &[
+    Requirement { what: "Java 17 or newer (runs the Kafka broker)", package: "openjdk-17-jre-headless", present: || java_major().is_some_and(|v| v >= 17) },
+    Requirement { what: "Maven (fetches the Kafka jars)", package: "maven", present: || has_command("mvn") },
+    Requirement { what: "python3 with venv (runs moto)", package: "python3-venv", present: || succeeds("python3", &["-m", "venv", "--help"]) },
+    Requirement { what: "cmake (builds librdkafka)", package: "cmake", present: || has_command("cmake") },
+    Requirement { what: "a C++ compiler (builds librdkafka)", package: "g++", present: || has_command("c++") },
+    Requirement { what: "make", package: "make", present: || has_command("make") },
+    Requirement { what: "pkg-config", package: "pkg-config", present: || has_command("pkg-config") },
+    Requirement {
+        what: "libcurl headers (librdkafka includes curl.h)",
+        package: "libcurl4-openssl-dev",
+        present: || succeeds("pkg-config", &["--exists", "libcurl"]),
+    },
+];
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// Make sure the system packages are there; install the missing ones with
+/// apt-get when we may, otherwise say exactly what to run.
+pub fn ensure_system_packages() -> Result<()> {
+    let missing: Vec<&Requirement> = REQUIREMENTS.iter().filter(|r| !(r.present)()).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let packages: Vec<&str> = missing.iter().map(|r| r.package).collect();
+    for r in &missing {
+        eprintln!("missing: {} (Debian package {})", r.what, r.package);
+    }
+    if !(has_command("apt-get") && is_root()) {
+        bail!(
+            "install the missing packages first, e.g.: sudo apt-get install -y {}",
+            packages.join(" ")
+        );
+    }
+    eprintln!("installing with apt-get: {}", packages.join(" "));
+    run(Command::new("apt-get").arg("update").arg("-qq")).context("apt-get update")?;
+    run(Command::new("apt-get")
+        .args(["install", "-y", "-qq", "--no-install-recommends"])
+        .args(&packages)
+        .env("DEBIAN_FRONTEND", "noninteractive"))
+    .context("apt-get install")?;
+    let still: Vec<&str> = REQUIREMENTS.iter().filter(|r| !(r.present)()).map(|r| r.what).collect();
+    if !still.is_empty() {
+        bail!("still missing after apt-get install: {}", still.join(", "));
+    }
+    Ok(())
+}
+
+/// Run a command with inherited output; fail with its exit status.
+pub fn run(cmd: &mut Command) -> Result<()> {
+    let status = cmd.status().with_context(|| format!("cannot start {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed with {status}");
+    }
+    Ok(())
+}
+
+/// Run a command with its output captured into a log file; on failure,
+/// show the end of the log.
+pub fn run_logged(cmd: &mut Command, log: &Path) -> Result<()> {
+    std::fs::create_dir_all(log.parent().expect("log files live in a directory"))?;
+    let file = std::fs::File::create(log)?;
+    let status = cmd
+        .stdin(Stdio::null())
+        .stdout(file.try_clone()?)
+        .stderr(file)
+        .status()
+        .with_context(|| format!("cannot start {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed with {status}; end of {}:\n{}", log.display(), tail(log, 30));
+    }
+    Ok(())
+}
+
+/// Last lines of a file, for error messages.
+pub fn tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// Directory holding the Kafka broker's jars, fetched from Maven Central
+/// on first use.
+pub fn kafka_libs() -> Result<PathBuf> {
+    let dir = paths::cache_dir().join(format!("kafka-{KAFKA_VERSION}"));
+    let libs = dir.join("libs");
+    let done = dir.join(".complete");
+    if done.exists() {
+        return Ok(libs);
+    }
+    eprintln!("fetching Apache Kafka {KAFKA_VERSION} jars from Maven Central (once)...");
+    std::fs::create_dir_all(&dir)?;
+    let pom = format!(
+        r#"<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>local.pipeline</groupId><artifactId>kafka-broker</artifactId><version>1</version>
+  <dependencies>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId><version>{KAFKA_VERSION}</version></dependency>
+    <dependency><groupId>org.slf4j</groupId><artifactId>slf4j-reload4j</artifactId><version>1.7.36</version></dependency>
+  </dependencies>
+</project>
+"#
+    );
+    std::fs::write(dir.join("pom.xml"), pom)?;
+    let _ = std::fs::remove_dir_all(&libs);
+    run_logged(
+        Command::new("mvn")
+            .current_dir(&dir)
+            .args(["-B", "-q", "dependency:copy-dependencies", "-DincludeScope=runtime"])
+            .arg(format!("-DoutputDirectory={}", libs.display())),
+        &paths::log_dir().join("kafka-fetch.log"),
+    )
+    .context("fetching the Kafka jars with Maven")?;
+    std::fs::write(&done, KAFKA_VERSION)?;
+    Ok(libs)
+}
+
+/// A Python virtual environment with the given requirements, created on
+/// first use. Returns the venv's bin directory.
+pub fn python_venv(name: &str, requirements: &[&str]) -> Result<PathBuf> {
+    let dir = paths::venv_dir(name);
+    let bin = dir.join("bin");
+    let marker = dir.join(".requirements");
+    let wanted = requirements.join("\n");
+    if std::fs::read_to_string(&marker).is_ok_and(|s| s == wanted) {
+        return Ok(bin);
+    }
+    eprintln!("creating Python venv {} with {} (once)...", dir.display(), requirements.join(", "));
+    let log = paths::log_dir().join(format!("venv-{name}.log"));
+    run_logged(Command::new("python3").args(["-m", "venv", "--clear"]).arg(&dir), &log)?;
+    run_logged(
+        Command::new(bin.join("pip"))
+            .args(["install", "--disable-pip-version-check", "-q"])
+            .args(requirements),
+        &log,
+    )
+    .with_context(|| format!("installing {} from PyPI", requirements.join(", ")))?;
+    std::fs::write(&marker, wanted)?;
+    Ok(bin)
+}

@@ -1,0 +1,63 @@
+//! `cargo xtask`: the project's commands. Thin: parses arguments and calls
+//! the crates (or the `pipeline` binary).
+
+mod demo;
+mod install;
+mod paths;
+mod pipeline_bin;
+mod stack;
+mod test_cmd;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Run the Pinterest pipeline locally, and test it")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Manage the local stack: Apache Kafka (KRaft) and moto, on 127.0.0.1.
+    Local {
+        #[command(subcommand)]
+        action: LocalAction,
+    },
+    /// Run the batch pipeline end to end on the local stack and print the analysis.
+    Demo(demo::DemoArgs),
+    /// Install what the tests need, start the local stack, run all tests.
+    Test(test_cmd::TestArgs),
+}
+
+#[derive(Subcommand)]
+enum LocalAction {
+    /// Install (first run) and start Kafka and moto; reuses healthy running services.
+    Up,
+    /// Stop the services.
+    Down,
+    /// Show each service's state, pid, address and log file.
+    Status,
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().command {
+        Cmd::Local { action: LocalAction::Up } => {
+            install::ensure_system_packages()?;
+            stack::up()?;
+            for line in stack::status() {
+                println!("{line}");
+            }
+        }
+        Cmd::Local { action: LocalAction::Down } => stack::down(&stack::Service::ALL)?,
+        Cmd::Local { action: LocalAction::Status } => {
+            for line in stack::status() {
+                println!("{line}");
+            }
+        }
+        Cmd::Demo(args) => demo::run(args)?,
+        Cmd::Test(args) => test_cmd::run(args)?,
+    }
+    Ok(())
+}

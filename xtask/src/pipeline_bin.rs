@@ -1,0 +1,71 @@
+//! Building and running the `pipeline` binary. xtask drives it as a
+//! subprocess and prints each command, so a demo doubles as a how-to.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use anyhow::{Context, Result};
+
+use crate::install;
+use crate::paths;
+
+/// Build `pipeline` (debug profile) and return its path.
+pub fn build() -> Result<PathBuf> {
+    eprintln!("building the pipeline binary (a first build takes about 10 minutes on 2 cores)...");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    install::run(Command::new(cargo).current_dir(paths::repo_root()).args(["build", "--package", "pipeline", "--bin", "pipeline"]))
+        .context("building pipeline")?;
+    Ok(paths::target_dir().join("debug").join("pipeline"))
+}
+
+fn show(bin: &std::path::Path, args: &[String]) {
+    let _ = bin;
+    eprintln!("\n$ pipeline {}", args.join(" "));
+}
+
+/// Run to completion with inherited output.
+pub fn run(bin: &std::path::Path, args: &[String], env: &[(&str, String)]) -> Result<()> {
+    show(bin, args);
+    install::run(Command::new(bin).args(args).envs(env.iter().map(|(k, v)| (*k, v.as_str()))))
+}
+
+/// A background `pipeline` process, stopped (SIGTERM) when dropped.
+pub struct Background {
+    child: Child,
+}
+
+impl Background {
+    pub fn spawn(bin: &std::path::Path, args: &[String], env: &[(&str, String)], log: &std::path::Path) -> Result<Self> {
+        show(bin, args);
+        std::fs::create_dir_all(log.parent().expect("logs live in a directory"))?;
+        let file = std::fs::File::create(log)?;
+        let child = Command::new(bin)
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(file.try_clone()?)
+            .stderr(file)
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        Ok(Self { child })
+    }
+
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            if self.exited().is_some() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

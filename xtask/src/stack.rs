@@ -1,0 +1,329 @@
+//! The local stack: a real Apache Kafka broker (KRaft, single node) and a
+//! moto server for the AWS APIs, both on 127.0.0.1, with pid files and logs
+//! under `.local/`. `up` is idempotent: a healthy running service is reused.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::install::{self, KAFKA_VERSION, MOTO_REQUIREMENT};
+use crate::paths;
+
+pub const KAFKA_PORT: u16 = 19092;
+pub const KAFKA_CONTROLLER_PORT: u16 = 19093;
+pub const MOTO_PORT: u16 = 5000;
+
+pub fn kafka_bootstrap() -> String {
+    format!("127.0.0.1:{KAFKA_PORT}")
+}
+
+pub fn moto_endpoint() -> String {
+    format!("http://127.0.0.1:{MOTO_PORT}")
+}
+
+/// Environment that points clients at the local stack. The AWS keys are
+/// moto's dummy values, never real credentials.
+pub fn client_env() -> Vec<(&'static str, String)> {
+    vec![
+        ("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap()),
+        ("AWS_ENDPOINT_URL", moto_endpoint()),
+        ("AWS_ACCESS_KEY_ID", "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+        ("AWS_REGION", "us-east-1".into()),
+    ]
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    Kafka,
+    Moto,
+}
+
+impl Service {
+    pub const ALL: [Service; 2] = [Service::Kafka, Service::Moto];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::Kafka => "kafka",
+            Service::Moto => "moto",
+        }
+    }
+
+    fn port(self) -> u16 {
+        match self {
+            Service::Kafka => KAFKA_PORT,
+            Service::Moto => MOTO_PORT,
+        }
+    }
+
+    fn address(self) -> String {
+        match self {
+            Service::Kafka => kafka_bootstrap(),
+            Service::Moto => moto_endpoint(),
+        }
+    }
+
+    fn pid_file(self) -> PathBuf {
+        paths::run_dir().join(format!("{}.pid", self.name()))
+    }
+
+    pub fn log_file(self) -> PathBuf {
+        paths::log_dir().join(format!("{}.log", self.name()))
+    }
+
+    /// A word of the process's command line, so a recycled pid is not
+    /// mistaken for our service.
+    fn cmdline_marker(self) -> &'static str {
+        match self {
+            Service::Kafka => "kafka.Kafka",
+            Service::Moto => "moto_server",
+        }
+    }
+
+    /// Pid of our running process, if any.
+    pub fn pid(self) -> Option<u32> {
+        let pid: u32 = std::fs::read_to_string(self.pid_file()).ok()?.trim().parse().ok()?;
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        cmdline.contains(self.cmdline_marker()).then_some(pid)
+    }
+
+    /// Answers on its port the way the service should.
+    pub fn healthy(self) -> bool {
+        let addr = SocketAddr::from(([127, 0, 0, 1], self.port()));
+        let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(500)) else {
+            return false;
+        };
+        match self {
+            // An open broker port after start-up means the broker has
+            // finished recovery; clients retry metadata anyway.
+            Service::Kafka => true,
+            Service::Moto => {
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+                let req = format!("GET /moto-api/ HTTP/1.0\r\nHost: 127.0.0.1:{}\r\n\r\n", self.port());
+                if stream.write_all(req.as_bytes()).is_err() {
+                    return false;
+                }
+                let mut buf = [0u8; 12];
+                stream.read_exact(&mut buf).is_ok() && buf.starts_with(b"HTTP/1.") && &buf[9..12] == b"200"
+            }
+        }
+    }
+
+    fn port_taken(self) -> bool {
+        TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], self.port())), Duration::from_millis(300)).is_ok()
+    }
+
+    /// Prepare and spawn the process, detached from our terminal.
+    fn spawn(self) -> Result<u32> {
+        let mut cmd = match self {
+            Service::Kafka => kafka_command()?,
+            Service::Moto => {
+                let bin = install::python_venv("moto", &[MOTO_REQUIREMENT])?;
+                let mut c = Command::new(bin.join("moto_server"));
+                c.args(["-H", "127.0.0.1", "-p", &self.port().to_string()]);
+                c
+            }
+        };
+        std::fs::create_dir_all(paths::log_dir())?;
+        std::fs::create_dir_all(paths::run_dir())?;
+        let log = std::fs::File::create(self.log_file())?;
+        // Own process group: Ctrl-C in the terminal does not reach it, and
+        // no pipe of ours stays open in it (CI waits for those).
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .with_context(|| format!("cannot start {}", self.name()))?;
+        std::fs::write(self.pid_file(), child.id().to_string())?;
+        Ok(child.id())
+    }
+}
+
+fn kafka_command() -> Result<Command> {
+    let libs = install::kafka_libs()?;
+    let dir = paths::local_dir().join("kafka");
+    let data = dir.join("data");
+    std::fs::create_dir_all(&dir)?;
+    let props = dir.join("server.properties");
+    std::fs::write(
+        &props,
+        format!(
+            "# Written by cargo xtask local up; edits are overwritten.\n\
+             process.roles=broker,controller\n\
+             node.id=1\n\
+             controller.quorum.voters=1@127.0.0.1:{KAFKA_CONTROLLER_PORT}\n\
+             listeners=PLAINTEXT://127.0.0.1:{KAFKA_PORT},CONTROLLER://127.0.0.1:{KAFKA_CONTROLLER_PORT}\n\
+             advertised.listeners=PLAINTEXT://127.0.0.1:{KAFKA_PORT}\n\
+             controller.listener.names=CONTROLLER\n\
+             listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
+             log.dirs={data}\n\
+             num.partitions=3\n\
+             # As on MSK: topics are created on purpose, never by a typo.\n\
+             auto.create.topics.enable=false\n\
+             offsets.topic.replication.factor=1\n\
+             offsets.topic.num.partitions=3\n\
+             transaction.state.log.replication.factor=1\n\
+             transaction.state.log.min.isr=1\n\
+             group.initial.rebalance.delay.ms=0\n",
+            data = data.display()
+        ),
+    )?;
+    let log4j = dir.join("log4j.properties");
+    std::fs::write(
+        &log4j,
+        "log4j.rootLogger=WARN, stdout\n\
+         log4j.logger.kafka.server.KafkaRaftServer=INFO\n\
+         log4j.appender.stdout=org.apache.log4j.ConsoleAppender\n\
+         log4j.appender.stdout.layout=org.apache.log4j.PatternLayout\n\
+         log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n\n",
+    )?;
+    let classpath = format!("{}/*", libs.display());
+    if !data.join("meta.properties").exists() {
+        let out = Command::new("java")
+            .args(["-cp", &classpath, "kafka.tools.StorageTool", "random-uuid"])
+            .output()
+            .context("running Kafka's StorageTool (is Java 17 installed?)")?;
+        let cluster_id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if cluster_id.is_empty() {
+            bail!("Kafka StorageTool gave no cluster id: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        install::run_logged(
+            Command::new("java")
+                .arg(format!("-Dlog4j.configuration=file:{}", log4j.display()))
+                .args(["-cp", &classpath, "kafka.tools.StorageTool", "format", "-t", &cluster_id, "-c"])
+                .arg(&props),
+            &paths::log_dir().join("kafka-format.log"),
+        )
+        .context("formatting the Kafka data directory")?;
+    }
+    let mut cmd = Command::new("java");
+    cmd.args(["-Xms256m", "-Xmx1g", "-XX:+UseG1GC", "-Djava.awt.headless=true"])
+        .arg(format!("-Dlog4j.configuration=file:{}", log4j.display()))
+        .args(["-cp", &classpath, "kafka.Kafka"])
+        .arg(&props);
+    Ok(cmd)
+}
+
+fn spinner(msg: String) -> ProgressBar {
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(ProgressStyle::with_template("{spinner} {msg} [{elapsed}]").expect("valid template"));
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar.set_message(msg);
+    bar
+}
+
+/// What `up` did for each service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpOutcome {
+    Started,
+    Reused,
+}
+
+/// Start every service that is not running and healthy; wait until all are.
+pub fn up() -> Result<Vec<(Service, UpOutcome)>> {
+    let mut outcomes = Vec::new();
+    for svc in Service::ALL {
+        outcomes.push((svc, up_one(svc)?));
+    }
+    Ok(outcomes)
+}
+
+fn up_one(svc: Service) -> Result<UpOutcome> {
+    if svc.pid().is_some() {
+        if svc.healthy() {
+            eprintln!("{}: reusing the running service at {}", svc.name(), svc.address());
+            return Ok(UpOutcome::Reused);
+        }
+        // Started by an earlier `up` and still coming up: wait for it.
+        wait_healthy(svc, Duration::from_secs(90))?;
+        return Ok(UpOutcome::Reused);
+    }
+    if svc.port_taken() {
+        bail!(
+            "{}: port {} on 127.0.0.1 is used by a process this tool did not start; stop it (e.g. `ss -ltnp | grep {}`) and run again",
+            svc.name(),
+            svc.port(),
+            svc.port()
+        );
+    }
+    let pid = svc.spawn()?;
+    eprintln!("{}: started (pid {pid}), log {}", svc.name(), svc.log_file().display());
+    wait_healthy(svc, Duration::from_secs(120))?;
+    Ok(UpOutcome::Started)
+}
+
+fn wait_healthy(svc: Service, timeout: Duration) -> Result<()> {
+    let bar = spinner(format!("waiting for {} at {}", svc.name(), svc.address()));
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if svc.healthy() {
+            bar.finish_and_clear();
+            eprintln!("{}: healthy at {} after {:.1}s", svc.name(), svc.address(), start.elapsed().as_secs_f64());
+            return Ok(());
+        }
+        if svc.pid().is_none() {
+            bar.finish_and_clear();
+            bail!("{} exited during start-up; end of {}:\n{}", svc.name(), svc.log_file().display(), install::tail(&svc.log_file(), 30));
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    bar.finish_and_clear();
+    bail!(
+        "{} did not become healthy within {timeout:?}; end of {}:\n{}",
+        svc.name(),
+        svc.log_file().display(),
+        install::tail(&svc.log_file(), 30)
+    )
+}
+
+/// Stop the given services (SIGTERM, then SIGKILL after a grace period).
+pub fn down(services: &[Service]) -> Result<()> {
+    for &svc in services {
+        let Some(pid) = svc.pid() else {
+            let _ = std::fs::remove_file(svc.pid_file());
+            eprintln!("{}: not running", svc.name());
+            continue;
+        };
+        signal(pid, "TERM");
+        let start = Instant::now();
+        while svc.pid().is_some() && start.elapsed() < Duration::from_secs(20) {
+            // A zombie child of ours has an empty cmdline, so pid() is None.
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        if svc.pid().is_some() {
+            signal(pid, "KILL");
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        let _ = std::fs::remove_file(svc.pid_file());
+        eprintln!("{}: stopped (pid {pid})", svc.name());
+    }
+    Ok(())
+}
+
+fn signal(pid: u32, sig: &str) {
+    let _ = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status();
+}
+
+/// One line per service: state, pid, address, log.
+pub fn status() -> Vec<String> {
+    let mut lines = vec![format!("{:<6} {:<9} {:<8} {:<24} {}", "name", "state", "pid", "address", "log")];
+    for svc in Service::ALL {
+        let (state, pid) = match svc.pid() {
+            Some(pid) if svc.healthy() => ("healthy", pid.to_string()),
+            Some(pid) => ("starting", pid.to_string()),
+            None => ("stopped", "-".into()),
+        };
+        lines.push(format!("{:<6} {:<9} {:<8} {:<24} {}", svc.name(), state, pid, svc.address(), svc.log_file().display()));
+    }
+    lines.push(format!("kafka {KAFKA_VERSION} (KRaft), {MOTO_REQUIREMENT}"));
+    lines
+}
