@@ -12,11 +12,15 @@ pub struct AwsTarget {
     pub endpoint_url: Option<String>,
     /// Region override; otherwise the standard chain, then us-east-1.
     pub region: Option<String>,
+    /// Fixed dummy credentials for a local emulator, so that nothing is
+    /// looked up (and no real key is ever sent to it).
+    pub emulator_credentials: bool,
 }
 
 impl AwsTarget {
-    pub fn endpoint(url: impl Into<String>) -> Self {
-        Self { endpoint_url: Some(url.into()), region: None }
+    /// A local emulator (moto, LocalStack) at `url`, with dummy credentials.
+    pub fn emulator(url: impl Into<String>) -> Self {
+        Self { endpoint_url: Some(url.into()), region: None, emulator_credentials: true }
     }
 
     /// Credentials and region from the standard AWS chain.
@@ -24,6 +28,15 @@ impl AwsTarget {
         let mut loader = aws_config::defaults(BehaviorVersion::latest());
         if let Some(url) = &self.endpoint_url {
             loader = loader.endpoint_url(url);
+        }
+        if self.emulator_credentials {
+            loader = loader.credentials_provider(aws_credential_types::Credentials::new(
+                "testing",
+                "testing",
+                None,
+                None,
+                "local-emulator",
+            ));
         }
         let region = match &self.region {
             Some(r) => Some(Region::new(r.clone())),

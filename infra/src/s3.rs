@@ -28,6 +28,11 @@ pub enum BucketState {
 
 /// Create the bucket unless this account already owns it.
 pub async fn ensure_bucket(client: &Client, bucket: &str) -> Result<BucketState, S3Error> {
+    // HeadBucket first: us-east-1 (and moto) answer a repeated CreateBucket
+    // with success, which would make "Created" a lie and apply non-idempotent.
+    if client.head_bucket().bucket(bucket).send().await.is_ok() {
+        return Ok(BucketState::Exists);
+    }
     let region = client.config().region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
     let mut req = client.create_bucket().bucket(bucket);
     // us-east-1 is the one region that refuses an explicit location.

@@ -52,8 +52,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
 
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
-        let cfg = infra::aws::AwsTarget::endpoint(stack::moto_endpoint()).load().await;
-        // moto's dummy keys; the SDK reads them from the environment.
+        let cfg = infra::aws::AwsTarget::emulator(stack::moto_endpoint()).load().await;
         let client = infra::s3::client(&cfg);
         infra::s3::ensure_bucket(&client, &bucket).await
     })

@@ -9,23 +9,24 @@ use anyhow::{Context, Result};
 use crate::install;
 use crate::paths;
 
-/// Build `pipeline` (debug profile) and return its path.
+/// Build `pipeline` (debug profile) and return its path. The whole
+/// workspace is built so dependencies get the same features as under
+/// `cargo test --workspace` and are not compiled twice.
 pub fn build() -> Result<PathBuf> {
     eprintln!("building the pipeline binary (a first build takes about 10 minutes on 2 cores)...");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    install::run(Command::new(cargo).current_dir(paths::repo_root()).args(["build", "--package", "pipeline", "--bin", "pipeline"]))
+    install::run(Command::new(cargo).current_dir(paths::repo_root()).args(["build", "--workspace", "--bins"]))
         .context("building pipeline")?;
     Ok(paths::target_dir().join("debug").join("pipeline"))
 }
 
-fn show(bin: &std::path::Path, args: &[String]) {
-    let _ = bin;
+fn show(args: &[String]) {
     eprintln!("\n$ pipeline {}", args.join(" "));
 }
 
 /// Run to completion with inherited output.
 pub fn run(bin: &std::path::Path, args: &[String], env: &[(&str, String)]) -> Result<()> {
-    show(bin, args);
+    show(args);
     install::run(Command::new(bin).args(args).envs(env.iter().map(|(k, v)| (*k, v.as_str()))))
 }
 
@@ -36,7 +37,7 @@ pub struct Background {
 
 impl Background {
     pub fn spawn(bin: &std::path::Path, args: &[String], env: &[(&str, String)], log: &std::path::Path) -> Result<Self> {
-        show(bin, args);
+        show(args);
         std::fs::create_dir_all(log.parent().expect("logs live in a directory"))?;
         let file = std::fs::File::create(log)?;
         let child = Command::new(bin)

@@ -121,7 +121,7 @@ impl Service {
     }
 
     /// Prepare and spawn the process, detached from our terminal.
-    fn spawn(self) -> Result<u32> {
+    fn spawn(self) -> Result<std::process::Child> {
         let mut cmd = match self {
             Service::Kafka => kafka_command()?,
             Service::Moto => {
@@ -144,7 +144,7 @@ impl Service {
             .spawn()
             .with_context(|| format!("cannot start {}", self.name()))?;
         std::fs::write(self.pid_file(), child.id().to_string())?;
-        Ok(child.id())
+        Ok(child)
     }
 }
 
@@ -244,7 +244,7 @@ fn up_one(svc: Service) -> Result<UpOutcome> {
             return Ok(UpOutcome::Reused);
         }
         // Started by an earlier `up` and still coming up: wait for it.
-        wait_healthy(svc, Duration::from_secs(90))?;
+        wait_healthy(svc, None, Duration::from_secs(90))?;
         return Ok(UpOutcome::Reused);
     }
     if svc.port_taken() {
@@ -255,13 +255,15 @@ fn up_one(svc: Service) -> Result<UpOutcome> {
             svc.port()
         );
     }
-    let pid = svc.spawn()?;
-    eprintln!("{}: started (pid {pid}), log {}", svc.name(), svc.log_file().display());
-    wait_healthy(svc, Duration::from_secs(120))?;
+    let mut child = svc.spawn()?;
+    eprintln!("{}: started (pid {}), log {}", svc.name(), child.id(), svc.log_file().display());
+    wait_healthy(svc, Some(&mut child), Duration::from_secs(120))?;
     Ok(UpOutcome::Started)
 }
 
-fn wait_healthy(svc: Service, timeout: Duration) -> Result<()> {
+/// Wait for health; `child` is the process we just spawned (its pid file
+/// is not yet checkable: until exec, /proc shows our own command line).
+fn wait_healthy(svc: Service, mut child: Option<&mut std::process::Child>, timeout: Duration) -> Result<()> {
     let bar = spinner(format!("waiting for {} at {}", svc.name(), svc.address()));
     let start = Instant::now();
     while start.elapsed() < timeout {
@@ -270,7 +272,11 @@ fn wait_healthy(svc: Service, timeout: Duration) -> Result<()> {
             eprintln!("{}: healthy at {} after {:.1}s", svc.name(), svc.address(), start.elapsed().as_secs_f64());
             return Ok(());
         }
-        if svc.pid().is_none() {
+        let exited = match child.as_deref_mut() {
+            Some(c) => c.try_wait().ok().flatten().is_some(),
+            None => svc.pid().is_none(),
+        };
+        if exited {
             bar.finish_and_clear();
             bail!("{} exited during start-up; end of {}:\n{}", svc.name(), svc.log_file().display(), install::tail(&svc.log_file(), 30));
         }
