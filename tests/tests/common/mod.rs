@@ -1,0 +1,52 @@
+//! Shared set-up of the integration tests: where the local stack is, and
+//! fresh names so tests never see each other's data.
+
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use pipeline::records::Names;
+
+/// Kafka of the local stack (`cargo xtask local up`, or set by `cargo xtask test`).
+pub fn bootstrap() -> String {
+    std::env::var("KAFKA_BOOTSTRAP_SERVERS").unwrap_or_else(|_| pipeline::kafka::LOCAL_BOOTSTRAP.to_string())
+}
+
+/// moto of the local stack.
+pub fn s3_endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:5000".to_string())
+}
+
+/// Fail fast, naming the fix, when the stack is not running.
+pub async fn require_kafka() {
+    pipeline::kafka::wait_ready(&bootstrap(), Duration::from_secs(20))
+        .await
+        .expect("these tests need the local stack: run them with `cargo xtask test` (or `cargo xtask local up` first)");
+}
+
+/// A fresh deployment id: every test gets its own topics and bucket.
+pub fn fresh_names() -> Names {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    Names::new(format!("t{}", &id[..11])).unwrap()
+}
+
+/// moto's S3 through the infra crate, with dummy credentials.
+pub async fn s3_client() -> aws_sdk_s3::Client {
+    let cfg = infra::aws::AwsTarget::emulator(s3_endpoint()).load().await;
+    infra::s3::client(&cfg)
+}
+
+pub fn s3_settings() -> pipeline::storage::S3Settings {
+    pipeline::storage::S3Settings { endpoint: Some(s3_endpoint()), region: Some("us-east-1".into()) }
+}
+
+/// object_store reads credentials from the environment; moto accepts any.
+pub fn set_dummy_aws_env() {
+    // SAFETY: set once, to the same values, before any thread reads them.
+    unsafe {
+        if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
+            std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
+            std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! The batch path end to end on the real stack: emulator -> ingest server
+//! -> Kafka -> sink -> S3 (moto) -> batch job.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use futures::TryStreamExt;
+use object_store::ObjectStoreExt;
+use pipeline::emulate::EmulateConfig;
+use pipeline::generate::SyntheticSource;
+use pipeline::ingest::{self, IngestConfig};
+use pipeline::records::{Kind, Names};
+use pipeline::sink::{self, SinkConfig, StopWhen};
+use pipeline::storage::{self, Location};
+use rdkafka::Message;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+
+async fn emulate(names: &Names, rounds: u64, batch: usize) -> pipeline::emulate::Summary {
+    let server = ingest::start(IngestConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        bootstrap: common::bootstrap(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let summary = pipeline::emulate::run(EmulateConfig {
+        target: format!("http://{}", server.local_addr),
+        names: names.clone(),
+        source: SyntheticSource::new(5, 2_000),
+        rounds: Some(rounds),
+        duration: None,
+        rate: None,
+        batch,
+        concurrency: 4,
+        retries: 0,
+        offset_seed: 9,
+        progress: false,
+    })
+    .await
+    .unwrap();
+    server.stop().await.unwrap();
+    summary
+}
+
+fn sink_config(names: &Names, group: &str, location: Location, flush_size: usize) -> SinkConfig {
+    let mut c = SinkConfig::new(&common::bootstrap(), &names.topics_regex(), group, location);
+    c.s3 = common::s3_settings();
+    c.flush_size = flush_size;
+    c.rotate_interval = Duration::from_millis(500);
+    c.stop = StopWhen::CaughtUp { idle: Duration::from_secs(1) };
+    c
+}
+
+/// Every record of the deployment's topics, by (topic, partition, offset).
+async fn kafka_content(names: &Names) -> BTreeMap<(String, i32, i64), Vec<u8>> {
+    let consumer: StreamConsumer = pipeline::kafka::client_config(&common::bootstrap(), &[])
+        .set("group.id", format!("check-{}", uuid::Uuid::new_v4()))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    let topics = names.topics();
+    let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+    consumer.subscribe(&refs).unwrap();
+    let mut out = BTreeMap::new();
+    while let Ok(m) = tokio::time::timeout(Duration::from_secs(3), consumer.recv()).await {
+        let m = m.unwrap();
+        out.insert((m.topic().to_string(), m.partition(), m.offset()), m.payload().unwrap().to_vec());
+    }
+    out
+}
+
+/// Every line of every sink object, by the (topic, partition, offset) its
+/// object name and line position say it came from.
+async fn sink_content(location: &Location, names: &Names) -> (BTreeMap<(String, i32, i64), Vec<u8>>, usize) {
+    let store = storage::open(location, &common::s3_settings()).unwrap();
+    let metas: Vec<_> = store.list(Some(&"topics".into())).try_collect().await.unwrap();
+    let mut out = BTreeMap::new();
+    let mut objects = 0;
+    for meta in metas {
+        let key = meta.location.to_string();
+        let file = key.rsplit('/').next().unwrap().strip_suffix(".json").unwrap();
+        let mut parts = file.rsplitn(3, '+');
+        let start: i64 = parts.next().unwrap().parse().unwrap();
+        let partition: i32 = parts.next().unwrap().parse().unwrap();
+        let topic = parts.next().unwrap().to_string();
+        assert!(names.kind_of_topic(&topic).is_some(), "{key}");
+        assert_eq!(key, pipeline::sink::object_key(&topic, partition, start));
+        let body = store.get(&meta.location).await.unwrap().bytes().await.unwrap();
+        assert!(body.ends_with(b"\n"), "{key}: each line ends in a newline");
+        objects += 1;
+        for (i, line) in body.split(|b| *b == b'\n').filter(|l| !l.is_empty()).enumerate() {
+            let prev = out.insert((topic.clone(), partition, start + i as i64), line.to_vec());
+            assert!(prev.is_none(), "{key}: record stored twice");
+        }
+    }
+    (out, objects)
+}
+
+#[tokio::test]
+async fn posted_records_reach_s3_exactly_once_and_feed_the_batch_job() {
+    common::require_kafka().await;
+    common::set_dummy_aws_env();
+    let names = common::fresh_names();
+    pipeline::kafka::ensure_topics(&common::bootstrap(), &[], &names.topics(), 3, 1).await.unwrap();
+    let summary = emulate(&names, 120, 1).await;
+    assert_eq!((summary.sent, summary.acked, summary.failed), (360, 360, 0), "{summary}");
+    let in_kafka = kafka_content(&names).await;
+    assert_eq!(in_kafka.len(), 360);
+
+    // flush.size 1 into moto's S3, as the original connector.
+    let client = common::s3_client().await;
+    infra::s3::ensure_bucket(&client, &names.sink_bucket()).await.unwrap();
+    let s3 = Location::parse(&format!("s3://{}", names.sink_bucket())).unwrap();
+    let stats = sink::run(sink_config(&names, "sink-a", s3.clone(), 1), std::future::pending()).await.unwrap();
+    assert_eq!((stats.records_written, stats.objects_written, stats.dead_letters), (360, 360, 0));
+    let (in_s3, objects) = sink_content(&s3, &names).await;
+    assert_eq!(objects, 360);
+    assert_eq!(in_s3, in_kafka, "S3 holds exactly what Kafka holds");
+
+    // The same group again: everything is committed, nothing is rewritten.
+    let again = sink::run(sink_config(&names, "sink-a", s3.clone(), 1), std::future::pending()).await.unwrap();
+    assert_eq!(again.records_written, 0);
+
+    // The batch job reads the sink's output.
+    let out = pipeline::batch::run(&pipeline::batch::BatchConfig {
+        input: s3.clone(),
+        names: names.clone(),
+        s3: common::s3_settings(),
+        output: None,
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.raw_rows, vec![(Kind::Pin, 120), (Kind::Geo, 120), (Kind::User, 120)]);
+    let distinct_offsets: std::collections::HashSet<_> =
+        in_kafka.iter().filter(|((t, _, _), _)| t.ends_with(".geo")).map(|(_, v)| v.clone()).collect();
+    let geo_clean = out.cleaned.iter().find(|t| t.name == "geo_clean").unwrap();
+    assert_eq!(geo_clean.rows(), distinct_offsets.len(), "duplicates dropped, nothing else");
+    assert_eq!(out.results.len(), 9);
+    let q3b = out.results.iter().find(|t| t.name == "q3b").unwrap();
+    assert_eq!(q3b.rows(), 1);
+}
+
+#[tokio::test]
+async fn large_objects_and_uncommitted_rewrites_keep_exactly_once() {
+    common::require_kafka().await;
+    let names = common::fresh_names();
+    pipeline::kafka::ensure_topics(&common::bootstrap(), &[], &names.topics(), 3, 1).await.unwrap();
+    let summary = emulate(&names, 300, 25).await;
+    assert_eq!(summary.acked, 900, "{summary}");
+    let in_kafka = kafka_content(&names).await;
+
+    let dir = std::env::temp_dir().join(format!("sink-{}", names.uid()));
+    let local = Location::Local { dir: dir.clone() };
+    // flush.size 500 with ~100 records per partition: objects are cut by
+    // the rotate interval / end of input, never by size.
+    let stats = sink::run(sink_config(&names, "sink-big", local.clone(), 500), std::future::pending()).await.unwrap();
+    assert_eq!(stats.records_written, 900);
+    let (first, objects) = sink_content(&local, &names).await;
+    assert_eq!(first, in_kafka);
+    assert!(objects <= 9 * 3, "few large objects, got {objects}");
+
+    // A group with no commits over the same output stands for a crash
+    // after writing and before committing: it must replace, not duplicate.
+    let stats = sink::run(sink_config(&names, "sink-crashed", local.clone(), 7), std::future::pending()).await.unwrap();
+    assert!(stats.stale_objects_removed > 0);
+    let (second, _) = sink_content(&local, &names).await;
+    assert_eq!(second, in_kafka, "no duplicates, no gaps after the rewrite");
+    let per_topic: HashMap<String, usize> = second.keys().fold(HashMap::new(), |mut m, (t, _, _)| {
+        *m.entry(t.clone()).or_default() += 1;
+        m
+    });
+    assert!(per_topic.values().all(|n| *n == 300));
+    std::fs::remove_dir_all(dir).ok();
+}

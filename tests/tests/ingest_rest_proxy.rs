@@ -1,0 +1,191 @@
+//! The ingest server against the real broker: what the REST Proxy v2 API
+//! promises (SPEC 3.1), checked from the outside with an HTTP client.
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use pipeline::ingest::{self, IngestConfig, RunningIngest};
+use pipeline::records::Kind;
+use rdkafka::Message;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use serde_json::{Value, json};
+
+const JSON_V2: &str = "application/vnd.kafka.json.v2+json";
+
+async fn start(max_body_bytes: usize) -> (RunningIngest, String) {
+    let config = IngestConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        bootstrap: common::bootstrap(),
+        max_body_bytes,
+        ..Default::default()
+    };
+    let server = ingest::start(config).await.unwrap();
+    let base = format!("http://{}", server.local_addr);
+    (server, base)
+}
+
+async fn post(base: &str, topic: &str, content_type: Option<&str>, body: impl Into<reqwest::Body>) -> (u16, Value) {
+    let mut req = reqwest::Client::new().post(format!("{base}/topics/{topic}")).body(body);
+    if let Some(ct) = content_type {
+        req = req.header("Content-Type", ct);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    assert_eq!(resp.headers()["content-type"], "application/vnd.kafka.v2+json", "status {status}");
+    (status, resp.json().await.unwrap())
+}
+
+async fn consume_all(topic: &str, expected: usize) -> HashMap<(i32, i64), Vec<u8>> {
+    let consumer: StreamConsumer = pipeline::kafka::client_config(&common::bootstrap(), &[])
+        .set("group.id", format!("check-{}", uuid::Uuid::new_v4()))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[topic]).unwrap();
+    let mut out = HashMap::new();
+    while out.len() < expected {
+        let m = tokio::time::timeout(Duration::from_secs(30), consumer.recv()).await.expect("records arrive").unwrap();
+        out.insert((m.partition(), m.offset()), m.payload().unwrap_or_default().to_vec());
+    }
+    // Nothing more than what was acknowledged.
+    assert!(tokio::time::timeout(Duration::from_secs(2), consumer.recv()).await.is_err(), "no extra records in {topic}");
+    out
+}
+
+#[tokio::test]
+async fn acknowledged_records_are_in_kafka_at_the_answered_offsets() {
+    common::require_kafka().await;
+    let names = common::fresh_names();
+    pipeline::kafka::ensure_topics(&common::bootstrap(), &[], &names.topics(), 3, 1).await.unwrap();
+    let topic = names.topic(Kind::Pin);
+    let (server, base) = start(8 << 20).await;
+    let source = pipeline::generate::SyntheticSource::new(11, 500);
+
+    let mut expected: HashMap<(i32, i64), Vec<u8>> = HashMap::new();
+    // One record per request, as the original emulator sends them.
+    for i in 0..30 {
+        let value = serde_json::to_value(source.round(i).pin).unwrap();
+        let (status, body) = post(&base, &topic, Some(JSON_V2), json!({ "records": [{ "value": value }] }).to_string()).await;
+        assert_eq!(status, 200, "{body}");
+        let o = &body["offsets"][0];
+        assert!(o["error_code"].is_null() && o["error"].is_null());
+        assert!(body["key_schema_id"].is_null() && body["value_schema_id"].is_null());
+        expected.insert((o["partition"].as_i64().unwrap() as i32, o["offset"].as_i64().unwrap()), serde_json::to_vec(&value).unwrap());
+    }
+    // Many records per request; offsets come back one per record, in order.
+    let values: Vec<Value> = (30..130).map(|i| serde_json::to_value(source.round(i).pin).unwrap()).collect();
+    let records: Vec<Value> = values.iter().map(|v| json!({ "value": v })).collect();
+    let (status, body) = post(&base, &topic, Some(JSON_V2), json!({ "records": records }).to_string()).await;
+    assert_eq!(status, 200, "{body}");
+    let offsets = body["offsets"].as_array().unwrap();
+    assert_eq!(offsets.len(), 100);
+    for (o, v) in offsets.iter().zip(&values) {
+        expected.insert((o["partition"].as_i64().unwrap() as i32, o["offset"].as_i64().unwrap()), serde_json::to_vec(v).unwrap());
+    }
+    assert_eq!(expected.len(), 130, "no two records share an offset");
+    let used: HashSet<i32> = expected.keys().map(|(p, _)| *p).collect();
+    assert_eq!(used.len(), 3, "records without key or partition go round-robin");
+
+    assert_eq!(consume_all(&topic, 130).await, expected);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn keys_partitions_and_binary_values_are_honoured() {
+    common::require_kafka().await;
+    let names = common::fresh_names();
+    let topic = names.topic(Kind::Geo);
+    pipeline::kafka::ensure_topics(&common::bootstrap(), &[], &[topic.clone()], 3, 1).await.unwrap();
+    let (server, base) = start(8 << 20).await;
+
+    let (status, body) = post(&base, &topic, Some(JSON_V2), json!({"records": [{"value": {"a": 1}, "partition": 2}]}).to_string()).await;
+    assert_eq!((status, body["offsets"][0]["partition"].as_i64()), (200, Some(2)));
+    // The same key always lands on the same partition.
+    let mut key_partitions = HashSet::new();
+    for _ in 0..5 {
+        let (_, body) = post(&base, &topic, Some(JSON_V2), json!({"records": [{"key": "user-9", "value": 1}]}).to_string()).await;
+        key_partitions.insert(body["offsets"][0]["partition"].as_i64().unwrap());
+    }
+    assert_eq!(key_partitions.len(), 1);
+    let (status, body) = post(
+        &base,
+        &topic,
+        Some("application/vnd.kafka.binary.v2+json"),
+        json!({"records": [{"value": "bm90IGpzb24="}]}).to_string(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let at = (body["offsets"][0]["partition"].as_i64().unwrap() as i32, body["offsets"][0]["offset"].as_i64().unwrap());
+    let stored = consume_all(&topic, 7).await;
+    assert_eq!(stored[&at], b"not json");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn every_documented_error_is_answered_with_its_code() {
+    common::require_kafka().await;
+    let names = common::fresh_names();
+    let topic = names.topic(Kind::User);
+    pipeline::kafka::ensure_topics(&common::bootstrap(), &[], &[topic.clone()], 3, 1).await.unwrap();
+    let (server, base) = start(4096).await;
+    let one = json!({"records": [{"value": {"ind": 1}}]}).to_string();
+
+    let cases: Vec<(&str, Option<&str>, String, u16, i64)> = vec![
+        ("unknown topic", Some(JSON_V2), one.clone(), 404, 40401),
+        ("unknown partition", Some(JSON_V2), json!({"records": [{"value": 1, "partition": 7}]}).to_string(), 404, 40402),
+        ("wrong content type", Some("text/plain"), one.clone(), 415, 415),
+        ("no content type", None, one.clone(), 415, 415),
+        ("empty records", Some(JSON_V2), r#"{"records":[]}"#.into(), 422, 422),
+        ("malformed JSON", Some(JSON_V2), r#"{"records":[{"value":"#.into(), 422, 42203),
+        ("records not an array", Some(JSON_V2), r#"{"records":{"value":1}}"#.into(), 422, 42206),
+        ("record not an object", Some(JSON_V2), r#"{"records":[42]}"#.into(), 422, 42206),
+        ("oversize body", Some(JSON_V2), json!({"records": [{"value": "x".repeat(5000)}]}).to_string(), 413, 413),
+    ];
+    for (what, ct, body, status, code) in cases {
+        let target = if what == "unknown topic" { format!("{}-missing", topic) } else { topic.clone() };
+        let (got_status, got) = post(&base, &target, ct, body).await;
+        assert_eq!((got_status, got["error_code"].as_i64()), (status, Some(code)), "{what}: {got}");
+        assert!(got["message"].as_str().is_some_and(|m| !m.is_empty()), "{what}: message");
+    }
+
+    // Invalid UTF-8 is a conversion failure, not a crash.
+    let (status, got) = post(&base, &topic, Some(JSON_V2), vec![0xff, 0xfe, 0x00]).await;
+    assert_eq!((status, got["error_code"].as_i64()), (422, Some(42203)));
+
+    // The read endpoints.
+    let get = |path: &str| {
+        let url = format!("{base}{path}");
+        async move {
+            let r = reqwest::get(url).await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let (s, body) = get("/topics").await;
+    assert_eq!(s, 200);
+    let topics: Vec<String> = serde_json::from_str(&body).unwrap();
+    assert!(topics.contains(&topic) && !topics.iter().any(|t| t.starts_with("__")));
+    let (s, body) = get(&format!("/topics/{topic}")).await;
+    let t: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!((s, t["name"].as_str(), t["partitions"].as_array().map(Vec::len)), (200, Some(topic.as_str()), Some(3)));
+    let (s, body) = get(&format!("/topics/{topic}/partitions")).await;
+    let p: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!((s, p[0]["replicas"][0]["in_sync"].as_bool()), (200, Some(true)));
+    let (s, body) = get("/topics/nope-not-here").await;
+    assert_eq!((s, serde_json::from_str::<Value>(&body).unwrap()["error_code"].as_i64()), (404, Some(40401)));
+    let (s, body) = get("/brokers").await;
+    assert_eq!((s, serde_json::from_str::<Value>(&body).unwrap()["brokers"].as_array().map(Vec::len)), (200, Some(1)));
+    assert_eq!(get("/healthz").await.0, 200);
+    let (s, body) = get("/no/such/endpoint").await;
+    assert_eq!((s, serde_json::from_str::<Value>(&body).unwrap()["error_code"].as_i64()), (404, Some(404)));
+    let (s, metrics) = get("/metrics").await;
+    assert_eq!(s, 200);
+    assert!(metrics.contains("ingest_http_responses_total{status=\"415\"} 2"), "{metrics}");
+    assert!(metrics.contains("ingest_records_acked_total 0"), "{metrics}");
+
+    // Still serving after all of that.
+    let (status, _) = post(&base, &topic, Some(JSON_V2), one).await;
+    assert_eq!(status, 200);
+    server.stop().await.unwrap();
+}

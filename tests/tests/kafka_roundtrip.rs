@@ -1,0 +1,56 @@
+//! Produce to and consume from the real local broker.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use rdkafka::Message;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+
+#[tokio::test]
+async fn records_produced_are_consumed_back_byte_for_byte() {
+    common::require_kafka().await;
+    let names = common::fresh_names();
+    let topic = names.topic(pipeline::records::Kind::Pin);
+    let created = pipeline::kafka::ensure_topics(&common::bootstrap(), &[], &[topic.clone()], 3, 1).await.unwrap();
+    assert_eq!(created, vec![topic.clone()]);
+    // A second call finds it there and creates nothing.
+    assert!(pipeline::kafka::ensure_topics(&common::bootstrap(), &[], &[topic.clone()], 3, 1).await.unwrap().is_empty());
+
+    let producer: FutureProducer = pipeline::kafka::client_config(&common::bootstrap(), &[])
+        .set("enable.idempotence", "true")
+        .create()
+        .unwrap();
+    let source = pipeline::generate::SyntheticSource::new(3, 1000);
+    let mut sent = HashMap::new();
+    for i in 0..200u64 {
+        let value = serde_json::to_vec(&source.round(i).pin).unwrap();
+        let key = format!("k{i}");
+        let rec = FutureRecord::to(&topic).key(&key).payload(&value);
+        let delivery = producer.send(rec, Duration::from_secs(10)).await.map_err(|(e, _)| e).unwrap();
+        sent.insert((delivery.partition, delivery.offset), (key, value));
+    }
+    assert_eq!(sent.len(), 200, "every record got its own offset");
+
+    let consumer: StreamConsumer = pipeline::kafka::client_config(&common::bootstrap(), &[])
+        .set("group.id", format!("{}-roundtrip", names.uid()))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[&topic]).unwrap();
+    let mut received = HashMap::new();
+    while received.len() < sent.len() {
+        let m = tokio::time::timeout(Duration::from_secs(30), consumer.recv())
+            .await
+            .expect("all records arrive within 30s")
+            .unwrap();
+        let key = String::from_utf8(m.key().unwrap().to_vec()).unwrap();
+        received.insert((m.partition(), m.offset()), (key, m.payload().unwrap().to_vec()));
+    }
+    assert_eq!(received, sent);
+    let partitions: std::collections::HashSet<_> = received.keys().map(|(p, _)| *p).collect();
+    assert!(partitions.len() > 1, "keys spread over the three partitions");
+    pipeline::kafka::delete_topics(&common::bootstrap(), &[&topic]).await.unwrap();
+}
