@@ -8,8 +8,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
@@ -95,15 +93,6 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-fn value_of(round: &Round, kind: Kind) -> Value {
-    match kind {
-        Kind::Pin => serde_json::to_value(&round.pin),
-        Kind::Geo => serde_json::to_value(&round.geo),
-        Kind::User => serde_json::to_value(&round.user),
-    }
-    .expect("records serialise")
-}
-
 struct Outcome {
     records: u64,
     acked: u64,
@@ -138,7 +127,7 @@ pub async fn run(config: EmulateConfig) -> Result<Summary, EmulateError> {
 
     let permits = Arc::new(Semaphore::new(config.concurrency.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
-    let mut offsets = ChaCha8Rng::seed_from_u64(config.offset_seed);
+    let mut source = config.source.random_rounds(config.offset_seed);
     // One request carries `batch` records; pace requests to meet the rate.
     let request_interval = config.rate.map(|r| Duration::from_secs_f64(batch as f64 / r.max(1e-6)));
     let started = Instant::now();
@@ -153,8 +142,7 @@ pub async fn run(config: EmulateConfig) -> Result<Summary, EmulateError> {
             break;
         }
         let take = remaining.map_or(batch as u64, |r| r.min(batch as u64)) as usize;
-        let rounds: Vec<Round> =
-            (0..take).map(|_| config.source.round(offsets.random_range(0..config.source.rows()))).collect();
+        let rounds: Vec<Round> = source.by_ref().take(take).collect();
         rounds_done += take as u64;
         for kind in Kind::ALL {
             if let Some(interval) = request_interval {
@@ -167,7 +155,7 @@ pub async fn run(config: EmulateConfig) -> Result<Summary, EmulateError> {
                     break 'rounds;
                 }
             }
-            let records: Vec<Value> = rounds.iter().map(|r| json!({ "value": value_of(r, kind) })).collect();
+            let records: Vec<Value> = rounds.iter().map(|r| json!({ "value": r.value(kind) })).collect();
             let body = json!({ "records": records });
             let url = format!("{base}/topics/{}", config.names.topic(kind));
             let permit = permits.clone().acquire_owned().await.expect("semaphore open");

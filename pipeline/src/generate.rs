@@ -10,7 +10,7 @@ use chrono::{Duration, NaiveDate, NaiveDateTime};
 use rand::{Rng, SeedableRng, seq::IndexedRandom};
 use rand_chacha::ChaCha8Rng;
 
-use crate::records::{Geo, Pin, Round, User};
+use crate::records::{Geo, Kind, Pin, Round, User};
 
 /// Rows per table in the original database.
 pub const ORIGINAL_TABLE_ROWS: u64 = 11_000;
@@ -93,6 +93,55 @@ impl SyntheticSource {
         let user = user_row(&mut rng, ind);
         Round { pin, geo, user }
     }
+
+    /// Rounds the way the original emulator draws them: a random row offset
+    /// each time, so rows repeat.
+    pub fn random_rounds(self, offset_seed: u64) -> impl Iterator<Item = Round> {
+        let mut offsets = ChaCha8Rng::seed_from_u64(offset_seed);
+        std::iter::repeat_with(move || self.round(offsets.random_range(0..self.rows)))
+    }
+}
+
+/// Write rounds straight into the S3 sink's layout (partition 0 of each
+/// topic, `flush_size` records per object), as if they had gone through
+/// Kafka and the sink: input for the batch job's tests and benchmarks
+/// without the cost of the whole path. Returns the rounds written.
+pub fn write_sink_layout(
+    dir: &std::path::Path,
+    names: &crate::records::Names,
+    rounds: impl Iterator<Item = Round>,
+    flush_size: usize,
+) -> std::io::Result<u64> {
+    use std::io::Write;
+    let flush_size = flush_size.max(1) as u64;
+    // Every round adds one record to each topic, so all three objects of a
+    // flush start at the same offset.
+    let mut buffers: Vec<Vec<u8>> = vec![Vec::new(); Kind::ALL.len()];
+    let (mut written, mut flushed) = (0u64, 0u64);
+    let flush = |buffers: &mut Vec<Vec<u8>>, start: u64| -> std::io::Result<()> {
+        for (kind, buf) in Kind::ALL.into_iter().zip(buffers.iter_mut()) {
+            let path = dir.join(crate::sink::object_key(&names.topic(kind), 0, start as i64));
+            std::fs::create_dir_all(path.parent().expect("keys have directories"))?;
+            std::fs::write(path, &buf)?;
+            buf.clear();
+        }
+        Ok(())
+    };
+    for round in rounds {
+        for (kind, buf) in Kind::ALL.into_iter().zip(buffers.iter_mut()) {
+            serde_json::to_writer(&mut *buf, &round.value(kind)).expect("records serialise");
+            buf.write_all(b"\n")?;
+        }
+        written += 1;
+        if written - flushed == flush_size {
+            flush(&mut buffers, flushed)?;
+            flushed = written;
+        }
+    }
+    if written > flushed {
+        flush(&mut buffers, flushed)?;
+    }
+    Ok(written)
 }
 
 fn chance(rng: &mut ChaCha8Rng, p: f64) -> bool {
@@ -300,6 +349,27 @@ mod tests {
         let r = SyntheticSource::new(1, 10).round(3);
         for s in [&r.geo.timestamp, &r.user.date_joined] {
             assert!(NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").is_ok(), "{s}");
+        }
+    }
+
+    #[test]
+    fn sink_layout_holds_every_round_once_in_offset_named_objects() {
+        let dir = tempfile::tempdir().unwrap();
+        let names = crate::records::Names::new("abc").unwrap();
+        let rounds: Vec<Round> = SyntheticSource::new(3, 50).random_rounds(9).take(5).collect();
+        assert_eq!(write_sink_layout(dir.path(), &names, rounds.clone().into_iter(), 2).unwrap(), 5);
+        for kind in Kind::ALL {
+            let topic = names.topic(kind);
+            let mut lines = Vec::new();
+            for (start, count) in [(0, 2), (2, 2), (4, 1)] {
+                let path = dir.path().join(crate::sink::object_key(&topic, 0, start));
+                let text = std::fs::read_to_string(&path).unwrap();
+                assert_eq!(text.lines().count(), count, "{}", path.display());
+                assert!(text.ends_with('\n'));
+                lines.extend(text.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()));
+            }
+            let want: Vec<_> = rounds.iter().map(|r| r.value(kind)).collect();
+            assert_eq!(lines, want, "{kind}");
         }
     }
 }

@@ -52,6 +52,18 @@ pub struct Round {
     pub user: User,
 }
 
+impl Round {
+    /// The record of one kind as the JSON value the emulator posts.
+    pub fn value(&self, kind: Kind) -> serde_json::Value {
+        match kind {
+            Kind::Pin => serde_json::to_value(&self.pin),
+            Kind::Geo => serde_json::to_value(&self.geo),
+            Kind::User => serde_json::to_value(&self.user),
+        }
+        .expect("records serialise")
+    }
+}
+
 /// The three record kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
