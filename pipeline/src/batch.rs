@@ -10,7 +10,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::dataframe::DataFrameWriteOptions;
 use datafusion::prelude::{JsonReadOptions, SessionContext};
 use futures::StreamExt;
-use templates::{CLEANING, Engine, QUERIES, Query, Templates};
+use templates::{CLEANING, Engine, QUERIES, Query, RawType, Templates};
 
 use crate::records::{Kind, Names};
 use crate::storage::{Location, S3Settings, StorageError};
@@ -38,29 +38,20 @@ fn engine_err(context: impl Into<String>) -> impl FnOnce(datafusion::error::Data
     move |source| BatchError::Engine { context, source }
 }
 
-/// Schema of the raw records as the emulator sends them (SPEC 2).
+/// Arrow schema of `<kind>_raw`, from the column list the Spark notebook
+/// is rendered from too.
 pub fn raw_schema(kind: Kind) -> Schema {
-    let s = |n: &str| Field::new(n, DataType::Utf8, true);
-    let i = |n: &str| Field::new(n, DataType::Int64, true);
-    let f = |n: &str| Field::new(n, DataType::Float64, true);
-    let fields = match kind {
-        Kind::Pin => vec![
-            i("index"),
-            s("unique_id"),
-            s("title"),
-            s("description"),
-            s("poster_name"),
-            s("follower_count"),
-            s("tag_list"),
-            s("is_image_or_video"),
-            s("image_src"),
-            i("downloaded"),
-            s("save_location"),
-            s("category"),
-        ],
-        Kind::Geo => vec![i("ind"), s("timestamp"), f("latitude"), f("longitude"), s("country")],
-        Kind::User => vec![i("ind"), s("first_name"), s("last_name"), i("age"), s("date_joined")],
-    };
+    let fields = templates::raw_columns(kind.as_str())
+        .iter()
+        .map(|(name, ty)| {
+            let dt = match ty {
+                RawType::Int => DataType::Int64,
+                RawType::Float => DataType::Float64,
+                RawType::Text => DataType::Utf8,
+            };
+            Field::new(*name, dt, true)
+        })
+        .collect::<Vec<_>>();
     Schema::new(fields)
 }
 

@@ -6,6 +6,9 @@
 //! into the Databricks notebook. One source, two dialects; the differences
 //! are the few context variables set by [`Engine`].
 
+pub mod config;
+pub mod render;
+
 use serde::Serialize;
 use tera::{Context, Tera};
 
@@ -16,6 +19,13 @@ pub enum TemplateError {
     Unknown(String, String),
     #[error("rendering `{name}` failed: {detail}")]
     Render { name: String, detail: String },
+    #[error("invalid pipeline config: {0}")]
+    Config(String),
+    #[error(
+        "missing variables, set them in pipeline.toml (or with --set name=value), or run `cargo xtask provision` to discover them:\n{}",
+        .0.iter().map(|(file, var)| format!("  {var} (needed by {file})")).collect::<Vec<_>>().join("\n")
+    )]
+    MissingVariables(Vec<(String, String)>),
 }
 
 /// The SQL engine a query is rendered for.
@@ -67,10 +77,65 @@ const TEMPLATES: &[(&str, &str)] = embedded![
     "sql/q6_users_joined_by_year.sql",
     "sql/q7_median_followers_by_join_year.sql",
     "sql/q8_median_followers_by_age_group_and_join_year.sql",
+    "files/kafka/msk_iam.macros",
+    "files/kafka/client.properties",
+    "files/kafka/kafka-rest.properties",
+    "files/kafka/s3-sink-connector.properties",
+    "files/ec2/user-data.sh",
+    "files/airflow/dag.py",
+    "files/airflow/requirements.txt",
+    "files/databricks/sql.macros",
+    "files/databricks/batch_notebook.py",
+    "files/databricks/stream_notebook.py",
 ];
 
 /// The raw tables the cleaning SQL reads, registered by each engine's loader.
 pub const RAW_TABLES: [&str; 3] = ["pin_raw", "geo_raw", "user_raw"];
+
+/// Column types of the raw records, as the emulator sends them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RawType {
+    Int,
+    Float,
+    Text,
+}
+
+impl RawType {
+    /// The type in Spark's DDL.
+    pub fn spark(self) -> &'static str {
+        match self {
+            RawType::Int => "BIGINT",
+            RawType::Float => "DOUBLE",
+            RawType::Text => "STRING",
+        }
+    }
+}
+
+/// The columns of `<kind>_raw` (SPEC 2), the one definition both engines'
+/// readers use. Datetimes stay text: the cleaning SQL parses them, so both
+/// accepted spellings go through the same rule. Unknown kinds have no columns.
+pub fn raw_columns(kind: &str) -> &'static [(&'static str, RawType)] {
+    use RawType::{Float, Int, Text};
+    match kind {
+        "pin" => &[
+            ("index", Int),
+            ("unique_id", Text),
+            ("title", Text),
+            ("description", Text),
+            ("poster_name", Text),
+            ("follower_count", Text),
+            ("tag_list", Text),
+            ("is_image_or_video", Text),
+            ("image_src", Text),
+            ("downloaded", Int),
+            ("save_location", Text),
+            ("category", Text),
+        ],
+        "geo" => &[("ind", Int), ("timestamp", Text), ("latitude", Float), ("longitude", Float), ("country", Text)],
+        "user" => &[("ind", Int), ("first_name", Text), ("last_name", Text), ("age", Int), ("date_joined", Text)],
+        _ => &[],
+    }
+}
 
 /// A cleaning step: reads `<kind>_raw`, its result is registered as `table`.
 #[derive(Debug, Clone, Copy)]
@@ -122,14 +187,16 @@ impl Templates {
         let mut tera = Tera::default();
         // Plain-text outputs: HTML escaping would corrupt SQL and properties.
         tera.autoescape_on(vec![]);
-        tera.add_raw_templates(TEMPLATES.iter().copied())
+        // Deployment files are addressed without their `files/` directory.
+        tera.add_raw_templates(TEMPLATES.iter().map(|(name, text)| (name.strip_prefix("files/").unwrap_or(name), *text)))
             .expect("embedded templates parse (checked by tests)");
+        tera.register_filter("py_sql", py_sql);
         Self { tera }
     }
 
     /// Names of all embedded templates.
     pub fn names(&self) -> impl Iterator<Item = &'static str> {
-        TEMPLATES.iter().map(|(name, _)| *name)
+        TEMPLATES.iter().map(|(name, _)| name.strip_prefix("files/").unwrap_or(name))
     }
 
     /// Render one SQL template for an engine.
@@ -139,7 +206,7 @@ impl Templates {
 
     /// Render any template with the given context.
     pub fn render(&self, template: &str, ctx: &Context) -> Result<String, TemplateError> {
-        if !TEMPLATES.iter().any(|(n, _)| *n == template) {
+        if !self.names().any(|n| n == template) {
             let known = self.names().collect::<Vec<_>>().join(", ");
             return Err(TemplateError::Unknown(template.to_string(), known));
         }
@@ -154,6 +221,17 @@ impl Default for Templates {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// SQL as a Python string literal: triple-quoted so the notebook stays
+/// readable. SQL that a triple-quoted string cannot hold is refused rather
+/// than silently altered.
+fn py_sql(value: &tera::Value, _: &std::collections::HashMap<String, tera::Value>) -> tera::Result<tera::Value> {
+    let sql = value.as_str().ok_or_else(|| tera::Error::msg("py_sql expects a string"))?;
+    if sql.contains("\"\"\"") || sql.contains('\\') || sql.ends_with('"') {
+        return Err(tera::Error::msg("this SQL cannot be a triple-quoted Python string (it holds \"\"\", a backslash or ends in a quote)"));
+    }
+    Ok(tera::Value::String(format!("\"\"\"\n{}\n\"\"\"", sql.trim())))
 }
 
 /// Tera puts the useful part (e.g. the missing variable) in the source chain.

@@ -1,0 +1,112 @@
+{% import "databricks/sql.macros" as sql -%}
+# Databricks notebook source
+# Pinterest pipeline, batch job for deployment {{ uid }}.
+#
+# Rendered by `cargo xtask render` from templates/files/databricks/batch_notebook.py.
+# The cleaning and the queries below are the SQL files of templates/sql/, the
+# same ones `pipeline batch` runs on DataFusion; edit those, not this file.
+#
+# On Databricks the parameters are widgets. The same file also runs on a local
+# PySpark (`python batch_notebook.py --source DIR --output DIR`), which is how
+# the project's tests check it against `pipeline batch`.
+
+# COMMAND ----------
+
+import argparse
+import os
+
+from pyspark.sql import SparkSession
+
+UID = "{{ uid }}"
+DEFAULT_SOURCE = "{{ databricks.source }}"
+
+{{ sql::raw_schemas() }}
+
+{{ sql::cleaning() }}
+
+# SPEC section 5. Each result is also registered as a view named by its id
+# (3b reads 3a).
+QUERIES = [
+{%- for query in queries %}
+    ("{{ query.id }}", "{{ query.title }}", {{ query.sql | py_sql }}),
+{%- endfor %}
+]
+
+# COMMAND ----------
+
+
+def parameters():
+    """Widgets on Databricks, command-line flags elsewhere."""
+    try:
+        widgets = dbutils.widgets  # noqa: F821 - defined by Databricks
+    except NameError:
+        parser = argparse.ArgumentParser(description="Pinterest pipeline batch job ({{ uid }})")
+        parser.add_argument("--source", default=DEFAULT_SOURCE, help="where the S3 sink wrote topics/<topic>/...")
+        parser.add_argument("--output", help="directory for JSON copies of every table (optional)")
+        args = parser.parse_args()
+        return args.source, args.output
+    widgets.text("source", DEFAULT_SOURCE)
+    widgets.text("output", "")
+    return widgets.get("source"), widgets.get("output") or None
+
+
+def session():
+    try:
+        return spark  # noqa: F821 - defined by Databricks
+    except NameError:
+        return (
+            SparkSession.builder.master(os.environ.get("SPARK_MASTER", "local[2]"))
+            .appName("pinterest-batch-{{ uid }}")
+            .config("spark.ui.enabled", "false")
+            .getOrCreate()
+        )
+
+
+def show(df, title):
+    try:
+        display(df)  # noqa: F821 - defined by Databricks
+    except NameError:
+        print(f"\n== {title}")
+        df.show(50, truncate=False)
+
+
+def save(df, output, name):
+    # One JSON object per line, nulls kept, so that another engine's output
+    # can be compared row by row.
+    if not output:
+        return
+    os.makedirs(output, exist_ok=True)
+    with open(os.path.join(output, f"{name}.json"), "w", encoding="utf-8") as f:
+        for row in df.toJSON().collect():
+            f.write(row + "\n")
+
+
+# COMMAND ----------
+
+source, output = parameters()
+spark_session = session()
+# The SQL is written for non-ANSI semantics (TRY_CAST, NULL on bad input) and
+# UTC timestamps, like DataFusion.
+spark_session.conf.set("spark.sql.ansi.enabled", "false")
+spark_session.conf.set("spark.sql.session.timeZone", "UTC")
+spark_session.conf.set("spark.sql.jsonGenerator.ignoreNullFields", "false")
+
+for kind in ("pin", "geo", "user"):
+    path = f"{source.rstrip('/')}/topics/{UID}.{kind}/partition=*/*.json"
+    spark_session.read.schema(RAW_SCHEMAS[kind]).json(path).createOrReplaceTempView(f"{kind}_raw")
+
+# COMMAND ----------
+
+for _kind, table, sql in CLEANING:
+    df = spark_session.sql(sql).cache()
+    df.createOrReplaceTempView(table)
+    save(df, output, table)
+    print(f"{table}: {df.count()} rows")
+
+# COMMAND ----------
+
+for query_id, title, sql in QUERIES:
+    df = spark_session.sql(sql)
+    df.createOrReplaceTempView(query_id)
+    show(df, f"{query_id}: {title}")
+    save(df, output, query_id)
