@@ -3,4 +3,5 @@
 //! plan/apply/teardown model of the original deployment builds on it.
 
 pub mod aws;
+pub mod dags;
 pub mod s3;

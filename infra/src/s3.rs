@@ -10,6 +10,10 @@ pub enum S3Error {
     CreateBucket { bucket: String, detail: String },
     #[error("listing s3://{bucket}/{prefix} failed: {detail}")]
     List { bucket: String, prefix: String, detail: String },
+    #[error("uploading s3://{bucket}/{key} failed: {detail}")]
+    Put { bucket: String, key: String, detail: String },
+    #[error("s3://{bucket}/{key} is not there after the upload: {detail}")]
+    Verify { bucket: String, key: String, detail: String },
 }
 
 /// S3 client; path-style addressing when an endpoint override is set,
@@ -61,4 +65,32 @@ pub async fn list_keys(client: &Client, bucket: &str, prefix: &str) -> Result<Ve
         keys.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_string)));
     }
     Ok(keys)
+}
+
+/// Upload an object and confirm it landed: HeadObject must report the same
+/// size. Returns the object's ETag.
+pub async fn put_verified(client: &Client, bucket: &str, key: &str, body: Vec<u8>, content_type: &str) -> Result<String, S3Error> {
+    let len = body.len() as i64;
+    let put_err = |detail: String| S3Error::Put { bucket: bucket.to_string(), key: key.to_string(), detail };
+    client
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .content_type(content_type)
+        .body(body.into())
+        .send()
+        .await
+        .map_err(|e| put_err(DisplayErrorContext(&e).to_string()))?;
+    let verify_err = |detail: String| S3Error::Verify { bucket: bucket.to_string(), key: key.to_string(), detail };
+    let head = client
+        .head_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| verify_err(DisplayErrorContext(&e).to_string()))?;
+    if head.content_length() != Some(len) {
+        return Err(verify_err(format!("size {:?}, uploaded {len} bytes", head.content_length())));
+    }
+    Ok(head.e_tag().unwrap_or_default().to_string())
 }
