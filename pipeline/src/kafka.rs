@@ -40,6 +40,20 @@ pub fn client_config(bootstrap: &str, overrides: &[(String, String)]) -> ClientC
     cfg
 }
 
+/// A producer that loses nothing it acknowledged and writes nothing twice:
+/// idempotent, acks=all, and keyed records land where the Java client (and
+/// so the original REST proxy) would put them. Used by the ingest server and
+/// by the direct producer the benchmarks compare it with.
+pub fn reliable_producer_config(bootstrap: &str, overrides: &[(String, String)], delivery_timeout: Duration) -> ClientConfig {
+    let mut cfg = client_config(bootstrap, overrides);
+    cfg.set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .set("partitioner", "murmur2_random")
+        .set("message.timeout.ms", delivery_timeout.as_millis().to_string());
+    cfg
+}
+
 /// Parse `key=value` pairs given on a command line.
 pub fn parse_override(s: &str) -> Result<(String, String), String> {
     let (k, v) = s

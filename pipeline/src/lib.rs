@@ -4,6 +4,7 @@
 //! own module; shared record types and names live in [`records`].
 
 pub mod batch;
+pub mod bench;
 pub mod emulate;
 pub mod generate;
 pub mod ingest;

@@ -103,6 +103,28 @@ enum Command {
         #[arg(long, default_value_t = ORIGINAL_TABLE_ROWS)]
         rows: u64,
     },
+    /// Write generated rounds straight into the S3 sink's layout in a directory,
+    /// as if emulate, ingest and sink had run: input for `batch` at any size.
+    Generate {
+        #[command(flatten)]
+        uid: UidArg,
+        /// Directory to write `topics/<uid>.<kind>/partition=0/...` under.
+        #[arg(long)]
+        output: PathBuf,
+        /// Rounds to write (one pin, geo and user record each), drawn at random
+        /// row offsets like the emulator's, so rows repeat.
+        #[arg(long, default_value_t = ORIGINAL_TABLE_ROWS)]
+        count: u64,
+        /// Records per object.
+        #[arg(long, default_value_t = 1000)]
+        flush_size: usize,
+        /// Seed of the synthetic source tables.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Rows per synthetic source table.
+        #[arg(long, default_value_t = ORIGINAL_TABLE_ROWS)]
+        rows: u64,
+    },
     /// Serve the Confluent REST Proxy v2 produce API, producing to Kafka.
     Ingest {
         #[command(flatten)]
@@ -146,11 +168,17 @@ enum Command {
         #[arg(long, default_value_t = 10_000)]
         rotate_interval_ms: u64,
         /// Objects uploaded at once.
-        #[arg(long, default_value_t = 16)]
+        #[arg(long, default_value_t = sink::DEFAULT_UPLOAD_CONCURRENCY)]
         upload_concurrency: usize,
         /// Exit once everything in the topics is written and committed.
         #[arg(long)]
         until_caught_up: bool,
+    },
+    /// Measure a component next to its peer (used by `cargo xtask bench`);
+    /// prints one JSON object per measurement.
+    Bench {
+        #[command(subcommand)]
+        what: BenchWhat,
     },
     /// Clean the sink output and print the analysis tables.
     Batch {
@@ -167,6 +195,35 @@ enum Command {
         /// How to print the results.
         #[arg(long, value_enum, default_value_t = Print::Table)]
         print: Print,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchWhat {
+    /// Records/s through the ingest server (1 and 100 records per POST) vs a direct producer.
+    Ingest {
+        #[command(flatten)]
+        kafka: KafkaArgs,
+        /// Records per run.
+        #[arg(long, default_value_t = 30_000)]
+        records: u64,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
+    /// Records/s Kafka -> S3 objects (flush.size 1 and 1000) vs raw PUTs.
+    Sink {
+        #[command(flatten)]
+        kafka: KafkaArgs,
+        #[command(flatten)]
+        s3: S3Args,
+        /// An existing bucket (or directory) to write under: s3://bucket[/prefix].
+        #[arg(long)]
+        bucket: String,
+        /// Records per run.
+        #[arg(long, default_value_t = 6_000)]
+        records: u64,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
     },
 }
 
@@ -202,6 +259,26 @@ async fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
+        Command::Bench { what } => {
+            let rows = match what {
+                BenchWhat::Ingest { kafka, records, runs } => {
+                    pipeline::bench::ingest(&kafka.bootstrap_servers, records, runs).await?
+                }
+                BenchWhat::Sink { kafka, s3, bucket, records, runs } => {
+                    pipeline::bench::sink(&kafka.bootstrap_servers, &bucket, &s3.settings(), records, runs).await?
+                }
+            };
+            for m in rows {
+                println!("{}", serde_json::to_string(&m)?);
+            }
+        }
+        Command::Generate { uid, output, count, flush_size, seed, rows } => {
+            let names = uid.names()?;
+            let rounds = SyntheticSource::new(seed, rows).random_rounds(seed.wrapping_add(1)).take(count as usize);
+            let written = pipeline::generate::write_sink_layout(&output, &names, rounds, flush_size)
+                .with_context(|| format!("writing to {}", output.display()))?;
+            println!("wrote {written} rounds ({} records) to {}", written * 3, output.display());
+        }
         Command::Emulate { uid, target, count, duration, rate, batch, concurrency, retries, seed, rows } => {
             let config = EmulateConfig {
                 target,

@@ -33,6 +33,9 @@ pub enum StopWhen {
     CaughtUp { idle: Duration },
 }
 
+/// Objects uploaded at once unless configured otherwise.
+pub const DEFAULT_UPLOAD_CONCURRENCY: usize = 16;
+
 #[derive(Debug, Clone)]
 pub struct SinkConfig {
     pub bootstrap: String,
@@ -68,7 +71,7 @@ impl SinkConfig {
             s3: S3Settings::default(),
             flush_size: 1,
             rotate_interval: Duration::from_secs(10),
-            upload_concurrency: 16,
+            upload_concurrency: DEFAULT_UPLOAD_CONCURRENCY,
             max_buffered_bytes: 64 * 1024 * 1024,
             stop: StopWhen::Never,
             assignment_timeout: Duration::from_secs(30),
@@ -99,6 +102,9 @@ pub struct SinkStats {
     pub objects_written: u64,
     pub dead_letters: u64,
     pub stale_objects_removed: u64,
+    /// From the first record received to the last object written: the time
+    /// spent moving data, without group join or the final idle wait.
+    pub active: Duration,
 }
 
 /// Object key of the Confluent S3 sink's DefaultPartitioner + JsonFormat.
@@ -165,6 +171,7 @@ struct Worker {
     buffered_bytes: usize,
     verified: HashSet<Tp>,
     stats: SinkStats,
+    last_write: Option<Instant>,
 }
 
 /// Run the sink until `stop` says so or `shutdown` resolves. Everything
@@ -196,6 +203,7 @@ pub async fn run(config: SinkConfig, shutdown: impl std::future::Future<Output =
         buffered_bytes: 0,
         verified: HashSet::new(),
         stats: SinkStats::default(),
+        last_write: None,
     };
     worker.run(shutdown).await
 }
@@ -213,6 +221,7 @@ impl Worker {
         tokio::pin!(shutdown);
         let started = Instant::now();
         let mut last_record = Instant::now();
+        let mut first_record: Option<Instant> = None;
         let poll = Duration::from_millis(100);
         // A local handle: received messages borrow it, not `self`.
         let consumer = self.consumer.clone();
@@ -226,6 +235,7 @@ impl Worker {
             match msg {
                 Ok(Ok(m)) => {
                     last_record = Instant::now();
+                    first_record.get_or_insert(last_record);
                     let tp = (m.topic().to_string(), m.partition());
                     if !self.verified.contains(&tp) {
                         self.remove_uncommitted_objects(&tp).await?;
@@ -265,6 +275,9 @@ impl Worker {
         }
         self.rotate(true);
         self.write_ready().await?;
+        if let (Some(first), Some(last)) = (first_record, self.last_write) {
+            self.stats.active = last.saturating_duration_since(first);
+        }
         Ok(self.stats.clone())
     }
 
@@ -373,6 +386,7 @@ impl Worker {
                 self.stats.records_written += records;
             }
         }
+        self.last_write = Some(Instant::now());
         let mut tpl = TopicPartitionList::new();
         for ((topic, partition), next) in commit {
             tpl.add_partition_offset(&topic, partition, Offset::Offset(next))?;

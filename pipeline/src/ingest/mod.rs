@@ -113,13 +113,7 @@ impl RunningIngest {
 
 /// Create the producer, bind the listener and start serving.
 pub async fn start(config: IngestConfig) -> Result<RunningIngest, IngestError> {
-    let producer: FutureProducer = kafka::client_config(&config.bootstrap, &config.kafka_overrides)
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("linger.ms", "5")
-        // Same key -> same partition as the Java client and the original proxy.
-        .set("partitioner", "murmur2_random")
-        .set("message.timeout.ms", config.delivery_timeout.as_millis().to_string())
+    let producer: FutureProducer = kafka::reliable_producer_config(&config.bootstrap, &config.kafka_overrides, config.delivery_timeout)
         .create()
         .map_err(IngestError::Producer)?;
     let listener = tokio::net::TcpListener::bind(config.listen)
