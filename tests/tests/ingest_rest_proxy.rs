@@ -189,3 +189,56 @@ async fn every_documented_error_is_answered_with_its_code() {
     assert_eq!(status, 200);
     server.stop().await.unwrap();
 }
+
+/// A third-party client: Python `requests`, written like the original
+/// user_post_emulation.py, gets the answers it expects, and what it sent is
+/// in Kafka at the offsets it was told.
+#[tokio::test(flavor = "multi_thread")]
+async fn python_requests_client_like_the_original_emulator() {
+    common::require_kafka().await;
+    let python = common::python_from_env("PIPELINE_CLIENTS_PYTHON");
+    let names = common::fresh_names();
+    pipeline::kafka::ensure_topics(&common::bootstrap(), &[], &names.topics(), 3, 1).await.unwrap();
+    let (server, base) = start(8 << 20).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("client.json");
+    let rounds = 20;
+    let run = tokio::process::Command::new(&python)
+        .arg(common::tests_dir().join("python/rest_proxy_client.py"))
+        .args([base.as_str(), names.uid(), &rounds.to_string()])
+        .arg(&out)
+        .output()
+        .await
+        .unwrap();
+    assert!(run.status.success(), "client failed: {}", String::from_utf8_lossy(&run.stderr));
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+
+    let mut expected: HashMap<String, HashMap<(i32, i64), Value>> = HashMap::new();
+    for (sent, answer) in report["sent"].as_array().unwrap().iter().zip(report["answers"].as_array().unwrap()) {
+        assert_eq!(answer["status"], 200, "{answer}");
+        assert_eq!(answer["content_type"], "application/vnd.kafka.v2+json");
+        let o = &answer["body"]["offsets"][0];
+        assert!(o["error_code"].is_null(), "{answer}");
+        let at = (o["partition"].as_i64().unwrap() as i32, o["offset"].as_i64().unwrap());
+        expected.entry(sent["topic"].as_str().unwrap().to_string()).or_default().insert(at, sent["value"].clone());
+    }
+    assert_eq!(expected.values().map(HashMap::len).sum::<usize>(), rounds * 3);
+    for (topic, want) in &expected {
+        let got = consume_all(topic, want.len()).await;
+        for (at, value) in want {
+            let stored: Value = serde_json::from_slice(&got[at]).unwrap();
+            // Same value, same key order; the datetime as `default=str` wrote it.
+            assert_eq!(stored.to_string(), value.to_string(), "{topic} {at:?}");
+        }
+    }
+    let sample = &expected[&names.topic(Kind::Geo)].values().next().unwrap()["timestamp"];
+    assert_eq!(sample, "2019-04-07 22:11:02");
+
+    let topics: HashSet<&str> = report["topics"]["body"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert!(names.topics().iter().all(|t| topics.contains(t.as_str())), "{}", report["topics"]);
+    assert_eq!(report["missing_topic"]["status"], 404);
+    assert_eq!(report["missing_topic"]["body"]["error_code"], 40401);
+    assert_eq!(report["wrong_content_type"]["status"], 415);
+    assert_eq!(report["wrong_content_type"]["body"]["error_code"], 415);
+    server.stop().await.unwrap();
+}

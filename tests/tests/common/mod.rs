@@ -50,3 +50,19 @@ pub fn set_dummy_aws_env() {
         }
     }
 }
+
+/// A Python interpreter of one of the venvs `cargo xtask test` installs
+/// (PySpark, Airflow), named by an environment variable it sets.
+pub fn python_from_env(var: &str) -> std::path::PathBuf {
+    let path = std::env::var_os(var).unwrap_or_else(|| {
+        panic!("{var} is not set: it names a venv's python that `cargo xtask test` installs; run the tests with `cargo xtask test`")
+    });
+    let path = std::path::PathBuf::from(path);
+    assert!(path.exists(), "{var}={} does not exist: run `cargo xtask test` to install it", path.display());
+    path
+}
+
+/// Files under tests/ (helper scripts).
+pub fn tests_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
+}
