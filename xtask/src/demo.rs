@@ -12,10 +12,13 @@ use anyhow::{Context, Result, bail};
 use crate::pipeline_bin::{self, Background};
 use crate::{install, paths, stack};
 
+/// The user id of the original write-up.
+pub const DEFAULT_UID: &str = "0e2a0bfcc015";
+
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
     /// Deployment user id (topics <uid>.pin|geo|user, bucket user-<uid>-bucket).
-    #[arg(long, default_value = "0e2a0bfcc015")]
+    #[arg(long, default_value = DEFAULT_UID)]
     pub uid: String,
     /// Emulation rounds; each posts one record to each of the three topics.
     #[arg(long, default_value_t = 500)]
@@ -42,21 +45,27 @@ fn http_ok(port: u16, path: &str) -> bool {
     s.read_exact(&mut buf).is_ok() && &buf[9..12] == b"200"
 }
 
-pub fn run(args: DemoArgs) -> Result<()> {
-    install::ensure_system_packages()?;
-    stack::up()?;
-    let bin = pipeline_bin::build()?;
-    let env = stack::client_env();
-    let bucket = format!("user-{}-bucket", args.uid);
-    let s3 = format!("s3://{bucket}");
-
+/// Create a bucket on the local stack's moto unless it is there.
+pub fn ensure_moto_bucket(bucket: &str) -> Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
         let cfg = infra::aws::AwsTarget::emulator(stack::moto_endpoint()).load().await;
         let client = infra::s3::client(&cfg);
-        infra::s3::ensure_bucket(&client, &bucket).await
+        infra::s3::ensure_bucket(&client, bucket).await
     })
-    .with_context(|| format!("creating {s3} on moto"))?;
+    .with_context(|| format!("creating s3://{bucket} on moto"))?;
+    Ok(())
+}
+
+pub fn run(args: DemoArgs) -> Result<()> {
+    install::ensure_system_packages()?;
+    stack::up()?;
+    let bin = pipeline_bin::build(pipeline_bin::Profile::Dev)?;
+    let env = stack::client_env();
+    let bucket = format!("user-{}-bucket", args.uid);
+    let s3 = format!("s3://{bucket}");
+
+    ensure_moto_bucket(&bucket)?;
     eprintln!("bucket {s3} ready on moto ({})", stack::moto_endpoint());
 
     let uid = vec!["--uid".to_string(), args.uid.clone()];

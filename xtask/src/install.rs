@@ -160,6 +160,9 @@ pub fn kafka_libs() -> Result<PathBuf> {
     Ok(libs)
 }
 
+/// PySpark, the oracle of the batch SQL and the batch benchmark's peer.
+pub const PYSPARK: &str = "pyspark==4.3.0";
+
 /// A Python virtual environment with the given requirements, created on
 /// first use. Returns the venv's bin directory.
 pub fn python_venv(name: &str, requirements: &[&str]) -> Result<PathBuf> {

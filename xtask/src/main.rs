@@ -1,10 +1,12 @@
 //! `cargo xtask`: the project's commands. Thin: parses arguments and calls
 //! the crates (or the `pipeline` binary).
 
+mod bench;
 mod demo;
 mod install;
 mod paths;
 mod pipeline_bin;
+mod render;
 mod stack;
 mod test_cmd;
 
@@ -29,6 +31,16 @@ enum Cmd {
     Demo(demo::DemoArgs),
     /// Install what the tests need, start the local stack, run all tests.
     Test(test_cmd::TestArgs),
+    /// Benchmarks, each next to a peer measured in the same run (ingest vs a
+    /// direct producer, sink vs raw PUTs, batch vs PySpark).
+    Bench(bench::BenchArgs),
+    /// Render the deployment's files (Kafka client and REST proxy properties,
+    /// connector config, EC2 user-data, Airflow DAG and requirements, Databricks
+    /// notebooks) from pipeline.toml. Deterministic; names every missing variable.
+    Render(render::RenderArgs),
+    /// Render the DAG and requirements.txt and upload them to the MWAA dags
+    /// bucket (s3://<airflow.dags_bucket>/dags/), confirming each upload.
+    DeployDag(render::DeployDagArgs),
 }
 
 #[derive(Subcommand)]
@@ -58,6 +70,9 @@ fn main() -> Result<()> {
         }
         Cmd::Demo(args) => demo::run(args)?,
         Cmd::Test(args) => test_cmd::run(args)?,
+        Cmd::Bench(args) => bench::run(args)?,
+        Cmd::Render(args) => render::run_render(args)?,
+        Cmd::DeployDag(args) => render::run_deploy_dag(args)?,
     }
     Ok(())
 }

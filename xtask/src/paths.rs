@@ -30,3 +30,25 @@ pub fn venv_dir(name: &str) -> PathBuf {
 pub fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo_root().join("target"))
 }
+
+/// A `cargo` command for the workspace, without the package variables that
+/// `cargo run` gave xtask itself: build scripts (ring's, for one) rerun
+/// when CARGO_MANIFEST_DIR changes, so inheriting it would rebuild half the
+/// dependency tree between `cargo xtask ...` and plain `cargo ...` runs.
+pub fn cargo_command() -> std::process::Command {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = std::process::Command::new(cargo);
+    cmd.current_dir(repo_root());
+    for (name, _) in std::env::vars_os() {
+        let Some(name) = name.to_str() else { continue };
+        let from_cargo_run = name.starts_with("CARGO_PKG_")
+            || matches!(
+                name,
+                "CARGO_MANIFEST_DIR" | "CARGO_MANIFEST_PATH" | "CARGO_CRATE_NAME" | "CARGO_BIN_NAME" | "CARGO_PRIMARY_PACKAGE"
+            );
+        if from_cargo_run {
+            cmd.env_remove(name);
+        }
+    }
+    cmd
+}

@@ -9,15 +9,43 @@ use anyhow::{Context, Result};
 use crate::install;
 use crate::paths;
 
-/// Build `pipeline` (debug profile) and return its path. The whole
-/// workspace is built so dependencies get the same features as under
-/// `cargo test --workspace` and are not compiled twice.
-pub fn build() -> Result<PathBuf> {
-    eprintln!("building the pipeline binary (a first build takes about 10 minutes on 2 cores)...");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    install::run(Command::new(cargo).current_dir(paths::repo_root()).args(["build", "--workspace", "--bins"]))
-        .context("building pipeline")?;
-    Ok(paths::target_dir().join("debug").join("pipeline"))
+/// Which build of `pipeline` to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Profile {
+    /// The debug build the tests use (dependencies at opt-level 1).
+    Dev,
+    /// Fully optimised: what benchmarks should measure.
+    Release,
+}
+
+impl Profile {
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::Dev => "dev",
+            Profile::Release => "release",
+        }
+    }
+}
+
+/// Build `pipeline` and return its path. The dev build covers the whole
+/// workspace so dependencies get the same features as under `cargo test
+/// --workspace` and are not compiled twice.
+pub fn build(profile: Profile) -> Result<PathBuf> {
+    let mut cmd = paths::cargo_command();
+    let dir = match profile {
+        Profile::Dev => {
+            eprintln!("building the pipeline binary (a first build takes about 10 minutes on 2 cores)...");
+            cmd.args(["build", "--workspace", "--bins"]);
+            "debug"
+        }
+        Profile::Release => {
+            eprintln!("building the pipeline binary, release (a first build takes 15-20 minutes on 2 cores)...");
+            cmd.args(["build", "--release", "-p", "pipeline", "--bin", "pipeline"]);
+            "release"
+        }
+    };
+    install::run(&mut cmd).context("building pipeline")?;
+    Ok(paths::target_dir().join(dir).join("pipeline"))
 }
 
 fn show(args: &[String]) {

@@ -1,7 +1,6 @@
 //! `cargo xtask test`: install what the tests need, bring up the local
 //! stack, run every test of the workspace against it.
 
-use std::process::Command;
 
 use anyhow::{Result, bail};
 
@@ -18,17 +17,45 @@ pub struct TestArgs {
     pub cargo_args: Vec<String>,
 }
 
+/// Python tools the tests drive, each in a venv of its own (Airflow's pins
+/// and PySpark's do not mix): environment variable naming its python, venv
+/// name, requirements.
+const PYTHON_TOOLS: [(&str, &str, &[&str]); 4] = [
+    ("PIPELINE_PYSPARK_PYTHON", "pyspark", &[install::PYSPARK]),
+    ("PIPELINE_AIRFLOW3_PYTHON", "airflow3", &["apache-airflow==3.3.2", "apache-airflow-providers-databricks==7.23.0"]),
+    // MWAA runs Airflow 2.10: the rendered DAG must import there too.
+    ("PIPELINE_AIRFLOW2_PYTHON", "airflow2", &["apache-airflow==2.10.5", "apache-airflow-providers-databricks<7"]),
+    ("PIPELINE_CLIENTS_PYTHON", "clients", &["requests==2.34.2"]),
+];
+
+/// Install the venvs side by side (downloads dominate), and return the
+/// environment that points the tests at them.
+fn python_tools() -> Result<Vec<(&'static str, String)>> {
+    std::thread::scope(|scope| {
+        let jobs: Vec<_> = PYTHON_TOOLS
+            .iter()
+            .map(|(var, name, reqs)| (*var, scope.spawn(move || install::python_venv(name, reqs))))
+            .collect();
+        jobs.into_iter()
+            .map(|(var, job)| {
+                let bin = job.join().expect("venv installer does not panic")?;
+                Ok((var, bin.join("python").display().to_string()))
+            })
+            .collect()
+    })
+}
+
 pub fn run(args: TestArgs) -> Result<()> {
     install::ensure_system_packages()?;
+    let python = python_tools()?;
     let outcomes = stack::up()?;
     let started: Vec<Service> = outcomes.iter().filter(|(_, o)| *o == UpOutcome::Started).map(|(s, _)| *s).collect();
 
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(paths::repo_root())
-        .args(["test", "--workspace", "--no-fail-fast"])
+    let mut cmd = paths::cargo_command();
+    cmd.args(["test", "--workspace", "--no-fail-fast"])
         .args(&args.cargo_args)
         .envs(stack::client_env())
+        .envs(python)
         // Tests want an answer, not the SDK's retries against a local server.
         .env("AWS_MAX_ATTEMPTS", "1");
     let status = cmd.status()?;

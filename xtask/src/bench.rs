@@ -1,0 +1,274 @@
+//! `cargo xtask bench`: every figure next to a peer measured in the same
+//! run, as a ratio, with machine facts; written to BENCHMARKS.md on request.
+//! Not a test: sizes are large and nothing here runs in CI.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+
+use crate::pipeline_bin::{self, Profile};
+use crate::{install, paths, stack};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Which {
+    All,
+    Ingest,
+    Sink,
+    Batch,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Which benchmark to run.
+    #[arg(value_enum, default_value_t = Which::All)]
+    pub which: Which,
+    /// Runs per figure; the median is reported.
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+    /// Rows per table for the batch benchmark.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub batch_rows: u64,
+    /// Records per ingest run.
+    #[arg(long, default_value_t = 30_000)]
+    pub ingest_records: u64,
+    /// Records per sink run.
+    #[arg(long, default_value_t = 6_000)]
+    pub sink_records: u64,
+    /// Build profile of the measured binary (release measures what users run).
+    #[arg(long, value_enum, default_value_t = Profile::Release)]
+    pub profile: Profile,
+    /// Write the table to BENCHMARKS.md (with date, commit and machine).
+    #[arg(long)]
+    pub write: bool,
+}
+
+/// One line of the table.
+#[derive(Debug, Clone)]
+struct Row {
+    bench: String,
+    case: String,
+    ours: String,
+    peer_name: String,
+    peer: String,
+    ratio: String,
+}
+
+pub fn run(args: BenchArgs) -> Result<()> {
+    install::ensure_system_packages()?;
+    stack::up()?;
+    let bin = pipeline_bin::build(args.profile)?;
+    let mut rows = Vec::new();
+    let wants = |w: Which| args.which == Which::All || args.which == w;
+    if wants(Which::Ingest) {
+        rows.extend(component_bench(&bin, &["bench", "ingest", "--records", &args.ingest_records.to_string(), "--runs", &args.runs.to_string()])?);
+    }
+    if wants(Which::Sink) {
+        let bucket = "bench-sink-bucket";
+        crate::demo::ensure_moto_bucket(bucket)?;
+        rows.extend(component_bench(
+            &bin,
+            &[
+                "bench", "sink", "--bucket", &format!("s3://{bucket}"), "--s3-endpoint", &stack::moto_endpoint(),
+                "--records", &args.sink_records.to_string(), "--runs", &args.runs.to_string(),
+            ],
+        )?);
+    }
+    if wants(Which::Batch) {
+        rows.extend(batch_bench(&bin, args.batch_rows, args.runs)?);
+    }
+    let table = render_table(&rows, args.profile);
+    println!("{table}");
+    if args.write {
+        let path = paths::repo_root().join("BENCHMARKS.md");
+        std::fs::write(&path, table).with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+/// Run `pipeline bench ...` and read its JSON lines.
+fn component_bench(bin: &Path, args: &[&str]) -> Result<Vec<Row>> {
+    eprintln!("\n$ pipeline {}", args.join(" "));
+    let out = Command::new(bin)
+        .args(args)
+        .envs(stack::client_env())
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| format!("running {}", bin.display()))?;
+    if !out.status.success() {
+        bail!("pipeline {} failed ({})", args.join(" "), out.status);
+    }
+    String::from_utf8(out.stdout)?
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| {
+            let m: Value = serde_json::from_str(l)?;
+            let (ours, peer) = (m["ours"].as_f64().unwrap_or(0.0), m["peer"].as_f64().unwrap_or(0.0));
+            let unit = m["unit"].as_str().unwrap_or("");
+            Ok(Row {
+                bench: m["bench"].as_str().unwrap_or("").into(),
+                case: m["case"].as_str().unwrap_or("").into(),
+                ours: format!("{ours:.0} {unit}"),
+                peer_name: m["peer_name"].as_str().unwrap_or("").into(),
+                peer: format!("{peer:.0} {unit}"),
+                ratio: format!("{:.2}x", ours / peer),
+            })
+        })
+        .collect()
+}
+
+/// Wall time and peak resident memory of a whole process tree (the JVM
+/// under PySpark counts), sampled every 50 ms.
+#[derive(Debug, Clone, Copy)]
+struct Usage {
+    wall: Duration,
+    peak_rss_bytes: u64,
+}
+
+fn measure(cmd: &mut Command, log: &Path) -> Result<Usage> {
+    let file = std::fs::File::create(log)?;
+    let started = Instant::now();
+    let mut child = cmd.stdout(file.try_clone()?).stderr(file).stdin(Stdio::null()).spawn()?;
+    let mut peak = 0u64;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            if !status.success() {
+                bail!("{cmd:?} failed ({status}); see {}:\n{}", log.display(), install::tail(log, 20));
+            }
+            return Ok(Usage { wall: started.elapsed(), peak_rss_bytes: peak });
+        }
+        peak = peak.max(tree_rss(child.id()));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Resident bytes of a process and all its descendants.
+fn tree_rss(pid: u32) -> u64 {
+    let rss = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok()))
+        .unwrap_or(0)
+        * 1024;
+    let children: Vec<u32> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|s| s.split_whitespace().filter_map(|p| p.parse().ok()).collect::<Vec<u32>>())
+        .collect();
+    rss + children.into_iter().map(tree_rss).sum::<u64>()
+}
+
+fn median_usage(mut runs: Vec<Usage>) -> Usage {
+    runs.sort_by_key(|u| u.wall);
+    let wall = runs[runs.len() / 2].wall;
+    let mut peaks: Vec<u64> = runs.iter().map(|u| u.peak_rss_bytes).collect();
+    peaks.sort();
+    Usage { wall, peak_rss_bytes: peaks[peaks.len() / 2] }
+}
+
+/// Clean + all queries on `rows` rows per table: `pipeline batch` vs the
+/// rendered Databricks notebook on local PySpark, on the same files.
+fn batch_bench(bin: &Path, rows: u64, runs: usize) -> Result<Vec<Row>> {
+    let data = paths::local_dir().join("bench").join(format!("batch-{rows}"));
+    let marker = data.join(".complete");
+    let uid = crate::demo::DEFAULT_UID;
+    if !marker.exists() {
+        let _ = std::fs::remove_dir_all(&data);
+        pipeline_bin::run(
+            bin,
+            &[
+                "generate", "--uid", uid, "--output", &data.display().to_string(), "--count", &rows.to_string(),
+                "--rows", &rows.to_string(), "--flush-size", "10000",
+            ]
+            .map(String::from),
+            &[],
+        )?;
+        std::fs::write(&marker, "")?;
+    }
+    let spark_python = install::python_venv("pyspark", &[install::PYSPARK])?.join("python");
+    let notebook = paths::local_dir().join("bench").join("batch_notebook.py");
+    let config = templates::config::PipelineConfig::for_uid(uid);
+    std::fs::write(&notebook, templates::render::render_one(&templates::Templates::new(), &config, "databricks/batch_notebook.py")?)?;
+
+    let logs = paths::log_dir();
+    let mut ours = Vec::new();
+    let mut spark = Vec::new();
+    for i in 0..runs {
+        eprintln!("batch run {}/{runs}: pipeline batch...", i + 1);
+        ours.push(measure(
+            Command::new(bin).args(["batch", "--uid", uid, "--input"]).arg(&data).args(["--print", "none"]),
+            &logs.join("bench-batch-ours.log"),
+        )?);
+        eprintln!("  {:.1}s; PySpark...", ours.last().unwrap().wall.as_secs_f64());
+        spark.push(measure(
+            Command::new(&spark_python).arg(&notebook).arg("--source").arg(&data).env("PYSPARK_PYTHON", &spark_python),
+            &logs.join("bench-batch-spark.log"),
+        )?);
+        eprintln!("  {:.1}s", spark.last().unwrap().wall.as_secs_f64());
+    }
+    let (o, s) = (median_usage(ours), median_usage(spark));
+    let mib = |b: u64| format!("{:.0} MiB", b as f64 / (1024.0 * 1024.0));
+    Ok(vec![
+        Row {
+            bench: "batch".into(),
+            case: format!("clean + 9 queries, {rows} rows/table: wall"),
+            ours: format!("{:.1} s", o.wall.as_secs_f64()),
+            peer_name: "same notebook SQL on PySpark local[2]".into(),
+            peer: format!("{:.1} s", s.wall.as_secs_f64()),
+            ratio: format!("{:.1}x faster", s.wall.as_secs_f64() / o.wall.as_secs_f64()),
+        },
+        Row {
+            bench: "batch".into(),
+            case: format!("clean + 9 queries, {rows} rows/table: peak RSS"),
+            ours: mib(o.peak_rss_bytes),
+            peer_name: "same notebook SQL on PySpark local[2] (python + JVM)".into(),
+            peer: mib(s.peak_rss_bytes),
+            ratio: format!("{:.1}x less", s.peak_rss_bytes as f64 / o.peak_rss_bytes.max(1) as f64),
+        },
+    ])
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| s.lines().next().and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok()))
+        .map(|kb| format!("{:.0} GiB", kb as f64 / 1024.0 / 1024.0))
+        .unwrap_or_default();
+    format!("{cpu}, {cores} cores, {mem}")
+}
+
+fn git_commit() -> String {
+    Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .current_dir(paths::repo_root())
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn render_table(rows: &[Row], profile: Profile) -> String {
+    let date = Command::new("date").arg("-u").arg("+%Y-%m-%d").output().ok().and_then(|o| String::from_utf8(o.stdout).ok()).unwrap_or_default();
+    let mut out = format!(
+        "# Benchmarks\n\nMeasured by `cargo xtask bench` on {} at commit {}, {} build.\nMachine: {}.\nEach figure is the median of the runs; the peer ran in the same run against the same local services.\n\n",
+        date.trim(),
+        git_commit(),
+        profile.name(),
+        machine()
+    );
+    out.push_str("| bench | case | ours | peer | peer figure | ratio |\n|---|---|---|---|---|---|\n");
+    for r in rows {
+        out.push_str(&format!("| {} | {} | {} | {} | {} | {} |\n", r.bench, r.case, r.ours, r.peer_name, r.peer, r.ratio));
+    }
+    out
+}

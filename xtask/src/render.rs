@@ -1,0 +1,133 @@
+//! `cargo xtask render` and `cargo xtask deploy-dag`: the deployment's files
+//! from `pipeline.toml`, and the DAG's upload to MWAA's bucket.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use templates::Templates;
+use templates::config::PipelineConfig;
+use templates::render::{self, RenderedFile};
+
+use crate::paths;
+
+#[derive(Debug, clap::Args)]
+pub struct ConfigArgs {
+    /// Config file with the deployment's variables (see pipeline.example.toml).
+    #[arg(long, default_value = "pipeline.toml")]
+    pub config: PathBuf,
+    /// Use defaults for this user id instead of a config file.
+    #[arg(long, conflicts_with = "config")]
+    pub uid: Option<String>,
+    /// Set a variable, overriding the file, e.g. --set kafka.bootstrap_servers=b-1.example:9098 (repeatable).
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    pub set: Vec<String>,
+}
+
+impl ConfigArgs {
+    pub fn load(&self) -> Result<PipelineConfig> {
+        let mut config = match &self.uid {
+            Some(uid) => PipelineConfig::for_uid(uid),
+            None => {
+                let path = if self.config.is_absolute() { self.config.clone() } else { paths::repo_root().join(&self.config) };
+                let text = std::fs::read_to_string(&path).with_context(|| {
+                    format!(
+                        "cannot read {}: copy pipeline.example.toml to pipeline.toml and set uid, or pass --uid",
+                        path.display()
+                    )
+                })?;
+                PipelineConfig::from_toml(&text).with_context(|| format!("in {}", path.display()))?
+            }
+        };
+        for assignment in &self.set {
+            let (name, value) =
+                assignment.split_once('=').with_context(|| format!("--set `{assignment}`: expected NAME=VALUE"))?;
+            config.set(name.trim(), value.trim())?;
+        }
+        Ok(config)
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RenderArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Directory to write the files to.
+    #[arg(long, default_value = "rendered")]
+    pub out: PathBuf,
+}
+
+/// Values of the secrets this process can see; none may appear in output.
+fn visible_secrets() -> Vec<String> {
+    ["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "DATABRICKS_TOKEN"]
+        .iter()
+        .filter_map(|v| std::env::var(v).ok())
+        .collect()
+}
+
+fn render_checked(config: &PipelineConfig) -> Result<Vec<RenderedFile>> {
+    let files = render::render_all(&Templates::new(), config)?;
+    render::refuse_secrets(&files, &visible_secrets())?;
+    Ok(files)
+}
+
+pub fn run_render(args: RenderArgs) -> Result<()> {
+    let config = args.config.load()?;
+    let files = render_checked(&config)?;
+    for f in &files {
+        let path = args.out.join(&f.path);
+        std::fs::create_dir_all(path.parent().expect("rendered paths have a directory"))?;
+        std::fs::write(&path, &f.contents).with_context(|| format!("writing {}", path.display()))?;
+        #[cfg(unix)]
+        if f.path.ends_with(".sh") {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
+        }
+        println!("{:>8} bytes  {}", f.contents.len(), path.display());
+    }
+    Ok(())
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DeployDagArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// AWS endpoint override (moto, LocalStack); default: AWS_ENDPOINT_URL, then AWS.
+    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    pub endpoint_url: Option<String>,
+    /// Create the dags bucket if it is missing (for local emulators; on AWS provisioning creates it).
+    #[arg(long)]
+    pub create_bucket: bool,
+}
+
+pub fn run_deploy_dag(args: DeployDagArgs) -> Result<()> {
+    let config = args.config.load()?;
+    let files = render::dag_files(&Templates::new(), &config)?;
+    render::refuse_secrets(&files, &visible_secrets())?;
+    let (dag, requirements) = (&files[0].contents, &files[1].contents);
+    let bucket = config.airflow.dags_bucket.clone();
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async {
+        // A loopback endpoint is an emulator: dummy credentials, never real ones.
+        let local = args.endpoint_url.as_deref().is_some_and(|u| u.contains("://127.0.0.1") || u.contains("://localhost"));
+        let target = infra::aws::AwsTarget {
+            endpoint_url: args.endpoint_url.clone(),
+            region: Some(config.region.clone()),
+            emulator_credentials: local,
+        };
+        let client = infra::s3::client(&target.load().await);
+        if args.create_bucket {
+            infra::s3::ensure_bucket(&client, &bucket).await?;
+        }
+        let uploaded = infra::dags::deploy(&client, &bucket, &config.uid, dag, requirements)
+            .await
+            .with_context(|| format!("deploying the DAG to s3://{bucket} (is the bucket there? `cargo xtask provision` creates it)"))?;
+        for u in uploaded {
+            println!("uploaded s3://{bucket}/{} (etag {})", u.key, u.etag);
+        }
+        println!(
+            "MWAA picks up {}_dag within a few minutes; it starts paused. The MWAA state check is not implemented yet.",
+            config.uid
+        );
+        anyhow::Ok(())
+    })
+}
