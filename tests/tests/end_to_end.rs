@@ -174,3 +174,68 @@ async fn large_objects_and_uncommitted_rewrites_keep_exactly_once() {
     assert!(per_topic.values().all(|n| *n == 300));
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// kill -9 of the sink process at random points, several times, then a
+/// final run to the end: S3 holds exactly what Kafka holds.
+#[tokio::test(flavor = "multi_thread")]
+async fn sink_killed_with_sigkill_and_restarted_loses_and_repeats_nothing() {
+    common::require_kafka().await;
+    common::set_dummy_aws_env();
+    let names = common::fresh_names();
+    pipeline::kafka::ensure_topics(&common::bootstrap(), &[], &names.topics(), 3, 1).await.unwrap();
+    let summary = emulate(&names, 500, 50).await;
+    assert_eq!(summary.acked, 1500, "{summary}");
+    let in_kafka = kafka_content(&names).await;
+
+    let client = common::s3_client().await;
+    infra::s3::ensure_bucket(&client, &names.sink_bucket()).await.unwrap();
+    let to = format!("s3://{}", names.sink_bucket());
+    let bin = common::pipeline_bin();
+    let sink_args = |extra: &[&str]| -> Vec<String> {
+        // Static group membership: a restarted worker takes its partitions
+        // back at once instead of waiting out the killed one's session.
+        let instance = format!("group.instance.id={}-sink-0", names.uid());
+        ["sink", "--uid", names.uid(), "--to", &to, "--s3-endpoint", &common::s3_endpoint(), "--flush-size", "7", "--rotate-interval-ms", "300", "-X", &instance]
+            .iter()
+            .chain(extra)
+            .map(|s| s.to_string())
+            .collect()
+    };
+    // Kill points spread over the run; deterministic so a failure repeats.
+    let mut kills = 0;
+    let log = tempfile::NamedTempFile::new().unwrap();
+    for delay_ms in [2500u64, 1500, 3000, 2000] {
+        let mut child = tokio::process::Command::new(&bin)
+            .args(sink_args(&[]))
+            .env("KAFKA_BOOTSTRAP_SERVERS", common::bootstrap())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::OpenOptions::new().append(true).open(log.path()).unwrap())
+            .spawn()
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        if child.try_wait().unwrap().is_none() {
+            child.start_kill().unwrap(); // SIGKILL: no flush, no commit, no goodbye
+            kills += 1;
+        }
+        child.wait().await.unwrap();
+    }
+    assert!(kills >= 3, "the sink was killed mid-run ({kills} kills)");
+    let mid = sink_content(&Location::parse(&to).unwrap(), &names).await.0.len();
+    assert!(
+        mid > 0 && mid < in_kafka.len(),
+        "kills landed mid-run: {mid} of {} stored; sink said:\n{}",
+        in_kafka.len(),
+        std::fs::read_to_string(log.path()).unwrap()
+    );
+
+    let last = tokio::process::Command::new(&bin)
+        .args(sink_args(&["--until-caught-up"]))
+        .env("KAFKA_BOOTSTRAP_SERVERS", common::bootstrap())
+        .output()
+        .await
+        .unwrap();
+    assert!(last.status.success(), "{}", String::from_utf8_lossy(&last.stderr));
+    let (stored, _) = sink_content(&Location::parse(&to).unwrap(), &names).await;
+    assert_eq!(stored.len(), in_kafka.len(), "no gaps, no duplicates");
+    assert!(stored == in_kafka, "S3 content equals Kafka content");
+}

@@ -48,6 +48,9 @@ fn python_tools() -> Result<Vec<(&'static str, String)>> {
 pub fn run(args: TestArgs) -> Result<()> {
     install::ensure_system_packages()?;
     let python = python_tools()?;
+    // Some tests run the binary as a process (to kill -9 it); the dev build
+    // shares its artifacts with `cargo test --workspace`.
+    let bin = crate::pipeline_bin::build(crate::pipeline_bin::Profile::Dev)?;
     let outcomes = stack::up()?;
     let started: Vec<Service> = outcomes.iter().filter(|(_, o)| *o == UpOutcome::Started).map(|(s, _)| *s).collect();
 
@@ -56,6 +59,7 @@ pub fn run(args: TestArgs) -> Result<()> {
         .args(&args.cargo_args)
         .envs(stack::client_env())
         .envs(python)
+        .env("PIPELINE_BIN", &bin)
         // Tests want an answer, not the SDK's retries against a local server.
         .env("AWS_MAX_ATTEMPTS", "1");
     let status = cmd.status()?;

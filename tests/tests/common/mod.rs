@@ -66,3 +66,13 @@ pub fn python_from_env(var: &str) -> std::path::PathBuf {
 pub fn tests_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
 }
+
+/// The `pipeline` binary, for tests that run it as a process (kill -9).
+/// `cargo xtask test` builds it and sets PIPELINE_BIN.
+pub fn pipeline_bin() -> std::path::PathBuf {
+    let path = std::env::var_os("PIPELINE_BIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| tests_dir().join("../target/debug/pipeline"));
+    assert!(path.exists(), "{} is missing: run the tests with `cargo xtask test`, which builds it", path.display());
+    path
+}
