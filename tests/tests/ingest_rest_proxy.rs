@@ -242,3 +242,37 @@ async fn python_requests_client_like_the_original_emulator() {
     assert_eq!(report["wrong_content_type"]["body"]["error_code"], 415);
     server.stop().await.unwrap();
 }
+
+/// No broker reachable: the server stays up and answers 503 / 50302 with a
+/// retry hint, never a 200.
+#[tokio::test]
+async fn without_a_broker_requests_get_50302_and_a_retry_hint() {
+    // A port nobody listens on: bind, note it, close.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let config = IngestConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        bootstrap: dead.to_string(),
+        ..Default::default()
+    };
+    let server = ingest::start(config).await.unwrap();
+    let base = format!("http://{}", server.local_addr);
+    for _ in 0..2 {
+        let resp = reqwest::Client::new()
+            .post(format!("{base}/topics/any.pin"))
+            .header("Content-Type", JSON_V2)
+            .body(json!({"records": [{"value": {"a": 1}}]}).to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 503);
+        assert_eq!(resp.headers()["retry-after"], "1");
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["error_code"], 50302, "{body}");
+        assert!(body["message"].as_str().unwrap().contains("retry"), "{body}");
+    }
+    let brokers = reqwest::get(format!("{base}/brokers")).await.unwrap();
+    assert_eq!(brokers.status().as_u16(), 503, "reads say the same");
+    let health = reqwest::get(format!("{base}/healthz")).await.unwrap();
+    assert!(health.status().is_success() || health.status().as_u16() == 503, "the server itself is up");
+    server.stop().await.unwrap();
+}
