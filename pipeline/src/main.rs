@@ -145,6 +145,13 @@ enum Command {
         action: TopicsAction,
     },
     /// Write Kafka topics to S3 or a directory in the Confluent S3 sink layout.
+    ///
+    /// Offsets are committed only after the objects are written, and object
+    /// names carry the start offset, so a crashed worker that restarts
+    /// rewrites the same keys: no gaps, no duplicates. For a fast restart after
+    /// a crash give each worker a stable identity with
+    /// `-X group.instance.id=<name>` (static membership); otherwise the group
+    /// waits for the dead worker's session to time out (45 s by default).
     Sink {
         #[command(flatten)]
         kafka: KafkaArgs,

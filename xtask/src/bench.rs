@@ -83,7 +83,12 @@ pub fn run(args: BenchArgs) -> Result<()> {
     println!("{table}");
     if args.write {
         let path = paths::repo_root().join("BENCHMARKS.md");
-        std::fs::write(&path, table).with_context(|| format!("writing {}", path.display()))?;
+        // Hand-written notes below the generated table survive a rewrite.
+        let notes = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|old| old.find("\n## Notes").map(|i| old[i..].to_string()))
+            .unwrap_or_default();
+        std::fs::write(&path, table + &notes).with_context(|| format!("writing {}", path.display()))?;
         eprintln!("wrote {}", path.display());
     }
     Ok(())
