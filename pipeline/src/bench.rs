@@ -146,9 +146,12 @@ pub async fn ingest(bootstrap: &str, records_per_run: u64, runs: usize) -> Resul
 /// PUTs of objects of the same size to the same endpoint, with the same
 /// number of uploads in flight.
 pub async fn sink(bootstrap: &str, bucket_url: &str, s3: &S3Settings, records_per_run: u64, runs: usize) -> Result<Vec<Measurement>, BenchError> {
-    let rounds = (records_per_run / 3).max(1);
     let mut out = Vec::new();
     for flush_size in [1usize, 1000] {
+        // Large objects need enough records to fill several per partition
+        // (3 topics x 3 partitions), or the case only measures the tail flush.
+        let record_count = records_per_run.max(flush_size as u64 * 9 * 10);
+        let rounds = (record_count / 3).max(1);
         let (mut ours, mut peer) = (Vec::new(), Vec::new());
         for run in 0..runs {
             let names = fresh_names("bench");

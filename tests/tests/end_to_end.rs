@@ -53,8 +53,9 @@ fn sink_config(names: &Names, group: &str, location: Location, flush_size: usize
     c
 }
 
-/// Every record of the deployment's topics, by (topic, partition, offset).
-async fn kafka_content(names: &Names) -> BTreeMap<(String, i32, i64), Vec<u8>> {
+/// Every record of the deployment's topics, by (topic, partition, offset):
+/// the `expected` acknowledged ones, and nothing more arriving after them.
+async fn kafka_content(names: &Names, expected: u64) -> BTreeMap<(String, i32, i64), Vec<u8>> {
     let consumer: StreamConsumer = pipeline::kafka::client_config(&common::bootstrap(), &[])
         .set("group.id", format!("check-{}", uuid::Uuid::new_v4()))
         .set("auto.offset.reset", "earliest")
@@ -64,7 +65,13 @@ async fn kafka_content(names: &Names) -> BTreeMap<(String, i32, i64), Vec<u8>> {
     let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
     consumer.subscribe(&refs).unwrap();
     let mut out = BTreeMap::new();
-    while let Ok(m) = tokio::time::timeout(Duration::from_secs(3), consumer.recv()).await {
+    // A fresh broker creates __consumer_offsets on the first group join,
+    // which can take seconds: wait generously for what must be there.
+    while (out.len() as u64) < expected {
+        let m = tokio::time::timeout(Duration::from_secs(60), consumer.recv()).await.expect("acknowledged records arrive").unwrap();
+        out.insert((m.topic().to_string(), m.partition(), m.offset()), m.payload().unwrap().to_vec());
+    }
+    while let Ok(m) = tokio::time::timeout(Duration::from_secs(2), consumer.recv()).await {
         let m = m.unwrap();
         out.insert((m.topic().to_string(), m.partition(), m.offset()), m.payload().unwrap().to_vec());
     }
@@ -106,7 +113,7 @@ async fn posted_records_reach_s3_exactly_once_and_feed_the_batch_job() {
     pipeline::kafka::ensure_topics(&common::bootstrap(), &[], &names.topics(), 3, 1).await.unwrap();
     let summary = emulate(&names, 120, 1).await;
     assert_eq!((summary.sent, summary.acked, summary.failed), (360, 360, 0), "{summary}");
-    let in_kafka = kafka_content(&names).await;
+    let in_kafka = kafka_content(&names, 360).await;
     assert_eq!(in_kafka.len(), 360);
 
     // flush.size 1 into moto's S3, as the original connector.
@@ -149,7 +156,8 @@ async fn large_objects_and_uncommitted_rewrites_keep_exactly_once() {
     pipeline::kafka::ensure_topics(&common::bootstrap(), &[], &names.topics(), 3, 1).await.unwrap();
     let summary = emulate(&names, 300, 25).await;
     assert_eq!(summary.acked, 900, "{summary}");
-    let in_kafka = kafka_content(&names).await;
+    let in_kafka = kafka_content(&names, 900).await;
+    assert_eq!(in_kafka.len(), 900);
 
     let dir = std::env::temp_dir().join(format!("sink-{}", names.uid()));
     let local = Location::Local { dir: dir.clone() };
@@ -185,7 +193,8 @@ async fn sink_killed_with_sigkill_and_restarted_loses_and_repeats_nothing() {
     pipeline::kafka::ensure_topics(&common::bootstrap(), &[], &names.topics(), 3, 1).await.unwrap();
     let summary = emulate(&names, 500, 50).await;
     assert_eq!(summary.acked, 1500, "{summary}");
-    let in_kafka = kafka_content(&names).await;
+    let in_kafka = kafka_content(&names, 1500).await;
+    assert_eq!(in_kafka.len(), 1500);
 
     let client = common::s3_client().await;
     infra::s3::ensure_bucket(&client, &names.sink_bucket()).await.unwrap();
