@@ -248,3 +248,30 @@ async fn sink_killed_with_sigkill_and_restarted_loses_and_repeats_nothing() {
     assert_eq!(stored.len(), in_kafka.len(), "no gaps, no duplicates");
     assert!(stored == in_kafka, "S3 content equals Kafka content");
 }
+
+/// Values that are not JSON are never dropped: each goes to the
+/// dead-letter prefix under its coordinates, byte for byte, and the JSON
+/// records around it still land under their own offsets.
+#[tokio::test]
+async fn values_that_are_not_json_go_to_the_dead_letter_prefix() {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    common::require_kafka().await;
+    let names = common::fresh_names();
+    let topic = names.topic(Kind::Pin);
+    pipeline::kafka::ensure_topics(&common::bootstrap(), &[], &[topic.clone()], 1, 1).await.unwrap();
+    let producer: FutureProducer = pipeline::kafka::client_config(&common::bootstrap(), &[]).create().unwrap();
+    let values: [&[u8]; 4] = [br#"{"a":1}"#, b"not json", br#"{ "a" : 2 }"#, &[0xff, 0xfe, b'{']];
+    for v in values {
+        producer.send(FutureRecord::<(), [u8]>::to(&topic).payload(v).partition(0), Duration::from_secs(10)).await.unwrap();
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let local = Location::Local { dir: dir.path().to_path_buf() };
+    let stats = sink::run(sink_config(&names, "dead-letters", local, 1), std::future::pending()).await.unwrap();
+    assert_eq!((stats.records_written, stats.dead_letters), (2, 2), "{stats:?}");
+    let read = |key: String| std::fs::read(dir.path().join(&key)).unwrap_or_else(|e| panic!("{key}: {e}"));
+    assert_eq!(read(pipeline::sink::dead_letter_key(&topic, 0, 1)), b"not json");
+    assert_eq!(read(pipeline::sink::dead_letter_key(&topic, 0, 3)), [0xff, 0xfe, b'{']);
+    assert_eq!(read(pipeline::sink::object_key(&topic, 0, 0)), b"{\"a\":1}\n");
+    assert_eq!(read(pipeline::sink::object_key(&topic, 0, 2)), b"{\"a\":2}\n", "stored compact, one line");
+}
