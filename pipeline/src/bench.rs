@@ -14,8 +14,8 @@ use crate::emulate::{self, EmulateConfig};
 use crate::generate::{ORIGINAL_TABLE_ROWS, SyntheticSource};
 use crate::ingest::{self, IngestConfig};
 use crate::records::{Kind, Names};
-use crate::sink::{self, SinkConfig, StopWhen};
 use crate::kafka;
+use crate::sink::{self, SinkConfig, StopWhen};
 use crate::storage::{self, Location, S3Settings};
 
 /// One benchmark row: our rate and the peer's, medians over `runs`.
@@ -28,13 +28,6 @@ pub struct Measurement {
     pub peer_name: String,
     pub peer: f64,
     pub runs: usize,
-}
-
-impl Measurement {
-    /// Ours over the peer's (higher is better for rates).
-    pub fn ratio(&self) -> f64 {
-        self.ours / self.peer
-    }
 }
 
 #[derive(Debug, thiserror::Error)]

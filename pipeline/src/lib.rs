@@ -14,4 +14,4 @@ pub mod sink;
 pub mod storage;
 
 /// User id of the original write-up, used when none is given.
-pub const DEFAULT_UID: &str = "0e2a0bfcc015";
+pub use templates::config::DEFAULT_UID;

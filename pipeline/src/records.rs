@@ -116,20 +116,12 @@ pub struct Names {
 }
 
 impl Names {
-    /// `uid` must be usable inside Kafka topic, S3 bucket and Kinesis stream
-    /// names: lowercase letters, digits and `-`, 1 to 40 characters.
+    /// `uid` must pass [`templates::config::check_uid`], the rule the
+    /// rendered deployment files follow too.
     pub fn new(uid: impl Into<String>) -> Result<Self, String> {
         let uid = uid.into();
-        let ok = !uid.is_empty()
-            && uid.len() <= 40
-            && uid.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-        if ok {
-            Ok(Self { uid })
-        } else {
-            Err(format!(
-                "user id `{uid}` is not usable in topic and bucket names: use 1-40 lowercase letters, digits or '-' (the original uses 12 hex characters, e.g. 0e2a0bfcc015)"
-            ))
-        }
+        templates::config::check_uid(&uid)?;
+        Ok(Self { uid })
     }
 
     pub fn uid(&self) -> &str {

@@ -37,6 +37,25 @@ pub struct PipelineConfig {
     pub ec2: Ec2Vars,
 }
 
+/// User id of the original write-up, used when none is given.
+pub const DEFAULT_UID: &str = "0e2a0bfcc015";
+
+/// The one rule for deployment user ids: they go inside Kafka topic, S3
+/// bucket and Kinesis stream names, so lowercase letters, digits and `-`,
+/// 1 to 40 characters.
+pub fn check_uid(uid: &str) -> Result<(), String> {
+    let ok = !uid.is_empty()
+        && uid.len() <= 40
+        && uid.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "user id `{uid}` is not usable in topic and bucket names: use 1-40 lowercase letters, digits or '-' (the original uses 12 hex characters, e.g. {DEFAULT_UID})"
+        ))
+    }
+}
+
 fn default_region() -> String {
     "us-east-1".into()
 }
@@ -135,14 +154,7 @@ impl PipelineConfig {
 
     /// Checks serde cannot express.
     fn validate(&self) -> Result<(), TemplateError> {
-        let uid_ok = !self.uid.is_empty()
-            && self.uid.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-        if !uid_ok {
-            return Err(TemplateError::Config(format!(
-                "uid `{}` is not usable in topic and bucket names: use lowercase letters, digits or '-'",
-                self.uid
-            )));
-        }
+        check_uid(&self.uid).map_err(TemplateError::Config)?;
         if split_date(&self.airflow.start_date).is_none() {
             return Err(TemplateError::Config(format!(
                 "airflow.start_date `{}` is not a date: write YYYY-MM-DD",

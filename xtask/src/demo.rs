@@ -8,12 +8,10 @@ use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use templates::config::DEFAULT_UID;
 
 use crate::pipeline_bin::{self, Background};
 use crate::{install, paths, stack};
-
-/// The user id of the original write-up.
-pub const DEFAULT_UID: &str = "0e2a0bfcc015";
 
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
