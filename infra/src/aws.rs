@@ -23,6 +23,15 @@ impl AwsTarget {
         Self { endpoint_url: Some(url.into()), region: None, emulator_credentials: true }
     }
 
+    /// An endpoint override (or none) for `region`; a loopback endpoint is
+    /// an emulator and gets dummy credentials, never the user's real ones.
+    pub fn for_endpoint(endpoint_url: Option<String>, region: &str) -> Self {
+        let local = endpoint_url.as_deref().is_some_and(|u| {
+            u.contains("://127.0.0.1") || u.contains("://localhost") || u.contains("://[::1]")
+        });
+        Self { endpoint_url, region: Some(region.to_string()), emulator_credentials: local }
+    }
+
     /// Credentials and region from the standard AWS chain.
     pub async fn load(&self) -> SdkConfig {
         let mut loader = aws_config::defaults(BehaviorVersion::latest());

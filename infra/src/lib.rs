@@ -1,7 +1,11 @@
-//! AWS side of the pipeline. This crate holds the AWS clients and the
-//! resources the local stack needs today (the sink bucket); the full
-//! plan/apply/teardown model of the original deployment builds on it.
+//! AWS side of the pipeline: the clients, the S3 helpers the local stack
+//! uses, DAG deployment, and plan / apply / teardown of the original
+//! deployment (`provision`).
 
 pub mod aws;
+pub mod clients;
 pub mod dags;
+pub mod oplog;
+pub mod provision;
 pub mod s3;
+pub mod stack;

@@ -19,8 +19,11 @@ pub enum S3Error {
 /// S3 client; path-style addressing when an endpoint override is set,
 /// because moto and LocalStack on 127.0.0.1 have no per-bucket host names.
 pub fn client(config: &aws_config::SdkConfig) -> Client {
-    let conf = aws_sdk_s3::config::Builder::from(config).force_path_style(config.endpoint_url().is_some()).build();
-    Client::from_conf(conf)
+    Client::from_conf(config_builder(config).build())
+}
+
+pub fn config_builder(config: &aws_config::SdkConfig) -> aws_sdk_s3::config::Builder {
+    aws_sdk_s3::config::Builder::from(config).force_path_style(config.endpoint_url().is_some())
 }
 
 /// Whether the bucket was made by this call.

@@ -35,6 +35,12 @@ pub struct PipelineConfig {
     pub databricks: DatabricksVars,
     #[serde(default)]
     pub ec2: Ec2Vars,
+    #[serde(default)]
+    pub connect: ConnectVars,
+    #[serde(default)]
+    pub kinesis: KinesisVars,
+    #[serde(default)]
+    pub api_gateway: ApiGatewayVars,
 }
 
 /// User id of the original write-up, used when none is given.
@@ -63,13 +69,94 @@ fn default_rest_proxy_port() -> u16 {
     8082
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KafkaVars {
     /// MSK bootstrap servers (IAM auth listener, port 9098).
     pub bootstrap_servers: Option<String>,
     /// The EC2 access role the Kafka clients assume (MSK IAM auth).
     pub client_role_arn: Option<String>,
+    /// MSK cluster: Kafka version, broker instance type, brokers (a multiple
+    /// of the subnets used, one per availability zone), EBS size per broker.
+    #[serde(default = "default_msk_version")]
+    pub cluster_version: String,
+    #[serde(default = "default_broker_type")]
+    pub broker_instance_type: String,
+    #[serde(default = "default_broker_count")]
+    pub broker_count: u32,
+    #[serde(default = "default_broker_volume")]
+    pub broker_volume_gb: u32,
+}
+
+fn default_msk_version() -> String {
+    "2.8.1".into()
+}
+fn default_broker_type() -> String {
+    "kafka.m5.large".into()
+}
+fn default_broker_count() -> u32 {
+    3
+}
+fn default_broker_volume() -> u32 {
+    100
+}
+
+impl Default for KafkaVars {
+    fn default() -> Self {
+        Self {
+            bootstrap_servers: None,
+            client_role_arn: None,
+            cluster_version: default_msk_version(),
+            broker_instance_type: default_broker_type(),
+            broker_count: default_broker_count(),
+            broker_volume_gb: default_broker_volume(),
+        }
+    }
+}
+
+/// MSK Connect: where the Confluent S3 sink plugin zip comes from (a local
+/// path or an http(s) URL; provisioning uploads it to the sink bucket).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConnectVars {
+    pub plugin_source: String,
+    pub kafka_connect_version: String,
+    pub workers: u32,
+}
+
+impl Default for ConnectVars {
+    fn default() -> Self {
+        Self {
+            // The original write-up's plugin (section 5).
+            plugin_source: "https://d1i4a15mxbxib1.cloudfront.net/api/plugins/confluentinc/kafka-connect-s3/versions/10.0.3/confluentinc-kafka-connect-s3-10.0.3.zip".into(),
+            kafka_connect_version: "2.7.1".into(),
+            workers: 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KinesisVars {
+    pub shard_count: u32,
+}
+
+impl Default for KinesisVars {
+    fn default() -> Self {
+        Self { shard_count: 1 }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiGatewayVars {
+    pub stage: String,
+}
+
+impl Default for ApiGatewayVars {
+    fn default() -> Self {
+        Self { stage: "prod".into() }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -97,6 +184,11 @@ pub struct AirflowVars {
     /// MWAA's Airflow version, for the constraints file of requirements.txt.
     pub version: String,
     pub python_version: String,
+    /// MWAA environment class and the two private subnets (with a NAT
+    /// route) it runs in; MWAA refuses public subnets, so provisioning
+    /// skips the environment until these are set.
+    pub environment_class: String,
+    pub subnet_ids: Vec<String>,
 }
 
 impl Default for AirflowVars {
@@ -108,6 +200,8 @@ impl Default for AirflowVars {
             dags_bucket: "mwaa-dags-bucket".into(),
             version: "2.10.3".into(),
             python_version: "3.11".into(),
+            environment_class: "mw1.small".into(),
+            subnet_ids: Vec::new(),
         }
     }
 }
@@ -132,11 +226,21 @@ pub struct Ec2Vars {
     pub kafka_version: String,
     pub confluent_version: String,
     pub msk_iam_auth_version: String,
+    pub instance_type: String,
+    /// Image of the client machine; the latest Amazon Linux 2023 unless set.
+    pub ami_id: Option<String>,
+    /// Source range allowed to SSH to the client machine (port 22 stays
+    /// closed unless set, e.g. "203.0.113.7/32").
+    pub ssh_cidr: Option<String>,
 }
 
 impl Default for Ec2Vars {
     fn default() -> Self {
-        Self { kafka_version: "2.8.1".into(), confluent_version: "7.2.0".into(), msk_iam_auth_version: "1.1.5".into() }
+        Self { kafka_version: "2.8.1".into(), confluent_version: "7.2.0".into(), msk_iam_auth_version: "1.1.5".into(),
+            instance_type: "t2.micro".into(),
+            ami_id: None,
+            ssh_cidr: None,
+        }
     }
 }
 
@@ -199,6 +303,10 @@ impl PipelineConfig {
         }
         *slot = match (&*slot, value.parse::<i64>()) {
             (Value::Number(_), Ok(n)) => n.into(),
+            // Lists are written comma-separated: `airflow.subnet_ids=a,b`.
+            (Value::Array(_), _) => {
+                value.split(',').map(str::trim).filter(|p| !p.is_empty()).map(|p| Value::String(p.into())).collect()
+            }
             _ => Value::String(value.to_string()),
         };
         let updated: Self =
@@ -219,5 +327,28 @@ fn drop_nulls(v: &mut Value) {
     if let Value::Object(map) = v {
         map.retain(|_, x| !x.is_null());
         map.values_mut().for_each(drop_nulls);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_config_is_valid_and_spells_out_the_defaults() {
+        let example = PipelineConfig::from_toml(include_str!("../../pipeline.example.toml")).expect("example parses");
+        let defaults = PipelineConfig::for_uid(example.uid.clone());
+        // Every value the example writes out is the default it documents.
+        assert_eq!(serde_json::to_value(&example).unwrap(), serde_json::to_value(&defaults).unwrap());
+    }
+
+    #[test]
+    fn lists_are_set_comma_separated() {
+        let mut c = PipelineConfig::for_uid("abc");
+        c.set("airflow.subnet_ids", "subnet-1, subnet-2").unwrap();
+        assert_eq!(c.airflow.subnet_ids, ["subnet-1", "subnet-2"]);
+        c.set("kafka.broker_count", "2").unwrap();
+        assert_eq!(c.kafka.broker_count, 2);
+        assert!(c.set("kafka.broker_count", "many").unwrap_err().to_string().contains("kafka.broker_count"));
     }
 }

@@ -6,6 +6,7 @@
 //! into the Databricks notebook. One source, two dialects; the differences
 //! are the few context variables set by [`Engine`].
 
+pub mod apigateway;
 pub mod config;
 pub mod render;
 

@@ -66,10 +66,15 @@ struct QuerySql {
 /// Render every output, or report every missing variable of every file at
 /// once (not just the first), each with the file that needs it.
 pub fn render_all(templates: &Templates, config: &PipelineConfig) -> Result<Vec<RenderedFile>, TemplateError> {
+    render_outputs(templates, config, &OUTPUTS)
+}
+
+/// Render `outputs` in order, each able to embed the ones before it.
+fn render_outputs(templates: &Templates, config: &PipelineConfig, outputs: &[Output]) -> Result<Vec<RenderedFile>, TemplateError> {
     let mut ctx = base_context(templates, config)?;
     let mut files = Vec::new();
     let mut missing = Vec::new();
-    for out in &OUTPUTS {
+    for out in outputs {
         match render_collecting_missing(templates, out.template, &ctx) {
             Ok(contents) => {
                 // Later outputs embed earlier ones by template name.
@@ -88,6 +93,21 @@ pub fn render_all(templates: &Templates, config: &PipelineConfig) -> Result<Vec<
         return Err(TemplateError::MissingVariables(missing));
     }
     Ok(files)
+}
+
+/// What provisioning sends to AWS: the connector configuration and the
+/// client machine's user-data (which embeds both properties files), without
+/// needing the variables of the DAG and notebooks.
+pub struct ProvisioningFiles {
+    pub connector_properties: String,
+    pub user_data: String,
+}
+
+pub fn provisioning_files(templates: &Templates, config: &PipelineConfig) -> Result<ProvisioningFiles, TemplateError> {
+    // The first four outputs: both properties files, the connector, user-data.
+    let files = render_outputs(templates, config, &OUTPUTS[..4])?;
+    let [_, _, connector, user_data]: [RenderedFile; 4] = files.try_into().expect("four outputs");
+    Ok(ProvisioningFiles { connector_properties: connector.contents, user_data: user_data.contents })
 }
 
 /// The files `deploy-dag` uploads: the DAG and MWAA's requirements.txt,
@@ -260,9 +280,11 @@ mod tests {
         assert!(has("kafka/client.properties", "kafka.client_role_arn"), "{err}");
         assert!(has("kafka/kafka-rest.properties", "kafka.bootstrap_servers"), "{err}");
         assert!(has("airflow/dag.py", "databricks.cluster_id") && has("airflow/dag.py", "databricks.notebook_path"), "{err}");
-        // user-data embeds the properties files: their gaps are not repeated.
-        assert!(!missing.iter().any(|(f, _)| f == "ec2/user-data.sh"), "{err}");
-        assert_eq!(missing.len(), 5, "{err}");
+        // user-data embeds the properties files: their gaps are not repeated,
+        // only what it uses itself (the topic creation's bootstrap servers).
+        let user_data: Vec<_> = missing.iter().filter(|(f, _)| f == "ec2/user-data.sh").map(|(_, v)| v.as_str()).collect();
+        assert_eq!(user_data, ["kafka.bootstrap_servers"], "{err}");
+        assert_eq!(missing.len(), 6, "{err}");
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod demo;
 mod install;
 mod paths;
 mod pipeline_bin;
+mod provision;
 mod render;
 mod stack;
 mod test_cmd;
@@ -14,7 +15,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "cargo xtask", about = "Run the Pinterest pipeline locally, and test it")]
+#[command(name = "cargo xtask", about = "Run the Pinterest pipeline locally, provision it on AWS, and test it")]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -41,6 +42,14 @@ enum Cmd {
     /// Render the DAG and requirements.txt and upload them to the MWAA dags
     /// bucket (s3://<airflow.dags_bucket>/dags/), confirming each upload.
     DeployDag(render::DeployDagArgs),
+    /// Create the deployment on AWS: buckets, IAM roles, network, MSK cluster,
+    /// EC2 client machine, Kinesis streams, API Gateway, MSK Connect, MWAA.
+    /// Idempotent (a second run changes nothing); --dry-run prints the plan.
+    Provision(provision::ProvisionArgs),
+    /// List the deployment's resources, found by the stack tag.
+    Status(provision::TargetArgs),
+    /// Delete every resource tagged with the stack, in reverse dependency order.
+    Teardown(provision::TeardownArgs),
 }
 
 #[derive(Subcommand)]
@@ -73,6 +82,9 @@ fn main() -> Result<()> {
         Cmd::Bench(args) => bench::run(args)?,
         Cmd::Render(args) => render::run_render(args)?,
         Cmd::DeployDag(args) => render::run_deploy_dag(args)?,
+        Cmd::Provision(args) => provision::run_provision(args)?,
+        Cmd::Status(args) => provision::run_status(args)?,
+        Cmd::Teardown(args) => provision::run_teardown(args)?,
     }
     Ok(())
 }

@@ -107,13 +107,7 @@ pub fn run_deploy_dag(args: DeployDagArgs) -> Result<()> {
     let bucket = config.airflow.dags_bucket.clone();
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
-        // A loopback endpoint is an emulator: dummy credentials, never real ones.
-        let local = args.endpoint_url.as_deref().is_some_and(|u| u.contains("://127.0.0.1") || u.contains("://localhost"));
-        let target = infra::aws::AwsTarget {
-            endpoint_url: args.endpoint_url.clone(),
-            region: Some(config.region.clone()),
-            emulator_credentials: local,
-        };
+        let target = infra::aws::AwsTarget::for_endpoint(args.endpoint_url.clone(), &config.region);
         let client = infra::s3::client(&target.load().await);
         if args.create_bucket {
             infra::s3::ensure_bucket(&client, &bucket).await?;

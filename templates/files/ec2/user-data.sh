@@ -38,6 +38,12 @@ cat > "$CONFLUENT_DIR/etc/kafka-rest/kafka-rest.properties" <<'PROPERTIES'
 PROPERTIES
 chown -R ec2-user:ec2-user "$KAFKA_DIR" "$CONFLUENT_DIR"
 
+# The deployment's three topics (SPEC 1); --if-not-exists makes a re-run harmless.
+for topic in {{ uid }}.pin {{ uid }}.geo {{ uid }}.user; do
+  sudo -u ec2-user "$KAFKA_DIR/bin/kafka-topics.sh" --bootstrap-server "{{ kafka.bootstrap_servers }}" \
+    --command-config "$KAFKA_DIR/bin/client.properties" --create --if-not-exists --topic "$topic"
+done
+
 cat > /etc/systemd/system/kafka-rest.service <<SERVICE
 [Unit]
 Description=Confluent REST Proxy for deployment {{ uid }}

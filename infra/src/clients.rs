@@ -1,0 +1,48 @@
+//! One client per AWS service the deployment uses, all from one SdkConfig
+//! and all recording into one operation log.
+
+use aws_config::SdkConfig;
+
+use crate::oplog::OperationLog;
+
+#[derive(Debug, Clone)]
+pub struct Clients {
+    pub s3: aws_sdk_s3::Client,
+    pub sts: aws_sdk_sts::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub ec2: aws_sdk_ec2::Client,
+    pub kafka: aws_sdk_kafka::Client,
+    pub connect: aws_sdk_kafkaconnect::Client,
+    pub apigateway: aws_sdk_apigateway::Client,
+    pub kinesis: aws_sdk_kinesis::Client,
+    pub mwaa: aws_sdk_mwaa::Client,
+    pub tagging: aws_sdk_resourcegroupstagging::Client,
+    pub log: OperationLog,
+    pub region: String,
+}
+
+impl Clients {
+    pub fn new(config: &SdkConfig) -> Self {
+        let log = OperationLog::default();
+        macro_rules! client {
+            ($krate:ident) => {
+                $krate::Client::from_conf($krate::config::Builder::from(config).interceptor(log.clone()).build())
+            };
+        }
+        let s3 = aws_sdk_s3::Client::from_conf(crate::s3::config_builder(config).interceptor(log.clone()).build());
+        Self {
+            s3,
+            sts: client!(aws_sdk_sts),
+            iam: client!(aws_sdk_iam),
+            ec2: client!(aws_sdk_ec2),
+            kafka: client!(aws_sdk_kafka),
+            connect: client!(aws_sdk_kafkaconnect),
+            apigateway: client!(aws_sdk_apigateway),
+            kinesis: client!(aws_sdk_kinesis),
+            mwaa: client!(aws_sdk_mwaa),
+            tagging: client!(aws_sdk_resourcegroupstagging),
+            region: config.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into()),
+            log,
+        }
+    }
+}

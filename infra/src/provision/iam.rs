@@ -1,0 +1,320 @@
+//! IAM roles of the deployment, each with one inline policy, all under the
+//! stack's IAM path: the EC2 access role (MSK IAM auth from the client
+//! machine, also its instance profile), the MSK Connect service role, the
+//! API Gateway role that calls Kinesis, and MWAA's execution role.
+
+use serde_json::{Value, json};
+
+use super::{Action, Component, Found, ProvisionError, Provisioner, Result};
+use crate::stack::STACK_TAG;
+
+const C: Component = Component::Iam;
+
+/// One role: its key in `Discovered::role_arns`, name, trust and policy.
+struct RoleSpec {
+    key: &'static str,
+    name: String,
+    trust: Value,
+    policy: Value,
+}
+
+fn trust(services: &[&str], extra: Option<Value>) -> Value {
+    let mut statements = vec![json!({
+        "Effect": "Allow",
+        "Principal": {"Service": services},
+        "Action": "sts:AssumeRole"
+    })];
+    statements.extend(extra);
+    json!({"Version": "2012-10-17", "Statement": statements})
+}
+
+fn roles(p: &Provisioner) -> Vec<RoleSpec> {
+    let (n, region, account) = (&p.names, p.region(), p.account());
+    let cluster = |kind: &str| format!("arn:aws:kafka:{region}:{account}:{kind}/{}/*", n.cluster);
+    let kafka_cluster = json!({
+        "Effect": "Allow",
+        "Action": ["kafka-cluster:Connect", "kafka-cluster:DescribeCluster", "kafka-cluster:*Topic*",
+                   "kafka-cluster:WriteData", "kafka-cluster:ReadData", "kafka-cluster:AlterGroup",
+                   "kafka-cluster:DescribeGroup"],
+        "Resource": [cluster("cluster"), cluster("topic"), cluster("group")]
+    });
+    let ec2_role_arn = format!("arn:aws:iam::{account}:role{}{}", n.iam_path, n.ec2_role);
+    let sink = format!("arn:aws:s3:::{}", n.sink_bucket);
+    let dags = format!("arn:aws:s3:::{}", n.dags_bucket);
+    vec![
+        RoleSpec {
+            key: "ec2",
+            name: n.ec2_role.clone(),
+            // The MSK IAM library on the client assumes this role by ARN
+            // (client.properties' awsRoleArn), so the account may assume it too.
+            trust: trust(
+                &["ec2.amazonaws.com"],
+                Some(json!({"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{account}:root")}, "Action": "sts:AssumeRole"})),
+            ),
+            policy: json!({"Version": "2012-10-17", "Statement": [
+                kafka_cluster,
+                {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": ec2_role_arn}
+            ]}),
+        },
+        RoleSpec {
+            key: "connect",
+            name: n.connect_role.clone(),
+            trust: trust(&["kafkaconnect.amazonaws.com"], None),
+            policy: json!({"Version": "2012-10-17", "Statement": [
+                kafka_cluster,
+                {"Effect": "Allow",
+                 "Action": ["s3:ListBucket", "s3:GetBucketLocation", "s3:ListBucketMultipartUploads"],
+                 "Resource": sink},
+                {"Effect": "Allow",
+                 "Action": ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
+                 "Resource": format!("{sink}/*")}
+            ]}),
+        },
+        RoleSpec {
+            key: "kinesis",
+            name: n.kinesis_role.clone(),
+            trust: trust(&["apigateway.amazonaws.com"], None),
+            policy: json!({"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Action": "kinesis:ListStreams", "Resource": "*"},
+                {"Effect": "Allow",
+                 "Action": ["kinesis:PutRecord", "kinesis:PutRecords", "kinesis:DescribeStream",
+                            "kinesis:CreateStream", "kinesis:DeleteStream"],
+                 "Resource": format!("arn:aws:kinesis:{region}:{account}:stream/streaming-{}-*", n.uid)}
+            ]}),
+        },
+        RoleSpec {
+            key: "mwaa",
+            name: n.mwaa_role.clone(),
+            trust: trust(&["airflow.amazonaws.com", "airflow-env.amazonaws.com"], None),
+            // MWAA's documented execution-role permissions, scoped to this
+            // environment's bucket, logs and queues.
+            policy: json!({"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Action": "airflow:PublishMetrics",
+                 "Resource": format!("arn:aws:airflow:{region}:{account}:environment/{}", n.mwaa_environment)},
+                {"Effect": "Allow", "Action": ["s3:GetObject*", "s3:GetBucket*", "s3:List*"],
+                 "Resource": [dags.clone(), format!("{dags}/*")]},
+                {"Effect": "Allow",
+                 "Action": ["logs:CreateLogStream", "logs:CreateLogGroup", "logs:PutLogEvents", "logs:GetLogEvents",
+                            "logs:GetLogRecord", "logs:GetLogGroupFields", "logs:GetQueryResults", "logs:DescribeLogGroups"],
+                 "Resource": format!("arn:aws:logs:{region}:{account}:log-group:airflow-{}-*", n.mwaa_environment)},
+                {"Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*"},
+                {"Effect": "Allow",
+                 "Action": ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
+                            "sqs:GetQueueUrl", "sqs:ReceiveMessage", "sqs:SendMessage"],
+                 "Resource": format!("arn:aws:sqs:{region}:*:airflow-celery-*")},
+                {"Effect": "Allow", "Action": ["kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey*", "kms:Encrypt"],
+                 "NotResource": format!("arn:aws:kms:*:{account}:key/*"),
+                 "Condition": {"StringLike": {"kms:ViaService": [format!("sqs.{region}.amazonaws.com")]}}}
+            ]}),
+        },
+    ]
+}
+
+/// IAM returns policy documents URL-encoded (RFC 3986); moto returns them
+/// plain. Either way, compare as JSON.
+fn parse_policy(doc: &str) -> Option<Value> {
+    serde_json::from_str(doc)
+        .ok()
+        .or_else(|| serde_json::from_str(&percent_encoding::percent_decode_str(doc).decode_utf8().ok()?).ok())
+}
+
+fn policy_name(role: &str) -> String {
+    format!("{role}-policy")
+}
+
+pub async fn apply(p: &mut Provisioner) -> Result<()> {
+    for spec in roles(p) {
+        ensure_role(p, &spec).await?;
+    }
+    ensure_instance_profile(p).await
+}
+
+async fn ensure_role(p: &mut Provisioner, spec: &RoleSpec) -> Result<()> {
+    let iam = p.clients.iam.clone();
+    let resource = format!("iam role {}", spec.name);
+    let existing = match iam.get_role().role_name(&spec.name).send().await {
+        Ok(out) => out.role,
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => None,
+        Err(e) => return Err(ProvisionError::aws("GetRole", spec.name.clone())(e)),
+    };
+    let policy = spec.policy.to_string();
+    let Some(role) = existing else {
+        p.record(C, resource, Action::Create);
+        let arn = format!("arn:aws:iam::{}:role{}{}", p.account(), p.names.iam_path, spec.name);
+        p.found.role_arns.insert(spec.key.into(), arn);
+        if p.dry_run() {
+            return Ok(());
+        }
+        let (k, v) = p.stack_tag();
+        let out = iam
+            .create_role()
+            .role_name(&spec.name)
+            .path(&p.names.iam_path)
+            .assume_role_policy_document(spec.trust.to_string())
+            .description(format!("Pinterest pipeline {}: {} role", p.uid(), spec.key))
+            .tags(aws_sdk_iam::types::Tag::builder().key(k).value(v).build().expect("key and value"))
+            .send()
+            .await
+            .map_err(ProvisionError::aws("CreateRole", spec.name.clone()))?;
+        if let Some(r) = out.role {
+            p.found.role_arns.insert(spec.key.into(), r.arn().to_string());
+        }
+        iam.put_role_policy()
+            .role_name(&spec.name)
+            .policy_name(policy_name(&spec.name))
+            .policy_document(policy)
+            .send()
+            .await
+            .map_err(ProvisionError::aws("PutRolePolicy", spec.name.clone()))?;
+        return Ok(());
+    };
+    p.found.role_arns.insert(spec.key.into(), role.arn().to_string());
+    if !role.tags().iter().any(|t| t.key() == STACK_TAG && t.value() == p.uid()) {
+        p.record(C, resource, Action::Foreign);
+        return Ok(());
+    }
+    let trust_same = role.assume_role_policy_document().and_then(parse_policy).as_ref() == Some(&spec.trust);
+    let current_policy = match iam.get_role_policy().role_name(&spec.name).policy_name(policy_name(&spec.name)).send().await {
+        Ok(out) => parse_policy(out.policy_document()),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => None,
+        Err(e) => return Err(ProvisionError::aws("GetRolePolicy", spec.name.clone())(e)),
+    };
+    let policy_same = current_policy.as_ref() == Some(&spec.policy);
+    let mut differences = Vec::new();
+    if !trust_same {
+        differences.push("trust policy");
+    }
+    if !policy_same {
+        differences.push("permissions policy");
+    }
+    if differences.is_empty() {
+        p.record(C, resource, Action::Exists);
+        return Ok(());
+    }
+    p.record(C, resource, Action::Update(format!("{} differ", differences.join(" and "))));
+    if p.dry_run() {
+        return Ok(());
+    }
+    if !trust_same {
+        iam.update_assume_role_policy()
+            .role_name(&spec.name)
+            .policy_document(spec.trust.to_string())
+            .send()
+            .await
+            .map_err(ProvisionError::aws("UpdateAssumeRolePolicy", spec.name.clone()))?;
+    }
+    if !policy_same {
+        iam.put_role_policy()
+            .role_name(&spec.name)
+            .policy_name(policy_name(&spec.name))
+            .policy_document(policy)
+            .send()
+            .await
+            .map_err(ProvisionError::aws("PutRolePolicy", spec.name.clone()))?;
+    }
+    Ok(())
+}
+
+async fn ensure_instance_profile(p: &mut Provisioner) -> Result<()> {
+    let iam = p.clients.iam.clone();
+    let (name, role) = (p.names.instance_profile.clone(), p.names.ec2_role.clone());
+    let resource = format!("iam instance profile {name}");
+    let existing = match iam.get_instance_profile().instance_profile_name(&name).send().await {
+        Ok(out) => out.instance_profile,
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => None,
+        Err(e) => return Err(ProvisionError::aws("GetInstanceProfile", name.clone())(e)),
+    };
+    let has_role = existing.as_ref().is_some_and(|ip| ip.roles().iter().any(|r| r.role_name() == role));
+    match (&existing, has_role) {
+        (Some(_), true) => {
+            p.record(C, resource, Action::Exists);
+            return Ok(());
+        }
+        (Some(_), false) => p.record(C, resource, Action::Update(format!("role {role} not in it"))),
+        (None, _) => p.record(C, resource, Action::Create),
+    }
+    if p.dry_run() {
+        return Ok(());
+    }
+    if existing.is_none() {
+        let (k, v) = p.stack_tag();
+        iam.create_instance_profile()
+            .instance_profile_name(&name)
+            .path(&p.names.iam_path)
+            .tags(aws_sdk_iam::types::Tag::builder().key(k).value(v).build().expect("key and value"))
+            .send()
+            .await
+            .map_err(ProvisionError::aws("CreateInstanceProfile", name.clone()))?;
+    }
+    iam.add_role_to_instance_profile()
+        .instance_profile_name(&name)
+        .role_name(&role)
+        .send()
+        .await
+        .map_err(ProvisionError::aws("AddRoleToInstanceProfile", name.clone()))?;
+    Ok(())
+}
+
+pub async fn discover(p: &mut Provisioner) -> Result<Vec<Found>> {
+    let iam = &p.clients.iam;
+    let mut out = Vec::new();
+    let mut profiles = iam.list_instance_profiles().path_prefix(&p.names.iam_path).into_paginator().send();
+    while let Some(page) = profiles.next().await {
+        let page = page.map_err(ProvisionError::aws("ListInstanceProfiles", p.names.iam_path.clone()))?;
+        // Filter again: not every implementation honours the prefix (moto).
+        for ip in page.instance_profiles().iter().filter(|ip| ip.path() == p.names.iam_path) {
+            out.push(Found { component: C, kind: "iam instance profile", id: ip.instance_profile_name().into(), state: None });
+        }
+    }
+    let mut roles = iam.list_roles().path_prefix(&p.names.iam_path).into_paginator().send();
+    while let Some(page) = roles.next().await {
+        let page = page.map_err(ProvisionError::aws("ListRoles", p.names.iam_path.clone()))?;
+        for r in page.roles().iter().filter(|r| r.path() == p.names.iam_path) {
+            out.push(Found { component: C, kind: "iam role", id: r.role_name().into(), state: None });
+        }
+    }
+    Ok(out)
+}
+
+pub async fn delete(p: &mut Provisioner, found: &[Found]) -> Result<()> {
+    let iam = p.clients.iam.clone();
+    for f in found.iter().filter(|f| f.kind == "iam instance profile") {
+        let ip = iam
+            .get_instance_profile()
+            .instance_profile_name(&f.id)
+            .send()
+            .await
+            .map_err(ProvisionError::aws("GetInstanceProfile", f.id.clone()))?;
+        for role in ip.instance_profile().map(|i| i.roles()).unwrap_or_default() {
+            iam.remove_role_from_instance_profile()
+                .instance_profile_name(&f.id)
+                .role_name(role.role_name())
+                .send()
+                .await
+                .map_err(ProvisionError::aws("RemoveRoleFromInstanceProfile", f.id.clone()))?;
+        }
+        iam.delete_instance_profile()
+            .instance_profile_name(&f.id)
+            .send()
+            .await
+            .map_err(ProvisionError::aws("DeleteInstanceProfile", f.id.clone()))?;
+    }
+    for f in found.iter().filter(|f| f.kind == "iam role") {
+        let policies = iam
+            .list_role_policies()
+            .role_name(&f.id)
+            .send()
+            .await
+            .map_err(ProvisionError::aws("ListRolePolicies", f.id.clone()))?;
+        for name in policies.policy_names() {
+            iam.delete_role_policy()
+                .role_name(&f.id)
+                .policy_name(name)
+                .send()
+                .await
+                .map_err(ProvisionError::aws("DeleteRolePolicy", f.id.clone()))?;
+        }
+        iam.delete_role().role_name(&f.id).send().await.map_err(ProvisionError::aws("DeleteRole", f.id.clone()))?;
+    }
+    Ok(())
+}

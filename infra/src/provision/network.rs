@@ -1,0 +1,338 @@
+//! Network and access of the client machine and the cluster: the default
+//! VPC's subnets, one security group, and the EC2 key pair whose private key
+//! is written 0600 and never printed.
+
+use std::io::Write;
+
+use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, KeyType, ResourceType, Tag, TagSpecification, UserIdGroupPair};
+
+use super::{Action, Component, Found, ProvisionError, Provisioner, Result};
+use crate::stack::STACK_TAG;
+
+const C: Component = Component::Network;
+
+pub(super) fn filter(name: &str, value: impl Into<String>) -> Filter {
+    Filter::builder().name(name).values(value).build()
+}
+
+/// Tags for a new EC2 resource: the stack tag and a Name.
+pub(super) fn tag_spec(p: &Provisioner, kind: ResourceType, name: &str) -> TagSpecification {
+    let (k, v) = p.stack_tag();
+    TagSpecification::builder()
+        .resource_type(kind)
+        .tags(Tag::builder().key(k).value(v).build())
+        .tags(Tag::builder().key("Name").value(name).build())
+        .build()
+}
+
+pub(super) fn stack_filter(p: &Provisioner) -> Filter {
+    filter(&format!("tag:{STACK_TAG}"), p.uid())
+}
+
+pub async fn apply(p: &mut Provisioner) -> Result<()> {
+    default_vpc(p).await?;
+    ensure_security_group(p).await?;
+    ensure_key_pair(p).await
+}
+
+/// The region's default VPC and one default subnet per availability zone,
+/// as many as the broker count divides evenly (MSK's rule), at most three.
+async fn default_vpc(p: &mut Provisioner) -> Result<()> {
+    let ec2 = &p.clients.ec2;
+    let vpcs = ec2
+        .describe_vpcs()
+        .filters(filter("isDefault", "true"))
+        .send()
+        .await
+        .map_err(ProvisionError::aws("DescribeVpcs", "default VPC"))?;
+    let vpc = vpcs.vpcs().first().and_then(|v| v.vpc_id()).ok_or_else(|| {
+        ProvisionError::Config(format!(
+            "region {} has no default VPC; create one with `aws ec2 create-default-vpc` (this tool deploys into it)",
+            p.region()
+        ))
+    })?;
+    let subnets = ec2
+        .describe_subnets()
+        .filters(filter("vpc-id", vpc))
+        .filters(filter("default-for-az", "true"))
+        .send()
+        .await
+        .map_err(ProvisionError::aws("DescribeSubnets", vpc.to_string()))?;
+    let mut by_az: Vec<(String, String)> = subnets
+        .subnets()
+        .iter()
+        .filter_map(|s| Some((s.availability_zone()?.to_string(), s.subnet_id()?.to_string())))
+        .collect();
+    by_az.sort();
+    by_az.dedup_by(|a, b| a.0 == b.0);
+    let brokers = p.config.kafka.broker_count as usize;
+    let n = (2..=by_az.len().min(3)).rev().find(|n| brokers.is_multiple_of(*n)).ok_or_else(|| {
+        ProvisionError::Config(format!(
+            "MSK needs the broker count ({brokers}) to be a multiple of the subnets used, 2 or 3 in different zones; the default VPC has {} zone(s). Set kafka.broker_count to 2, 3, 4 or 6",
+            by_az.len()
+        ))
+    })?;
+    p.found.vpc_id = Some(vpc.to_string());
+    p.found.subnet_ids = by_az.into_iter().take(n).map(|(_, s)| s).collect();
+    Ok(())
+}
+
+/// Ingress the deployment needs: members of the group reach each other
+/// (client to brokers on 9098, MSK Connect), API Gateway reaches the REST
+/// proxy, and SSH from the configured range only.
+fn wanted_rules(p: &Provisioner, group_id: &str) -> Vec<IpPermission> {
+    let mut rules = vec![
+        IpPermission::builder()
+            .ip_protocol("-1")
+            .user_id_group_pairs(UserIdGroupPair::builder().group_id(group_id).build())
+            .build(),
+        IpPermission::builder()
+            .ip_protocol("tcp")
+            .from_port(p.config.rest_proxy_port.into())
+            .to_port(p.config.rest_proxy_port.into())
+            .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").description("API Gateway HTTP proxy to the REST proxy").build())
+            .build(),
+    ];
+    if let Some(cidr) = &p.config.ec2.ssh_cidr {
+        rules.push(
+            IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(22)
+                .to_port(22)
+                .ip_ranges(IpRange::builder().cidr_ip(cidr).description("SSH").build())
+                .build(),
+        );
+    }
+    rules
+}
+
+fn rule_present(existing: &[IpPermission], want: &IpPermission) -> bool {
+    existing.iter().any(|e| {
+        e.ip_protocol() == want.ip_protocol()
+            && (want.ip_protocol() == Some("-1") || (e.from_port() == want.from_port() && e.to_port() == want.to_port()))
+            && want.ip_ranges().iter().all(|w| e.ip_ranges().iter().any(|r| r.cidr_ip() == w.cidr_ip()))
+            && want
+                .user_id_group_pairs()
+                .iter()
+                .all(|w| e.user_id_group_pairs().iter().any(|g| g.group_id() == w.group_id()))
+    })
+}
+
+async fn ensure_security_group(p: &mut Provisioner) -> Result<()> {
+    let ec2 = p.clients.ec2.clone();
+    let name = p.names.security_group.clone();
+    let vpc = p.found.vpc_id.clone().expect("default_vpc ran");
+    let resource = format!("security group {name}");
+    let groups = ec2
+        .describe_security_groups()
+        .filters(filter("group-name", &name))
+        .filters(filter("vpc-id", &vpc))
+        .send()
+        .await
+        .map_err(ProvisionError::aws("DescribeSecurityGroups", name.clone()))?;
+    let (group_id, existing, created) = match groups.security_groups().first() {
+        Some(g) => {
+            if !g.tags().iter().any(|t| t.key() == Some(STACK_TAG) && t.value() == Some(p.uid())) {
+                p.record(C, resource, Action::Foreign);
+                p.found.security_group_id = g.group_id().map(str::to_string);
+                return Ok(());
+            }
+            (g.group_id().unwrap_or_default().to_string(), g.ip_permissions().to_vec(), false)
+        }
+        None => {
+            p.record(C, resource.clone(), Action::Create);
+            if p.dry_run() {
+                return Ok(());
+            }
+            let out = ec2
+                .create_security_group()
+                .group_name(&name)
+                .description(format!("Kafka client, MSK and MWAA of pipeline {}", p.uid()))
+                .vpc_id(&vpc)
+                .tag_specifications(tag_spec(p, ResourceType::SecurityGroup, &name))
+                .send()
+                .await
+                .map_err(ProvisionError::aws("CreateSecurityGroup", name.clone()))?;
+            (out.group_id().unwrap_or_default().to_string(), Vec::new(), true)
+        }
+    };
+    p.found.security_group_id = Some(group_id.clone());
+    let missing: Vec<IpPermission> =
+        wanted_rules(p, &group_id).into_iter().filter(|w| !rule_present(&existing, w)).collect();
+    if !created {
+        if missing.is_empty() {
+            p.record(C, resource, Action::Exists);
+            return Ok(());
+        }
+        p.record(C, resource, Action::Update(format!("{} ingress rule(s) missing", missing.len())));
+    }
+    if p.dry_run() {
+        return Ok(());
+    }
+    ec2.authorize_security_group_ingress()
+        .group_id(&group_id)
+        .set_ip_permissions(Some(missing))
+        .send()
+        .await
+        .map_err(ProvisionError::aws("AuthorizeSecurityGroupIngress", name))?;
+    Ok(())
+}
+
+async fn ensure_key_pair(p: &mut Provisioner) -> Result<()> {
+    let ec2 = p.clients.ec2.clone();
+    let name = p.names.key_pair.clone();
+    let path = p.options.key_dir.join(format!("{name}.pem"));
+    let resource = format!("key pair {name}");
+    let existing = ec2
+        .describe_key_pairs()
+        .filters(filter("key-name", &name))
+        .send()
+        .await
+        .map_err(ProvisionError::aws("DescribeKeyPairs", name.clone()))?;
+    let key_saved = std::fs::metadata(&path).is_ok_and(|m| m.len() > 0);
+    let recreate = if !existing.key_pairs().is_empty() {
+        if key_saved {
+            p.found.key_file = Some(path);
+            p.record(C, resource, Action::Exists);
+            return Ok(());
+        }
+        // AWS hands out a private key once, at creation. If it was lost (a
+        // run interrupted before the file was written) and no instance uses
+        // the pair yet, make a new pair; otherwise say so and go on.
+        if key_in_use(p, &name).await? {
+            p.record(C, resource, Action::Exists);
+            tracing::warn!(
+                "key pair {name} exists but its private key is not at {}; SSH needs the .pem saved when it was created",
+                path.display()
+            );
+            return Ok(());
+        }
+        p.record(C, resource.clone(), Action::Update("private key lost before it was saved: new key pair".into()));
+        true
+    } else {
+        p.record(C, resource, Action::Create);
+        false
+    };
+    if p.dry_run() {
+        return Ok(());
+    }
+    if recreate {
+        ec2.delete_key_pair().key_name(&name).send().await.map_err(ProvisionError::aws("DeleteKeyPair", name.clone()))?;
+        // An empty file left by the interrupted run.
+        let _ = std::fs::remove_file(&path);
+    }
+    std::fs::create_dir_all(&p.options.key_dir)
+        .map_err(|source| ProvisionError::Io { what: format!("creating {}", p.options.key_dir.display()), source })?;
+    // Open (0600, must not exist) before asking AWS, so that a key is never
+    // made that cannot be saved.
+    let mut file = open_private(&path)?;
+    let out = ec2
+        .create_key_pair()
+        .key_name(&name)
+        .key_type(KeyType::Rsa)
+        .tag_specifications(tag_spec(p, ResourceType::KeyPair, &name))
+        .send()
+        .await;
+    let out = match out {
+        Ok(out) => out,
+        Err(e) => {
+            let _ = std::fs::remove_file(&path);
+            return Err(ProvisionError::aws("CreateKeyPair", name)(e));
+        }
+    };
+    file.write_all(out.key_material().unwrap_or_default().as_bytes())
+        .and_then(|_| file.sync_all())
+        .map_err(|source| ProvisionError::Io { what: format!("writing {}", path.display()), source })?;
+    p.found.key_file = Some(path);
+    Ok(())
+}
+
+/// Whether a live instance was launched with this key pair.
+async fn key_in_use(p: &Provisioner, name: &str) -> Result<bool> {
+    let out = p
+        .clients
+        .ec2
+        .describe_instances()
+        .filters(filter("key-name", name))
+        .filters(Filter::builder().name("instance-state-name").values("pending").values("running").values("stopping").values("stopped").build())
+        .send()
+        .await
+        .map_err(ProvisionError::aws("DescribeInstances", format!("key-name {name}")))?;
+    Ok(out.reservations().iter().any(|r| !r.instances().is_empty()))
+}
+
+fn open_private(path: &std::path::Path) -> Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path).map_err(|source| ProvisionError::Io {
+        what: format!("creating the private key file {} (move an old one away first)", path.display()),
+        source,
+    })
+}
+
+pub async fn discover(p: &mut Provisioner) -> Result<Vec<Found>> {
+    let ec2 = &p.clients.ec2;
+    let mut out = Vec::new();
+    let groups = ec2
+        .describe_security_groups()
+        .filters(stack_filter(p))
+        .send()
+        .await
+        .map_err(ProvisionError::aws("DescribeSecurityGroups", format!("tag {STACK_TAG}")))?;
+    for g in groups.security_groups() {
+        out.push(Found { component: C, kind: "security group", id: g.group_id().unwrap_or_default().into(), state: None });
+    }
+    let keys = ec2
+        .describe_key_pairs()
+        .filters(stack_filter(p))
+        .send()
+        .await
+        .map_err(ProvisionError::aws("DescribeKeyPairs", format!("tag {STACK_TAG}")))?;
+    for k in keys.key_pairs() {
+        out.push(Found { component: C, kind: "key pair", id: k.key_name().unwrap_or_default().into(), state: None });
+    }
+    Ok(out)
+}
+
+pub async fn delete(p: &mut Provisioner, found: &[Found]) -> Result<()> {
+    let ec2 = p.clients.ec2.clone();
+    for f in found {
+        match f.kind {
+            "key pair" => {
+                ec2.delete_key_pair().key_name(&f.id).send().await.map_err(ProvisionError::aws("DeleteKeyPair", f.id.clone()))?;
+                // The private key is useless once AWS forgot the public half.
+                let path = p.options.key_dir.join(format!("{}.pem", f.id));
+                if path.exists() {
+                    std::fs::remove_file(&path)
+                        .map_err(|source| ProvisionError::Io { what: format!("removing {}", path.display()), source })?;
+                }
+            }
+            _ => {
+                // The cluster's and instance's network interfaces linger a
+                // little after they are gone; retry while the group is in use.
+                let options = p.options.wait.clone();
+                let id = f.id.clone();
+                super::wait::until(&options, &format!("security group {id} to be free"), || {
+                    let ec2 = ec2.clone();
+                    let id = id.clone();
+                    async move {
+                        match ec2.delete_security_group().group_id(&id).send().await {
+                            Ok(_) => Ok(super::wait::Poll::Ready(())),
+                            Err(e) if aws_sdk_ec2::error::ProvideErrorMetadata::code(&e) == Some("DependencyViolation") => {
+                                Ok(super::wait::Poll::Pending("in use".into()))
+                            }
+                            Err(e) => Err(ProvisionError::aws("DeleteSecurityGroup", id.clone())(e)),
+                        }
+                    }
+                })
+                .await?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,45 @@
+//! API Gateway's Kinesis routes (SPEC 3.2): each route, the Kinesis action
+//! it calls, and the request mapping template (Velocity) that turns the
+//! HTTP request into that action's JSON. These are the mappings of AWS's
+//! "API Gateway as a Kinesis proxy" tutorial, which the original followed.
+
+/// One route of the `/streams` tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KinesisRoute {
+    /// Resource path as API Gateway writes it.
+    pub path: &'static str,
+    pub http_method: &'static str,
+    /// Kinesis API action (`arn:aws:apigateway:<region>:kinesis:action/<action>`).
+    pub action: &'static str,
+    /// Mapping template for `application/json` requests.
+    pub request_template: &'static str,
+}
+
+pub const KINESIS_ROUTES: [KinesisRoute; 6] = [
+    KinesisRoute { path: "/streams", http_method: "GET", action: "ListStreams", request_template: include_str!("../files/apigateway/list-streams.vtl") },
+    KinesisRoute { path: "/streams/{stream-name}", http_method: "GET", action: "DescribeStream", request_template: include_str!("../files/apigateway/describe-stream.vtl") },
+    KinesisRoute { path: "/streams/{stream-name}", http_method: "POST", action: "CreateStream", request_template: include_str!("../files/apigateway/create-stream.vtl") },
+    KinesisRoute { path: "/streams/{stream-name}", http_method: "DELETE", action: "DeleteStream", request_template: include_str!("../files/apigateway/delete-stream.vtl") },
+    KinesisRoute { path: "/streams/{stream-name}/record", http_method: "PUT", action: "PutRecord", request_template: include_str!("../files/apigateway/put-record.vtl") },
+    KinesisRoute { path: "/streams/{stream-name}/records", http_method: "PUT", action: "PutRecords", request_template: include_str!("../files/apigateway/put-records.vtl") },
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_names_its_stream_from_the_path_except_list() {
+        for r in KINESIS_ROUTES {
+            let uses_path = r.request_template.contains("$input.params('stream-name')");
+            assert_eq!(uses_path, r.path.contains("{stream-name}"), "{} {}", r.http_method, r.path);
+        }
+    }
+
+    #[test]
+    fn record_data_is_base64_encoded_as_kinesis_requires() {
+        for r in KINESIS_ROUTES.iter().filter(|r| r.action.starts_with("Put")) {
+            assert!(r.request_template.contains("$util.base64Encode("), "{}", r.action);
+        }
+    }
+}
