@@ -283,3 +283,45 @@ async fn mwaa_without_private_subnets_is_skipped_with_the_reason() {
     assert!(matches!(&p.steps[0].action, Action::Skip(why) if why.contains("airflow.subnet_ids")), "{:?}", p.steps);
     assert_eq!(p.clients.log.mutating(), []);
 }
+
+async fn mwaa_client(events: Vec<ReplayEvent>) -> (aws_sdk_mwaa::Client, StaticReplayClient) {
+    let (p, http) = provisioner(events, PipelineConfig::for_uid(UID)).await;
+    (p.clients.mwaa.clone(), http)
+}
+
+#[tokio::test]
+async fn deploy_dag_reads_the_dag_state_through_mwaa_invoke_rest_api() {
+    let (mwaa, http) =
+        mwaa_client(vec![ok(json!({"RestApiStatusCode": 200, "RestApiResponse": {"dag_id": format!("{UID}_dag"), "is_paused": true}}))]).await;
+    let state = infra::dags::dag_state(&mwaa, "env-1", UID).await.unwrap();
+    assert_eq!(state, infra::dags::DagState::Loaded { is_paused: true });
+    let req = http.actual_requests().next().unwrap();
+    assert!(req.uri().ends_with("/restapi/env-1"), "{}", req.uri());
+    let body = body_json(req);
+    assert_eq!(body["Path"], format!("/dags/{UID}_dag"));
+    assert_eq!(body["Method"], "GET");
+}
+
+#[tokio::test]
+async fn deploy_dag_reports_the_import_error_of_its_file() {
+    let missing = respond(
+        400,
+        &[("x-amzn-errortype", "RestApiClientException")],
+        json!({"RestApiStatusCode": 404, "RestApiResponse": {"title": "DAG not found"}}),
+    );
+    let errors = ok(json!({"RestApiStatusCode": 200, "RestApiResponse": {"import_errors": [
+        {"filename": "/usr/local/airflow/dags/other_dag.py", "stack_trace": "not ours"},
+        {"filename": format!("/usr/local/airflow/dags/{UID}_dag.py"), "stack_trace": "ModuleNotFoundError: No module named 'airflow.providers.databricks'"}
+    ], "total_entries": 2}}));
+    let (mwaa, http) = mwaa_client(vec![missing, errors]).await;
+    let state = infra::dags::dag_state(&mwaa, "env-1", UID).await.unwrap();
+    assert_eq!(state, infra::dags::DagState::ImportError("ModuleNotFoundError: No module named 'airflow.providers.databricks'".into()));
+    assert_eq!(body_json(http.actual_requests().nth(1).unwrap())["Path"], "/importErrors");
+
+    let (mwaa, _) = mwaa_client(vec![
+        respond(400, &[("x-amzn-errortype", "RestApiClientException")], json!({"RestApiStatusCode": 404})),
+        ok(json!({"RestApiStatusCode": 200, "RestApiResponse": {"import_errors": []}})),
+    ])
+    .await;
+    assert_eq!(infra::dags::dag_state(&mwaa, "env-1", UID).await.unwrap(), infra::dags::DagState::NotYetParsed);
+}

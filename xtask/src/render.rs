@@ -97,6 +97,13 @@ pub struct DeployDagArgs {
     /// Create the dags bucket if it is missing (for local emulators; on AWS provisioning creates it).
     #[arg(long)]
     pub create_bucket: bool,
+    /// MWAA environment to ask, after the upload, whether Airflow loaded the
+    /// DAG (or failed to import it); `cargo xtask provision` names it <uid>-mwaa.
+    #[arg(long)]
+    pub mwaa_environment: Option<String>,
+    /// Seconds to wait for MWAA to parse the new file.
+    #[arg(long, default_value_t = 300)]
+    pub wait_for_dag: u64,
 }
 
 pub fn run_deploy_dag(args: DeployDagArgs) -> Result<()> {
@@ -118,10 +125,35 @@ pub fn run_deploy_dag(args: DeployDagArgs) -> Result<()> {
         for u in uploaded {
             println!("uploaded s3://{bucket}/{} (etag {})", u.key, u.etag);
         }
-        println!(
-            "MWAA picks up {}_dag within a few minutes; it starts paused. The MWAA state check is not implemented yet.",
-            config.uid
-        );
-        anyhow::Ok(())
+        let Some(env) = &args.mwaa_environment else {
+            println!(
+                "MWAA picks up {}_dag within a few minutes; it starts paused. Pass --mwaa-environment to wait for it.",
+                config.uid
+            );
+            return anyhow::Ok(());
+        };
+        let mwaa = aws_sdk_mwaa::Client::new(&target.load().await);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(args.wait_for_dag);
+        loop {
+            match infra::dags::dag_state(&mwaa, env, &config.uid).await? {
+                infra::dags::DagState::Loaded { is_paused } => {
+                    let state = if is_paused { "paused (new DAGs start paused: unpause it in the Airflow UI)" } else { "active" };
+                    println!("{}_dag is loaded in {env}: {state}", config.uid);
+                    return Ok(());
+                }
+                infra::dags::DagState::ImportError(trace) => {
+                    anyhow::bail!("{}_dag failed to import in {env}:\n{trace}", config.uid)
+                }
+                infra::dags::DagState::NotYetParsed if std::time::Instant::now() < deadline => {
+                    eprintln!("{env} has not parsed {}_dag yet; asking again in 15 s", config.uid);
+                    tokio::time::sleep(std::time::Duration::from_secs(15)).await;
+                }
+                infra::dags::DagState::NotYetParsed => anyhow::bail!(
+                    "{env} did not parse {}_dag within {} s; check the environment's scheduler logs, or wait longer with --wait-for-dag",
+                    config.uid,
+                    args.wait_for_dag
+                ),
+            }
+        }
     })
 }
