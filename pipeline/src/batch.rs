@@ -187,6 +187,23 @@ async fn write_parquet(ctx: &SessionContext, dir: &std::path::Path, cleaned: &[T
     Ok(())
 }
 
+/// Clean one micro-batch of raw rows of one kind with the batch job's
+/// cleaning SQL (the stream path's cleaning: one implementation). Returns
+/// the cleaned schema too, which an empty batch still has.
+pub async fn clean_kind(
+    kind: Kind,
+    raw: Vec<RecordBatch>,
+) -> Result<(datafusion::arrow::datatypes::SchemaRef, Vec<RecordBatch>), BatchError> {
+    let ctx = SessionContext::new();
+    register_raw_batches(&ctx, kind, raw)?;
+    let step = CLEANING.iter().find(|s| s.kind == kind.as_str()).expect("every kind has a cleaning step");
+    let sql = Templates::new().sql(step.template, Engine::DataFusion)?;
+    let df = ctx.sql(&sql).await.map_err(engine_err(format!("planning {}", step.template)))?;
+    let schema = Arc::new(df.schema().as_arrow().clone());
+    let batches = df.collect().await.map_err(engine_err(format!("running {}", step.template)))?;
+    Ok((schema, batches))
+}
+
 /// Register in-memory record batches as raw tables (tests, benchmarks).
 pub fn register_raw_batches(ctx: &SessionContext, kind: Kind, batches: Vec<RecordBatch>) -> Result<(), BatchError> {
     let schema = Arc::new(raw_schema(kind));

@@ -96,6 +96,7 @@ pub async fn ingest(bootstrap: &str, records_per_run: u64, runs: usize) -> Resul
             let names = fresh_names("bench");
             kafka::ensure_topics(bootstrap, &[], &names.topics(), 3, 1).await.map_err(step("creating topics"))?;
             let summary = emulate::run(EmulateConfig {
+                mode: Default::default(),
                 target: base.clone(),
                 names: names.clone(),
                 source: SyntheticSource::new(42, ORIGINAL_TABLE_ROWS),

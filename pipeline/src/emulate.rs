@@ -1,8 +1,10 @@
 //! `pipeline emulate`: the user_post_emulation equivalent. Each round picks
 //! a random row offset, takes the row at that offset from each of the three
-//! tables and posts the three records to `<uid>.pin|geo|user` through the
-//! REST Proxy API, one record per request like the original, or `batch`
-//! rounds per request.
+//! tables and sends the three records: in batch mode to `<uid>.pin|geo|user`
+//! through the REST Proxy API (SPEC 3.1), in stream mode to
+//! `streaming-<uid>-pin|geo|user` through API Gateway's Kinesis routes
+//! (SPEC 3.2); one record per request like the original, or `batch` rounds
+//! per request.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,10 +19,83 @@ use crate::records::{Kind, Names, Round};
 /// Content type the original emulator sends.
 pub const JSON_V2: &str = "application/vnd.kafka.json.v2+json";
 
+/// Partition key of the original stream emulator.
+pub const PARTITION_KEY: &str = "partition-1";
+
+/// Which half of the pipeline the records go to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// REST Proxy: `POST /topics/<topic>`.
+    #[default]
+    Batch,
+    /// API Gateway Kinesis routes: `PUT /streams/<stream>/record(s)`.
+    Stream,
+}
+
+/// One request of a run: where it goes, what it carries, and how to count
+/// the records its answer acknowledges.
+struct Request {
+    url: String,
+    method: reqwest::Method,
+    content_type: &'static str,
+    body: Value,
+    mode: Mode,
+}
+
+impl Request {
+    fn new(mode: Mode, base: &str, names: &Names, kind: Kind, rounds: &[Round]) -> Self {
+        match mode {
+            Mode::Batch => {
+                let records: Vec<Value> = rounds.iter().map(|r| json!({ "value": r.value(kind) })).collect();
+                Self {
+                    url: format!("{base}/topics/{}", names.topic(kind)),
+                    method: reqwest::Method::POST,
+                    content_type: JSON_V2,
+                    body: json!({ "records": records }),
+                    mode,
+                }
+            }
+            Mode::Stream => {
+                let stream = names.stream(kind);
+                if let [round] = rounds {
+                    // The original's shape; the gateway ignores StreamName in the body.
+                    let body = json!({ "StreamName": stream, "Data": round.value(kind), "PartitionKey": PARTITION_KEY });
+                    Self { url: format!("{base}/streams/{stream}/record"), method: reqwest::Method::PUT, content_type: "application/json", body, mode }
+                } else {
+                    let records: Vec<Value> =
+                        rounds.iter().map(|r| json!({ "data": r.value(kind), "partition-key": PARTITION_KEY })).collect();
+                    Self {
+                        url: format!("{base}/streams/{stream}/records"),
+                        method: reqwest::Method::PUT,
+                        content_type: "application/json",
+                        body: json!({ "records": records }),
+                        mode,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Records a 200 answer acknowledges.
+    fn acked(&self, answer: &Value) -> u64 {
+        let count = match self.mode {
+            Mode::Batch => answer["offsets"]
+                .as_array()
+                .map_or(0, |o| o.iter().filter(|e| e["error_code"].is_null() && e["offset"].is_i64()).count()),
+            Mode::Stream if answer["SequenceNumber"].is_string() => 1,
+            Mode::Stream => answer["Records"]
+                .as_array()
+                .map_or(0, |r| r.iter().filter(|e| e["SequenceNumber"].is_string() && e["ErrorCode"].is_null()).count()),
+        };
+        count as u64
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct EmulateConfig {
     /// REST proxy base URL (local ingest server or API Gateway invoke URL).
     pub target: String,
+    pub mode: Mode,
     pub names: Names,
     pub source: SyntheticSource,
     /// Rounds to run (each round is one record per topic); None = until `duration`.
@@ -155,14 +230,12 @@ pub async fn run(config: EmulateConfig) -> Result<Summary, EmulateError> {
                     break 'rounds;
                 }
             }
-            let records: Vec<Value> = rounds.iter().map(|r| json!({ "value": r.value(kind) })).collect();
-            let body = json!({ "records": records });
-            let url = format!("{base}/topics/{}", config.names.topic(kind));
+            let request = Request::new(config.mode, &base, &config.names, kind, &rounds);
             let permit = permits.clone().acquire_owned().await.expect("semaphore open");
             let client = client.clone();
             let retries = config.retries;
             tasks.spawn(async move {
-                let out = post(&client, &url, &body, take as u64, retries).await;
+                let out = send(&client, &request, take as u64, retries).await;
                 drop(permit);
                 out
             });
@@ -208,20 +281,21 @@ fn percentile(sorted: &[Duration], q: f64) -> Duration {
     sorted[idx]
 }
 
-async fn post(client: &reqwest::Client, url: &str, body: &Value, records: u64, retries: u32) -> Outcome {
+async fn send(client: &reqwest::Client, request: &Request, records: u64, retries: u32) -> Outcome {
     let started = Instant::now();
+    let url = &request.url;
     let mut attempt = 0;
     loop {
-        let res = client.post(url).header("Content-Type", JSON_V2).json(body).send().await;
+        let res = client
+            .request(request.method.clone(), url)
+            .header("Content-Type", request.content_type)
+            .json(&request.body)
+            .send()
+            .await;
         let (retriable, error) = match res {
             Ok(resp) if resp.status().is_success() => {
                 let answer: Result<Value, _> = resp.json().await;
-                let acked = match &answer {
-                    Ok(v) => v["offsets"]
-                        .as_array()
-                        .map_or(0, |o| o.iter().filter(|e| e["error_code"].is_null() && e["offset"].is_i64()).count()),
-                    Err(_) => 0,
-                } as u64;
+                let acked = answer.map_or(0, |v| request.acked(&v));
                 let error = (acked != records).then(|| format!("200 answer acknowledged {acked} of {records} records"));
                 return Outcome { records, acked, latency: started.elapsed(), error };
             }

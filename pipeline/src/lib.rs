@@ -12,6 +12,7 @@ pub mod kafka;
 pub mod records;
 pub mod sink;
 pub mod storage;
+pub mod stream;
 
 /// User id of the original write-up, used when none is given.
 pub use templates::config::DEFAULT_UID;

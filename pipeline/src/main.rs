@@ -63,6 +63,23 @@ struct S3Args {
     region: Option<String>,
 }
 
+/// AWS services other than S3 (Kinesis): endpoint and region.
+#[derive(clap::Args)]
+struct AwsArgs {
+    /// AWS endpoint override for Kinesis (moto, LocalStack); credentials come
+    /// from the standard AWS chain, dummy ones for a loopback endpoint.
+    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    aws_endpoint_url: Option<String>,
+    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
+    aws_region: String,
+}
+
+impl AwsArgs {
+    fn target(&self) -> infra::aws::AwsTarget {
+        infra::aws::AwsTarget::for_endpoint(self.aws_endpoint_url.clone(), &self.aws_region)
+    }
+}
+
 impl S3Args {
     fn settings(&self) -> S3Settings {
         S3Settings { endpoint: self.s3_endpoint.clone(), region: self.region.clone() }
@@ -78,6 +95,10 @@ enum Command {
         /// REST proxy base URL: the local ingest server or the API Gateway invoke URL.
         #[arg(long, default_value = "http://127.0.0.1:8082")]
         target: String,
+        /// batch: POST to the REST proxy's topics; stream: PUT to the Kinesis
+        /// routes /streams/streaming-<uid>-<kind>/record(s), as the original stream emulator.
+        #[arg(long, value_enum, default_value = "batch")]
+        mode: ModeArg,
         /// Rounds to send; each round posts one record to each of the three topics.
         #[arg(long)]
         count: Option<u64>,
@@ -138,6 +159,9 @@ enum Command {
         /// Seconds a record may wait for Kafka before the request fails as retriable.
         #[arg(long, default_value_t = 10.0)]
         delivery_timeout: f64,
+        /// Where the Kinesis routes (PUT /streams/<stream>/record ...) send records.
+        #[command(flatten)]
+        aws: AwsArgs,
     },
     /// Create or list the deployment's topics.
     Topics {
@@ -203,6 +227,28 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Print::Table)]
         print: Print,
     },
+    /// Kinesis to Delta: read streaming-<uid>-pin|geo|user from the oldest
+    /// record, clean each micro-batch with the batch job's SQL, append to the
+    /// Delta tables <uid>_pin_table etc.
+    ///
+    /// Each commit stores the shard positions reached, so a restart (after a
+    /// crash too) resumes exactly after the last committed record. Records
+    /// that are not rows of their kind go to <output>/_dead_letter/<stream>/.
+    Stream {
+        #[command(flatten)]
+        uid: UidArg,
+        #[command(flatten)]
+        aws: AwsArgs,
+        /// Directory of the Delta tables.
+        #[arg(long, default_value = "delta")]
+        output: PathBuf,
+        /// Stop after this many seconds without new records (default: run until Ctrl-C).
+        #[arg(long)]
+        stop_when_idle: Option<f64>,
+        /// Records per GetRecords call (at most 10000).
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(i32).range(1..=10_000))]
+        max_records: i32,
+    },
 }
 
 #[derive(Subcommand)]
@@ -250,6 +296,12 @@ enum TopicsAction {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum ModeArg {
+    Batch,
+    Stream,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum Print {
     Table,
     Csv,
@@ -286,9 +338,13 @@ async fn main() -> Result<()> {
                 .with_context(|| format!("writing to {}", output.display()))?;
             println!("wrote {written} rounds ({} records) to {}", written * 3, output.display());
         }
-        Command::Emulate { uid, target, count, duration, rate, batch, concurrency, retries, seed, rows } => {
+        Command::Emulate { uid, target, mode, count, duration, rate, batch, concurrency, retries, seed, rows } => {
             let config = EmulateConfig {
                 target,
+                mode: match mode {
+                    ModeArg::Batch => emulate::Mode::Batch,
+                    ModeArg::Stream => emulate::Mode::Stream,
+                },
                 names: uid.names()?,
                 source: SyntheticSource::new(seed, rows),
                 rounds: count,
@@ -306,8 +362,9 @@ async fn main() -> Result<()> {
                 anyhow::bail!("{} of {} records were not acknowledged", summary.failed, summary.sent);
             }
         }
-        Command::Ingest { kafka, listen, max_body_bytes, delivery_timeout } => {
+        Command::Ingest { kafka, listen, max_body_bytes, delivery_timeout, aws } => {
             let config = IngestConfig {
+                kinesis: Some(aws.target()),
                 listen,
                 bootstrap: kafka.bootstrap_servers,
                 kafka_overrides: kafka.kafka_setting,
@@ -316,7 +373,10 @@ async fn main() -> Result<()> {
                 ..Default::default()
             };
             let server = ingest::start(config).await?;
-            eprintln!("ingest: REST Proxy v2 API on http://{} (Ctrl-C stops)", server.local_addr);
+            eprintln!(
+                "ingest: REST Proxy v2 API and Kinesis routes on http://{} (Ctrl-C stops)",
+                server.local_addr
+            );
             tokio::select! {
                 r = tokio::signal::ctrl_c() => { r?; }
                 _ = wait_for_sigterm() => {}
@@ -332,6 +392,26 @@ async fn main() -> Result<()> {
             for t in names.topics() {
                 let state = if created.contains(&t) { "created" } else { "exists" };
                 println!("{t}\t{state}");
+            }
+        }
+        Command::Stream { uid, aws, output, stop_when_idle, max_records } => {
+            let config = pipeline::stream::StreamConfig {
+                names: uid.names()?,
+                kinesis: aws.target(),
+                output,
+                dead_letter: None,
+                max_records,
+                poll_interval: Duration::from_millis(500),
+                stop_when_idle: stop_when_idle.map(Duration::from_secs_f64),
+            };
+            let run = pipeline::stream::run(config);
+            let stats = tokio::select! {
+                r = run => r?,
+                r = tokio::signal::ctrl_c() => { r?; eprintln!("stream: stopped; committed positions are kept"); return Ok(()); }
+                _ = wait_for_sigterm() => { eprintln!("stream: stopped; committed positions are kept"); return Ok(()); }
+            };
+            for (kind, s) in stats {
+                println!("{kind}: {} read, {} rows written, {} dead-lettered, {} commits", s.read, s.rows_written, s.dead_lettered, s.commits);
             }
         }
         Command::Sink {

@@ -26,6 +26,7 @@ async fn emulate(names: &Names, rounds: u64, batch: usize) -> pipeline::emulate:
     .await
     .unwrap();
     let summary = pipeline::emulate::run(EmulateConfig {
+        mode: Default::default(),
         target: format!("http://{}", server.local_addr),
         names: names.clone(),
         source: SyntheticSource::new(5, 2_000),

@@ -18,6 +18,7 @@ pub enum Which {
     Ingest,
     Sink,
     Batch,
+    Provision,
 }
 
 #[derive(Debug, clap::Args)]
@@ -78,6 +79,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
     if wants(Which::Batch) {
         rows.extend(batch_bench(&bin, args.batch_rows, args.runs)?);
+    }
+    if wants(Which::Provision) {
+        rows.push(provision_bench(args.runs)?);
     }
     let table = render_table(&rows, args.profile);
     println!("{table}");
@@ -276,4 +280,72 @@ fn render_table(rows: &[Row], profile: Profile) -> String {
         out.push_str(&format!("| {} | {} | {} | {} | {} | {} |\n", r.bench, r.case, r.ours, r.peer_name, r.peer, r.ratio));
     }
     out
+}
+
+/// `provision` against moto: a full apply next to the no-op re-apply of the
+/// same stack (which must send no mutating call), then teardown. MSK
+/// Connect and MWAA are skipped: moto has neither.
+fn provision_bench(runs: usize) -> Result<Row> {
+    use infra::provision::{Component, Options, Provisioner, WaitOptions};
+    let rt = tokio::runtime::Runtime::new()?;
+    let mut firsts = Vec::new();
+    let mut seconds = Vec::new();
+    let (mut first_calls, mut second_calls) = (0, 0);
+    for run in 0..runs.max(1) {
+        let uid = format!("bench{}{run}", std::process::id());
+        eprintln!("\nprovision {uid} against moto (run {}/{runs})", run + 1);
+        let mut config = templates::config::PipelineConfig::for_uid(&uid);
+        config.set("airflow.dags_bucket", &format!("{uid}-dags"))?;
+        config.set("kafka.bootstrap_servers", "b-1.bench.kafka.us-east-1.amazonaws.com:9098")?;
+        let keys = tempfile_dir(&uid)?;
+        let options = || Options {
+            skip: [Component::Connect, Component::Mwaa].into(),
+            wait: WaitOptions { progress: false, interval: Duration::from_millis(100), ..WaitOptions::default() },
+            key_dir: keys.clone(),
+            delete_data: true,
+            ..Options::default()
+        };
+        rt.block_on(async {
+            let aws = infra::aws::AwsTarget::emulator(stack::moto_endpoint());
+            let sdk = aws.load().await;
+            let mut timed = Vec::new();
+            for _ in 0..2 {
+                let mut p = Provisioner::new(infra::clients::Clients::new(&sdk), config.clone(), options());
+                let started = Instant::now();
+                p.apply().await?;
+                timed.push((started.elapsed(), p.clients.log.mutating().len()));
+            }
+            let mut down = Provisioner::new(infra::clients::Clients::new(&sdk), config.clone(), options());
+            down.teardown().await?;
+            firsts.push(timed[0].0);
+            seconds.push(timed[1].0);
+            first_calls = timed[0].1;
+            second_calls = timed[1].1;
+            anyhow::Ok(())
+        })?;
+        std::fs::remove_dir_all(&keys).ok();
+    }
+    if second_calls != 0 {
+        bail!("the second apply sent {second_calls} mutating calls; it must send none");
+    }
+    let (first, second) = (median(&mut firsts), median(&mut seconds));
+    Ok(Row {
+        bench: "provision (moto)".into(),
+        case: "full apply; connect, mwaa skipped".into(),
+        ours: format!("{:.2} s, {first_calls} mutating calls", first.as_secs_f64()),
+        peer_name: "no-op re-apply".into(),
+        peer: format!("{:.2} s, {second_calls} mutating calls", second.as_secs_f64()),
+        ratio: format!("{:.1}x", first.as_secs_f64() / second.as_secs_f64()),
+    })
+}
+
+fn tempfile_dir(name: &str) -> Result<std::path::PathBuf> {
+    let dir = paths::local_dir().join("bench").join(format!("keys-{name}"));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+fn median(values: &mut [Duration]) -> Duration {
+    values.sort_unstable();
+    values[values.len() / 2]
 }

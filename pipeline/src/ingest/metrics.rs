@@ -12,6 +12,7 @@ pub struct Metrics {
     records_failed: AtomicU64,
     produce_micros_sum: AtomicU64,
     produce_requests: AtomicU64,
+    kinesis_records: AtomicU64,
 }
 
 impl Metrics {
@@ -24,6 +25,10 @@ impl Metrics {
         self.records_failed.fetch_add(failed, Ordering::Relaxed);
         self.produce_micros_sum.fetch_add(took.as_micros() as u64, Ordering::Relaxed);
         self.produce_requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn kinesis_records(&self, put: u64) {
+        self.kinesis_records.fetch_add(put, Ordering::Relaxed);
     }
 
     pub fn render(&self) -> String {
@@ -39,6 +44,7 @@ impl Metrics {
         gauge(&mut out, "ingest_records_acked_total", "Records acknowledged by Kafka.", self.records_acked.load(Ordering::Relaxed));
         gauge(&mut out, "ingest_records_failed_total", "Records Kafka did not store.", self.records_failed.load(Ordering::Relaxed));
         gauge(&mut out, "ingest_produce_requests_total", "Produce requests that reached Kafka.", self.produce_requests.load(Ordering::Relaxed));
+        gauge(&mut out, "ingest_kinesis_records_total", "Records Kinesis accepted through the stream routes.", self.kinesis_records.load(Ordering::Relaxed));
         gauge(
             &mut out,
             "ingest_produce_seconds_sum_micros",

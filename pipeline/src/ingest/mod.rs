@@ -1,9 +1,11 @@
 //! `pipeline ingest`: an HTTP server speaking the Confluent REST Proxy v2
 //! produce API (SPEC 3.1), producing to Kafka with an idempotent, acks=all
 //! librdkafka producer. A request is answered 200 only after Kafka has
-//! acknowledged every one of its records.
+//! acknowledged every one of its records. It also serves API Gateway's
+//! Kinesis routes (SPEC 3.2, module `kinesis`).
 
 mod errors;
+mod kinesis;
 mod metrics;
 mod request;
 
@@ -45,6 +47,8 @@ pub struct IngestConfig {
     pub delivery_timeout: Duration,
     /// How long topic metadata is cached.
     pub metadata_ttl: Duration,
+    /// Where the Kinesis routes send records; None turns them off.
+    pub kinesis: Option<infra::aws::AwsTarget>,
 }
 
 impl Default for IngestConfig {
@@ -56,6 +60,7 @@ impl Default for IngestConfig {
             max_body_bytes: 8 * 1024 * 1024,
             delivery_timeout: Duration::from_secs(10),
             metadata_ttl: Duration::from_secs(10),
+            kinesis: None,
         }
     }
 }
@@ -87,6 +92,7 @@ struct AppState {
     topics: Mutex<HashMap<String, (Instant, TopicInfo)>>,
     round_robin: std::sync::Mutex<HashMap<String, Arc<AtomicUsize>>>,
     metrics: metrics::Metrics,
+    kinesis: Option<aws_sdk_kinesis::Client>,
 }
 
 /// A running ingest server.
@@ -120,7 +126,12 @@ pub async fn start(config: IngestConfig) -> Result<RunningIngest, IngestError> {
         .await
         .map_err(|source| IngestError::Bind { addr: config.listen, source })?;
     let local_addr = listener.local_addr().map_err(|source| IngestError::Bind { addr: config.listen, source })?;
+    let kinesis = match &config.kinesis {
+        Some(target) => Some(aws_sdk_kinesis::Client::new(&target.load().await)),
+        None => None,
+    };
     let state = Arc::new(AppState {
+        kinesis,
         producer,
         config,
         topics: Mutex::new(HashMap::new()),
@@ -154,6 +165,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/brokers", get(brokers))
         .route("/healthz", get(health))
         .route("/metrics", get(metrics_text))
+        .merge(kinesis::routes())
         .fallback(|uri: Uri| async move { ProxyError::not_found(uri.path()) })
         .layer(axum::middleware::from_fn_with_state(state.clone(), count_responses))
         .with_state(state)

@@ -1,0 +1,253 @@
+//! API Gateway's Kinesis routes (SPEC 3.2), served next to the REST proxy
+//! so that an emulator's `--target` is the same locally and against the
+//! deployed gateway. Each route calls the Kinesis action the gateway's
+//! mapping template calls (templates::apigateway::KINESIS_ROUTES) and
+//! answers with that action's JSON.
+//!
+//! One deliberate difference: the deployed gateway maps only a 200
+//! response, so Kinesis errors arrive there with status 200; here they keep
+//! Kinesis's status (400 for a missing stream, 503 when Kinesis is
+//! unreachable), with Kinesis's `{"__type", "message"}` body.
+
+use std::sync::Arc;
+
+use aws_sdk_kinesis::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_kinesis::primitives::Blob;
+use aws_sdk_kinesis::types::PutRecordsRequestEntry;
+use axum::Router;
+use axum::body::{Body, to_bytes};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use serde_json::{Value, json};
+
+use super::AppState;
+
+/// Kinesis's error shape.
+#[derive(Debug)]
+pub struct KinesisError {
+    status: StatusCode,
+    kind: String,
+    message: String,
+}
+
+impl KinesisError {
+    fn new(status: StatusCode, kind: &str, message: impl Into<String>) -> Self {
+        Self { status, kind: kind.into(), message: message.into() }
+    }
+
+    fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "ValidationException", message)
+    }
+
+    fn from_sdk<E: ProvideErrorMetadata + std::error::Error + 'static>(action: &str, e: SdkError<E, aws_smithy_runtime_api::http::Response>) -> Self {
+        match &e {
+            SdkError::ServiceError(se) => {
+                let status = StatusCode::from_u16(se.raw().status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+                let kind = e.code().unwrap_or("KinesisError").to_string();
+                Self::new(status, &kind, e.message().unwrap_or("Kinesis refused the request").to_string())
+            }
+            _ => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceUnavailable",
+                format!("{action}: Kinesis is not reachable ({}); retry later", aws_sdk_kinesis::error::DisplayErrorContext(&e)),
+            ),
+        }
+    }
+}
+
+impl IntoResponse for KinesisError {
+    fn into_response(self) -> Response {
+        let mut resp = (self.status, axum::Json(json!({"__type": self.kind, "message": self.message}))).into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut().insert("retry-after", axum::http::HeaderValue::from_static("1"));
+        }
+        resp
+    }
+}
+
+type Answer = Result<axum::Json<Value>, KinesisError>;
+
+pub(super) fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/streams", get(list_streams))
+        .route("/streams/{stream}", get(describe_stream).post(create_stream).delete(delete_stream))
+        .route("/streams/{stream}/record", put(put_record))
+        .route("/streams/{stream}/records", put(put_records))
+}
+
+fn client(state: &AppState) -> Result<&aws_sdk_kinesis::Client, KinesisError> {
+    state.kinesis.as_ref().ok_or_else(|| {
+        KinesisError::new(
+            StatusCode::NOT_FOUND,
+            "NotConfigured",
+            "the Kinesis routes are off: start `pipeline ingest` with --kinesis (and --aws-endpoint-url for a local emulator)",
+        )
+    })
+}
+
+async fn json_body(state: &AppState, body: Body) -> Result<Value, KinesisError> {
+    let limit = state.config.max_body_bytes;
+    let bytes = to_bytes(body, limit).await.map_err(|_| {
+        KinesisError::new(StatusCode::PAYLOAD_TOO_LARGE, "ValidationException", format!("request body over {limit} bytes"))
+    })?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(json!({}));
+    }
+    serde_json::from_slice(&bytes).map_err(|e| KinesisError::new(StatusCode::BAD_REQUEST, "SerializationException", format!("body is not JSON: {e}")))
+}
+
+/// The record bytes: a string as it is, anything else as its JSON text
+/// (what the gateway's `$input.json('$.Data')` produces).
+fn data_bytes(data: &Value) -> Vec<u8> {
+    match data {
+        Value::String(s) => s.as_bytes().to_vec(),
+        other => other.to_string().into_bytes(),
+    }
+}
+
+fn partition_key(v: &Value, field: &str) -> Result<String, KinesisError> {
+    match &v[field] {
+        Value::String(s) if !s.is_empty() && s.len() <= 256 => Ok(s.clone()),
+        Value::Null => Err(KinesisError::bad_request(format!("`{field}` is required"))),
+        _ => Err(KinesisError::bad_request(format!("`{field}` must be a string of 1 to 256 characters"))),
+    }
+}
+
+async fn put_record(State(state): State<Arc<AppState>>, Path(stream): Path<String>, body: Body) -> Answer {
+    let kinesis = client(&state)?;
+    let req = json_body(&state, body).await?;
+    if req["Data"].is_null() {
+        return Err(KinesisError::bad_request("`Data` is required: the record (a JSON value) to put"));
+    }
+    let key = partition_key(&req, "PartitionKey")?;
+    let out = kinesis
+        .put_record()
+        .stream_name(&stream)
+        .data(Blob::new(data_bytes(&req["Data"])))
+        .partition_key(key)
+        .send()
+        .await
+        .map_err(|e| KinesisError::from_sdk("PutRecord", e))?;
+    state.metrics.kinesis_records(1);
+    Ok(axum::Json(json!({"SequenceNumber": out.sequence_number(), "ShardId": out.shard_id()})))
+}
+
+async fn put_records(State(state): State<Arc<AppState>>, Path(stream): Path<String>, body: Body) -> Answer {
+    let kinesis = client(&state)?;
+    let req = json_body(&state, body).await?;
+    let Some(records) = req["records"].as_array() else {
+        return Err(KinesisError::bad_request("`records` must be a list of {\"data\": ..., \"partition-key\": ...}"));
+    };
+    // Kinesis's own bounds, checked here so the answer names the field.
+    if records.is_empty() || records.len() > 500 {
+        return Err(KinesisError::bad_request(format!("`records` holds {} entries; Kinesis takes 1 to 500", records.len())));
+    }
+    let mut entries = Vec::with_capacity(records.len());
+    for (i, r) in records.iter().enumerate() {
+        if r["data"].is_null() {
+            return Err(KinesisError::bad_request(format!("records[{i}]: `data` is required")));
+        }
+        let key = partition_key(r, "partition-key").map_err(|e| KinesisError::bad_request(format!("records[{i}]: {}", e.message)))?;
+        entries.push(
+            PutRecordsRequestEntry::builder()
+                .data(Blob::new(data_bytes(&r["data"])))
+                .partition_key(key)
+                .build()
+                .expect("data and key set"),
+        );
+    }
+    let out = kinesis
+        .put_records()
+        .stream_name(&stream)
+        .set_records(Some(entries))
+        .send()
+        .await
+        .map_err(|e| KinesisError::from_sdk("PutRecords", e))?;
+    let answered: Vec<Value> = out
+        .records()
+        .iter()
+        .map(|r| match r.error_code() {
+            Some(code) => json!({"ErrorCode": code, "ErrorMessage": r.error_message()}),
+            None => json!({"SequenceNumber": r.sequence_number(), "ShardId": r.shard_id()}),
+        })
+        .collect();
+    let failed = out.failed_record_count().unwrap_or(0);
+    state.metrics.kinesis_records(answered.len() as u64 - failed as u64);
+    Ok(axum::Json(json!({"FailedRecordCount": failed, "Records": answered})))
+}
+
+async fn list_streams(State(state): State<Arc<AppState>>) -> Answer {
+    let kinesis = client(&state)?;
+    let mut names: Vec<String> = Vec::new();
+    loop {
+        let page = kinesis
+            .list_streams()
+            .set_exclusive_start_stream_name(names.last().cloned())
+            .send()
+            .await
+            .map_err(|e| KinesisError::from_sdk("ListStreams", e))?;
+        names.extend(page.stream_names().iter().cloned());
+        if !page.has_more_streams() || page.stream_names().is_empty() {
+            break;
+        }
+    }
+    Ok(axum::Json(json!({"HasMoreStreams": false, "StreamNames": names})))
+}
+
+async fn describe_stream(State(state): State<Arc<AppState>>, Path(stream): Path<String>) -> Answer {
+    let kinesis = client(&state)?;
+    let out = kinesis
+        .describe_stream()
+        .stream_name(&stream)
+        .send()
+        .await
+        .map_err(|e| KinesisError::from_sdk("DescribeStream", e))?;
+    let Some(d) = out.stream_description() else {
+        return Err(KinesisError::new(StatusCode::BAD_GATEWAY, "KinesisError", "DescribeStream answered without a description"));
+    };
+    let shards: Vec<Value> = d
+        .shards()
+        .iter()
+        .map(|s| {
+            json!({
+                "ShardId": s.shard_id(),
+                "HashKeyRange": s.hash_key_range().map(|h| json!({"StartingHashKey": h.starting_hash_key(), "EndingHashKey": h.ending_hash_key()})),
+                "SequenceNumberRange": s.sequence_number_range().map(|r| json!({"StartingSequenceNumber": r.starting_sequence_number(), "EndingSequenceNumber": r.ending_sequence_number()})),
+            })
+        })
+        .collect();
+    Ok(axum::Json(json!({"StreamDescription": {
+        "StreamName": d.stream_name(),
+        "StreamARN": d.stream_arn(),
+        "StreamStatus": d.stream_status().as_str(),
+        "Shards": shards,
+        "HasMoreShards": d.has_more_shards(),
+        "RetentionPeriodHours": d.retention_period_hours(),
+    }})))
+}
+
+async fn create_stream(State(state): State<Arc<AppState>>, Path(stream): Path<String>, body: Body) -> Answer {
+    let kinesis = client(&state)?;
+    let req = json_body(&state, body).await?;
+    // The gateway's template defaults to 5 shards.
+    let shards = match &req["ShardCount"] {
+        Value::Null => 5,
+        v => v.as_i64().filter(|n| (1..=10_000).contains(n)).ok_or_else(|| KinesisError::bad_request("`ShardCount` must be a whole number from 1"))? as i32,
+    };
+    kinesis
+        .create_stream()
+        .stream_name(&stream)
+        .shard_count(shards)
+        .send()
+        .await
+        .map_err(|e| KinesisError::from_sdk("CreateStream", e))?;
+    Ok(axum::Json(json!({})))
+}
+
+async fn delete_stream(State(state): State<Arc<AppState>>, Path(stream): Path<String>) -> Answer {
+    let kinesis = client(&state)?;
+    kinesis.delete_stream().stream_name(&stream).send().await.map_err(|e| KinesisError::from_sdk("DeleteStream", e))?;
+    Ok(axum::Json(json!({})))
+}

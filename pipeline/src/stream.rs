@@ -1,0 +1,402 @@
+//! `pipeline stream`: the stream half (SPEC 3.2, 7). Reads every shard of
+//! `streaming-<uid>-pin|geo|user` from the earliest record, parses each
+//! record with the raw schema of SPEC 2, cleans each micro-batch with the
+//! batch job's cleaning SQL (`batch::clean_kind`), and appends it to the
+//! Delta table `<uid>_<kind>_table`.
+//!
+//! Exactly once across crashes: the per-shard sequence numbers reached are
+//! stored in the same Delta commit as the rows (commit metadata), and a
+//! restart resumes after them. Records that are not rows of the kind go to
+//! a dead-letter directory, one file per record named by shard and sequence
+//! number, written before the commit, so a replay rewrites the same files.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_kinesis::types::ShardIteratorType;
+use base64::Engine as _;
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::json::ReaderBuilder;
+use deltalake_core::kernel::engine::arrow_conversion::TryIntoKernel;
+use deltalake_core::kernel::StructType;
+use deltalake_core::kernel::transaction::CommitProperties;
+use deltalake_core::writer::{DeltaWriter, RecordBatchWriter};
+use deltalake_core::DeltaTable;
+use futures::TryStreamExt;
+use serde_json::{Value, json};
+
+use crate::batch::{self, BatchError};
+use crate::records::{Kind, Names};
+
+/// Commit-metadata key holding the shard positions of a table.
+pub const CHECKPOINT_KEY: &str = "pipeline.stream.checkpoint";
+
+#[derive(Debug, Clone)]
+pub struct StreamConfig {
+    pub names: Names,
+    pub kinesis: infra::aws::AwsTarget,
+    /// Directory holding the Delta tables `<uid>_<kind>_table`.
+    pub output: PathBuf,
+    /// Dead-letter directory (default `<output>/_dead_letter`).
+    pub dead_letter: Option<PathBuf>,
+    /// Records per GetRecords call (Kinesis allows up to 10,000).
+    pub max_records: i32,
+    /// Pause when no shard had new records.
+    pub poll_interval: Duration,
+    /// Stop after this long without new records (None: run until stopped).
+    pub stop_when_idle: Option<Duration>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    #[error("Kinesis {action} on {stream}: {detail}")]
+    Kinesis { action: &'static str, stream: String, detail: String },
+    #[error("stream {0} does not exist: create it (`cargo xtask provision`, or PUT/POST /streams/{0} on the ingest server)")]
+    NoStream(String),
+    #[error("Delta table {table}: {source}")]
+    Delta { table: String, source: deltalake_core::DeltaTableError },
+    #[error(transparent)]
+    Clean(#[from] BatchError),
+    #[error("{what}: {source}")]
+    Io { what: String, source: std::io::Error },
+    #[error("the checkpoint in {table} is unreadable ({detail}); it was not written by this tool")]
+    Checkpoint { table: String, detail: String },
+}
+
+/// Counts of one run, per kind.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StreamStats {
+    pub read: u64,
+    pub rows_written: u64,
+    pub dead_lettered: u64,
+    pub commits: u64,
+}
+
+/// The stream worker's view of one table.
+struct TableWorker {
+    kind: Kind,
+    stream: String,
+    table_name: String,
+    url: url::Url,
+    table: Option<DeltaTable>,
+    /// Last sequence number committed, per shard.
+    checkpoint: BTreeMap<String, String>,
+    /// Current iterator per shard; None once a closed shard is drained.
+    iterators: HashMap<String, Option<String>>,
+    stats: StreamStats,
+}
+
+/// A record read from a shard.
+struct Read {
+    shard: String,
+    sequence: String,
+    data: Vec<u8>,
+}
+
+pub async fn run(config: StreamConfig) -> Result<BTreeMap<Kind, StreamStats>, StreamError> {
+    let kinesis = aws_sdk_kinesis::Client::new(&config.kinesis.load().await);
+    let dead_letter = config.dead_letter.clone().unwrap_or_else(|| config.output.join("_dead_letter"));
+    std::fs::create_dir_all(&config.output)
+        .map_err(|source| StreamError::Io { what: format!("creating {}", config.output.display()), source })?;
+    let mut workers = Vec::new();
+    for kind in Kind::ALL {
+        workers.push(TableWorker::open(&config, kind).await?);
+    }
+    let mut last_new = Instant::now();
+    loop {
+        let mut got = 0;
+        for w in &mut workers {
+            got += w.poll_once(&kinesis, config.max_records, &dead_letter).await?;
+        }
+        if got > 0 {
+            last_new = Instant::now();
+            continue;
+        }
+        if config.stop_when_idle.is_some_and(|idle| last_new.elapsed() >= idle) {
+            break;
+        }
+        tokio::time::sleep(config.poll_interval).await;
+    }
+    Ok(workers.into_iter().map(|w| (w.kind, w.stats)).collect())
+}
+
+/// The Delta table of a kind under `output`.
+pub fn table_path(output: &Path, names: &Names, kind: Kind) -> PathBuf {
+    output.join(names.delta_table(kind))
+}
+
+fn delta_err(table: &str) -> impl FnOnce(deltalake_core::DeltaTableError) -> StreamError + '_ {
+    move |source| StreamError::Delta { table: table.to_string(), source }
+}
+
+fn kinesis_err<'a, E: std::error::Error>(action: &'static str, stream: &'a str) -> impl FnOnce(E) -> StreamError + 'a {
+    move |e| StreamError::Kinesis {
+        action,
+        stream: stream.to_string(),
+        detail: aws_sdk_kinesis::error::DisplayErrorContext(e).to_string(),
+    }
+}
+
+impl TableWorker {
+    async fn open(config: &StreamConfig, kind: Kind) -> Result<Self, StreamError> {
+        let path = table_path(&config.output, &config.names, kind);
+        std::fs::create_dir_all(&path).map_err(|source| StreamError::Io { what: format!("creating {}", path.display()), source })?;
+        let path = path.canonicalize().map_err(|source| StreamError::Io { what: format!("resolving {}", path.display()), source })?;
+        let url = url::Url::from_directory_path(&path).expect("absolute path");
+        let table_name = config.names.delta_table(kind);
+        let mut worker = Self {
+            kind,
+            stream: config.names.stream(kind),
+            table_name,
+            url,
+            table: None,
+            checkpoint: BTreeMap::new(),
+            iterators: HashMap::new(),
+            stats: StreamStats::default(),
+        };
+        if path.join("_delta_log").is_dir() {
+            let table = deltalake_core::open_table(worker.url.clone()).await.map_err(delta_err(&worker.table_name))?;
+            worker.checkpoint = read_checkpoint(&table, &worker.table_name).await?;
+            worker.table = Some(table);
+        }
+        tracing::info!(table = %worker.table_name, shards = worker.checkpoint.len(), "resuming after the committed positions");
+        Ok(worker)
+    }
+
+    /// Start iterators for shards not seen yet: after the committed
+    /// position, or at the oldest record.
+    async fn refresh_shards(&mut self, kinesis: &aws_sdk_kinesis::Client) -> Result<(), StreamError> {
+        let mut shards = Vec::new();
+        let mut token = None::<String>;
+        loop {
+            let req = match &token {
+                Some(t) => kinesis.list_shards().next_token(t),
+                None => kinesis.list_shards().stream_name(&self.stream),
+            };
+            let out = match req.send().await {
+                Ok(out) => out,
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {
+                    return Err(StreamError::NoStream(self.stream.clone()));
+                }
+                Err(e) => return Err(kinesis_err("ListShards", &self.stream)(e)),
+            };
+            shards.extend(out.shards().iter().map(|s| s.shard_id().to_string()));
+            token = out.next_token().map(str::to_string);
+            if token.is_none() {
+                break;
+            }
+        }
+        for shard in shards {
+            if self.iterators.contains_key(&shard) {
+                continue;
+            }
+            let mut req = kinesis.get_shard_iterator().stream_name(&self.stream).shard_id(&shard);
+            req = match self.checkpoint.get(&shard) {
+                Some(seq) => req.shard_iterator_type(ShardIteratorType::AfterSequenceNumber).starting_sequence_number(seq),
+                None => req.shard_iterator_type(ShardIteratorType::TrimHorizon),
+            };
+            let out = req.send().await.map_err(kinesis_err("GetShardIterator", &self.stream))?;
+            self.iterators.insert(shard, out.shard_iterator().map(str::to_string));
+        }
+        Ok(())
+    }
+
+    /// Read what the shards have, and commit it. Returns the records read.
+    async fn poll_once(&mut self, kinesis: &aws_sdk_kinesis::Client, max_records: i32, dead_letter: &Path) -> Result<u64, StreamError> {
+        self.refresh_shards(kinesis).await?;
+        let mut reads = Vec::new();
+        let shards: Vec<String> = self.iterators.keys().cloned().collect();
+        for shard in shards {
+            let Some(Some(iterator)) = self.iterators.get(&shard).cloned() else { continue };
+            let out = match kinesis.get_records().shard_iterator(iterator).limit(max_records).send().await {
+                Ok(out) => out,
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_provisioned_throughput_exceeded_exception()) => {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_expired_iterator_exception()) => {
+                    // Re-open from the committed position on the next poll.
+                    self.iterators.remove(&shard);
+                    continue;
+                }
+                Err(e) => return Err(kinesis_err("GetRecords", &self.stream)(e)),
+            };
+            for r in out.records() {
+                reads.push(Read { shard: shard.clone(), sequence: r.sequence_number().to_string(), data: r.data().as_ref().to_vec() });
+            }
+            self.iterators.insert(shard, out.next_shard_iterator().map(str::to_string));
+        }
+        if reads.is_empty() {
+            return Ok(0);
+        }
+        let n = reads.len() as u64;
+        self.commit(reads, dead_letter).await?;
+        self.stats.read += n;
+        Ok(n)
+    }
+
+    async fn commit(&mut self, reads: Vec<Read>, dead_letter: &Path) -> Result<(), StreamError> {
+        let schema = Arc::new(batch::raw_schema(self.kind));
+        let mut rows = Vec::new();
+        let mut bad = 0;
+        let mut checkpoint = self.checkpoint.clone();
+        for r in &reads {
+            match parse_row(&schema, &r.data) {
+                Ok(row) => rows.push(row),
+                Err(why) => {
+                    write_dead_letter(dead_letter, &self.stream, r, &why)?;
+                    bad += 1;
+                }
+            }
+            // Sequence numbers grow within a shard; reads are in order.
+            checkpoint.insert(r.shard.clone(), r.sequence.clone());
+        }
+        let raw = if rows.is_empty() { Vec::new() } else { vec![decode(&schema, &rows)?] };
+        let (cleaned_schema, cleaned) = batch::clean_kind(self.kind, raw).await?;
+        let delta_schema = delta_compatible(&cleaned_schema);
+        let table = self.ensure_table(&delta_schema).await?;
+        let properties = CommitProperties::default().with_metadata([(CHECKPOINT_KEY.to_string(), json!(checkpoint))]);
+        let mut writer = RecordBatchWriter::for_table(table).map_err(delta_err(&self.table_name))?.with_commit_properties(properties);
+        let mut written = 0;
+        for b in cleaned {
+            let b = cast_batch(&b, &delta_schema)?;
+            written += b.num_rows() as u64;
+            writer.write(b).await.map_err(delta_err(&self.table_name))?;
+        }
+        let table = self.table.as_mut().expect("ensured");
+        writer.flush_and_commit(table).await.map_err(delta_err(&self.table_name))?;
+        self.checkpoint = checkpoint;
+        self.stats.rows_written += written;
+        self.stats.dead_lettered += bad;
+        self.stats.commits += 1;
+        tracing::debug!(table = %self.table_name, read = reads.len(), written, bad, "committed");
+        Ok(())
+    }
+
+    async fn ensure_table(&mut self, schema: &SchemaRef) -> Result<&DeltaTable, StreamError> {
+        if self.table.is_none() {
+            let st: StructType = schema
+                .as_ref()
+                .try_into_kernel()
+                .map_err(|e| delta_err(&self.table_name)(deltalake_core::DeltaTableError::Generic(e.to_string())))?;
+            // Built, not loaded: there is no log to load yet.
+            let table = deltalake_core::DeltaTableBuilder::from_url(self.url.clone())
+                .and_then(|b| b.build())
+                .map_err(delta_err(&self.table_name))?
+                .create()
+                .with_table_name(&self.table_name)
+                .with_columns(st.fields().cloned())
+                .await
+                .map_err(delta_err(&self.table_name))?;
+            self.table = Some(table);
+        }
+        Ok(self.table.as_ref().expect("just set"))
+    }
+}
+
+/// The positions committed last: the newest commit carrying them.
+async fn read_checkpoint(table: &DeltaTable, name: &str) -> Result<BTreeMap<String, String>, StreamError> {
+    let infos: Vec<_> = table.history(None).try_collect().await.map_err(delta_err(name))?;
+    // Newest first.
+    for info in infos {
+        if let Some(v) = info.info.get(CHECKPOINT_KEY) {
+            return serde_json::from_value(v.clone())
+                .map_err(|e| StreamError::Checkpoint { table: name.to_string(), detail: e.to_string() });
+        }
+    }
+    Ok(BTreeMap::new())
+}
+
+/// One record as a raw row of the kind, or why it is not one.
+fn parse_row(schema: &SchemaRef, data: &[u8]) -> Result<Value, String> {
+    let text = std::str::from_utf8(data).map_err(|e| format!("not UTF-8: {e}"))?;
+    let value: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    if !value.is_object() {
+        return Err("not a JSON object".into());
+    }
+    // Decode it alone, as the batch job's reader would, to catch wrong types.
+    decode(schema, std::slice::from_ref(&value)).map_err(|e| format!("does not fit the raw schema: {e}"))?;
+    Ok(value)
+}
+
+fn decode(schema: &SchemaRef, rows: &[Value]) -> Result<RecordBatch, StreamError> {
+    let decoded = (|| {
+        let mut decoder = ReaderBuilder::new(schema.clone()).build_decoder()?;
+        decoder.serialize(rows)?;
+        decoder.flush()
+    })();
+    match decoded {
+        Ok(Some(b)) => Ok(b),
+        Ok(None) => Ok(RecordBatch::new_empty(schema.clone())),
+        Err(e) => Err(StreamError::Clean(BatchError::Engine { context: "decoding rows".into(), source: e.into() })),
+    }
+}
+
+/// Delta stores timestamps in microseconds (UTC); DataFusion computes
+/// nanoseconds without a zone (UTC in this pipeline).
+fn delta_compatible(schema: &SchemaRef) -> SchemaRef {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Timestamp(_, _) => {
+                Field::new(f.name(), DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), true)
+            }
+            _ => f.as_ref().clone().with_nullable(true),
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
+fn cast_batch(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, StreamError> {
+    let err = |e: datafusion::arrow::error::ArrowError| StreamError::Clean(BatchError::Engine { context: "casting for Delta".into(), source: e.into() });
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(c, f)| if c.data_type() == f.data_type() { Ok(c.clone()) } else { cast(c, f.data_type()) })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(err)?;
+    RecordBatch::try_new(schema.clone(), columns).map_err(err)
+}
+
+/// `<dir>/<stream>/<shard>-<sequence>.json`: the record's bytes (base64),
+/// its position and the reason.
+fn write_dead_letter(dir: &Path, stream: &str, r: &Read, why: &str) -> Result<(), StreamError> {
+    let dir = dir.join(stream);
+    std::fs::create_dir_all(&dir).map_err(|source| StreamError::Io { what: format!("creating {}", dir.display()), source })?;
+    let path = dir.join(format!("{}-{}.json", r.shard, r.sequence));
+    let body = json!({
+        "stream": stream,
+        "shard_id": r.shard,
+        "sequence_number": r.sequence,
+        "error": why,
+        "data_base64": base64::engine::general_purpose::STANDARD.encode(&r.data),
+    });
+    std::fs::write(&path, format!("{body}\n")).map_err(|source| StreamError::Io { what: format!("writing {}", path.display()), source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_of_the_wrong_shape_are_refused_with_the_reason() {
+        let schema = Arc::new(batch::raw_schema(Kind::User));
+        assert!(parse_row(&schema, br#"{"ind": 1, "first_name": "A", "last_name": "B", "age": 20, "date_joined": "2015-01-01 00:00:00"}"#).is_ok());
+        assert!(parse_row(&schema, b"\xff\xfe").unwrap_err().contains("UTF-8"));
+        assert!(parse_row(&schema, b"{not json").unwrap_err().contains("not JSON"));
+        assert!(parse_row(&schema, b"[1, 2]").unwrap_err().contains("object"));
+        assert!(parse_row(&schema, br#"{"ind": "many"}"#).unwrap_err().contains("raw schema"));
+    }
+
+    #[test]
+    fn timestamps_become_utc_microseconds() {
+        let s = Arc::new(Schema::new(vec![Field::new("t", DataType::Timestamp(TimeUnit::Nanosecond, None), false)]));
+        assert_eq!(delta_compatible(&s).field(0).data_type(), &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())));
+    }
+}
