@@ -159,6 +159,9 @@ enum Command {
         /// Seconds a record may wait for Kafka before the request fails as retriable.
         #[arg(long, default_value_t = 10.0)]
         delivery_timeout: f64,
+        /// Seconds a client may take to send a request body (slow clients get 408).
+        #[arg(long, default_value_t = 30.0)]
+        body_timeout: f64,
         /// Where the Kinesis routes (PUT /streams/<stream>/record ...) send records.
         #[command(flatten)]
         aws: AwsArgs,
@@ -362,8 +365,9 @@ async fn main() -> Result<()> {
                 anyhow::bail!("{} of {} records were not acknowledged", summary.failed, summary.sent);
             }
         }
-        Command::Ingest { kafka, listen, max_body_bytes, delivery_timeout, aws } => {
+        Command::Ingest { kafka, listen, max_body_bytes, delivery_timeout, body_timeout, aws } => {
             let config = IngestConfig {
+                body_timeout: Duration::from_secs_f64(body_timeout),
                 kinesis: Some(aws.target()),
                 listen,
                 bootstrap: kafka.bootstrap_servers,

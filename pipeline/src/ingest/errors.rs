@@ -34,6 +34,9 @@ impl ProxyError {
     pub fn body_too_large(limit: usize) -> Self {
         Self { code: 413, message: format!("Request body is larger than the limit of {limit} bytes; send fewer records per request") }
     }
+    pub fn body_timeout(after: std::time::Duration) -> Self {
+        Self { code: 408, message: format!("Request body not received within {after:?}; send it at once (slow clients are cut off)") }
+    }
     pub fn json_conversion(detail: impl std::fmt::Display) -> Self {
         Self { code: 42203, message: format!("JSON conversion failed: {detail}") }
     }

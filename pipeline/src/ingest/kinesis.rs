@@ -15,7 +15,7 @@ use aws_sdk_kinesis::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 use axum::Router;
-use axum::body::{Body, to_bytes};
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -88,10 +88,9 @@ fn client(state: &AppState) -> Result<&aws_sdk_kinesis::Client, KinesisError> {
 }
 
 async fn json_body(state: &AppState, body: Body) -> Result<Value, KinesisError> {
-    let limit = state.config.max_body_bytes;
-    let bytes = to_bytes(body, limit).await.map_err(|_| {
-        KinesisError::new(StatusCode::PAYLOAD_TOO_LARGE, "ValidationException", format!("request body over {limit} bytes"))
-    })?;
+    let bytes = super::read_body(state, body)
+        .await
+        .map_err(|e| KinesisError::new(e.status(), "ValidationException", e.message))?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(json!({}));
     }

@@ -47,6 +47,9 @@ pub struct IngestConfig {
     pub delivery_timeout: Duration,
     /// How long topic metadata is cached.
     pub metadata_ttl: Duration,
+    /// How long a client may take to send its request body; a slow (or
+    /// stalled) client is answered 408 so it cannot hold a connection.
+    pub body_timeout: Duration,
     /// Where the Kinesis routes send records; None turns them off.
     pub kinesis: Option<infra::aws::AwsTarget>,
 }
@@ -60,6 +63,7 @@ impl Default for IngestConfig {
             max_body_bytes: 8 * 1024 * 1024,
             delivery_timeout: Duration::from_secs(10),
             metadata_ttl: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
             kinesis: None,
         }
     }
@@ -154,6 +158,17 @@ pub async fn start(config: IngestConfig) -> Result<RunningIngest, IngestError> {
     });
     tracing::info!(%local_addr, "ingest server listening (REST Proxy v2 API)");
     Ok(RunningIngest { local_addr, shutdown: Some(tx), task })
+}
+
+/// The request body, within the size limit and the body timeout.
+async fn read_body(state: &AppState, body: Body) -> Result<bytes::Bytes, ProxyError> {
+    let limit = state.config.max_body_bytes;
+    let after = state.config.body_timeout;
+    match tokio::time::timeout(after, to_bytes(body, limit)).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(_)) => Err(ProxyError::body_too_large(limit)),
+        Err(_) => Err(ProxyError::body_timeout(after)),
+    }
 }
 
 fn router(state: Arc<AppState>) -> Router {
@@ -272,8 +287,7 @@ async fn produce(State(state): State<Arc<AppState>>, Path(topic): Path<String>, 
 async fn produce_inner(state: &AppState, topic: &str, headers: &HeaderMap, body: Body) -> Result<Response, ProxyError> {
     let content_type = headers.get(header::CONTENT_TYPE).map(|v| v.to_str().unwrap_or("(not text)"));
     let format = EmbeddedFormat::from_content_type(content_type)?;
-    let limit = state.config.max_body_bytes;
-    let bytes = to_bytes(body, limit).await.map_err(|_| ProxyError::body_too_large(limit))?;
+    let bytes = read_body(state, body).await?;
     let records = parse_produce(&bytes, format)?;
     let info = state.topic(topic).await?;
     let count = info.partitions.len();

@@ -1,0 +1,121 @@
+//! Hostile clients against the ingest server: stalled and slow bodies, many
+//! of them at once, bodies without a length, deep nesting, garbage instead
+//! of HTTP. Each gets its documented answer (or the connection closed), and
+//! a well-behaved client is served throughout.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use pipeline::ingest::{self, IngestConfig};
+use pipeline::records::Kind;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const JSON_V2: &str = "application/vnd.kafka.json.v2+json";
+
+/// Send raw bytes, then wait (up to `wait`) for the answer; returns the
+/// status line's code and the body, or None if the server closed silently.
+async fn raw(addr: std::net::SocketAddr, head_and_body: &[u8], hold_open: Duration, wait: Duration) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(head_and_body).await.unwrap();
+    tokio::time::sleep(hold_open).await;
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(wait, s.read_to_end(&mut buf)).await;
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let code = text.split_whitespace().nth(1)?.parse().ok()?;
+    Some((code, text.split("\r\n\r\n").nth(1).unwrap_or("").to_string()))
+}
+
+async fn good_post(base: &str, topic: &str) -> (u16, Duration) {
+    let started = Instant::now();
+    let resp = reqwest::Client::new()
+        .post(format!("{base}/topics/{topic}"))
+        .header("Content-Type", JSON_V2)
+        .json(&json!({"records": [{"value": {"ind": 1}}]}))
+        .send()
+        .await
+        .unwrap();
+    (resp.status().as_u16(), started.elapsed())
+}
+
+fn error_code(body: &str) -> Option<i64> {
+    serde_json::from_str::<Value>(body.trim()).ok()?["error_code"].as_i64()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_clients_get_their_answers_and_others_are_served_meanwhile() {
+    common::require_kafka().await;
+    let names = common::fresh_names();
+    let topic = names.topic(Kind::Pin);
+    pipeline::kafka::ensure_topics(&common::bootstrap(), &[], &[topic.clone()], 1, 1).await.unwrap();
+    let config = IngestConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        bootstrap: common::bootstrap(),
+        max_body_bytes: 64 * 1024,
+        body_timeout: Duration::from_secs(1),
+        ..Default::default()
+    };
+    let server = ingest::start(config).await.unwrap();
+    let addr = server.local_addr;
+    let base = format!("http://{addr}");
+    let head = |len: Option<usize>| {
+        let length = len.map_or("Transfer-Encoding: chunked\r\n".to_string(), |n| format!("Content-Length: {n}\r\n"));
+        format!("POST /topics/{topic} HTTP/1.1\r\nHost: x\r\nContent-Type: {JSON_V2}\r\n{length}Connection: close\r\n\r\n")
+    };
+    let mut table = Vec::new();
+
+    // 50 clients promise 1,000 bytes, send 10, and stall.
+    let stalled: Vec<_> = (0..50)
+        .map(|_| {
+            let req = format!("{}{{\"records\"", head(Some(1000)));
+            tokio::spawn(async move { raw(addr, req.as_bytes(), Duration::ZERO, Duration::from_secs(5)).await })
+        })
+        .collect();
+    // While they stall, a normal client is answered promptly.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (status, took) = good_post(&base, &topic).await;
+    assert_eq!(status, 200);
+    assert!(took < Duration::from_secs(1), "a normal request waited {took:?} behind stalled ones");
+    for s in stalled {
+        let (code, body) = s.await.unwrap().expect("a stalled client gets an answer, not silence");
+        assert_eq!((code, error_code(&body)), (408, Some(408)), "{body}");
+    }
+    table.push(("50 stalled bodies", "408 each after 1 s"));
+
+    // A chunked body (no length) larger than the limit: 413 once it passes it.
+    let mut chunked = head(None).into_bytes();
+    for _ in 0..100 {
+        chunked.extend_from_slice(format!("{:x}\r\n{}\r\n", 1024, "a".repeat(1024)).as_bytes());
+    }
+    chunked.extend_from_slice(b"0\r\n\r\n");
+    let (code, body) = raw(addr, &chunked, Duration::ZERO, Duration::from_secs(5)).await.unwrap();
+    assert_eq!((code, error_code(&body)), (413, Some(413)), "{body}");
+    table.push(("100 KiB chunked body, limit 64 KiB", "413"));
+
+    // Deeply nested JSON: a parse error, not a stack overflow.
+    let deep = format!("{{\"records\":[{{\"value\":{}1{}}}]}}", "[".repeat(20_000), "]".repeat(20_000));
+    let (code, body) = raw(addr, format!("{}{deep}", head(Some(deep.len()))).as_bytes(), Duration::ZERO, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!((code, error_code(&body)), (422, Some(42203)), "{body}");
+    table.push(("20,000-deep nesting", "422 42203"));
+
+    // Not HTTP at all: the connection is refused an answer or gets 400.
+    let garbage = raw(addr, b"\x16\x03\x01\x02\x00garbage\r\n\r\n", Duration::ZERO, Duration::from_secs(2)).await;
+    assert!(garbage.is_none() || garbage.as_ref().is_some_and(|(c, _)| *c == 400), "{garbage:?}");
+    table.push(("TLS bytes / garbage", "closed or 400"));
+
+    // Still serving, and what it stored is only the good records.
+    assert_eq!(good_post(&base, &topic).await.0, 200);
+    let metrics = reqwest::get(format!("{base}/metrics")).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("ingest_records_acked_total 2"), "{metrics}");
+    assert!(metrics.contains("ingest_http_responses_total{status=\"408\"} 50"), "{metrics}");
+    server.stop().await.unwrap();
+
+    println!("{:<36} answer", "scenario");
+    for (scenario, answer) in table {
+        println!("{scenario:<36} {answer}");
+    }
+}
