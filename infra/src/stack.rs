@@ -38,7 +38,7 @@ impl StackNames {
     pub fn new(config: &PipelineConfig) -> Self {
         let uid = config.uid.clone();
         Self {
-            sink_bucket: config.sink_bucket.clone().unwrap_or_else(|| format!("user-{uid}-bucket")),
+            sink_bucket: config.sink_bucket_name(),
             dags_bucket: config.airflow.dags_bucket.clone(),
             iam_path: format!("/pinterest-pipeline/{uid}/"),
             ec2_role: format!("{uid}-ec2-access-role"),
@@ -53,7 +53,7 @@ impl StackNames {
             plugin: format!("{uid}-plugin"),
             connector: format!("{uid}-connector"),
             api: format!("{uid}-pipeline-api"),
-            streams: KINDS.iter().map(|k| format!("streaming-{uid}-{k}")).collect(),
+            streams: KINDS.iter().map(|k| templates::config::stream_name(&uid, k)).collect(),
             mwaa_environment: format!("{uid}-mwaa"),
             uid,
         }

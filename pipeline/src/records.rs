@@ -145,12 +145,12 @@ impl Names {
 
     /// S3 bucket the sink writes to.
     pub fn sink_bucket(&self) -> String {
-        format!("user-{}-bucket", self.uid)
+        templates::config::default_sink_bucket(&self.uid)
     }
 
     /// Kinesis stream `streaming-<uid>-<kind>`.
     pub fn stream(&self, kind: Kind) -> String {
-        format!("streaming-{}-{}", self.uid, kind)
+        templates::config::stream_name(&self.uid, kind.as_str())
     }
 
     /// Delta table `<uid>_<kind>_table`.

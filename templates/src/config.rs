@@ -62,6 +62,16 @@ pub fn check_uid(uid: &str) -> Result<(), String> {
     }
 }
 
+/// The sink bucket of SPEC 1 unless one is configured: `user-<uid>-bucket`.
+pub fn default_sink_bucket(uid: &str) -> String {
+    format!("user-{uid}-bucket")
+}
+
+/// Kinesis stream of SPEC 1: `streaming-<uid>-<kind>`.
+pub fn stream_name(uid: &str, kind: &str) -> String {
+    format!("streaming-{uid}-{kind}")
+}
+
 fn default_region() -> String {
     "us-east-1".into()
 }
@@ -250,6 +260,11 @@ impl PipelineConfig {
         toml::from_str(&format!("uid = {:?}", uid.into())).expect("defaults deserialize")
     }
 
+    /// The configured sink bucket, or the SPEC 1 default.
+    pub fn sink_bucket_name(&self) -> String {
+        self.sink_bucket.clone().unwrap_or_else(|| default_sink_bucket(&self.uid))
+    }
+
     pub fn from_toml(text: &str) -> Result<Self, TemplateError> {
         let c: Self = toml::from_str(text).map_err(|e| TemplateError::Config(e.to_string()))?;
         c.validate()?;
@@ -273,7 +288,7 @@ impl PipelineConfig {
     /// naming it.
     pub fn to_context(&self) -> Value {
         let mut c = self.clone();
-        let bucket = c.sink_bucket.clone().unwrap_or_else(|| format!("user-{}-bucket", c.uid));
+        let bucket = self.sink_bucket_name();
         c.databricks.source.get_or_insert_with(|| format!("s3a://{bucket}"));
         c.databricks.checkpoint_location.get_or_insert_with(|| format!("s3a://{bucket}/checkpoints"));
         c.sink_bucket = Some(bucket);

@@ -60,7 +60,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
     stack::up()?;
     let bin = pipeline_bin::build(pipeline_bin::Profile::Dev)?;
     let env = stack::client_env();
-    let bucket = format!("user-{}-bucket", args.uid);
+    let bucket = templates::config::default_sink_bucket(&args.uid);
     let s3 = format!("s3://{bucket}");
 
     ensure_moto_bucket(&bucket)?;

@@ -137,7 +137,6 @@ async fn ensure_role(p: &mut Provisioner, spec: &RoleSpec) -> Result<()> {
         Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => None,
         Err(e) => return Err(ProvisionError::aws("GetRole", spec.name.clone())(e)),
     };
-    let policy = spec.policy.to_string();
     let Some(role) = existing else {
         p.record(C, resource, Action::Create);
         let arn = format!("arn:aws:iam::{}:role{}{}", p.account(), p.names.iam_path, spec.name);
@@ -159,14 +158,7 @@ async fn ensure_role(p: &mut Provisioner, spec: &RoleSpec) -> Result<()> {
         if let Some(r) = out.role {
             p.found.role_arns.insert(spec.key.into(), r.arn().to_string());
         }
-        iam.put_role_policy()
-            .role_name(&spec.name)
-            .policy_name(policy_name(&spec.name))
-            .policy_document(policy)
-            .send()
-            .await
-            .map_err(ProvisionError::aws("PutRolePolicy", spec.name.clone()))?;
-        return Ok(());
+        return put_policy(&iam, spec).await;
     };
     p.found.role_arns.insert(spec.key.into(), role.arn().to_string());
     if !role.tags().iter().any(|t| t.key() == STACK_TAG && t.value() == p.uid()) {
@@ -204,14 +196,19 @@ async fn ensure_role(p: &mut Provisioner, spec: &RoleSpec) -> Result<()> {
             .map_err(ProvisionError::aws("UpdateAssumeRolePolicy", spec.name.clone()))?;
     }
     if !policy_same {
-        iam.put_role_policy()
-            .role_name(&spec.name)
-            .policy_name(policy_name(&spec.name))
-            .policy_document(policy)
-            .send()
-            .await
-            .map_err(ProvisionError::aws("PutRolePolicy", spec.name.clone()))?;
+        put_policy(&iam, spec).await?;
     }
+    Ok(())
+}
+
+async fn put_policy(iam: &aws_sdk_iam::Client, spec: &RoleSpec) -> Result<()> {
+    iam.put_role_policy()
+        .role_name(&spec.name)
+        .policy_name(policy_name(&spec.name))
+        .policy_document(spec.policy.to_string())
+        .send()
+        .await
+        .map_err(ProvisionError::aws("PutRolePolicy", spec.name.clone()))?;
     Ok(())
 }
 
