@@ -207,3 +207,178 @@ pub async fn sink(bootstrap: &str, bucket_url: &str, s3: &S3Settings, records_pe
     }
     Ok(out)
 }
+
+/// Stream path latency on a Kinesis endpoint (moto locally): each record PUT
+/// through the ingest server's Kinesis route until its row is committed to
+/// Delta by `pipeline stream`, next to the same records put straight into
+/// Kinesis and seen by a GetRecords reader polling as often as the worker.
+pub async fn stream(aws: &infra::aws::AwsTarget, rounds: u64, rate: f64, runs: usize) -> Result<Vec<Measurement>, BenchError> {
+    let poll = Duration::from_millis(50);
+    let kinesis = aws_sdk_kinesis::Client::new(&aws.load().await);
+    let (mut p50s, mut p99s, mut peer50s, mut peer99s) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..runs.max(1) {
+        let names = fresh_names("bs");
+        for kind in Kind::ALL {
+            kinesis.create_stream().stream_name(names.stream(kind)).shard_count(1).send().await.map_err(step("creating streams"))?;
+        }
+        let ours = stream_ours(aws, &names, rounds, rate, poll).await?;
+        let peer_stream = format!("{}-peer", names.stream(Kind::Pin));
+        kinesis.create_stream().stream_name(&peer_stream).shard_count(1).send().await.map_err(step("creating the peer stream"))?;
+        let peer = stream_peer(&kinesis, &peer_stream, rounds * 3, rate * 3.0, poll).await?;
+        for kind in Kind::ALL {
+            let _ = kinesis.delete_stream().stream_name(names.stream(kind)).send().await;
+        }
+        let _ = kinesis.delete_stream().stream_name(&peer_stream).send().await;
+        p50s.push(percentile_ms(&ours, 0.5));
+        p99s.push(percentile_ms(&ours, 0.99));
+        peer50s.push(percentile_ms(&peer, 0.5));
+        peer99s.push(percentile_ms(&peer, 0.99));
+    }
+    let peer_name = format!("PutRecord -> GetRecords, polled every {} ms", poll.as_millis());
+    let row = |case: &str, ours: Vec<f64>, peer: Vec<f64>| Measurement {
+        bench: "stream".into(),
+        case: format!("{case}, {} records at {} records/s", rounds * 3, rate * 3.0),
+        unit: "ms".into(),
+        ours: median(ours),
+        peer_name: peer_name.clone(),
+        peer: median(peer),
+        runs,
+    };
+    Ok(vec![row("PUT -> row in Delta, p50", p50s, peer50s), row("PUT -> row in Delta, p99", p99s, peer99s)])
+}
+
+fn percentile_ms(latencies: &[Duration], q: f64) -> f64 {
+    let mut v: Vec<f64> = latencies.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
+    v.sort_by(f64::total_cmp);
+    v[((v.len() as f64 * q).ceil() as usize).clamp(1, v.len()) - 1]
+}
+
+/// Latency of every record, ingest route to Delta commit.
+async fn stream_ours(aws: &infra::aws::AwsTarget, names: &Names, rounds: u64, rate: f64, poll: Duration) -> Result<Vec<Duration>, BenchError> {
+    let server = ingest::start(IngestConfig {
+        listen: "127.0.0.1:0".parse().expect("address"),
+        kinesis: Some(aws.clone()),
+        ..Default::default()
+    })
+    .await
+    .map_err(step("starting the ingest server"))?;
+    let output = std::env::temp_dir().join(format!("pipeline-bench-{}", names.uid()));
+    let config = crate::stream::StreamConfig {
+        names: names.clone(),
+        kinesis: aws.clone(),
+        output: output.clone(),
+        dead_letter: None,
+        max_records: 1000,
+        poll_interval: poll,
+        stop_when_idle: None,
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let worker = tokio::spawn(crate::stream::run_observed(config, move |c| {
+        let _ = tx.send(c);
+    }));
+    let base = format!("http://{}", server.local_addr);
+    let http = reqwest::Client::new();
+    let source = SyntheticSource::new(5, rounds.max(1));
+    let mut sent = std::collections::HashMap::new();
+    let interval = Duration::from_secs_f64(1.0 / rate.max(1e-6));
+    let mut next = Instant::now();
+    for i in 0..rounds {
+        tokio::time::sleep_until(next.into()).await;
+        next += interval;
+        let round = source.round(i);
+        for kind in Kind::ALL {
+            let value = round.value(kind);
+            let ind = value.get("ind").or_else(|| value.get("index")).and_then(|v| v.as_i64()).unwrap_or_default();
+            let stream = names.stream(kind);
+            let started = Instant::now();
+            let resp = http
+                .put(format!("{base}/streams/{stream}/record"))
+                .json(&serde_json::json!({"StreamName": stream, "Data": value, "PartitionKey": "partition-1"}))
+                .send()
+                .await
+                .map_err(step("PUT record"))?;
+            if !resp.status().is_success() {
+                return Err(BenchError::Step(format!("PUT record answered {}", resp.status())));
+            }
+            sent.insert((kind, ind), started);
+        }
+    }
+    let mut latencies = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !sent.is_empty() && Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_secs(1), rx.recv()).await {
+            Ok(Some(c)) => {
+                for ind in c.inds {
+                    if let Some(t) = sent.remove(&(c.kind, ind)) {
+                        latencies.push(c.at - t);
+                    }
+                }
+            }
+            Ok(None) => break,
+            Err(_) => {}
+        }
+    }
+    worker.abort();
+    let _ = server.stop().await;
+    let _ = std::fs::remove_dir_all(&output);
+    if !sent.is_empty() {
+        return Err(BenchError::Step(format!("{} records never reached Delta within 60 s", sent.len())));
+    }
+    Ok(latencies)
+}
+
+/// Latency of every record, PutRecord to being read by a polling GetRecords.
+async fn stream_peer(kinesis: &aws_sdk_kinesis::Client, stream: &str, records: u64, rate: f64, poll: Duration) -> Result<Vec<Duration>, BenchError> {
+    let shard = kinesis.list_shards().stream_name(stream).send().await.map_err(step("ListShards"))?;
+    let shard_id = shard.shards().first().map(|s| s.shard_id().to_string()).unwrap_or_default();
+    let it = kinesis
+        .get_shard_iterator()
+        .stream_name(stream)
+        .shard_id(shard_id)
+        .shard_iterator_type(aws_sdk_kinesis::types::ShardIteratorType::TrimHorizon)
+        .send()
+        .await
+        .map_err(step("GetShardIterator"))?;
+    let reader_client = kinesis.clone();
+    let mut iterator = it.shard_iterator().map(str::to_string);
+    let reader = tokio::spawn(async move {
+        let mut seen = std::collections::HashMap::new();
+        while (seen.len() as u64) < records {
+            let Some(i) = iterator.clone() else { break };
+            if let Ok(out) = reader_client.get_records().shard_iterator(i).send().await {
+                let now = Instant::now();
+                for r in out.records() {
+                    seen.insert(r.data().as_ref().to_vec(), now);
+                }
+                iterator = out.next_shard_iterator().map(str::to_string);
+                if out.records().is_empty() {
+                    tokio::time::sleep(poll).await;
+                }
+            }
+        }
+        seen
+    });
+    let interval = Duration::from_secs_f64(1.0 / rate.max(1e-6));
+    let mut next = Instant::now();
+    let mut sent = Vec::new();
+    for i in 0..records {
+        tokio::time::sleep_until(next.into()).await;
+        next += interval;
+        let data = format!("{{\"n\":{i}}}").into_bytes();
+        let started = Instant::now();
+        kinesis
+            .put_record()
+            .stream_name(stream)
+            .data(aws_sdk_kinesis::primitives::Blob::new(data.clone()))
+            .partition_key("p")
+            .send()
+            .await
+            .map_err(step("PutRecord"))?;
+        sent.push((data, started));
+    }
+    let seen = tokio::time::timeout(Duration::from_secs(60), reader)
+        .await
+        .map_err(step("reading the peer stream"))?
+        .map_err(step("peer reader"))?;
+    Ok(sent.into_iter().filter_map(|(d, t)| seen.get(&d).map(|s| s.saturating_duration_since(t))).collect())
+}

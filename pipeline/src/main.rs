@@ -256,6 +256,20 @@ enum Command {
 
 #[derive(Subcommand)]
 enum BenchWhat {
+    /// PUT -> row in Delta latency (p50, p99) at a fixed rate vs Kinesis's own
+    /// PutRecord -> GetRecords latency.
+    Stream {
+        #[command(flatten)]
+        aws: AwsArgs,
+        /// Rounds (one record per kind each) per run.
+        #[arg(long, default_value_t = 200)]
+        rounds: u64,
+        /// Rounds per second.
+        #[arg(long, default_value_t = 20.0)]
+        rate: f64,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
     /// Records/s through the ingest server (1 and 100 records per POST) vs a direct producer.
     Ingest {
         #[command(flatten)]
@@ -328,6 +342,9 @@ async fn main() -> Result<()> {
                 }
                 BenchWhat::Sink { kafka, s3, bucket, records, runs } => {
                     pipeline::bench::sink(&kafka.bootstrap_servers, &bucket, &s3.settings(), records, runs).await?
+                }
+                BenchWhat::Stream { aws, rounds, rate, runs } => {
+                    pipeline::bench::stream(&aws.target(), rounds, rate, runs).await?
                 }
             };
             for m in rows {

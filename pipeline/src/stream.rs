@@ -97,7 +97,24 @@ struct Read {
     data: Vec<u8>,
 }
 
+/// A micro-batch made visible in its Delta table: the `ind` of each row
+/// committed, and when (for latency measurements).
+#[derive(Debug, Clone)]
+pub struct Committed {
+    pub kind: Kind,
+    pub inds: Vec<i64>,
+    pub at: Instant,
+}
+
 pub async fn run(config: StreamConfig) -> Result<BTreeMap<Kind, StreamStats>, StreamError> {
+    run_observed(config, |_| {}).await
+}
+
+/// `run`, calling `observe` after every commit.
+pub async fn run_observed(
+    config: StreamConfig,
+    mut observe: impl FnMut(Committed),
+) -> Result<BTreeMap<Kind, StreamStats>, StreamError> {
     let kinesis = aws_sdk_kinesis::Client::new(&config.kinesis.load().await);
     let dead_letter = config.dead_letter.clone().unwrap_or_else(|| config.output.join("_dead_letter"));
     std::fs::create_dir_all(&config.output)
@@ -110,7 +127,11 @@ pub async fn run(config: StreamConfig) -> Result<BTreeMap<Kind, StreamStats>, St
     loop {
         let mut got = 0;
         for w in &mut workers {
-            got += w.poll_once(&kinesis, config.max_records, &dead_letter).await?;
+            let (read, inds) = w.poll_once(&kinesis, config.max_records, &dead_letter).await?;
+            if read > 0 {
+                observe(Committed { kind: w.kind, inds, at: Instant::now() });
+            }
+            got += read;
         }
         if got > 0 {
             last_new = Instant::now();
@@ -205,8 +226,14 @@ impl TableWorker {
         Ok(())
     }
 
-    /// Read what the shards have, and commit it. Returns the records read.
-    async fn poll_once(&mut self, kinesis: &aws_sdk_kinesis::Client, max_records: i32, dead_letter: &Path) -> Result<u64, StreamError> {
+    /// Read what the shards have, and commit it. Returns the records read and
+    /// the `ind` of the rows committed.
+    async fn poll_once(
+        &mut self,
+        kinesis: &aws_sdk_kinesis::Client,
+        max_records: i32,
+        dead_letter: &Path,
+    ) -> Result<(u64, Vec<i64>), StreamError> {
         self.refresh_shards(kinesis).await?;
         let mut reads = Vec::new();
         let shards: Vec<String> = self.iterators.keys().cloned().collect();
@@ -231,15 +258,15 @@ impl TableWorker {
             self.iterators.insert(shard, out.next_shard_iterator().map(str::to_string));
         }
         if reads.is_empty() {
-            return Ok(0);
+            return Ok((0, Vec::new()));
         }
         let n = reads.len() as u64;
-        self.commit(reads, dead_letter).await?;
+        let inds = self.commit(reads, dead_letter).await?;
         self.stats.read += n;
-        Ok(n)
+        Ok((n, inds))
     }
 
-    async fn commit(&mut self, reads: Vec<Read>, dead_letter: &Path) -> Result<(), StreamError> {
+    async fn commit(&mut self, reads: Vec<Read>, dead_letter: &Path) -> Result<Vec<i64>, StreamError> {
         let schema = Arc::new(batch::raw_schema(self.kind));
         let mut rows = Vec::new();
         let mut bad = 0;
@@ -262,9 +289,13 @@ impl TableWorker {
         let properties = CommitProperties::default().with_metadata([(CHECKPOINT_KEY.to_string(), json!(checkpoint))]);
         let mut writer = RecordBatchWriter::for_table(table).map_err(delta_err(&self.table_name))?.with_commit_properties(properties);
         let mut written = 0;
+        let mut inds = Vec::new();
         for b in cleaned {
             let b = cast_batch(&b, &delta_schema)?;
             written += b.num_rows() as u64;
+            if let Some(col) = b.column_by_name("ind").and_then(|c| c.as_any().downcast_ref::<datafusion::arrow::array::Int64Array>()) {
+                inds.extend(col.iter().flatten());
+            }
             writer.write(b).await.map_err(delta_err(&self.table_name))?;
         }
         let table = self.table.as_mut().expect("ensured");
@@ -274,7 +305,7 @@ impl TableWorker {
         self.stats.dead_lettered += bad;
         self.stats.commits += 1;
         tracing::debug!(table = %self.table_name, read = reads.len(), written, bad, "committed");
-        Ok(())
+        Ok(inds)
     }
 
     async fn ensure_table(&mut self, schema: &SchemaRef) -> Result<&DeltaTable, StreamError> {

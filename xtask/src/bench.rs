@@ -18,6 +18,7 @@ pub enum Which {
     Ingest,
     Sink,
     Batch,
+    Stream,
     Provision,
 }
 
@@ -79,6 +80,12 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
     if wants(Which::Batch) {
         rows.extend(batch_bench(&bin, args.batch_rows, args.runs)?);
+    }
+    if wants(Which::Stream) {
+        rows.extend(component_bench(
+            &bin,
+            &["bench", "stream", "--aws-endpoint-url", &stack::moto_endpoint(), "--runs", &args.runs.to_string()],
+        )?);
     }
     if wants(Which::Provision) {
         rows.push(provision_bench(args.runs)?);
