@@ -2,6 +2,8 @@
 //! peer doing the same work against the same service, in the same process,
 //! so the ratio means something on any machine.
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -381,4 +383,153 @@ async fn stream_peer(kinesis: &aws_sdk_kinesis::Client, stream: &str, records: u
         .map_err(step("reading the peer stream"))?
         .map_err(step("peer reader"))?;
     Ok(sent.into_iter().filter_map(|(d, t)| seen.get(&d).map(|s| s.saturating_duration_since(t))).collect())
+}
+
+/// Batch path latency: one record POSTed to the ingest server until its
+/// object (flush.size 1, as the original connector) exists in S3, at a fixed
+/// rate; next to PUTting the same bytes straight to the same endpoint until
+/// HEAD sees them. Objects are watched with HEAD every 10 ms: the key follows
+/// from the partition and offset the ingest server answers.
+pub async fn e2e(bootstrap: &str, bucket_url: &str, s3: &S3Settings, records: u64, rate: f64, runs: usize) -> Result<Vec<Measurement>, BenchError> {
+    let (mut p50s, mut p99s, mut peer50s, mut peer99s) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for run in 0..runs.max(1) {
+        let names = fresh_names("be");
+        kafka::ensure_topics(bootstrap, &[], &names.topics(), 3, 1).await.map_err(step("creating topics"))?;
+        let location = Location::parse(&format!("{bucket_url}/e2e-{}-{run}", names.uid())).map_err(step("location"))?;
+        let store = storage::open(&location, s3).map_err(step("opening the store"))?;
+        let mut config = SinkConfig::new(bootstrap, &names.topics_regex(), &format!("{}-sink", names.uid()), location.clone());
+        config.s3 = s3.clone();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let sink_task = tokio::spawn(sink::run(config, async move {
+            let _ = stop_rx.await;
+        }));
+        let server = ingest::start(IngestConfig { listen: "127.0.0.1:0".parse().expect("address"), bootstrap: bootstrap.to_string(), ..Default::default() })
+            .await
+            .map_err(step("starting the ingest server"))?;
+        let base = format!("http://{}", server.local_addr);
+        let http = reqwest::Client::new();
+        let source = SyntheticSource::new(9, ORIGINAL_TABLE_ROWS);
+        let prefix = location.prefix().to_string().trim_matches('/').to_string();
+        let object_path = move |topic: &str, partition: i32, offset: i64| {
+            let key = sink::object_key(topic, partition, offset);
+            object_store::path::Path::from(if prefix.is_empty() { key } else { format!("{prefix}/{key}") })
+        };
+        // One watcher lists the objects every 20 ms and notes when each key
+        // first appears (per-record HEAD polling would load the endpoint more
+        // than the sink does).
+        let seen = Arc::new(std::sync::Mutex::new(HashMap::<object_store::path::Path, Instant>::new()));
+        let watcher = {
+            let (store, seen) = (store.clone(), seen.clone());
+            let root = object_path("", 0, 0).parts().take_while(|p| p.as_ref() != "topics").collect::<object_store::path::Path>();
+            tokio::spawn(async move {
+                loop {
+                    let listed: Vec<_> = store.list(Some(&root)).collect().await;
+                    let now = Instant::now();
+                    {
+                        let mut seen = seen.lock().expect("seen lock");
+                        for meta in listed.into_iter().flatten() {
+                            seen.entry(meta.location).or_insert(now);
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            })
+        };
+        // POST one record; its object's key follows from the answer.
+        let one = |i: u64| {
+            let (http, base, object_path) = (http.clone(), base.clone(), object_path.clone());
+            let kind = Kind::ALL[(i % 3) as usize];
+            let topic = names.topic(kind);
+            let value = source.round(i).value(kind);
+            async move {
+                let started = Instant::now();
+                let answer: serde_json::Value = http
+                    .post(format!("{base}/topics/{topic}"))
+                    .header("Content-Type", emulate::JSON_V2)
+                    .json(&serde_json::json!({"records": [{"value": value}]}))
+                    .send()
+                    .await
+                    .map_err(step("POST"))?
+                    .json()
+                    .await
+                    .map_err(step("POST answer"))?;
+                let (p, o) = (answer["offsets"][0]["partition"].as_i64(), answer["offsets"][0]["offset"].as_i64());
+                let (Some(p), Some(o)) = (p, o) else { return Err(BenchError::Step(format!("POST answered {answer}"))) };
+                Ok((object_path(&topic, p as i32, o), started))
+            }
+        };
+        let wait_for = |path: object_store::path::Path| {
+            let seen = seen.clone();
+            async move {
+                let deadline = Instant::now() + Duration::from_secs(60);
+                loop {
+                    let at = seen.lock().expect("seen lock").get(&path).copied();
+                    if let Some(at) = at {
+                        return Ok(at);
+                    }
+                    if Instant::now() > deadline {
+                        return Err(BenchError::Step(format!("{path} did not appear within 60 s")));
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        };
+        // Warm-up: the sink's first assignment takes seconds; not measured.
+        let (path, _) = one(records).await?;
+        wait_for(path).await?;
+        let mut posted = Vec::new();
+        let interval = Duration::from_secs_f64(1.0 / rate.max(1e-6));
+        let mut next = Instant::now();
+        let mut in_flight = FuturesUnordered::new();
+        for i in 0..records {
+            tokio::time::sleep_until(next.into()).await;
+            next += interval;
+            in_flight.push(one(i));
+            while let Some(Some(r)) = futures::FutureExt::now_or_never(in_flight.next()) {
+                posted.push(r?);
+            }
+        }
+        while let Some(r) = in_flight.next().await {
+            posted.push(r?);
+        }
+        let mut ours = Vec::new();
+        for (path, started) in posted {
+            ours.push(wait_for(path).await?.saturating_duration_since(started));
+        }
+        watcher.abort();
+        let _ = stop_tx.send(());
+        let _ = sink_task.await;
+        let _ = server.stop().await;
+
+        // The peer: the same bytes PUT to the same endpoint, until HEAD sees them.
+        let mut peer = Vec::new();
+        let mut next = Instant::now();
+        for i in 0..records {
+            tokio::time::sleep_until(next.into()).await;
+            next += interval;
+            let path = object_store::path::Path::from(format!("e2e-peer-{}/{i:010}.json", names.uid()));
+            let body = serde_json::to_vec(&source.round(i).value(Kind::ALL[(i % 3) as usize])).expect("serialise");
+            let started = Instant::now();
+            store.put(&path, PutPayload::from(body)).await.map_err(step("raw PUT"))?;
+            while store.head(&path).await.is_err() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            peer.push(started.elapsed());
+        }
+        let _ = kafka::delete_topics(bootstrap, &names.topics().iter().map(String::as_str).collect::<Vec<_>>()).await;
+        p50s.push(percentile_ms(&ours, 0.5));
+        p99s.push(percentile_ms(&ours, 0.99));
+        peer50s.push(percentile_ms(&peer, 0.5));
+        peer99s.push(percentile_ms(&peer, 0.99));
+    }
+    let row = |case: &str, ours: Vec<f64>, peer: Vec<f64>| Measurement {
+        bench: "end to end".into(),
+        case: format!("{case}, {records} records at {rate} records/s, flush.size 1"),
+        unit: "ms".into(),
+        ours: median(ours),
+        peer_name: "PUT of the same bytes until HEAD sees it".into(),
+        peer: median(peer),
+        runs,
+    };
+    Ok(vec![row("POST -> object in S3, p50", p50s, peer50s), row("POST -> object in S3, p99", p99s, peer99s)])
 }

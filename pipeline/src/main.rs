@@ -256,6 +256,24 @@ enum Command {
 
 #[derive(Subcommand)]
 enum BenchWhat {
+    /// POST -> object in S3 latency (p50, p99) at a fixed rate, flush.size 1,
+    /// vs a PUT of the same bytes to the same endpoint.
+    E2e {
+        #[command(flatten)]
+        kafka: KafkaArgs,
+        #[command(flatten)]
+        s3: S3Args,
+        /// s3://bucket for the objects.
+        #[arg(long)]
+        bucket: String,
+        #[arg(long, default_value_t = 300)]
+        records: u64,
+        /// Records per second.
+        #[arg(long, default_value_t = 30.0)]
+        rate: f64,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
     /// PUT -> row in Delta latency (p50, p99) at a fixed rate vs Kinesis's own
     /// PutRecord -> GetRecords latency.
     Stream {
@@ -342,6 +360,9 @@ async fn main() -> Result<()> {
                 }
                 BenchWhat::Sink { kafka, s3, bucket, records, runs } => {
                     pipeline::bench::sink(&kafka.bootstrap_servers, &bucket, &s3.settings(), records, runs).await?
+                }
+                BenchWhat::E2e { kafka, s3, bucket, records, rate, runs } => {
+                    pipeline::bench::e2e(&kafka.bootstrap_servers, &bucket, &s3.settings(), records, rate, runs).await?
                 }
                 BenchWhat::Stream { aws, rounds, rate, runs } => {
                     pipeline::bench::stream(&aws.target(), rounds, rate, runs).await?

@@ -18,6 +18,7 @@ pub enum Which {
     Ingest,
     Sink,
     Batch,
+    E2e,
     Stream,
     Provision,
 }
@@ -80,6 +81,17 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
     if wants(Which::Batch) {
         rows.extend(batch_bench(&bin, args.batch_rows, args.runs)?);
+    }
+    if wants(Which::E2e) {
+        let bucket = "bench-e2e-bucket";
+        crate::demo::ensure_moto_bucket(bucket)?;
+        rows.extend(component_bench(
+            &bin,
+            &[
+                "bench", "e2e", "--bucket", &format!("s3://{bucket}"), "--s3-endpoint", &stack::moto_endpoint(),
+                "--runs", &args.runs.to_string(),
+            ],
+        )?);
     }
     if wants(Which::Stream) {
         rows.extend(component_bench(
