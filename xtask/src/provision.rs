@@ -116,6 +116,11 @@ pub fn run_provision(args: ProvisionArgs) -> Result<()> {
             return Ok(());
         }
         println!("applied: {changes} change(s), {sent} mutating AWS call(s)");
+        let values = p.found.config_values();
+        if !values.is_empty() {
+            let path = crate::render::write_discovered(&uid, &values)?;
+            println!("discovered variables for render and deploy-dag: {}", path.display());
+        }
         for (name, value) in p.found.summary() {
             println!("  {name:<24} {value}");
         }
@@ -167,6 +172,8 @@ pub fn run_teardown(args: TeardownArgs) -> Result<()> {
             println!("{deleted} resource(s) would be deleted (dry run)");
         } else {
             println!("deleted {deleted} resource(s)");
+            // Its discovered values describe resources that are gone.
+            let _ = std::fs::remove_file(crate::render::discovered_path(&p.names.uid));
         }
         Ok(())
     })

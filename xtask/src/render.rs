@@ -38,6 +38,16 @@ impl ConfigArgs {
                 PipelineConfig::from_toml(&text).with_context(|| format!("in {}", path.display()))?
             }
         };
+        // What `cargo xtask provision` discovered, below --set.
+        let discovered = discovered_path(&config.uid);
+        if let Ok(text) = std::fs::read_to_string(&discovered) {
+            let lines = text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#'));
+            for line in lines {
+                let (name, value) = line.split_once('=').with_context(|| format!("{}: `{line}`", discovered.display()))?;
+                config.set(name.trim(), value.trim()).with_context(|| format!("in {}", discovered.display()))?;
+            }
+            eprintln!("using the values `cargo xtask provision` discovered, from {}", discovered.display());
+        }
         for assignment in &self.set {
             let (name, value) =
                 assignment.split_once('=').with_context(|| format!("--set `{assignment}`: expected NAME=VALUE"))?;
@@ -45,6 +55,23 @@ impl ConfigArgs {
         }
         Ok(config)
     }
+}
+
+/// Where provisioning leaves the variables it discovered for a uid.
+pub fn discovered_path(uid: &str) -> PathBuf {
+    paths::local_dir().join("deployments").join(format!("{uid}.vars"))
+}
+
+/// Record discovered variables as `NAME=VALUE` lines (render and deploy-dag read them).
+pub fn write_discovered(uid: &str, values: &[(String, String)]) -> Result<PathBuf> {
+    let path = discovered_path(uid);
+    std::fs::create_dir_all(path.parent().expect("has a directory"))?;
+    let mut text = String::from("# Written by `cargo xtask provision`; read by render and deploy-dag (--set overrides).\n");
+    for (name, value) in values {
+        text.push_str(&format!("{name}={value}\n"));
+    }
+    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
 }
 
 #[derive(Debug, clap::Args)]
@@ -156,4 +183,29 @@ pub fn run_deploy_dag(args: DeployDagArgs) -> Result<()> {
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn discovered_values_fill_the_config_and_set_still_wins() {
+        let uid = format!("xtasktest{}", std::process::id());
+        let values = vec![
+            ("kafka.bootstrap_servers".to_string(), "b-1.found:9098".to_string()),
+            ("kafka.client_role_arn".to_string(), "arn:aws:iam::1:role/found".to_string()),
+        ];
+        let path = write_discovered(&uid, &values).unwrap();
+        let args = ConfigArgs {
+            config: PathBuf::from("pipeline.toml"),
+            uid: Some(uid.clone()),
+            set: vec!["kafka.client_role_arn=arn:aws:iam::1:role/given".into()],
+        };
+        let config = args.load();
+        std::fs::remove_file(&path).unwrap();
+        let config = config.unwrap();
+        assert_eq!(config.kafka.bootstrap_servers.as_deref(), Some("b-1.found:9098"));
+        assert_eq!(config.kafka.client_role_arn.as_deref(), Some("arn:aws:iam::1:role/given"));
+    }
 }

@@ -235,8 +235,19 @@ pub struct Discovered {
 }
 
 impl Discovered {
-    /// `name = value` lines of what is known, for the summary and for
-    /// `cargo xtask render --set`.
+    /// Config variables the run discovered (for render and deploy-dag).
+    pub fn config_values(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        if let Some(v) = &self.bootstrap_servers {
+            out.push(("kafka.bootstrap_servers".to_string(), v.clone()));
+        }
+        if let Some(v) = self.role_arns.get("ec2") {
+            out.push(("kafka.client_role_arn".to_string(), v.clone()));
+        }
+        out
+    }
+
+    /// `name = value` lines of what is known, for the summary.
     pub fn summary(&self) -> Vec<(String, String)> {
         let mut out = Vec::new();
         let mut push = |k: &str, v: &Option<String>| {
