@@ -51,7 +51,13 @@ impl Broker {
         let pid = self.pid();
         assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
         let started = Instant::now();
-        while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        // Gone, or a zombie: under `cargo xtask test` the broker is a child
+        // of xtask, which does not reap it until it exits.
+        let running = |pid: &str| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|stat| stat.rsplit(')').next().and_then(|rest| rest.split_whitespace().next()) != Some("Z"))
+        };
+        while running(&pid) {
             assert!(started.elapsed() < Duration::from_secs(60), "the broker did not stop");
             std::thread::sleep(Duration::from_millis(100));
         }
