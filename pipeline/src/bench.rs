@@ -250,9 +250,9 @@ pub async fn stream(aws: &infra::aws::AwsTarget, rounds: u64, rate: f64, runs: u
 }
 
 fn percentile_ms(latencies: &[Duration], q: f64) -> f64 {
-    let mut v: Vec<f64> = latencies.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
-    v.sort_by(f64::total_cmp);
-    v[((v.len() as f64 * q).ceil() as usize).clamp(1, v.len()) - 1]
+    let mut sorted = latencies.to_vec();
+    sorted.sort_unstable();
+    emulate::percentile(&sorted, q).as_secs_f64() * 1000.0
 }
 
 /// Latency of every record, ingest route to Delta commit.

@@ -273,7 +273,7 @@ pub async fn run(config: EmulateConfig) -> Result<Summary, EmulateError> {
     Ok(summary)
 }
 
-fn percentile(sorted: &[Duration], q: f64) -> Duration {
+pub(crate) fn percentile(sorted: &[Duration], q: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
     }
