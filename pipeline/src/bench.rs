@@ -101,7 +101,7 @@ pub async fn ingest(bootstrap: &str, records_per_run: u64, runs: usize) -> Resul
                 mode: Default::default(),
                 target: base.clone(),
                 names: names.clone(),
-                source: SyntheticSource::new(42, ORIGINAL_TABLE_ROWS),
+                source: crate::emulate::RowSource::Synthetic(SyntheticSource::new(42, ORIGINAL_TABLE_ROWS)),
                 rounds: Some(rounds),
                 duration: None,
                 rate: None,

@@ -13,8 +13,33 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
-use crate::generate::SyntheticSource;
+use crate::generate::{SyntheticSource, random_offsets};
+use crate::mysql_source::{MysqlSource, MysqlSourceError};
 use crate::records::{Kind, Names, Round};
+
+/// Where the rows come from: the seeded synthetic tables, or the original
+/// MySQL/MariaDB database.
+#[derive(Debug, Clone)]
+pub enum RowSource {
+    Synthetic(SyntheticSource),
+    Mysql(MysqlSource),
+}
+
+impl RowSource {
+    fn rows(&self) -> u64 {
+        match self {
+            RowSource::Synthetic(s) => s.rows(),
+            RowSource::Mysql(m) => m.rows(),
+        }
+    }
+
+    async fn round(&self, offset: u64) -> Result<Round, MysqlSourceError> {
+        match self {
+            RowSource::Synthetic(s) => Ok(s.round(offset)),
+            RowSource::Mysql(m) => m.round(offset).await,
+        }
+    }
+}
 
 /// Content type the original emulator sends.
 pub const JSON_V2: &str = "application/vnd.kafka.json.v2+json";
@@ -97,7 +122,7 @@ pub struct EmulateConfig {
     pub target: String,
     pub mode: Mode,
     pub names: Names,
-    pub source: SyntheticSource,
+    pub source: RowSource,
     /// Rounds to run (each round is one record per topic); None = until `duration`.
     pub rounds: Option<u64>,
     pub duration: Option<Duration>,
@@ -122,6 +147,9 @@ pub enum EmulateError {
     Unbounded,
     #[error("HTTP client: {0}")]
     Client(#[from] reqwest::Error),
+    /// Reading the source failed; what was sent before is in `summary`.
+    #[error("{source}\n(stopped after {}; requests in flight were finished)", .summary.sent_line())]
+    Source { source: MysqlSourceError, summary: Box<Summary> },
 }
 
 /// What happened to the records of a run.
@@ -141,6 +169,10 @@ pub struct Summary {
 impl Summary {
     pub fn records_per_second(&self) -> f64 {
         self.acked as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    fn sent_line(&self) -> String {
+        format!("{} records sent, {} acknowledged, {} failed", self.sent, self.acked, self.failed)
     }
 }
 
@@ -202,7 +234,8 @@ pub async fn run(config: EmulateConfig) -> Result<Summary, EmulateError> {
 
     let permits = Arc::new(Semaphore::new(config.concurrency.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
-    let mut source = config.source.random_rounds(config.offset_seed);
+    let mut offsets = random_offsets(config.offset_seed, config.source.rows());
+    let mut source_error = None;
     // One request carries `batch` records; pace requests to meet the rate.
     let request_interval = config.rate.map(|r| Duration::from_secs_f64(batch as f64 / r.max(1e-6)));
     let started = Instant::now();
@@ -217,7 +250,16 @@ pub async fn run(config: EmulateConfig) -> Result<Summary, EmulateError> {
             break;
         }
         let take = remaining.map_or(batch as u64, |r| r.min(batch as u64)) as usize;
-        let rounds: Vec<Round> = source.by_ref().take(take).collect();
+        let mut rounds: Vec<Round> = Vec::with_capacity(take);
+        for offset in offsets.by_ref().take(take) {
+            match config.source.round(offset).await {
+                Ok(round) => rounds.push(round),
+                Err(e) => {
+                    source_error = Some(e);
+                    break 'rounds;
+                }
+            }
+        }
         rounds_done += take as u64;
         for kind in Kind::ALL {
             if let Some(interval) = request_interval {
@@ -270,7 +312,10 @@ pub async fn run(config: EmulateConfig) -> Result<Summary, EmulateError> {
     latencies.sort_unstable();
     summary.p50 = percentile(&latencies, 0.50);
     summary.p99 = percentile(&latencies, 0.99);
-    Ok(summary)
+    match source_error {
+        Some(source) => Err(EmulateError::Source { source, summary: Box::new(summary) }),
+        None => Ok(summary),
+    }
 }
 
 pub(crate) fn percentile(sorted: &[Duration], q: f64) -> Duration {

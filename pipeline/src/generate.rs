@@ -97,9 +97,16 @@ impl SyntheticSource {
     /// Rounds the way the original emulator draws them: a random row offset
     /// each time, so rows repeat.
     pub fn random_rounds(self, offset_seed: u64) -> impl Iterator<Item = Round> {
-        let mut offsets = ChaCha8Rng::seed_from_u64(offset_seed);
-        std::iter::repeat_with(move || self.round(offsets.random_range(0..self.rows)))
+        random_offsets(offset_seed, self.rows).map(move |offset| self.round(offset))
     }
+}
+
+/// Row offsets the way the original emulator draws them: uniformly at
+/// random below `rows`, so rows repeat. Seeded, for reproducible runs.
+pub fn random_offsets(offset_seed: u64, rows: u64) -> impl Iterator<Item = u64> {
+    let mut rng = ChaCha8Rng::seed_from_u64(offset_seed);
+    let rows = rows.max(1);
+    std::iter::repeat_with(move || rng.random_range(0..rows))
 }
 
 /// Write rounds straight into the S3 sink's layout (partition 0 of each

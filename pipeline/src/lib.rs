@@ -9,6 +9,7 @@ pub mod emulate;
 pub mod generate;
 pub mod ingest;
 pub mod kafka;
+pub mod mysql_source;
 pub mod records;
 pub mod sink;
 pub mod storage;

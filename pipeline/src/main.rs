@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use pipeline::emulate::EmulateConfig;
+use pipeline::emulate::{EmulateConfig, RowSource};
+use pipeline::mysql_source::{self, MysqlSource};
 use pipeline::generate::{ORIGINAL_TABLE_ROWS, SyntheticSource};
 use pipeline::ingest::IngestConfig;
 use pipeline::records::Names;
@@ -117,12 +118,37 @@ enum Command {
         /// Retries of a request answered with a retriable error (503).
         #[arg(long, default_value_t = 3)]
         retries: u32,
-        /// Seed of the synthetic source tables.
+        /// Where rows come from: `synthetic` (seeded generator, the default) or
+        /// the original database, `mysql://user:password@host:port/database`
+        /// with tables pinterest_data, geolocation_data and user_data (TLS:
+        /// append `?require_ssl=true`). Prefer the PIPELINE_MYSQL_URL
+        /// variable to keep the password out of shell history.
+        #[arg(long, env = "PIPELINE_SOURCE", default_value = "synthetic", hide_env_values = true)]
+        source: String,
+        /// Seed of the synthetic source tables, and of the row offsets drawn.
         #[arg(long, default_value_t = 42)]
         seed: u64,
         /// Rows per synthetic source table.
         #[arg(long, default_value_t = ORIGINAL_TABLE_ROWS)]
         rows: u64,
+    },
+    /// Create the source tables (pinterest_data, geolocation_data, user_data,
+    /// the original's columns) in a MySQL/MariaDB database and fill them from
+    /// the synthetic generator, so `emulate --source mysql://...` has the
+    /// original's database to read. Row i has index/ind i.
+    SeedMysql {
+        /// `mysql://user:password@host:port/database`.
+        #[arg(long, env = "PIPELINE_MYSQL_URL", hide_env_values = true)]
+        url: String,
+        /// Seed of the synthetic source tables.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Rows per table.
+        #[arg(long, default_value_t = ORIGINAL_TABLE_ROWS)]
+        rows: u64,
+        /// Empty tables that already hold rows instead of refusing.
+        #[arg(long)]
+        replace: bool,
     },
     /// Write generated rounds straight into the S3 sink's layout in a directory,
     /// as if emulate, ingest and sink had run: input for `batch` at any size.
@@ -379,7 +405,20 @@ async fn main() -> Result<()> {
                 .with_context(|| format!("writing to {}", output.display()))?;
             println!("wrote {written} rounds ({} records) to {}", written * 3, output.display());
         }
-        Command::Emulate { uid, target, mode, count, duration, rate, batch, concurrency, retries, seed, rows } => {
+        Command::SeedMysql { url, seed, rows, replace } => {
+            let written = mysql_source::seed(&url, &SyntheticSource::new(seed, rows), replace).await?;
+            println!("wrote {written} rows to each of pinterest_data, geolocation_data, user_data at {}", mysql_source::redacted(&url));
+        }
+        Command::Emulate { uid, target, mode, count, duration, rate, batch, concurrency, retries, source, seed, rows } => {
+            let source = if source == "synthetic" {
+                RowSource::Synthetic(SyntheticSource::new(seed, rows))
+            } else if source.starts_with("mysql://") {
+                let mysql = MysqlSource::connect(&source).await?;
+                eprintln!("reading rows from {} ({} rows per table)", mysql.url(), mysql.rows());
+                RowSource::Mysql(mysql)
+            } else {
+                anyhow::bail!("--source must be `synthetic` or a mysql://user:password@host:port/database URL, not `{}`", mysql_source::redacted(&source));
+            };
             let config = EmulateConfig {
                 target,
                 mode: match mode {
@@ -387,7 +426,7 @@ async fn main() -> Result<()> {
                     ModeArg::Stream => emulate::Mode::Stream,
                 },
                 names: uid.names()?,
-                source: SyntheticSource::new(seed, rows),
+                source,
                 rounds: count,
                 duration: duration.map(Duration::from_secs_f64),
                 rate,

@@ -29,7 +29,7 @@ async fn emulate(names: &Names, rounds: u64, batch: usize) -> pipeline::emulate:
         mode: Default::default(),
         target: format!("http://{}", server.local_addr),
         names: names.clone(),
-        source: SyntheticSource::new(5, 2_000),
+        source: pipeline::emulate::RowSource::Synthetic(SyntheticSource::new(5, 2_000)),
         rounds: Some(rounds),
         duration: None,
         rate: None,

@@ -49,12 +49,25 @@ const REQUIREMENTS: &[Requirement] = &[
     Requirement { what: "a C++ compiler (builds librdkafka)", package: "g++", present: || has_command("c++") },
     Requirement { what: "make", package: "make", present: || has_command("make") },
     Requirement { what: "pkg-config", package: "pkg-config", present: || has_command("pkg-config") },
+    Requirement { what: "MariaDB server (holds the emulator's source tables)", package: "mariadb-server", present: || mariadbd().is_ok() },
     Requirement {
         what: "libcurl headers (librdkafka includes curl.h)",
         package: "libcurl4-openssl-dev",
         present: || succeeds("pkg-config", &["--exists", "libcurl"]),
     },
 ];
+
+/// The MariaDB server binary: in /usr/sbin, which a non-root PATH may lack.
+pub fn mariadbd() -> Result<PathBuf> {
+    if has_command("mariadbd") {
+        return Ok(PathBuf::from("mariadbd"));
+    }
+    let sbin = PathBuf::from("/usr/sbin/mariadbd");
+    if sbin.exists() {
+        return Ok(sbin);
+    }
+    bail!("mariadbd not found; install Debian's mariadb-server (sudo apt-get install -y mariadb-server)")
+}
 
 fn is_root() -> bool {
     Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")

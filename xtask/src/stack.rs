@@ -1,6 +1,7 @@
-//! The local stack: a real Apache Kafka broker (KRaft, single node) and a
-//! moto server for the AWS APIs, both on 127.0.0.1, with pid files and logs
-//! under `.local/`. `up` is idempotent: a healthy running service is reused.
+//! The local stack: a real Apache Kafka broker (KRaft, single node), a
+//! moto server for the AWS APIs and a MariaDB server holding the source
+//! tables, all on 127.0.0.1, with pid files, data and logs under `.local/`.
+//! `up` is idempotent: a healthy running service is reused.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -18,6 +19,12 @@ use crate::paths;
 pub const KAFKA_PORT: u16 = 19092;
 pub const KAFKA_CONTROLLER_PORT: u16 = 19093;
 pub const MOTO_PORT: u16 = 5000;
+pub const MARIADB_PORT: u16 = 13306;
+/// Database and account the local MariaDB is started with: loopback only,
+/// a throwaway password like moto's dummy keys.
+const MARIADB_DATABASE: &str = "pinterest";
+const MARIADB_USER: &str = "pipeline";
+const MARIADB_PASSWORD: &str = "pipeline";
 
 pub fn kafka_bootstrap() -> String {
     format!("127.0.0.1:{KAFKA_PORT}")
@@ -25,6 +32,11 @@ pub fn kafka_bootstrap() -> String {
 
 pub fn moto_endpoint() -> String {
     format!("http://127.0.0.1:{MOTO_PORT}")
+}
+
+/// URL of the local source database, as `pipeline emulate --source` takes it.
+pub fn mysql_url() -> String {
+    format!("mysql://{MARIADB_USER}:{MARIADB_PASSWORD}@127.0.0.1:{MARIADB_PORT}/{MARIADB_DATABASE}")
 }
 
 /// Environment that points clients at the local stack. The AWS keys are
@@ -36,6 +48,7 @@ pub fn client_env() -> Vec<(&'static str, String)> {
         ("AWS_ACCESS_KEY_ID", "testing".into()),
         ("AWS_SECRET_ACCESS_KEY", "testing".into()),
         ("AWS_REGION", "us-east-1".into()),
+        ("PIPELINE_MYSQL_URL", mysql_url()),
     ]
 }
 
@@ -43,15 +56,17 @@ pub fn client_env() -> Vec<(&'static str, String)> {
 pub enum Service {
     Kafka,
     Moto,
+    Mariadb,
 }
 
 impl Service {
-    pub const ALL: [Service; 2] = [Service::Kafka, Service::Moto];
+    pub const ALL: [Service; 3] = [Service::Kafka, Service::Moto, Service::Mariadb];
 
     pub fn name(self) -> &'static str {
         match self {
             Service::Kafka => "kafka",
             Service::Moto => "moto",
+            Service::Mariadb => "mariadb",
         }
     }
 
@@ -59,6 +74,7 @@ impl Service {
         match self {
             Service::Kafka => KAFKA_PORT,
             Service::Moto => MOTO_PORT,
+            Service::Mariadb => MARIADB_PORT,
         }
     }
 
@@ -66,6 +82,7 @@ impl Service {
         match self {
             Service::Kafka => kafka_bootstrap(),
             Service::Moto => moto_endpoint(),
+            Service::Mariadb => format!("127.0.0.1:{MARIADB_PORT}"),
         }
     }
 
@@ -83,6 +100,7 @@ impl Service {
         match self {
             Service::Kafka => "kafka.Kafka",
             Service::Moto => "moto_server",
+            Service::Mariadb => "mariadbd",
         }
     }
 
@@ -113,6 +131,14 @@ impl Service {
                 let mut buf = [0u8; 12];
                 stream.read_exact(&mut buf).is_ok() && buf.starts_with(b"HTTP/1.") && &buf[9..12] == b"200"
             }
+            // The server speaks first: a packet header (3 length bytes,
+            // sequence 0) then protocol version 10. Sent only once start-up,
+            // including the init file, is over.
+            Service::Mariadb => {
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+                let mut buf = [0u8; 5];
+                stream.read_exact(&mut buf).is_ok() && buf[3] == 0 && buf[4] == 10
+            }
         }
     }
 
@@ -130,6 +156,7 @@ impl Service {
                 c.args(["-H", "127.0.0.1", "-p", &self.port().to_string()]);
                 c
             }
+            Service::Mariadb => mariadb_command()?,
         };
         std::fs::create_dir_all(paths::log_dir())?;
         std::fs::create_dir_all(paths::run_dir())?;
@@ -211,6 +238,56 @@ fn kafka_command() -> Result<Command> {
         .args(["-cp", &classpath, "kafka.Kafka"])
         .arg(&props);
     Ok(cmd)
+}
+
+/// MariaDB with its own data directory, ignoring any system my.cnf; the
+/// data directory is initialised on first start and the init file makes
+/// the database and the account of [`mysql_url`] on every start.
+fn mariadb_command() -> Result<Command> {
+    let dir = paths::local_dir().join("mariadb");
+    let data = dir.join("data");
+    std::fs::create_dir_all(&dir)?;
+    // mariadbd refuses to run as root unless told to, and must not switch
+    // to a `mysql` account that may not own our directory.
+    let user = whoami()?;
+    if !data.join("mysql").exists() {
+        install::run_logged(
+            Command::new("mariadb-install-db")
+                .arg("--no-defaults")
+                .arg(format!("--datadir={}", data.display()))
+                .arg(format!("--user={user}"))
+                .args(["--auth-root-authentication-method=socket", "--skip-test-db"]),
+            &paths::log_dir().join("mariadb-install.log"),
+        )
+        .context("initialising the MariaDB data directory")?;
+    }
+    // One statement per line, no comments: the init file's rules. All
+    // databases are granted: tests make one each, so they never share tables.
+    let init = dir.join("init.sql");
+    std::fs::write(
+        &init,
+        format!(
+            "CREATE DATABASE IF NOT EXISTS {MARIADB_DATABASE};\n\
+             CREATE USER IF NOT EXISTS '{MARIADB_USER}'@'127.0.0.1' IDENTIFIED BY '{MARIADB_PASSWORD}';\n\
+             GRANT ALL PRIVILEGES ON *.* TO '{MARIADB_USER}'@'127.0.0.1';\n"
+        ),
+    )?;
+    let mut cmd = Command::new(install::mariadbd()?);
+    cmd.arg("--no-defaults")
+        .arg(format!("--datadir={}", data.display()))
+        .arg(format!("--socket={}", paths::run_dir().join("mariadb.sock").display()))
+        .arg(format!("--port={MARIADB_PORT}"))
+        .args(["--bind-address=127.0.0.1", "--skip-name-resolve"])
+        .arg(format!("--user={user}"))
+        .arg(format!("--init-file={}", init.display()))
+        // Small buffers: this is a test fixture of 11,000-row tables.
+        .args(["--innodb-buffer-pool-size=64M", "--innodb-log-file-size=48M"]);
+    Ok(cmd)
+}
+
+fn whoami() -> Result<String> {
+    let out = Command::new("id").arg("-un").output().context("running `id -un`")?;
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 fn spinner(msg: String) -> ProgressBar {
@@ -321,15 +398,15 @@ fn signal(pid: u32, sig: &str) {
 
 /// One line per service: state, pid, address, log.
 pub fn status() -> Vec<String> {
-    let mut lines = vec![format!("{:<6} {:<9} {:<8} {:<24} {}", "name", "state", "pid", "address", "log")];
+    let mut lines = vec![format!("{:<8} {:<9} {:<8} {:<24} {}", "name", "state", "pid", "address", "log")];
     for svc in Service::ALL {
         let (state, pid) = match svc.pid() {
             Some(pid) if svc.healthy() => ("healthy", pid.to_string()),
             Some(pid) => ("starting", pid.to_string()),
             None => ("stopped", "-".into()),
         };
-        lines.push(format!("{:<6} {:<9} {:<8} {:<24} {}", svc.name(), state, pid, svc.address(), svc.log_file().display()));
+        lines.push(format!("{:<8} {:<9} {:<8} {:<24} {}", svc.name(), state, pid, svc.address(), svc.log_file().display()));
     }
-    lines.push(format!("kafka {KAFKA_VERSION} (KRaft), {MOTO_REQUIREMENT}"));
+    lines.push(format!("kafka {KAFKA_VERSION} (KRaft), {MOTO_REQUIREMENT}, MariaDB from Debian's mariadb-server; source tables at {}", mysql_url()));
     lines
 }

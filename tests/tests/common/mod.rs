@@ -17,6 +17,11 @@ pub fn s3_endpoint() -> String {
     std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:5000".to_string())
 }
 
+/// MariaDB of the local stack (a URL with the stack's throwaway password).
+pub fn mysql_url() -> String {
+    std::env::var("PIPELINE_MYSQL_URL").unwrap_or_else(|_| "mysql://pipeline:pipeline@127.0.0.1:13306/pinterest".to_string())
+}
+
 /// Fail fast, naming the fix, when the stack is not running.
 pub async fn require_kafka() {
     pipeline::kafka::wait_ready(&bootstrap(), Duration::from_secs(20))
