@@ -268,8 +268,9 @@ async fn stream_ours(aws: &infra::aws::AwsTarget, names: &Names, rounds: u64, ra
     let config = crate::stream::StreamConfig {
         names: names.clone(),
         kinesis: aws.clone(),
-        output: output.clone(),
+        output: crate::storage::Location::Local { dir: output.clone() },
         dead_letter: None,
+        s3: Default::default(),
         max_records: 1000,
         poll_interval: poll,
         stop_when_idle: None,

@@ -263,14 +263,18 @@ enum Command {
     /// Each commit stores the shard positions reached, so a restart (after a
     /// crash too) resumes exactly after the last committed record. Records
     /// that are not rows of their kind go to <output>/_dead_letter/<stream>/.
+    /// On S3 each commit is a put-if-absent of the next log entry, so a
+    /// second writer on the same table fails its commit instead of
+    /// overwriting one.
     Stream {
         #[command(flatten)]
         uid: UidArg,
         #[command(flatten)]
         aws: AwsArgs,
-        /// Directory of the Delta tables.
+        /// Where the Delta tables go: a directory, or s3://bucket[/prefix]
+        /// (the endpoint and region of --aws-endpoint-url/--aws-region apply).
         #[arg(long, default_value = "delta")]
-        output: PathBuf,
+        output: String,
         /// Stop after this many seconds without new records (default: run until Ctrl-C).
         #[arg(long)]
         stop_when_idle: Option<f64>,
@@ -374,7 +378,10 @@ enum Print {
 async fn main() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,rdkafka=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                // Delta's engine logs every snapshot and commit at INFO.
+                "info,rdkafka=warn,deltalake_core=warn,buoyant_kernel=warn".into()
+            }),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -479,8 +486,9 @@ async fn main() -> Result<()> {
             let config = pipeline::stream::StreamConfig {
                 names: uid.names()?,
                 kinesis: aws.target(),
-                output,
+                output: Location::parse(&output)?,
                 dead_letter: None,
+                s3: S3Settings { endpoint: aws.aws_endpoint_url.clone(), region: Some(aws.aws_region.clone()) },
                 max_records,
                 poll_interval: Duration::from_millis(500),
                 stop_when_idle: stop_when_idle.map(Duration::from_secs_f64),

@@ -56,6 +56,15 @@ impl Location {
         }
     }
 
+    /// A location under this one.
+    pub fn join(&self, name: &str) -> Location {
+        match self {
+            Location::S3 { bucket, prefix } if prefix.is_empty() => Location::S3 { bucket: bucket.clone(), prefix: name.to_string() },
+            Location::S3 { bucket, prefix } => Location::S3 { bucket: bucket.clone(), prefix: format!("{prefix}/{name}") },
+            Location::Local { dir } => Location::Local { dir: dir.join(name) },
+        }
+    }
+
     /// Key prefix inside the store (empty for a local directory, which is
     /// the store's root).
     pub fn prefix(&self) -> Path {
@@ -122,5 +131,8 @@ mod tests {
         assert_eq!(Location::parse("file:///tmp/x").unwrap(), Location::Local { dir: "/tmp/x".into() });
         assert!(Location::parse("s3:///nobucket").is_err());
         assert!(Location::parse("gs://other").unwrap_err().to_string().contains("s3://bucket"));
+        assert_eq!(Location::parse("s3://b").unwrap().join("t").to_string(), "s3://b/t");
+        assert_eq!(Location::parse("s3://b/p/").unwrap().join("t").to_string(), "s3://b/p/t");
+        assert_eq!(Location::parse("d").unwrap().join("t"), Location::Local { dir: "d/t".into() });
     }
 }

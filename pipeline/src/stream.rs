@@ -7,12 +7,18 @@
 //! Exactly once across crashes: the per-shard sequence numbers reached are
 //! stored in the same Delta commit as the rows (commit metadata), and a
 //! restart resumes after them. Records that are not rows of the kind go to
-//! a dead-letter directory, one file per record named by shard and sequence
-//! number, written before the commit, so a replay rewrites the same files.
+//! a dead-letter location, one object per record named by shard and
+//! sequence number, written before the commit, so a replay rewrites the
+//! same objects.
+//!
+//! Tables live in a directory or on S3 (`s3://bucket/prefix`). On S3 a
+//! commit is a put-if-absent of the next log entry (`If-None-Match: *`,
+//! which S3 has honoured since 2024), so two writers can never both win a
+//! version: Delta's own rule, without the DynamoDB lock table.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
 use aws_sdk_kinesis::types::ShardIteratorType;
@@ -23,14 +29,18 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit}
 use datafusion::arrow::json::ReaderBuilder;
 use deltalake_core::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake_core::kernel::StructType;
-use deltalake_core::kernel::transaction::CommitProperties;
+use deltalake_core::kernel::transaction::{CommitProperties, TransactionError};
 use deltalake_core::writer::{DeltaWriter, RecordBatchWriter};
-use deltalake_core::DeltaTable;
+use deltalake_core::logstore::{LogStore, LogStoreFactory, ObjectStoreRef, StorageConfig, default_logstore, logstore_factories};
+use deltalake_core::{DeltaResult, DeltaTable, DeltaTableBuilder};
 use futures::TryStreamExt;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::path::Path as ObjectPath;
 use serde_json::{Value, json};
 
 use crate::batch::{self, BatchError};
 use crate::records::{Kind, Names};
+use crate::storage::{self, Location, S3Settings, StorageError};
 
 /// Commit-metadata key holding the shard positions of a table.
 pub const CHECKPOINT_KEY: &str = "pipeline.stream.checkpoint";
@@ -39,10 +49,13 @@ pub const CHECKPOINT_KEY: &str = "pipeline.stream.checkpoint";
 pub struct StreamConfig {
     pub names: Names,
     pub kinesis: infra::aws::AwsTarget,
-    /// Directory holding the Delta tables `<uid>_<kind>_table`.
-    pub output: PathBuf,
-    /// Dead-letter directory (default `<output>/_dead_letter`).
-    pub dead_letter: Option<PathBuf>,
+    /// Where the Delta tables `<uid>_<kind>_table` live: a directory or
+    /// `s3://bucket[/prefix]`.
+    pub output: Location,
+    /// Dead-letter location (default `<output>/_dead_letter`).
+    pub dead_letter: Option<Location>,
+    /// S3 endpoint and region, for S3 locations.
+    pub s3: S3Settings,
     /// Records per GetRecords call (Kinesis allows up to 10,000).
     pub max_records: i32,
     /// Pause when no shard had new records.
@@ -63,6 +76,12 @@ pub enum StreamError {
     Clean(#[from] BatchError),
     #[error("{what}: {source}")]
     Io { what: String, source: std::io::Error },
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("writing dead letter {path}: {source}")]
+    DeadLetter { path: String, source: object_store::Error },
+    #[error("another writer committed to Delta table {table} at the same time; run one `pipeline stream` per uid and output (this one stopped; its positions up to the last commit are kept)")]
+    ConcurrentWriter { table: String },
     #[error("the checkpoint in {table} is unreadable ({detail}); it was not written by this tool")]
     Checkpoint { table: String, detail: String },
 }
@@ -82,6 +101,8 @@ struct TableWorker {
     stream: String,
     table_name: String,
     url: url::Url,
+    /// The bucket (or directory) root, for S3 tables.
+    root: Option<ObjectStoreRef>,
     table: Option<DeltaTable>,
     /// Last sequence number committed, per shard.
     checkpoint: BTreeMap<String, String>,
@@ -116,12 +137,12 @@ pub async fn run_observed(
     mut observe: impl FnMut(Committed),
 ) -> Result<BTreeMap<Kind, StreamStats>, StreamError> {
     let kinesis = aws_sdk_kinesis::Client::new(&config.kinesis.load().await);
-    let dead_letter = config.dead_letter.clone().unwrap_or_else(|| config.output.join("_dead_letter"));
-    std::fs::create_dir_all(&config.output)
-        .map_err(|source| StreamError::Io { what: format!("creating {}", config.output.display()), source })?;
+    let dead_letter_location = config.dead_letter.clone().unwrap_or_else(|| config.output.join("_dead_letter"));
+    let dead_letter = DeadLetters { store: storage::open(&dead_letter_location, &config.s3)?, prefix: dead_letter_location.prefix() };
+    let root = storage::open(&config.output, &config.s3)?;
     let mut workers = Vec::new();
     for kind in Kind::ALL {
-        workers.push(TableWorker::open(&config, kind).await?);
+        workers.push(TableWorker::open(&config, kind, &root).await?);
     }
     let mut last_new = Instant::now();
     loop {
@@ -145,13 +166,91 @@ pub async fn run_observed(
     Ok(workers.into_iter().map(|w| (w.kind, w.stats)).collect())
 }
 
-/// The Delta table of a kind under `output`.
-pub fn table_path(output: &Path, names: &Names, kind: Kind) -> PathBuf {
+/// The Delta table of a kind under a local `output` directory.
+pub fn table_path(output: &std::path::Path, names: &Names, kind: Kind) -> PathBuf {
     output.join(names.delta_table(kind))
 }
 
+/// The Delta table of a kind under `output`, as a URL with a trailing slash.
+pub fn table_url(output: &Location, names: &Names, kind: Kind) -> Result<url::Url, StreamError> {
+    let table = output.join(&names.delta_table(kind));
+    let mut url = table.url()?.to_string();
+    if !url.ends_with('/') {
+        url.push('/');
+    }
+    url::Url::parse(&url).map_err(|_| StreamError::Storage(StorageError::BadLocation(url)))
+}
+
+/// Delta tables on S3 commit through the default log store: its commit is
+/// a put with `PutMode::Create`, which object_store sends to S3 as
+/// `If-None-Match: *`. deltalake-core registers log stores for file:// and
+/// memory:// only; the S3 one of the `deltalake-aws` crate would bring a
+/// second AWS SDK configuration and a DynamoDB lock we do not need.
+struct ConditionalPutLogStores;
+
+impl LogStoreFactory for ConditionalPutLogStores {
+    fn with_options(
+        &self,
+        prefixed_store: ObjectStoreRef,
+        root_store: ObjectStoreRef,
+        location: &url::Url,
+        options: &StorageConfig,
+    ) -> DeltaResult<Arc<dyn LogStore>> {
+        Ok(default_logstore(prefixed_store, root_store, location, options))
+    }
+}
+
+fn register_s3_log_store() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        logstore_factories().insert(url::Url::parse("s3://").expect("valid"), Arc::new(ConditionalPutLogStores));
+    });
+}
+
+/// Where dead letters go.
+struct DeadLetters {
+    store: Arc<dyn ObjectStore>,
+    prefix: ObjectPath,
+}
+
+impl DeadLetters {
+    /// `<prefix>/<stream>/<shard>-<sequence>.json`: the record's bytes
+    /// (base64), its position and the reason.
+    async fn write(&self, stream: &str, r: &Read, why: &str) -> Result<(), StreamError> {
+        let path = join_path(&self.prefix, &[stream, &format!("{}-{}.json", r.shard, r.sequence)]);
+        let body = json!({
+            "stream": stream,
+            "shard_id": r.shard,
+            "sequence_number": r.sequence,
+            "error": why,
+            "data_base64": base64::engine::general_purpose::STANDARD.encode(&r.data),
+        });
+        self.store
+            .put(&path, PutPayload::from(format!("{body}\n").into_bytes()))
+            .await
+            .map(|_| ())
+            .map_err(|source| StreamError::DeadLetter { path: path.to_string(), source })
+    }
+}
+
+fn join_path(prefix: &ObjectPath, parts: &[&str]) -> ObjectPath {
+    let mut path = prefix.clone();
+    for p in parts {
+        path = path.join(*p);
+    }
+    path
+}
+
 fn delta_err(table: &str) -> impl FnOnce(deltalake_core::DeltaTableError) -> StreamError + '_ {
-    move |source| StreamError::Delta { table: table.to_string(), source }
+    move |source| match source {
+        // Our commits never retry on top of someone else's (max_retries 0):
+        // the positions we store are only right if ours is the only writer.
+        deltalake_core::DeltaTableError::VersionAlreadyExists(_)
+        | deltalake_core::DeltaTableError::Transaction { source: TransactionError::MaxCommitAttempts(_) } => {
+            StreamError::ConcurrentWriter { table: table.to_string() }
+        }
+        source => StreamError::Delta { table: table.to_string(), source },
+    }
 }
 
 fn kinesis_err<'a, E: std::error::Error>(action: &'static str, stream: &'a str) -> impl FnOnce(E) -> StreamError + 'a {
@@ -163,29 +262,52 @@ fn kinesis_err<'a, E: std::error::Error>(action: &'static str, stream: &'a str) 
 }
 
 impl TableWorker {
-    async fn open(config: &StreamConfig, kind: Kind) -> Result<Self, StreamError> {
-        let path = table_path(&config.output, &config.names, kind);
-        std::fs::create_dir_all(&path).map_err(|source| StreamError::Io { what: format!("creating {}", path.display()), source })?;
-        let path = path.canonicalize().map_err(|source| StreamError::Io { what: format!("resolving {}", path.display()), source })?;
-        let url = url::Url::from_directory_path(&path).expect("absolute path");
+    async fn open(config: &StreamConfig, kind: Kind, root: &Arc<dyn ObjectStore>) -> Result<Self, StreamError> {
         let table_name = config.names.delta_table(kind);
+        let url = table_url(&config.output, &config.names, kind)?;
+        let (root, exists) = match &config.output {
+            Location::Local { dir } => {
+                let path = table_path(dir, &config.names, kind);
+                std::fs::create_dir_all(&path)
+                    .map_err(|source| StreamError::Io { what: format!("creating {}", path.display()), source })?;
+                (None, path.join("_delta_log").is_dir())
+            }
+            Location::S3 { .. } => {
+                register_s3_log_store();
+                let log = join_path(&config.output.prefix(), &[&table_name, "_delta_log"]);
+                let listed = root.list_with_delimiter(Some(&log)).await.map_err(|source| {
+                    StreamError::Storage(StorageError::Open { location: format!("{url}_delta_log"), source })
+                })?;
+                (Some(root.clone()), !listed.objects.is_empty())
+            }
+        };
         let mut worker = Self {
             kind,
             stream: config.names.stream(kind),
             table_name,
             url,
+            root,
             table: None,
             checkpoint: BTreeMap::new(),
             iterators: HashMap::new(),
             stats: StreamStats::default(),
         };
-        if path.join("_delta_log").is_dir() {
-            let table = deltalake_core::open_table(worker.url.clone()).await.map_err(delta_err(&worker.table_name))?;
+        if exists {
+            let table = worker.builder()?.load().await.map_err(delta_err(&worker.table_name))?;
             worker.checkpoint = read_checkpoint(&table, &worker.table_name).await?;
             worker.table = Some(table);
         }
         tracing::info!(table = %worker.table_name, shards = worker.checkpoint.len(), "resuming after the committed positions");
         Ok(worker)
+    }
+
+    /// A builder for this table, on our S3 store when the table is on S3.
+    fn builder(&self) -> Result<DeltaTableBuilder, StreamError> {
+        let builder = DeltaTableBuilder::from_url(self.url.clone()).map_err(delta_err(&self.table_name))?;
+        Ok(match &self.root {
+            Some(root) => builder.with_storage_backend(root.clone(), self.url.clone()),
+            None => builder,
+        })
     }
 
     /// Start iterators for shards not seen yet: after the committed
@@ -232,7 +354,7 @@ impl TableWorker {
         &mut self,
         kinesis: &aws_sdk_kinesis::Client,
         max_records: i32,
-        dead_letter: &Path,
+        dead_letter: &DeadLetters,
     ) -> Result<(u64, Vec<i64>), StreamError> {
         self.refresh_shards(kinesis).await?;
         let mut reads = Vec::new();
@@ -266,7 +388,7 @@ impl TableWorker {
         Ok((n, inds))
     }
 
-    async fn commit(&mut self, reads: Vec<Read>, dead_letter: &Path) -> Result<Vec<i64>, StreamError> {
+    async fn commit(&mut self, reads: Vec<Read>, dead_letter: &DeadLetters) -> Result<Vec<i64>, StreamError> {
         let schema = Arc::new(batch::raw_schema(self.kind));
         let mut rows = Vec::new();
         let mut bad = 0;
@@ -275,7 +397,7 @@ impl TableWorker {
             match parse_row(&schema, &r.data) {
                 Ok(row) => rows.push(row),
                 Err(why) => {
-                    write_dead_letter(dead_letter, &self.stream, r, &why)?;
+                    dead_letter.write(&self.stream, r, &why).await?;
                     bad += 1;
                 }
             }
@@ -286,7 +408,9 @@ impl TableWorker {
         let (cleaned_schema, cleaned) = batch::clean_kind(self.kind, raw).await?;
         let delta_schema = delta_compatible(&cleaned_schema);
         let table = self.ensure_table(&delta_schema).await?;
-        let properties = CommitProperties::default().with_metadata([(CHECKPOINT_KEY.to_string(), json!(checkpoint))]);
+        let properties = CommitProperties::default()
+            .with_metadata([(CHECKPOINT_KEY.to_string(), json!(checkpoint))])
+            .with_max_retries(0);
         let mut writer = RecordBatchWriter::for_table(table).map_err(delta_err(&self.table_name))?.with_commit_properties(properties);
         let mut written = 0;
         let mut inds = Vec::new();
@@ -315,14 +439,22 @@ impl TableWorker {
                 .try_into_kernel()
                 .map_err(|e| delta_err(&self.table_name)(deltalake_core::DeltaTableError::Generic(e.to_string())))?;
             // Built, not loaded: there is no log to load yet.
-            let table = deltalake_core::DeltaTableBuilder::from_url(self.url.clone())
-                .and_then(|b| b.build())
+            let created = self
+                .builder()?
+                .build()
                 .map_err(delta_err(&self.table_name))?
                 .create()
                 .with_table_name(&self.table_name)
                 .with_columns(st.fields().cloned())
-                .await
-                .map_err(delta_err(&self.table_name))?;
+                .await;
+            let table = match created {
+                Ok(table) => table,
+                // Created by another worker between our look and our create.
+                Err(_) if self.builder()?.load().await.is_ok() => {
+                    return Err(StreamError::ConcurrentWriter { table: self.table_name.clone() });
+                }
+                Err(e) => return Err(delta_err(&self.table_name)(e)),
+            };
             self.table = Some(table);
         }
         Ok(self.table.as_ref().expect("just set"))
@@ -393,22 +525,6 @@ fn cast_batch(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, St
         .collect::<Result<Vec<_>, _>>()
         .map_err(err)?;
     RecordBatch::try_new(schema.clone(), columns).map_err(err)
-}
-
-/// `<dir>/<stream>/<shard>-<sequence>.json`: the record's bytes (base64),
-/// its position and the reason.
-fn write_dead_letter(dir: &Path, stream: &str, r: &Read, why: &str) -> Result<(), StreamError> {
-    let dir = dir.join(stream);
-    std::fs::create_dir_all(&dir).map_err(|source| StreamError::Io { what: format!("creating {}", dir.display()), source })?;
-    let path = dir.join(format!("{}-{}.json", r.shard, r.sequence));
-    let body = json!({
-        "stream": stream,
-        "shard_id": r.shard,
-        "sequence_number": r.sequence,
-        "error": why,
-        "data_base64": base64::engine::general_purpose::STANDARD.encode(&r.data),
-    });
-    std::fs::write(&path, format!("{body}\n")).map_err(|source| StreamError::Io { what: format!("writing {}", path.display()), source })
 }
 
 #[cfg(test)]

@@ -198,16 +198,15 @@ async fn acknowledged_records_survive_a_broker_restart_exactly_once() {
     let t = tally.lock().unwrap();
     let lost = t.acked.iter().filter(|id| !stored.contains_key(id)).count();
     let duplicated = stored.values().filter(|n| **n > 1).count();
-    println!("scenario               sent  acknowledged  stored  lost  duplicated");
-    println!(
-        "broker stop + restart  {:>4}  {:>12}  {:>6}  {:>4}  {:>10}   refused by code: {:?}",
-        t.sent,
-        t.acked.len(),
-        stored.len(),
-        lost,
-        duplicated,
-        t.refused
-    );
+    common::report_scenario(&common::ScenarioRow {
+        scenario: "broker stopped and restarted mid-run".into(),
+        sent: t.sent,
+        acknowledged: t.acked.len() as u64,
+        stored: stored.len() as u64,
+        lost: lost as u64,
+        duplicated: duplicated as u64,
+    });
+    println!("refused by error code: {:?}", t.refused);
     assert_eq!(lost, 0, "a record answered 200 is missing from Kafka");
     assert_eq!(duplicated, 0, "a record is in Kafka twice");
     assert!(!t.refused.is_empty(), "requests during the outage were refused");

@@ -10,7 +10,10 @@ use std::time::{Duration, Instant};
 
 use pipeline::generate::SyntheticSource;
 use pipeline::ingest::IngestConfig;
+use futures::TryStreamExt;
+use object_store::ObjectStoreExt;
 use pipeline::records::{Kind, Names};
+use pipeline::storage::Location;
 use serde_json::{Value, json};
 
 async fn kinesis() -> aws_sdk_kinesis::Client {
@@ -125,27 +128,38 @@ async fn the_kinesis_routes_answer_like_api_gateway_and_store_the_rows() {
     server.stop().await.unwrap();
 }
 
-fn spawn_stream(names: &Names, output: &std::path::Path, idle: Option<f64>) -> Child {
+fn spawn_stream(names: &Names, output: impl AsRef<std::ffi::OsStr>, idle: Option<f64>) -> Child {
+    spawn_stream_with(names, output, idle, Stdio::inherit())
+}
+
+fn spawn_stream_with(names: &Names, output: impl AsRef<std::ffi::OsStr>, idle: Option<f64>, stderr: Stdio) -> Child {
     let mut cmd = Command::new(common::pipeline_bin());
     cmd.args(["stream", "--uid", names.uid(), "--max-records", "7", "--output"])
         .arg(output)
         .env("AWS_ENDPOINT_URL", common::s3_endpoint())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+        .stderr(stderr);
     if let Some(idle) = idle {
         cmd.args(["--stop-when-idle", &idle.to_string()]);
     }
     cmd.spawn().expect("pipeline stream starts")
 }
 
-fn delta_versions(table: &std::path::Path) -> usize {
-    std::fs::read_dir(table.join("_delta_log"))
-        .map(|d| d.filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().ends_with(".json")).count())
-        .unwrap_or(0)
+/// Commits in a table's log, wherever the table lives.
+async fn delta_versions(output: &Location, table: &str) -> usize {
+    let store = pipeline::storage::open(output, &common::s3_settings()).unwrap();
+    let log = output.join(table).join("_delta_log").prefix();
+    let listed: Vec<_> = store.list(Some(&log)).try_collect().await.unwrap_or_default();
+    listed.iter().filter(|o| o.location.as_ref().ends_with(".json")).count()
 }
 
-#[tokio::test]
-async fn stream_worker_writes_each_record_once_to_delta_across_a_kill() {
+/// Records put to Kinesis (60 rounds, one bad record per stream, 30 more
+/// rounds), the worker SIGKILLed after 4 commits and restarted: every good
+/// record is a row exactly once, as the `deltalake` Python package reads
+/// the tables, and every bad one a dead letter.
+async fn stream_to_delta_across_a_kill(output: Location, scenario: &str) {
     let names = common::fresh_names();
     create_streams(&names, 2).await;
     let server = ingest_server().await;
@@ -182,53 +196,146 @@ async fn stream_worker_writes_each_record_once_to_delta_across_a_kill() {
             .unwrap();
     }
 
-    let out = tempfile::tempdir().unwrap();
-    let pin_table = pipeline::stream::table_path(out.path(), &names, Kind::Pin);
+    let pin_table = names.delta_table(Kind::Pin);
     // Kill the worker once it has committed a few micro-batches (7 records each).
-    let mut worker = spawn_stream(&names, out.path(), None);
+    let mut worker = spawn_stream(&names, output.to_string(), None);
     let started = Instant::now();
-    while delta_versions(&pin_table) < 4 {
+    while delta_versions(&output, &pin_table).await < 4 {
         assert!(started.elapsed() < Duration::from_secs(60), "no commits from the stream worker");
-        std::thread::sleep(Duration::from_millis(20));
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     worker.kill().unwrap();
     worker.wait().unwrap();
-    let committed_before_kill = delta_versions(&pin_table);
+    let committed_before_kill = delta_versions(&output, &pin_table).await;
 
     put_rounds(60..90).await;
-    let finisher = spawn_stream(&names, out.path(), Some(3.0));
-    let output = finisher.wait_with_output().unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
-    assert!(delta_versions(&pin_table) > committed_before_kill, "the restart added commits");
+    let finisher = spawn_stream(&names, output.to_string(), Some(3.0));
+    let out = finisher.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(delta_versions(&output, &pin_table).await > committed_before_kill, "the restart added commits");
     server.stop().await.unwrap();
 
     // Read by a second engine: the deltalake Python package.
     let python = common::python_from_env("PIPELINE_CLIENTS_PYTHON");
-    let tables: Vec<_> = Kind::ALL.iter().map(|k| pipeline::stream::table_path(out.path(), &names, *k)).collect();
+    let tables: Vec<String> = Kind::ALL.iter().map(|k| output.join(&names.delta_table(*k)).to_string()).collect();
     let check = Command::new(python)
         .arg(common::tests_dir().join("python/delta_check.py"))
         .args(&tables)
+        .env("AWS_ENDPOINT_URL", common::s3_endpoint())
         .output()
         .expect("python runs");
     assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
     let read: BTreeMap<String, Value> = serde_json::from_slice(&check.stdout).unwrap();
+    let (mut stored, mut lost, mut duplicated) = (0, 0, 0);
     for (kind, table) in Kind::ALL.iter().zip(&tables) {
-        let got = &read[&table.display().to_string()];
-        let mut want: Vec<i64> = (0..90).map(|i| {
-            let v = source.round(i).value(*kind);
-            v.get("ind").or_else(|| v.get("index")).and_then(Value::as_i64).unwrap()
-        }).collect();
+        let got = &read[table];
+        let mut want: Vec<i64> = (0..90)
+            .map(|i| {
+                let v = source.round(i).value(*kind);
+                v.get("ind").or_else(|| v.get("index")).and_then(Value::as_i64).unwrap()
+            })
+            .collect();
         want.sort_unstable();
         let got_ind: Vec<i64> = got["ind"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
+        let mut seen = std::collections::HashMap::new();
+        for i in &got_ind {
+            *seen.entry(*i).or_insert(0u64) += 1;
+        }
+        stored += got_ind.len() as u64;
+        lost += want.iter().filter(|i| !seen.contains_key(i)).count() as u64;
+        duplicated += seen.values().filter(|n| **n > 1).map(|n| n - 1).sum::<u64>();
         assert_eq!(got_ind, want, "{kind}: every good record exactly once");
     }
+    common::report_scenario(&common::ScenarioRow { scenario: scenario.into(), sent: 270, acknowledged: 270, stored, lost, duplicated });
 
     // The bad records: one dead letter each, with position and reason.
-    let dl = out.path().join("_dead_letter");
+    let dead = output.join("_dead_letter");
+    let store = pipeline::storage::open(&dead, &common::s3_settings()).unwrap();
     for kind in Kind::ALL {
-        let files: Vec<_> = std::fs::read_dir(dl.join(names.stream(kind))).unwrap().filter_map(|e| e.ok()).collect();
-        assert_eq!(files.len(), 1, "{kind}");
-        let letter: Value = serde_json::from_slice(&std::fs::read(files[0].path()).unwrap()).unwrap();
+        let stream = names.stream(kind);
+        // The store is rooted at the bucket (S3) or at the directory itself.
+        let prefix = match dead.prefix().as_ref() {
+            "" => object_store::path::Path::from(stream),
+            root => object_store::path::Path::from(format!("{root}/{stream}")),
+        };
+        let letters: Vec<_> = store.list(Some(&prefix)).try_collect().await.unwrap();
+        assert_eq!(letters.len(), 1, "{kind}");
+        let body = store.get(&letters[0].location).await.unwrap().bytes().await.unwrap();
+        let letter: Value = serde_json::from_slice(&body).unwrap();
         assert!(letter["sequence_number"].is_string() && letter["error"].is_string(), "{letter}");
+    }
+}
+
+#[tokio::test]
+async fn stream_worker_writes_each_record_once_to_delta_across_a_kill() {
+    let out = tempfile::tempdir().unwrap();
+    stream_to_delta_across_a_kill(Location::Local { dir: out.path().to_path_buf() }, "stream worker SIGKILLed, restarted (local Delta)").await;
+}
+
+#[tokio::test]
+async fn delta_tables_on_s3_commit_each_record_once_across_a_kill() {
+    common::set_dummy_aws_env();
+    let names = common::fresh_names();
+    let bucket = names.sink_bucket();
+    common::s3_client().await.create_bucket().bucket(&bucket).send().await.unwrap();
+    let output = Location::parse(&format!("s3://{bucket}/delta")).unwrap();
+    stream_to_delta_across_a_kill(output, "stream worker SIGKILLed, restarted (Delta on S3)").await;
+}
+
+/// Two workers started on the same tables at once: Delta's put-if-absent
+/// commit on S3 lets only one write each version, and the worker that loses
+/// a race stops with an error naming it instead of adding rows on top:
+/// every record is a row exactly once.
+#[tokio::test]
+async fn a_second_writer_on_the_same_s3_tables_is_stopped_not_duplicated() {
+    common::set_dummy_aws_env();
+    let names = common::fresh_names();
+    let bucket = names.sink_bucket();
+    common::s3_client().await.create_bucket().bucket(&bucket).send().await.unwrap();
+    create_streams(&names, 1).await;
+    let k = kinesis().await;
+    let source = SyntheticSource::new(21, 1_000);
+    for i in 0..60 {
+        let round = source.round(i);
+        for kind in Kind::ALL {
+            let data = serde_json::to_vec(&round.value(kind)).unwrap();
+            k.put_record()
+                .stream_name(names.stream(kind))
+                .data(aws_sdk_kinesis::primitives::Blob::new(data))
+                .partition_key("p")
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    let output = Location::parse(&format!("s3://{bucket}/delta")).unwrap();
+    let workers = [0, 1].map(|_| spawn_stream_with(&names, output.to_string(), Some(2.0), Stdio::piped()));
+    let mut failures = Vec::new();
+    for w in workers {
+        let out = w.wait_with_output().unwrap();
+        if !out.status.success() {
+            failures.push(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+    }
+    assert!(failures.len() <= 1, "one worker finishes: {failures:?}");
+    for f in &failures {
+        assert!(f.contains("another writer committed to Delta table"), "{f}");
+    }
+
+    let python = common::python_from_env("PIPELINE_CLIENTS_PYTHON");
+    let tables: Vec<String> = Kind::ALL.iter().map(|k| output.join(&names.delta_table(*k)).to_string()).collect();
+    let check = Command::new(python)
+        .arg(common::tests_dir().join("python/delta_check.py"))
+        .args(&tables)
+        .env("AWS_ENDPOINT_URL", common::s3_endpoint())
+        .output()
+        .expect("python runs");
+    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+    let read: BTreeMap<String, Value> = serde_json::from_slice(&check.stdout).unwrap();
+    for table in &tables {
+        let ind: Vec<i64> = read[table]["ind"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
+        let mut distinct = ind.clone();
+        distinct.dedup();
+        assert_eq!((ind.len(), distinct.len()), (60, 60), "{table}: each record once");
     }
 }

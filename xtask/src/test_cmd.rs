@@ -54,15 +54,21 @@ pub fn run(args: TestArgs) -> Result<()> {
     let outcomes = stack::up()?;
     let started: Vec<Service> = outcomes.iter().filter(|(_, o)| *o == UpOutcome::Started).map(|(s, _)| *s).collect();
 
+    // Fault-scenario tests append a row each; the table is printed at the end.
+    let scenarios = paths::log_dir().join("test-scenarios.jsonl");
+    std::fs::create_dir_all(paths::log_dir())?;
+    let _ = std::fs::remove_file(&scenarios);
     let mut cmd = paths::cargo_command();
     cmd.args(["test", "--workspace", "--no-fail-fast"])
         .args(&args.cargo_args)
         .envs(stack::client_env())
         .envs(python)
         .env("PIPELINE_BIN", &bin)
+        .env("PIPELINE_SCENARIO_REPORT", &scenarios)
         // Tests want an answer, not the SDK's retries against a local server.
         .env("AWS_MAX_ATTEMPTS", "1");
     let status = cmd.status()?;
+    print_scenarios(&scenarios);
 
     if !args.keep_stack && !started.is_empty() {
         stack::down(&started)?;
@@ -71,4 +77,27 @@ pub fn run(args: TestArgs) -> Result<()> {
         bail!("tests failed ({status})");
     }
     Ok(())
+}
+
+/// The fault scenarios' summary: records sent, acknowledged, stored, lost,
+/// duplicated, one row per scenario that ran.
+fn print_scenarios(path: &std::path::Path) {
+    let Ok(text) = std::fs::read_to_string(path) else { return };
+    let rows: Vec<serde_json::Value> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    if rows.is_empty() {
+        return;
+    }
+    println!("\nfault scenarios:");
+    println!("{:<52} {:>6} {:>12} {:>7} {:>5} {:>10}", "scenario", "sent", "acknowledged", "stored", "lost", "duplicated");
+    for r in rows {
+        println!(
+            "{:<52} {:>6} {:>12} {:>7} {:>5} {:>10}",
+            r["scenario"].as_str().unwrap_or("?"),
+            r["sent"],
+            r["acknowledged"],
+            r["stored"],
+            r["lost"],
+            r["duplicated"]
+        );
+    }
 }

@@ -81,3 +81,30 @@ pub fn pipeline_bin() -> std::path::PathBuf {
     assert!(path.exists(), "{} is missing: run the tests with `cargo xtask test`, which builds it", path.display());
     path
 }
+
+/// One row of the fault scenarios' summary table (issue 9): what was sent,
+/// acknowledged by the system, stored at the end, lost and duplicated.
+pub struct ScenarioRow {
+    pub scenario: String,
+    pub sent: u64,
+    pub acknowledged: u64,
+    pub stored: u64,
+    pub lost: u64,
+    pub duplicated: u64,
+}
+
+/// Print the row, and append it to the file `cargo xtask test` names in
+/// PIPELINE_SCENARIO_REPORT, which prints all rows as one table at the end
+/// (test output is captured by default).
+pub fn report_scenario(row: &ScenarioRow) {
+    let line = serde_json::json!({
+        "scenario": row.scenario, "sent": row.sent, "acknowledged": row.acknowledged,
+        "stored": row.stored, "lost": row.lost, "duplicated": row.duplicated,
+    });
+    println!("{line}");
+    if let Some(path) = std::env::var_os("PIPELINE_SCENARIO_REPORT") {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).expect("scenario report opens");
+        writeln!(file, "{line}").expect("scenario report written");
+    }
+}
