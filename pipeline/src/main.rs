@@ -182,6 +182,11 @@ enum Command {
         /// Largest accepted request body in bytes.
         #[arg(long, default_value_t = 8 * 1024 * 1024)]
         max_body_bytes: usize,
+        /// Request body bytes held at once over all requests: bounds memory
+        /// under many large requests. Beyond it requests wait (up to
+        /// --body-timeout), then get 429 with Retry-After.
+        #[arg(long, default_value_t = 64 * 1024 * 1024)]
+        max_inflight_body_bytes: usize,
         /// Seconds a record may wait for Kafka before the request fails as retriable.
         #[arg(long, default_value_t = 10.0)]
         delivery_timeout: f64,
@@ -449,7 +454,7 @@ async fn main() -> Result<()> {
                 anyhow::bail!("{} of {} records were not acknowledged", summary.failed, summary.sent);
             }
         }
-        Command::Ingest { kafka, listen, max_body_bytes, delivery_timeout, body_timeout, aws } => {
+        Command::Ingest { kafka, listen, max_body_bytes, max_inflight_body_bytes, delivery_timeout, body_timeout, aws } => {
             let config = IngestConfig {
                 body_timeout: Duration::from_secs_f64(body_timeout),
                 kinesis: Some(aws.target()),
@@ -457,6 +462,7 @@ async fn main() -> Result<()> {
                 bootstrap: kafka.bootstrap_servers,
                 kafka_overrides: kafka.kafka_setting,
                 max_body_bytes,
+                max_inflight_body_bytes,
                 delivery_timeout: Duration::from_secs_f64(delivery_timeout),
                 ..Default::default()
             };

@@ -55,6 +55,12 @@ impl ProxyError {
     pub fn broker_not_available(detail: impl std::fmt::Display) -> Self {
         Self { code: 50302, message: format!("Broker not available: {detail}; retry the request") }
     }
+    pub fn busy(budget: usize) -> Self {
+        Self {
+            code: 429,
+            message: format!("Too many request bytes in flight (limit {budget} bytes over all requests); retry the request"),
+        }
+    }
     pub fn not_found(path: &str) -> Self {
         Self { code: 404, message: format!("HTTP 404 Not Found: no endpoint {path}") }
     }
@@ -70,7 +76,7 @@ impl ProxyError {
 
     /// Whether a client should retry the same request later.
     pub fn retriable(&self) -> bool {
-        matches!(self.code, 50003 | 50302)
+        matches!(self.code, 429 | 50003 | 50302)
     }
 }
 

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::{Body, to_bytes};
+use axum::body::{Body, HttpBody, to_bytes};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -25,7 +25,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
 use serde_json::{Value, json};
-use tokio::sync::{Mutex, oneshot};
+use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore, oneshot};
 
 pub use errors::{CONTENT_TYPE_V2, ProxyError};
 pub use request::{EmbeddedFormat, ProduceRecord, parse_produce};
@@ -42,6 +42,11 @@ pub struct IngestConfig {
     pub kafka_overrides: Vec<(String, String)>,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
+    /// Request body bytes held at once over all requests (raised to at
+    /// least `max_body_bytes`): what bounds memory when many clients send
+    /// large bodies together. Requests beyond it wait for room, up to
+    /// `body_timeout`, then get 429 with Retry-After.
+    pub max_inflight_body_bytes: usize,
     /// How long a record may wait for Kafka before the request fails
     /// with a retriable error.
     pub delivery_timeout: Duration,
@@ -61,6 +66,7 @@ impl Default for IngestConfig {
             bootstrap: kafka::LOCAL_BOOTSTRAP.to_string(),
             kafka_overrides: Vec::new(),
             max_body_bytes: 8 * 1024 * 1024,
+            max_inflight_body_bytes: 64 * 1024 * 1024,
             delivery_timeout: Duration::from_secs(10),
             metadata_ttl: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),
@@ -97,6 +103,8 @@ struct AppState {
     round_robin: std::sync::Mutex<HashMap<String, Arc<AtomicUsize>>>,
     metrics: metrics::Metrics,
     kinesis: Option<aws_sdk_kinesis::Client>,
+    /// Permits are body bytes; see `IngestConfig::max_inflight_body_bytes`.
+    body_budget: Arc<Semaphore>,
 }
 
 /// A running ingest server.
@@ -134,7 +142,9 @@ pub async fn start(config: IngestConfig) -> Result<RunningIngest, IngestError> {
         Some(target) => Some(aws_sdk_kinesis::Client::new(&target.load().await)),
         None => None,
     };
+    let budget = config.max_inflight_body_bytes.max(config.max_body_bytes);
     let state = Arc::new(AppState {
+        body_budget: Arc::new(Semaphore::new(budget)),
         kinesis,
         producer,
         config,
@@ -160,12 +170,38 @@ pub async fn start(config: IngestConfig) -> Result<RunningIngest, IngestError> {
     Ok(RunningIngest { local_addr, shutdown: Some(tx), task })
 }
 
-/// The request body, within the size limit and the body timeout.
-async fn read_body(state: &AppState, body: Body) -> Result<bytes::Bytes, ProxyError> {
+/// A request body and its share of the in-flight body budget, given back
+/// when the request is answered (the parsed records live as long).
+pub(crate) struct RequestBody {
+    pub bytes: bytes::Bytes,
+    _budget: OwnedSemaphorePermit,
+}
+
+impl std::ops::Deref for RequestBody {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+/// The request body, within the size limit, the body timeout and the
+/// in-flight budget. The budget is taken before a byte is read: the
+/// declared Content-Length, or the whole limit for a chunked body.
+async fn read_body(state: &AppState, body: Body) -> Result<RequestBody, ProxyError> {
     let limit = state.config.max_body_bytes;
     let after = state.config.body_timeout;
+    let declared = HttpBody::size_hint(&body).exact().map(|n| n as usize);
+    if declared.is_some_and(|n| n > limit) {
+        return Err(ProxyError::body_too_large(limit));
+    }
+    let wanted = declared.unwrap_or(limit).max(1);
+    let budget = match tokio::time::timeout(after, state.body_budget.clone().acquire_many_owned(wanted as u32)).await {
+        Ok(Ok(permit)) => permit,
+        Ok(Err(_)) => unreachable!("the body budget is never closed"),
+        Err(_) => return Err(ProxyError::busy(state.config.max_inflight_body_bytes.max(limit))),
+    };
     match tokio::time::timeout(after, to_bytes(body, limit)).await {
-        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Ok(bytes)) => Ok(RequestBody { bytes, _budget: budget }),
         Ok(Err(_)) => Err(ProxyError::body_too_large(limit)),
         Err(_) => Err(ProxyError::body_timeout(after)),
     }
