@@ -1,4 +1,5 @@
-//! No secret leaves through what provisioning prints: the AWS secret key and
+//! No secret leaves through what provisioning or the `pipeline` binary prints:
+//! for provisioning, the AWS secret key and
 //! the EC2 private key appear in no step report, no error message and no log
 //! line, even at TRACE level with the SDK's own logging on, on success and on
 //! failure (an API moto lacks).
@@ -85,4 +86,91 @@ async fn secrets_stay_out_of_reports_errors_and_logs() {
     }
     // The error says what failed and how to leave it out, in one line.
     assert!(err.contains("ListCustomPlugins") && err.contains("--skip connect"), "{err}");
+}
+
+/// Output (stdout + stderr, logs at TRACE) of a `pipeline` run.
+async fn pipeline_output(args: &[&str], env: &[(&str, &str)], for_at_most: Duration) -> String {
+    let mut cmd = tokio::process::Command::new(common::pipeline_bin());
+    cmd.args(args).env("RUST_LOG", "trace").kill_on_drop(true);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let child = cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let out = match tokio::time::timeout(for_at_most, child.wait_with_output()).await {
+        Ok(out) => out.unwrap(),
+        Err(_) => panic!("pipeline {args:?} did not finish in {for_at_most:?}"),
+    };
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+/// The data path's secrets: the AWS secret key (S3 via object_store, and
+/// Kinesis via the SDK, TRACE logs on), a Kafka SASL password given with
+/// -X, and a MySQL password in the source URL, on runs that fail.
+#[tokio::test]
+async fn the_pipeline_binary_keeps_secrets_out_of_its_output() {
+    let names = common::fresh_names();
+    let aws = [
+        ("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEPIPELINE"),
+        ("AWS_SECRET_ACCESS_KEY", SECRET),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
+    ];
+    let bucket_missing = format!("s3://{}-absent", names.sink_bucket());
+    let mut outputs = Vec::new();
+    // S3 through object_store: the bucket does not exist.
+    outputs.push(pipeline_output(&["batch", "--uid", names.uid(), "--input", &bucket_missing], &aws, Duration::from_secs(120)).await);
+    // Kinesis through the SDK: the streams do not exist.
+    outputs.push(
+        pipeline_output(&["stream", "--uid", names.uid(), "--output", &format!("{bucket_missing}/delta"), "--stop-when-idle", "1"], &aws, Duration::from_secs(120))
+            .await,
+    );
+    // Kafka with SASL against a broker that does not speak it: the ingest
+    // server's answer to a POST and its logs.
+    let sasl = format!("sasl.password={SECRET}-sasl");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let listen = format!("127.0.0.1:{port}");
+    let args = ["ingest", "--listen", &listen, "--delivery-timeout", "2", "-X", "security.protocol=SASL_PLAINTEXT", "-X", "sasl.mechanism=PLAIN", "-X", "sasl.username=u", "-X", &sasl];
+    let server = tokio::process::Command::new(common::pipeline_bin())
+        .args(args)
+        .env("RUST_LOG", "trace")
+        .env("KAFKA_BOOTSTRAP_SERVERS", common::bootstrap())
+        .kill_on_drop(true)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let mut answer = None;
+    for _ in 0..100 {
+        let sent = http
+            .post(format!("http://{listen}/topics/{}", names.topic(pipeline::records::Kind::Pin)))
+            .header("Content-Type", "application/vnd.kafka.json.v2+json")
+            .body(r#"{"records":[{"value":{"a":1}}]}"#)
+            .send()
+            .await;
+        if let Ok(resp) = sent {
+            answer = Some(format!("{} {}", resp.status(), resp.text().await.unwrap()));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let answer = answer.expect("the ingest server answers");
+    assert!(!answer.starts_with("200"), "{answer}");
+    send_sigterm(server.id().unwrap());
+    let out = server.wait_with_output().await.unwrap();
+    outputs.push(format!("{answer}\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)));
+    // MySQL: a wrong password in the source URL.
+    let mut url = url::Url::parse(&common::mysql_url()).unwrap();
+    url.set_password(Some(SECRET)).unwrap();
+    outputs.push(pipeline_output(&["emulate", "--count", "1", "--source", url.as_str()], &[], Duration::from_secs(60)).await);
+
+    for (i, out) in outputs.iter().enumerate() {
+        assert!(!out.is_empty(), "run {i} said something");
+        assert!(out.contains("rror"), "run {i} failed as it should:\n{out}");
+        assert!(!out.contains(SECRET), "run {i} shows a secret:\n{out}");
+    }
+}
+
+fn send_sigterm(pid: u32) {
+    std::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status().unwrap();
 }
