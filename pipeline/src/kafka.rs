@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
+use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::consumer::Consumer;
+use rdkafka::producer::{BaseProducer, Producer, ProducerContext};
 use rdkafka::error::RDKafkaErrorCode;
 
 /// Default bootstrap address of the local stack (`cargo xtask local up`).
@@ -17,14 +18,50 @@ pub enum KafkaError {
     #[error("cannot create a Kafka client for {bootstrap}: {source}")]
     Client { bootstrap: String, source: rdkafka::error::KafkaError },
     #[error(
-        "no Kafka broker answered at {bootstrap} within {waited:?}: {detail}. \
-         Start the local stack with `cargo xtask local up`, or pass --bootstrap-servers"
+        "no Kafka broker answered at {bootstrap} within {waited:?}: {detail}. {fix}"
     )]
-    Unreachable { bootstrap: String, waited: Duration, detail: String },
+    Unreachable { bootstrap: String, waited: Duration, detail: String, fix: &'static str },
     #[error("creating topic {topic} failed: {code}")]
     CreateTopic { topic: String, code: RDKafkaErrorCode },
     #[error("Kafka admin request failed: {0}")]
     Admin(rdkafka::error::KafkaError),
+    #[error(
+        "creating topics at {bootstrap} got no answer within {waited:?}; the client's last error: {detail}. \
+         Check the security settings (-X security.protocol=..., sasl.*) against the broker's listener"
+    )]
+    AdminTimedOut { bootstrap: String, waited: Duration, detail: String },
+}
+
+/// Keeps librdkafka's last client-level error (a failed authentication, a
+/// wrong security.protocol, an unresolvable host) so that a timeout can say
+/// why nothing answered instead of only that it timed out.
+#[derive(Default)]
+struct LastClientError(std::sync::Mutex<Option<String>>);
+
+impl LastClientError {
+    fn describe(&self) -> String {
+        self.0.lock().expect("not poisoned").clone().unwrap_or_else(|| "none reported".into())
+    }
+}
+
+impl ProducerContext for LastClientError {
+    type DeliveryOpaque = ();
+    fn delivery(&self, _: &rdkafka::message::DeliveryResult<'_>, _: ()) {}
+}
+
+impl ClientContext for LastClientError {
+    // librdkafka says why a connection failed (authentication, protocol
+    // mismatch) in its error-level log lines, from its own threads; error
+    // events would need the main queue polled, which an admin client does not.
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
+        tracing::debug!(?level, fac, "librdkafka: {log_message}");
+        *self.0.lock().expect("not poisoned") = Some(log_message.to_string());
+    }
+
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        tracing::debug!(%error, reason, "kafka client error");
+        *self.0.lock().expect("not poisoned") = Some(format!("{error} ({reason})"));
+    }
 }
 
 /// Base client config: the bootstrap servers plus any `key=value` overrides
@@ -64,25 +101,48 @@ pub fn parse_override(s: &str) -> Result<(String, String), String> {
 
 /// Wait until a broker answers a metadata request, or fail naming the fix.
 pub async fn wait_ready(bootstrap: &str, timeout: Duration) -> Result<Vec<i32>, KafkaError> {
-    let cfg = client_config(bootstrap, &[]);
-    let admin: AdminClient<DefaultClientContext> = cfg
-        .create()
+    wait_ready_with(bootstrap, &[], timeout).await
+}
+
+/// [`wait_ready`] with the client settings the caller will use (e.g. MSK IAM
+/// authentication), so that a broker that refuses them is reported here,
+/// with librdkafka's reason, rather than as a later timeout.
+pub async fn wait_ready_with(
+    bootstrap: &str,
+    overrides: &[(String, String)],
+    timeout: Duration,
+) -> Result<Vec<i32>, KafkaError> {
+    // A producer, not an admin client: polling it delivers librdkafka's
+    // log lines, which say why a broker refused the connection.
+    let client: BaseProducer<LastClientError> = client_config(bootstrap, overrides)
+        .create_with_context(LastClientError::default())
         .map_err(|source| KafkaError::Client { bootstrap: bootstrap.to_string(), source })?;
     let start = std::time::Instant::now();
     let bootstrap = bootstrap.to_string();
+    let with_settings = !overrides.is_empty();
     tokio::task::spawn_blocking(move || {
         let mut last = String::from("no answer");
         while start.elapsed() < timeout {
-            match admin.inner().fetch_metadata(None, Duration::from_secs(2)) {
+            match client.client().fetch_metadata(None, Duration::from_secs(2)) {
                 Ok(md) if !md.brokers().is_empty() => {
                     return Ok(md.brokers().iter().map(|b| b.id()).collect());
                 }
                 Ok(_) => last = "metadata without brokers".into(),
-                Err(e) => last = e.to_string(),
+                Err(e) => {
+                    client.poll(Duration::from_millis(250));
+                    last = format!("{e}; the client's last error: {}", client.context().describe());
+                    continue;
+                }
             }
             std::thread::sleep(Duration::from_millis(250));
         }
-        Err(KafkaError::Unreachable { bootstrap, waited: timeout, detail: last })
+        let fix = if with_settings {
+            "Check --bootstrap-servers and the client settings given with -X \
+             (security.protocol, sasl.*) against the broker's listener"
+        } else {
+            "Start the local stack with `cargo xtask local up`, or pass --bootstrap-servers"
+        };
+        Err(KafkaError::Unreachable { bootstrap, waited: timeout, detail: last, fix })
     })
     .await
     .expect("metadata thread does not panic")
@@ -97,20 +157,35 @@ pub async fn ensure_topics(
     partitions: i32,
     replication: i32,
 ) -> Result<Vec<String>, KafkaError> {
-    let admin: AdminClient<DefaultClientContext> = client_config(bootstrap, overrides)
-        .create()
+    let admin: AdminClient<LastClientError> = client_config(bootstrap, overrides)
+        .create_with_context(LastClientError::default())
         .map_err(|source| KafkaError::Client { bootstrap: bootstrap.to_string(), source })?;
     let new: Vec<NewTopic> = topics
         .iter()
         .map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(replication)))
         .collect();
-    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-    let results = admin.create_topics(&new, &opts).await.map_err(KafkaError::Admin)?;
+    let waited = Duration::from_secs(30);
+    let opts = AdminOptions::new().operation_timeout(Some(waited)).request_timeout(Some(waited));
+    let results = admin.create_topics(&new, &opts).await.map_err(|e| match e.rdkafka_error_code() {
+        Some(RDKafkaErrorCode::OperationTimedOut) => KafkaError::AdminTimedOut {
+            bootstrap: bootstrap.to_string(),
+            waited,
+            detail: admin.inner().context().describe(),
+        },
+        _ => KafkaError::Admin(e),
+    })?;
     let mut created = Vec::new();
     for r in results {
         match r {
             Ok(name) => created.push(name),
             Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((_, RDKafkaErrorCode::OperationTimedOut)) => {
+                return Err(KafkaError::AdminTimedOut {
+                    bootstrap: bootstrap.to_string(),
+                    waited,
+                    detail: admin.inner().context().describe(),
+                });
+            }
             Err((topic, code)) => return Err(KafkaError::CreateTopic { topic, code }),
         }
     }

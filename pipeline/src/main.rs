@@ -362,6 +362,10 @@ enum TopicsAction {
         partitions: i32,
         #[arg(long, default_value_t = 1)]
         replication: i32,
+        /// Seconds to wait for a broker to answer before giving up (a new
+        /// MSK cluster or a starting local broker can take a while).
+        #[arg(long, default_value_t = 60.0)]
+        wait_secs: f64,
     },
 }
 
@@ -477,9 +481,10 @@ async fn main() -> Result<()> {
             }
             server.stop().await?;
         }
-        Command::Topics { action: TopicsAction::Create { kafka, uid, partitions, replication } } => {
+        Command::Topics { action: TopicsAction::Create { kafka, uid, partitions, replication, wait_secs } } => {
             let names = uid.names()?;
-            kafka::wait_ready(&kafka.bootstrap_servers, Duration::from_secs(60)).await?;
+            let wait = Duration::try_from_secs_f64(wait_secs).context("--wait-secs must be a positive number")?;
+            kafka::wait_ready_with(&kafka.bootstrap_servers, &kafka.kafka_setting, wait).await?;
             let created =
                 kafka::ensure_topics(&kafka.bootstrap_servers, &kafka.kafka_setting, &names.topics(), partitions, replication)
                     .await?;

@@ -54,3 +54,25 @@ async fn records_produced_are_consumed_back_byte_for_byte() {
     assert!(partitions.len() > 1, "keys spread over the three partitions");
     pipeline::kafka::delete_topics(&common::bootstrap(), &[&topic]).await.unwrap();
 }
+
+/// `pipeline topics create` with client settings the broker does not speak
+/// (SASL against the local plaintext listener) fails within its wait, with
+/// librdkafka's reason and the settings to check, and without the password.
+#[tokio::test]
+async fn topics_create_with_settings_the_broker_refuses_says_why() {
+    common::require_kafka().await;
+    let names = common::fresh_names();
+    let password = "sasl.password=do-not-print-this-7f3a";
+    let run = tokio::process::Command::new(common::pipeline_bin())
+        .args(["topics", "create", "--uid", names.uid(), "--bootstrap-servers", &common::bootstrap(), "--wait-secs", "5"])
+        .args(["-X", "security.protocol=SASL_PLAINTEXT", "-X", "sasl.mechanism=PLAIN", "-X", "sasl.username=u", "-X", password])
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(60), run).await.expect("gives up within its wait").unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("within 5s"), "names how long it waited: {stderr}");
+    assert!(stderr.contains("last error: ") && !stderr.contains("last error: none reported"), "gives librdkafka's reason: {stderr}");
+    assert!(stderr.contains("security.protocol"), "names the settings to check: {stderr}");
+    assert!(!stderr.contains("do-not-print-this"), "{stderr}");
+}
