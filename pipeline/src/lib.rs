@@ -8,6 +8,7 @@ pub mod bench;
 pub mod emulate;
 pub mod generate;
 pub mod ingest;
+pub mod json;
 pub mod kafka;
 pub mod mysql_source;
 pub mod records;

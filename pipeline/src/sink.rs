@@ -310,7 +310,7 @@ impl Worker {
         let buf = self.buffers.get_mut(&tp).expect("just ensured");
         buf.next_offset = offset + 1;
         let before = buf.lines.len();
-        match payload.filter(|p| append_compact_json(&mut buf.lines, p)) {
+        match payload.filter(|p| crate::json::append_compact(&mut buf.lines, p).is_ok()) {
             Some(_) => {
                 buf.start_offset.get_or_insert(offset);
                 buf.lines.push(b'\n');
@@ -460,63 +460,9 @@ impl Worker {
     }
 }
 
-/// Append `payload` as one compact JSON line (without the newline); false,
-/// with nothing appended, when it is not JSON. Values from the ingest
-/// server are already compact, so they are validated and copied as they
-/// are; only values with whitespace between tokens are re-serialised.
-fn append_compact_json(out: &mut Vec<u8>, payload: &[u8]) -> bool {
-    if serde_json::from_slice::<serde::de::IgnoredAny>(payload).is_err() {
-        return false;
-    }
-    if is_compact(payload) {
-        out.extend_from_slice(payload);
-    } else {
-        let value: serde_json::Value = serde_json::from_slice(payload).expect("validated above");
-        serde_json::to_writer(out, &value).expect("writing to a Vec cannot fail");
-    }
-    true
-}
-
-/// No whitespace outside strings (valid JSON has no raw newline inside one).
-fn is_compact(json: &[u8]) -> bool {
-    let (mut in_string, mut escaped) = (false, false);
-    for &b in json {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
-            }
-        } else if b == b'"' {
-            in_string = true;
-        } else if matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
-            return false;
-        }
-    }
-    true
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn values_become_one_compact_line() {
-        let line = |p: &[u8]| {
-            let mut out = Vec::new();
-            append_compact_json(&mut out, p).then(|| String::from_utf8(out).unwrap())
-        };
-        assert_eq!(line(br#"{"a":"x y","b":[1,2]}"#).as_deref(), Some(r#"{"a":"x y","b":[1,2]}"#));
-        assert_eq!(line(b"{ \"a\" : \"x\\\" y\",\n \"b\": [1, 2] }\n").as_deref(), Some(r#"{"a":"x\" y","b":[1,2]}"#));
-        assert_eq!(line(br#""a \" b""#).as_deref(), Some(r#""a \" b""#));
-        assert_eq!(line(b"{not json"), None);
-        assert_eq!(line(b"{\"a\":1} {\"b\":2}"), None, "two values are not one");
-        assert_eq!(line(b""), None);
-        assert!(is_compact(br#"{"k":"a\\"}"#), "an escaped backslash ends before the quote");
-        assert!(!is_compact(br#"{"k":"a\\" }"#));
-    }
 
     #[test]
     fn keys_follow_the_confluent_layout() {
