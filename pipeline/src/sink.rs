@@ -36,6 +36,11 @@ pub enum StopWhen {
 /// Objects uploaded at once unless configured otherwise.
 pub const DEFAULT_UPLOAD_CONCURRENCY: usize = 16;
 
+/// Longest a sealed object waits for others to share its upload round.
+/// Without it a steady trickle of records (never 100 ms apart, never 64
+/// objects) held each record for seconds.
+const MAX_READY_WAIT: Duration = Duration::from_millis(20);
+
 #[derive(Debug, Clone)]
 pub struct SinkConfig {
     pub bootstrap: String,
@@ -168,6 +173,8 @@ struct Worker {
     revoked: Arc<Mutex<Vec<Tp>>>,
     buffers: HashMap<Tp, Buffer>,
     ready: Vec<Ready>,
+    /// When the oldest entry of `ready` was sealed.
+    oldest_ready: Option<Instant>,
     buffered_bytes: usize,
     verified: HashSet<Tp>,
     stats: SinkStats,
@@ -200,6 +207,7 @@ pub async fn run(config: SinkConfig, shutdown: impl std::future::Future<Output =
         revoked,
         buffers: HashMap::new(),
         ready: Vec::new(),
+        oldest_ready: None,
         buffered_bytes: 0,
         verified: HashSet::new(),
         stats: SinkStats::default(),
@@ -222,10 +230,16 @@ impl Worker {
         let started = Instant::now();
         let mut last_record = Instant::now();
         let mut first_record: Option<Instant> = None;
-        let poll = Duration::from_millis(100);
+        let idle_poll = Duration::from_millis(100);
+        let mut rotation_checked = Instant::now();
         // A local handle: received messages borrow it, not `self`.
         let consumer = self.consumer.clone();
         loop {
+            // Wake up in time to upload sealed objects within MAX_READY_WAIT.
+            let poll = match self.oldest_ready {
+                Some(t) => MAX_READY_WAIT.saturating_sub(t.elapsed()).max(Duration::from_millis(1)),
+                None => idle_poll,
+            };
             let msg = tokio::select! {
                 _ = &mut shutdown => break,
                 m = tokio::time::timeout(poll, consumer.recv()) => m,
@@ -244,12 +258,19 @@ impl Worker {
                     self.add(tp, m.offset(), m.payload());
                 }
                 Ok(Err(e)) => tracing::warn!(error = %e, "Kafka consumer error; retrying"),
-                Err(_) => self.rotate(false),
+                Err(_) => {}
+            }
+            // Checked on a clock, not only when idle: a steady trickle below
+            // flush.size must still land every rotate interval.
+            if idle || rotation_checked.elapsed() >= idle_poll {
+                self.rotate(false);
+                rotation_checked = Instant::now();
             }
             if self.buffered_bytes > self.config.max_buffered_bytes {
                 self.rotate(true);
             }
-            if !self.ready.is_empty() && (idle || self.ready.len() >= self.config.upload_concurrency * 4) {
+            let ready_waited = self.oldest_ready.is_some_and(|t| t.elapsed() >= MAX_READY_WAIT);
+            if !self.ready.is_empty() && (idle || ready_waited || self.ready.len() >= self.config.upload_concurrency * 4) {
                 self.write_ready().await?;
             }
             if let StopWhen::CaughtUp { idle: wait } = self.config.stop {
@@ -292,6 +313,9 @@ impl Worker {
             self.ready.retain(|r| r.tp != tp);
             self.verified.remove(&tp);
         }
+        if self.ready.is_empty() {
+            self.oldest_ready = None;
+        }
     }
 
     fn add(&mut self, tp: Tp, offset: i64, payload: Option<&[u8]>) {
@@ -331,6 +355,7 @@ impl Worker {
         let Some(buf) = self.buffers.remove(tp) else { return };
         self.buffered_bytes -= buf.lines.len();
         let object = buf.start_offset.map(|start| (object_key(&tp.0, tp.1, start), buf.lines, buf.records));
+        self.oldest_ready.get_or_insert_with(Instant::now);
         self.ready.push(Ready { tp: tp.clone(), object, dead_letters: buf.dead_letters, next_offset: buf.next_offset });
     }
 
@@ -354,16 +379,18 @@ impl Worker {
             return Ok(());
         }
         let ready = std::mem::take(&mut self.ready);
+        self.oldest_ready = None;
         let mut puts = Vec::new();
         let mut commit: BTreeMap<Tp, i64> = BTreeMap::new();
-        for r in &ready {
-            if let Some((key, bytes, records)) = &r.object {
-                puts.push((self.full_key(key), bytes.clone(), *records as u64, false));
+        // Consumed: the bytes move into the uploads instead of being copied.
+        for r in ready {
+            if let Some((key, bytes, records)) = r.object {
+                puts.push((self.full_key(&key), bytes, records as u64, false));
             }
-            for (key, bytes) in &r.dead_letters {
-                puts.push((self.full_key(key), bytes.clone(), 1, true));
+            for (key, bytes) in r.dead_letters {
+                puts.push((self.full_key(&key), bytes, 1, true));
             }
-            let e = commit.entry(r.tp.clone()).or_insert(r.next_offset);
+            let e = commit.entry(r.tp).or_insert(r.next_offset);
             *e = (*e).max(r.next_offset);
         }
         let store = self.store.clone();

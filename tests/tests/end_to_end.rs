@@ -285,3 +285,50 @@ async fn values_that_are_not_json_go_to_the_dead_letter_prefix() {
     assert_eq!(read(pipeline::sink::object_key(&topic, 0, 0)), b"{\"a\":1}\n");
     assert_eq!(read(pipeline::sink::object_key(&topic, 0, 2)), b"{\"a\":2}\n", "stored compact, one line");
 }
+
+/// A steady trickle (a record every 40 ms, never idle long enough for the
+/// worker's 100 ms poll to time out) with flush.size far above what
+/// arrives: objects still land every rotate interval while records keep
+/// coming, not only once the stream pauses.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_steady_trickle_below_flush_size_lands_every_rotate_interval() {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    common::require_kafka().await;
+    let names = common::fresh_names();
+    let topic = names.topic(Kind::Pin);
+    pipeline::kafka::ensure_topics(&common::bootstrap(), &[], &[topic.clone()], 1, 1).await.unwrap();
+    let producer: FutureProducer = pipeline::kafka::client_config(&common::bootstrap(), &[]).create().unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let local = Location::Local { dir: dir.path().to_path_buf() };
+    let mut config = sink_config(&names, "trickle", local.clone(), 1000);
+    config.rotate_interval = Duration::from_millis(300);
+    config.stop = StopWhen::Never;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let objects_now = || {
+        let partition_dir = dir.path().join(format!("topics/{topic}/partition=0"));
+        std::fs::read_dir(partition_dir).map(|d| d.count()).unwrap_or(0)
+    };
+    let records = 100u64;
+    let sending = async {
+        let mut written_while_sending = 0;
+        for i in 0..records {
+            let value = format!(r#"{{"i":{i}}}"#);
+            producer.send(FutureRecord::<(), str>::to(&topic).payload(&value).partition(0), Duration::from_secs(10)).await.unwrap();
+            written_while_sending = objects_now();
+            tokio::time::sleep(Duration::from_millis(40)).await;
+        }
+        stop.send(()).unwrap();
+        written_while_sending
+    };
+    let shutdown = async {
+        stopped.await.ok();
+    };
+    let (stats, written_while_sending) = tokio::join!(sink::run(config, shutdown), sending);
+    assert!(written_while_sending >= 2, "objects were cut while records kept arriving: {written_while_sending}");
+    let stats = stats.unwrap();
+    assert_eq!(stats.records_written, records, "{stats:?}");
+    let (stored, _) = sink_content(&local, &names).await;
+    let expected: BTreeMap<_, _> = (0..records as i64).map(|i| ((topic.clone(), 0, i), format!(r#"{{"i":{i}}}"#).into_bytes())).collect();
+    assert_eq!(stored, expected);
+}
