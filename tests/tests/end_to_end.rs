@@ -184,7 +184,7 @@ async fn large_objects_and_uncommitted_rewrites_keep_exactly_once() {
     std::fs::remove_dir_all(dir).ok();
 }
 
-/// kill -9 of the sink process at random points, several times, then a
+/// kill -9 of the sink process at several points of its progress, then a
 /// final run to the end: S3 holds exactly what Kafka holds.
 #[tokio::test(flavor = "multi_thread")]
 async fn sink_killed_with_sigkill_and_restarted_loses_and_repeats_nothing() {
@@ -211,10 +211,14 @@ async fn sink_killed_with_sigkill_and_restarted_loses_and_repeats_nothing() {
             .map(|s| s.to_string())
             .collect()
     };
-    // Kill points spread over the run; deterministic so a failure repeats.
+    // Kill points by progress, not by the clock (a faster sink once finished
+    // before the first timed kill): each run is killed once the objects
+    // written reach the next sixth of the expected count.
+    let store = storage::open(&Location::parse(&to).unwrap(), &common::s3_settings()).unwrap();
+    let expected_objects = in_kafka.len() / 7;
     let mut kills = 0;
     let log = tempfile::NamedTempFile::new().unwrap();
-    for delay_ms in [2500u64, 1500, 3000, 2000] {
+    for step in 1..=4usize {
         let mut child = tokio::process::Command::new(&bin)
             .args(sink_args(&[]))
             .env("KAFKA_BOOTSTRAP_SERVERS", common::bootstrap())
@@ -222,7 +226,15 @@ async fn sink_killed_with_sigkill_and_restarted_loses_and_repeats_nothing() {
             .stderr(std::fs::OpenOptions::new().append(true).open(log.path()).unwrap())
             .spawn()
             .unwrap();
-        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        let target = expected_objects * step / 6;
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+            let written = store.list(Some(&"topics".into())).try_collect::<Vec<_>>().await.unwrap().len();
+            if written >= target {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         if child.try_wait().unwrap().is_none() {
             child.start_kill().unwrap(); // SIGKILL: no flush, no commit, no goodbye
             kills += 1;
