@@ -232,7 +232,12 @@ pub async fn stream(aws: &infra::aws::AwsTarget, rounds: u64, rate: f64, runs: u
     let poll = Duration::from_millis(50);
     let kinesis = aws_sdk_kinesis::Client::new(&aws.load().await);
     let (mut p50s, mut p99s, mut peer50s, mut peer99s) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut rates, mut peer_rates) = (Vec::new(), Vec::new());
+    let backlog_rounds = 2_000;
     for _ in 0..runs.max(1) {
+        let (ours, peer) = stream_catch_up(aws, &kinesis, backlog_rounds).await?;
+        rates.push(ours);
+        peer_rates.push(peer);
         let names = fresh_names("bs");
         for kind in Kind::ALL {
             kinesis.create_stream().stream_name(names.stream(kind)).shard_count(1).send().await.map_err(step("creating streams"))?;
@@ -260,7 +265,92 @@ pub async fn stream(aws: &infra::aws::AwsTarget, rounds: u64, rate: f64, runs: u
         peer: median(peer),
         runs,
     };
-    Ok(vec![row("PUT -> row in Delta, p50", p50s, peer50s), row("PUT -> row in Delta, p99", p99s, peer99s)])
+    let throughput = Measurement {
+        bench: "stream".into(),
+        case: format!("catch-up: backlog of {} records -> Delta", backlog_rounds * 3),
+        unit: "records/s".into(),
+        ours: median(rates),
+        peer_name: "GetRecords draining the same backlog, no processing".into(),
+        peer: median(peer_rates),
+        runs,
+    };
+    Ok(vec![row("PUT -> row in Delta, p50", p50s, peer50s), row("PUT -> row in Delta, p99", p99s, peer99s), throughput])
+}
+
+/// Records/s of the worker catching up on a backlog (read, clean, Delta
+/// commits; up to its last commit), next to a bare GetRecords reader
+/// draining the same streams with the same page size.
+async fn stream_catch_up(aws: &infra::aws::AwsTarget, kinesis: &aws_sdk_kinesis::Client, rounds: u64) -> Result<(f64, f64), BenchError> {
+    use aws_sdk_kinesis::primitives::Blob;
+    use aws_sdk_kinesis::types::{PutRecordsRequestEntry, ShardIteratorType};
+    let names = fresh_names("bt");
+    let source = SyntheticSource::new(7, rounds.max(1));
+    for kind in Kind::ALL {
+        kinesis.create_stream().stream_name(names.stream(kind)).shard_count(1).send().await.map_err(step("creating streams"))?;
+        let entries = (0..rounds)
+            .map(|i| {
+                let data = serde_json::to_vec(&source.round(i).value(kind)).expect("serialise");
+                PutRecordsRequestEntry::builder().data(Blob::new(data)).partition_key(format!("p{i}")).build()
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(step("record"))?;
+        for chunk in entries.chunks(500) {
+            kinesis.put_records().stream_name(names.stream(kind)).set_records(Some(chunk.to_vec())).send().await.map_err(step("PutRecords"))?;
+        }
+    }
+    let records = rounds * 3;
+    let page = 1000;
+
+    let output = std::env::temp_dir().join(format!("pipeline-bench-{}", names.uid()));
+    let config = crate::stream::StreamConfig {
+        names: names.clone(),
+        kinesis: aws.clone(),
+        output: crate::storage::Location::Local { dir: output.clone() },
+        dead_letter: None,
+        s3: Default::default(),
+        max_records: page,
+        poll_interval: Duration::from_millis(50),
+        stop_when_idle: Some(Duration::from_secs(1)),
+    };
+    let started = Instant::now();
+    let mut last_commit = started;
+    crate::stream::run_observed(config, |c| last_commit = last_commit.max(c.at)).await.map_err(step("stream worker"))?;
+    let ours = records as f64 / last_commit.saturating_duration_since(started).as_secs_f64();
+    let _ = std::fs::remove_dir_all(&output);
+
+    let started = Instant::now();
+    let mut read = 0u64;
+    for kind in Kind::ALL {
+        let shards = kinesis.list_shards().stream_name(names.stream(kind)).send().await.map_err(step("ListShards"))?;
+        for shard in shards.shards() {
+            let mut iterator = kinesis
+                .get_shard_iterator()
+                .stream_name(names.stream(kind))
+                .shard_id(shard.shard_id())
+                .shard_iterator_type(ShardIteratorType::TrimHorizon)
+                .send()
+                .await
+                .map_err(step("GetShardIterator"))?
+                .shard_iterator()
+                .map(str::to_string);
+            while let Some(it) = iterator {
+                let out = kinesis.get_records().shard_iterator(it).limit(page).send().await.map_err(step("GetRecords"))?;
+                read += out.records().len() as u64;
+                if out.records().is_empty() {
+                    break;
+                }
+                iterator = out.next_shard_iterator().map(str::to_string);
+            }
+        }
+    }
+    let peer = read as f64 / started.elapsed().as_secs_f64();
+    for kind in Kind::ALL {
+        let _ = kinesis.delete_stream().stream_name(names.stream(kind)).send().await;
+    }
+    if read != records {
+        return Err(BenchError::Step(format!("the peer read {read} of {records} records")));
+    }
+    Ok((ours, peer))
 }
 
 fn percentile_ms(latencies: &[Duration], q: f64) -> f64 {
