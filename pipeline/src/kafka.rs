@@ -51,8 +51,9 @@ impl ProducerContext for LastClientError {
 
 impl ClientContext for LastClientError {
     // librdkafka says why a connection failed (authentication, protocol
-    // mismatch) in its error-level log lines, from its own threads; error
-    // events would need the main queue polled, which an admin client does not.
+    // mismatch) in its error-level log lines. rdkafka delivers log lines and
+    // error events through the main queue, so they arrive only while the
+    // client is polled: hence the producer in `wait_ready_with`.
     fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
         tracing::debug!(?level, fac, "librdkafka: {log_message}");
         *self.0.lock().expect("not poisoned") = Some(log_message.to_string());
