@@ -277,6 +277,29 @@ pub async fn stream(aws: &infra::aws::AwsTarget, rounds: u64, rate: f64, runs: u
     Ok(vec![row("PUT -> row in Delta, p50", p50s, peer50s), row("PUT -> row in Delta, p99", p99s, peer99s), throughput])
 }
 
+/// A stream worker writing Delta tables under a fresh temporary directory
+/// (returned, for clean-up).
+fn local_stream_config(
+    aws: &infra::aws::AwsTarget,
+    names: &Names,
+    max_records: i32,
+    poll_interval: Duration,
+    stop_when_idle: Option<Duration>,
+) -> (std::path::PathBuf, crate::stream::StreamConfig) {
+    let output = std::env::temp_dir().join(format!("pipeline-bench-{}", names.uid()));
+    let config = crate::stream::StreamConfig {
+        names: names.clone(),
+        kinesis: aws.clone(),
+        output: crate::storage::Location::Local { dir: output.clone() },
+        dead_letter: None,
+        s3: Default::default(),
+        max_records,
+        poll_interval,
+        stop_when_idle,
+    };
+    (output, config)
+}
+
 /// Records/s of the worker catching up on a backlog (read, clean, Delta
 /// commits; up to its last commit), next to a bare GetRecords reader
 /// draining the same streams with the same page size.
@@ -301,17 +324,7 @@ async fn stream_catch_up(aws: &infra::aws::AwsTarget, kinesis: &aws_sdk_kinesis:
     let records = rounds * 3;
     let page = 1000;
 
-    let output = std::env::temp_dir().join(format!("pipeline-bench-{}", names.uid()));
-    let config = crate::stream::StreamConfig {
-        names: names.clone(),
-        kinesis: aws.clone(),
-        output: crate::storage::Location::Local { dir: output.clone() },
-        dead_letter: None,
-        s3: Default::default(),
-        max_records: page,
-        poll_interval: Duration::from_millis(50),
-        stop_when_idle: Some(Duration::from_secs(1)),
-    };
+    let (output, config) = local_stream_config(aws, &names, page, Duration::from_millis(50), Some(Duration::from_secs(1)));
     let started = Instant::now();
     let mut last_commit = started;
     crate::stream::run_observed(config, |c| last_commit = last_commit.max(c.at)).await.map_err(step("stream worker"))?;
@@ -368,17 +381,7 @@ async fn stream_ours(aws: &infra::aws::AwsTarget, names: &Names, rounds: u64, ra
     })
     .await
     .map_err(step("starting the ingest server"))?;
-    let output = std::env::temp_dir().join(format!("pipeline-bench-{}", names.uid()));
-    let config = crate::stream::StreamConfig {
-        names: names.clone(),
-        kinesis: aws.clone(),
-        output: crate::storage::Location::Local { dir: output.clone() },
-        dead_letter: None,
-        s3: Default::default(),
-        max_records: 1000,
-        poll_interval: poll,
-        stop_when_idle: None,
-    };
+    let (output, config) = local_stream_config(aws, names, 1000, poll, None);
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let worker = tokio::spawn(crate::stream::run_observed(config, move |c| {
         let _ = tx.send(c);
