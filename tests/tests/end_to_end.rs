@@ -271,24 +271,36 @@ async fn sink_killed_with_sigkill_and_restarted_loses_and_repeats_nothing() {
     assert!(stored == in_kafka, "S3 content equals Kafka content");
 }
 
+/// A fresh deployment's pin topic with one partition, and a producer for it.
+async fn one_partition_topic() -> (Names, String, rdkafka::producer::FutureProducer) {
+    common::require_kafka().await;
+    let names = common::fresh_names();
+    let topic = names.topic(Kind::Pin);
+    pipeline::kafka::ensure_topics(&common::bootstrap(), &[], &[topic.clone()], 1, 1).await.unwrap();
+    let producer = pipeline::kafka::client_config(&common::bootstrap(), &[]).create().unwrap();
+    (names, topic, producer)
+}
+
+/// A temporary directory as the sink's output (removed when dropped).
+fn local_output() -> (tempfile::TempDir, Location) {
+    let dir = tempfile::tempdir().unwrap();
+    let local = Location::Local { dir: dir.path().to_path_buf() };
+    (dir, local)
+}
+
 /// Values that are not JSON are never dropped: each goes to the
 /// dead-letter prefix under its coordinates, byte for byte, and the JSON
 /// records around it still land under their own offsets.
 #[tokio::test]
 async fn values_that_are_not_json_go_to_the_dead_letter_prefix() {
-    use rdkafka::producer::{FutureProducer, FutureRecord};
-    common::require_kafka().await;
-    let names = common::fresh_names();
-    let topic = names.topic(Kind::Pin);
-    pipeline::kafka::ensure_topics(&common::bootstrap(), &[], &[topic.clone()], 1, 1).await.unwrap();
-    let producer: FutureProducer = pipeline::kafka::client_config(&common::bootstrap(), &[]).create().unwrap();
+    use rdkafka::producer::FutureRecord;
+    let (names, topic, producer) = one_partition_topic().await;
     let values: [&[u8]; 4] = [br#"{"a":1}"#, b"not json", br#"{ "a" : 2 }"#, &[0xff, 0xfe, b'{']];
     for v in values {
         producer.send(FutureRecord::<(), [u8]>::to(&topic).payload(v).partition(0), Duration::from_secs(10)).await.unwrap();
     }
 
-    let dir = tempfile::tempdir().unwrap();
-    let local = Location::Local { dir: dir.path().to_path_buf() };
+    let (dir, local) = local_output();
     let stats = sink::run(sink_config(&names, "dead-letters", local, 1), std::future::pending()).await.unwrap();
     assert_eq!((stats.records_written, stats.dead_letters), (2, 2), "{stats:?}");
     let read = |key: String| std::fs::read(dir.path().join(&key)).unwrap_or_else(|e| panic!("{key}: {e}"));
@@ -304,15 +316,10 @@ async fn values_that_are_not_json_go_to_the_dead_letter_prefix() {
 /// coming, not only once the stream pauses.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_steady_trickle_below_flush_size_lands_every_rotate_interval() {
-    use rdkafka::producer::{FutureProducer, FutureRecord};
-    common::require_kafka().await;
-    let names = common::fresh_names();
-    let topic = names.topic(Kind::Pin);
-    pipeline::kafka::ensure_topics(&common::bootstrap(), &[], &[topic.clone()], 1, 1).await.unwrap();
-    let producer: FutureProducer = pipeline::kafka::client_config(&common::bootstrap(), &[]).create().unwrap();
+    use rdkafka::producer::FutureRecord;
+    let (names, topic, producer) = one_partition_topic().await;
 
-    let dir = tempfile::tempdir().unwrap();
-    let local = Location::Local { dir: dir.path().to_path_buf() };
+    let (dir, local) = local_output();
     let mut config = sink_config(&names, "trickle", local.clone(), 1000);
     config.rotate_interval = Duration::from_millis(300);
     config.stop = StopWhen::Never;
