@@ -328,19 +328,14 @@ impl Worker {
     }
 
     fn add(&mut self, tp: Tp, offset: i64, payload: Option<&[u8]>) {
-        // Looked up before inserting: the key is cloned only for a new buffer.
-        if !self.buffers.contains_key(&tp) {
-            let buffer = Buffer {
-                start_offset: None,
-                lines: Vec::new(),
-                records: 0,
-                next_offset: offset,
-                first_at: Instant::now(),
-                dead_letters: Vec::new(),
-            };
-            self.buffers.insert(tp.clone(), buffer);
-        }
-        let buf = self.buffers.get_mut(&tp).expect("just ensured");
+        let buf = self.buffers.entry(tp.clone()).or_insert_with(|| Buffer {
+            start_offset: None,
+            lines: Vec::new(),
+            records: 0,
+            next_offset: offset,
+            first_at: Instant::now(),
+            dead_letters: Vec::new(),
+        });
         buf.next_offset = offset + 1;
         let before = buf.lines.len();
         match payload.filter(|p| crate::json::append_compact(&mut buf.lines, p).is_ok()) {
