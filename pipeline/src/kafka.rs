@@ -26,10 +26,10 @@ pub enum KafkaError {
     #[error("Kafka admin request failed: {0}")]
     Admin(rdkafka::error::KafkaError),
     #[error(
-        "creating topics at {bootstrap} got no answer within {waited:?}; the client's last error: {detail}. \
+        "creating topics at {bootstrap} got no answer within {waited:?}. \
          Check the security settings (-X security.protocol=..., sasl.*) against the broker's listener"
     )]
-    AdminTimedOut { bootstrap: String, waited: Duration, detail: String },
+    AdminTimedOut { bootstrap: String, waited: Duration },
 }
 
 /// Keeps librdkafka's last client-level error (a failed authentication, a
@@ -158,8 +158,8 @@ pub async fn ensure_topics(
     partitions: i32,
     replication: i32,
 ) -> Result<Vec<String>, KafkaError> {
-    let admin: AdminClient<LastClientError> = client_config(bootstrap, overrides)
-        .create_with_context(LastClientError::default())
+    let admin: AdminClient<DefaultClientContext> = client_config(bootstrap, overrides)
+        .create()
         .map_err(|source| KafkaError::Client { bootstrap: bootstrap.to_string(), source })?;
     let new: Vec<NewTopic> = topics
         .iter()
@@ -167,12 +167,9 @@ pub async fn ensure_topics(
         .collect();
     let waited = Duration::from_secs(30);
     let opts = AdminOptions::new().operation_timeout(Some(waited)).request_timeout(Some(waited));
+    let timed_out = || KafkaError::AdminTimedOut { bootstrap: bootstrap.to_string(), waited };
     let results = admin.create_topics(&new, &opts).await.map_err(|e| match e.rdkafka_error_code() {
-        Some(RDKafkaErrorCode::OperationTimedOut) => KafkaError::AdminTimedOut {
-            bootstrap: bootstrap.to_string(),
-            waited,
-            detail: admin.inner().context().describe(),
-        },
+        Some(RDKafkaErrorCode::OperationTimedOut) => timed_out(),
         _ => KafkaError::Admin(e),
     })?;
     let mut created = Vec::new();
@@ -180,13 +177,7 @@ pub async fn ensure_topics(
         match r {
             Ok(name) => created.push(name),
             Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((_, RDKafkaErrorCode::OperationTimedOut)) => {
-                return Err(KafkaError::AdminTimedOut {
-                    bootstrap: bootstrap.to_string(),
-                    waited,
-                    detail: admin.inner().context().describe(),
-                });
-            }
+            Err((_, RDKafkaErrorCode::OperationTimedOut)) => return Err(timed_out()),
             Err((topic, code)) => return Err(KafkaError::CreateTopic { topic, code }),
         }
     }
