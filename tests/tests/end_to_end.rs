@@ -351,3 +351,121 @@ async fn a_steady_trickle_below_flush_size_lands_every_rotate_interval() {
     let expected: BTreeMap<_, _> = (0..records as i64).map(|i| ((topic.clone(), 0, i), format!(r#"{{"i":{i}}}"#).into_bytes())).collect();
     assert_eq!(stored, expected);
 }
+
+/// Two workers in one group while records keep arriving: the second one's
+/// join, and the first one's leaving, move partitions between them while
+/// objects are being uploaded (through a relay that slows S3 down). Each partition's objects from both workers
+/// together hold every record once.
+#[tokio::test(flavor = "multi_thread")]
+async fn partitions_moving_between_two_workers_lose_and_repeat_nothing() {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    common::require_kafka().await;
+    common::set_dummy_aws_env();
+    let names = common::fresh_names();
+    pipeline::kafka::ensure_topics(&common::bootstrap(), &[], &names.topics(), 3, 1)
+        .await
+        .unwrap();
+    let client = common::s3_client().await;
+    infra::s3::ensure_bucket(&client, &names.sink_bucket())
+        .await
+        .unwrap();
+    let s3 = Location::parse(&format!("s3://{}", names.sink_bucket())).unwrap();
+    let producer: FutureProducer = pipeline::kafka::reliable_producer_config(
+        &common::bootstrap(),
+        &[],
+        Duration::from_secs(30),
+    )
+    .create()
+    .unwrap();
+    let topics = names.topics();
+
+    // Objects cut by time, not size: the next owner of a partition cuts
+    // its replay differently, so an object landing late would overlap.
+    let mut config = sink_config(&names, "two-workers", s3.clone(), 1000);
+    config.rotate_interval = Duration::from_millis(100);
+    config.upload_concurrency = 64;
+    config.stop = StopWhen::CaughtUp {
+        idle: Duration::from_secs(3),
+    };
+    // The first worker reaches S3 through a relay that makes each upload
+    // take 700 ms or more, the second directly: when partitions move to the
+    // second, the first still has uploads in flight, and the revoke must
+    // wait for them, or the second's clean-up of uncommitted objects runs
+    // before they land.
+    let moto = common::s3_endpoint();
+    let relay = common::slow_relay(
+        moto.trim_start_matches("http://"),
+        Duration::from_millis(700),
+    )
+    .await;
+    let mut slow = config.clone();
+    slow.s3.endpoint = Some(format!("http://{relay}"));
+    let first = tokio::spawn(sink::run(slow, std::future::pending()));
+
+    let stop_producing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let producing = {
+        let (stop, topics) = (stop_producing.clone(), topics.clone());
+        tokio::spawn(async move {
+            let mut rounds = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                for topic in &topics {
+                    let value = format!(r#"{{"round":{rounds},"topic":"{topic}"}}"#);
+                    let key = rounds.to_string();
+                    let record = FutureRecord::<str, str>::to(topic)
+                        .key(&key)
+                        .payload(&value);
+                    producer
+                        .send(record, Duration::from_secs(10))
+                        .await
+                        .unwrap();
+                }
+                rounds += 1;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            rounds
+        })
+    };
+    // The second worker joins once the first is writing.
+    let store = storage::open(&s3, &common::s3_settings()).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let listed: Vec<_> = store
+            .list(Some(&"topics".into()))
+            .try_collect()
+            .await
+            .unwrap();
+        if !listed.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first worker wrote nothing within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let second = tokio::spawn(sink::run(config.clone(), std::future::pending()));
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    stop_producing.store(true, std::sync::atomic::Ordering::SeqCst);
+    let rounds = producing.await.unwrap();
+    let (a, b) = (
+        first.await.unwrap().unwrap(),
+        second.await.unwrap().unwrap(),
+    );
+    assert!(
+        a.records_written > 0 && b.records_written > 0,
+        "both workers wrote: {a:?} {b:?}"
+    );
+
+    let in_kafka = kafka_content(&names, rounds * 3).await;
+    // sink_content fails on a record stored twice.
+    let (stored, _) = sink_content(&s3, &names).await;
+    common::report_scenario(&common::ScenarioRow {
+        scenario: "partitions moved between two sink workers".into(),
+        sent: in_kafka.len() as u64,
+        acknowledged: in_kafka.len() as u64,
+        stored: stored.len() as u64,
+        lost: in_kafka.keys().filter(|k| !stored.contains_key(*k)).count() as u64,
+        duplicated: 0,
+    });
+    assert!(stored == in_kafka, "S3 content equals Kafka content");
+}

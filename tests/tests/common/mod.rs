@@ -108,3 +108,36 @@ pub fn report_scenario(row: &ScenarioRow) {
         writeln!(file, "{line}").expect("scenario report written");
     }
 }
+
+/// A TCP relay on 127.0.0.1 to `target` (host:port) that holds each chunk a
+/// client sends for `delay` before passing it on: the real endpoint behind
+/// it, only slower, so that requests are still in flight when a test acts.
+/// Returns the relay's address as host:port.
+pub async fn slow_relay(target: &str, delay: Duration) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let target = target.to_string();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(server) = tokio::net::TcpStream::connect(&target).await else {
+                continue;
+            };
+            let (mut from_client, mut to_client) = client.into_split();
+            let (mut from_server, mut to_server) = server.into_split();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                while let Ok(n @ 1..) = from_client.read(&mut buf).await {
+                    tokio::time::sleep(delay).await;
+                    if to_server.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            });
+            tokio::spawn(async move {
+                let _ = tokio::io::copy(&mut from_server, &mut to_client).await;
+            });
+        }
+    });
+    addr
+}

@@ -1,0 +1,541 @@
+//! `pipeline sink`: Kafka to object storage in the Confluent S3 sink layout
+//! (SPEC 3.3), the local stand-in for the MSK Connect connector.
+//!
+//! Exactly-once output comes from the same idea as the original: an
+//! object's key is derived from the offset of its first record, and offsets
+//! are committed only after the object is written. After a crash the
+//! records since the last commit are read again and land on the same keys.
+//! Before writing the first object of a partition this worker removes the
+//! objects that lie beyond the point reading resumed from (written but not
+//! committed before a crash), because a time-based flush may cut the replay
+//! into different objects than before.
+//!
+//! Reading ([`reader`], its own thread) and uploading (here, async) overlap:
+//! objects upload while the next records are read, and each partition's
+//! offsets are committed in order as its objects land.
+
+mod reader;
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
+use futures::{FutureExt, StreamExt, TryStreamExt};
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::kafka;
+use crate::storage::{Location, S3Settings, StorageError};
+use reader::{Reader, Sealed, SinkContext};
+
+/// When the worker stops on its own.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum StopWhen {
+    /// Run until shut down (a service, like the connector).
+    Never,
+    /// Stop once every matched partition is written and committed up to its
+    /// end, after no new record arrived for `idle` (demo and tests).
+    CaughtUp { idle: Duration },
+}
+
+/// Objects uploaded at once unless configured otherwise.
+pub const DEFAULT_UPLOAD_CONCURRENCY: usize = 16;
+
+#[derive(Debug, Clone)]
+pub struct SinkConfig {
+    pub bootstrap: String,
+    pub kafka_overrides: Vec<(String, String)>,
+    /// `topics.regex`, e.g. `^<uid>\..*`.
+    pub topics_regex: String,
+    pub group_id: String,
+    pub location: Location,
+    pub s3: S3Settings,
+    /// Records per object (`flush.size`); the original uses 1.
+    pub flush_size: usize,
+    /// Write a partial object once its first record is this old
+    /// (`rotate.interval.ms`).
+    pub rotate_interval: Duration,
+    /// Objects uploaded at once.
+    pub upload_concurrency: usize,
+    /// Bytes held in partial objects before all are sealed regardless of
+    /// size; reading also pauses while sealed objects waiting for upload
+    /// hold more than this.
+    pub max_buffered_bytes: usize,
+    pub stop: StopWhen,
+    /// How long to wait for any partition to be assigned before giving up
+    /// (`CaughtUp` only).
+    pub assignment_timeout: Duration,
+}
+
+impl SinkConfig {
+    pub fn new(bootstrap: &str, topics_regex: &str, group_id: &str, location: Location) -> Self {
+        Self {
+            bootstrap: bootstrap.to_string(),
+            kafka_overrides: Vec::new(),
+            topics_regex: topics_regex.to_string(),
+            group_id: group_id.to_string(),
+            location,
+            s3: S3Settings::default(),
+            flush_size: 1,
+            rotate_interval: Duration::from_secs(10),
+            upload_concurrency: DEFAULT_UPLOAD_CONCURRENCY,
+            max_buffered_bytes: 64 * 1024 * 1024,
+            stop: StopWhen::Never,
+            assignment_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("Kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    #[error("writing {key} failed: {source}")]
+    Write { key: String, source: object_store::Error },
+    #[error("listing {prefix} failed: {source}")]
+    List { prefix: String, source: object_store::Error },
+    #[error("no topic matching `{regex}` was assigned within {waited:?}: create the topics first (e.g. `pipeline topics create`)")]
+    NothingAssigned { regex: String, waited: Duration },
+    #[error("flush.size must be at least 1")]
+    FlushSize,
+}
+
+/// Counts of a sink run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SinkStats {
+    pub records_written: u64,
+    pub objects_written: u64,
+    pub dead_letters: u64,
+    pub stale_objects_removed: u64,
+    /// From the first record received to the last object written: the time
+    /// spent moving data, without group join or the final idle wait.
+    pub active: Duration,
+}
+
+/// Object key of the Confluent S3 sink's DefaultPartitioner + JsonFormat.
+pub fn object_key(topic: &str, partition: i32, start_offset: i64) -> String {
+    format!("topics/{topic}/partition={partition}/{topic}+{partition}+{start_offset:010}.json")
+}
+
+/// Key of a record that is not valid JSON, named by its coordinates.
+pub fn dead_letter_key(topic: &str, partition: i32, offset: i64) -> String {
+    format!("dead-letter/topics/{topic}/partition={partition}/{topic}+{partition}+{offset:010}.bin")
+}
+
+/// Start offset encoded in an object key made by [`object_key`].
+pub fn start_offset_of(key: &str) -> Option<i64> {
+    let file = key.rsplit('/').next()?;
+    let stem = file.strip_suffix(".json")?;
+    stem.rsplit('+').next()?.parse().ok()
+}
+
+type Tp = (String, i32);
+
+/// What the reading thread, its rebalance callback and the uploader share.
+#[derive(Default)]
+struct SharedState {
+    /// Assignment generation per partition, bumped on revoke.
+    epochs: HashMap<Tp, u64>,
+    /// Revoked partitions the reader has not dropped its buffers for yet.
+    revoked: Vec<Tp>,
+    /// Uploads (and stale-object removals) running per partition.
+    uploading: HashMap<Tp, usize>,
+    /// Sealed objects not yet written and committed (or dropped), and
+    /// their bytes.
+    unsettled: usize,
+    unsettled_bytes: usize,
+}
+
+#[derive(Default)]
+struct Coordination {
+    state: Mutex<SharedState>,
+    changed: Condvar,
+    stop: AtomicBool,
+}
+
+impl Coordination {
+    fn lock(&self) -> std::sync::MutexGuard<'_, SharedState> {
+        self.state.lock().expect("sink state lock")
+    }
+
+    fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.changed.notify_all();
+    }
+
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+
+    fn epoch(&self, tp: &Tp) -> u64 {
+        self.lock().epochs.get(tp).copied().unwrap_or(0)
+    }
+
+    fn add_unsettled(&self, bytes: usize) {
+        let mut state = self.lock();
+        state.unsettled += 1;
+        state.unsettled_bytes += bytes;
+    }
+
+    fn settle(&self, bytes: usize) {
+        let mut state = self.lock();
+        state.unsettled -= 1;
+        state.unsettled_bytes -= bytes;
+        drop(state);
+        self.changed.notify_all();
+    }
+
+    /// Block until every sealed object is written and committed; false if
+    /// the sink is stopping instead.
+    fn wait_settled(&self) -> bool {
+        let mut state = self.lock();
+        while state.unsettled > 0 && !self.stopping() {
+            state = self.changed.wait_timeout(state, Duration::from_millis(100)).expect("sink state lock").0;
+        }
+        !self.stopping()
+    }
+}
+
+/// Marks one partition as having an upload running until dropped, so a
+/// revoke waits for it (also when the upload is abandoned on an error).
+struct UploadSlot {
+    coord: Arc<Coordination>,
+    tp: Tp,
+}
+
+impl UploadSlot {
+    /// A slot for a sealed object of the current assignment; `None` if its
+    /// partition was revoked since it was read.
+    fn take(coord: &Arc<Coordination>, tp: &Tp, epoch: u64) -> Option<Self> {
+        let mut state = coord.lock();
+        if state.epochs.get(tp).copied().unwrap_or(0) != epoch {
+            return None;
+        }
+        *state.uploading.entry(tp.clone()).or_default() += 1;
+        Some(Self { coord: coord.clone(), tp: tp.clone() })
+    }
+}
+
+impl Drop for UploadSlot {
+    fn drop(&mut self) {
+        let mut state = self.coord.lock();
+        if let Some(n) = state.uploading.get_mut(&self.tp) {
+            *n -= 1;
+        }
+        drop(state);
+        self.coord.changed.notify_all();
+    }
+}
+
+/// One sealed object written (with its dead letters).
+struct Landed {
+    tp: Tp,
+    epoch: u64,
+    id: u64,
+    records: u64,
+    has_object: bool,
+    dead_letters: u64,
+    bytes: usize,
+}
+
+/// Run the sink until `stop` says so or `shutdown` resolves. Everything
+/// consumed is written and committed before it returns.
+pub async fn run(config: SinkConfig, shutdown: impl std::future::Future<Output = ()>) -> Result<SinkStats, SinkError> {
+    if config.flush_size == 0 {
+        return Err(SinkError::FlushSize);
+    }
+    let store = crate::storage::open(&config.location, &config.s3)?;
+    let coord = Arc::new(Coordination::default());
+    let mut client = kafka::client_config(&config.bootstrap, &[]);
+    client
+        .set("group.id", &config.group_id)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        // Regex subscriptions see new topics only on a metadata refresh.
+        .set("topic.metadata.refresh.interval.ms", "5000")
+        .set("isolation.level", "read_committed")
+        // librdkafka's 500 ms default left the worker idle between fetches
+        // even with a backlog: 0.5 s gaps, 28k records/s into a local
+        // directory; at 50 ms, 250k. An idle worker asks 20 times a second.
+        .set("fetch.wait.max.ms", "50");
+    // The caller's -X settings come last, so they can change any of these.
+    for (key, value) in &config.kafka_overrides {
+        client.set(key, value);
+    }
+    let consumer: Arc<BaseConsumer<SinkContext>> = Arc::new(client.create_with_context(SinkContext { coord: coord.clone() })?);
+    consumer.subscribe(&[&config.topics_regex])?;
+    let (sealed_tx, sealed_rx) = tokio::sync::mpsc::unbounded_channel();
+    let reader = Reader::new(config.clone(), consumer.clone(), coord.clone(), sealed_tx);
+    let reading = tokio::task::spawn_blocking(move || reader.run());
+    let prefix = config.location.prefix().to_string();
+    let mut uploader = Uploader {
+        concurrency: config.upload_concurrency.max(1),
+        store,
+        prefix,
+        consumer: consumer.clone(),
+        coord: coord.clone(),
+        verified: HashSet::new(),
+        order: HashMap::new(),
+        next_id: 0,
+        to_commit: BTreeMap::new(),
+        committed: BTreeMap::new(),
+        landed_bytes: Vec::new(),
+        stats: SinkStats::default(),
+        last_write: None,
+    };
+    let uploaded = uploader.run(sealed_rx, shutdown).await;
+    // The reader ends on its own once stopped or caught up; on an upload
+    // error it is told to stop and its records are left uncommitted.
+    if uploaded.is_err() {
+        coord.stop();
+    }
+    let read = reading.await.expect("the reading thread does not panic");
+    uploaded?;
+    let read = read?;
+    uploader.commit_final().await?;
+    // Leaving the group waits on the broker; not on the async runtime.
+    drop(uploader.consumer);
+    tokio::task::spawn_blocking(move || drop(consumer)).await.expect("closing the consumer does not panic");
+    let mut stats = uploader.stats;
+    if let (Some(first), Some(last)) = (read.first_record, uploader.last_write) {
+        stats.active = last.saturating_duration_since(first);
+    }
+    Ok(stats)
+}
+
+struct Uploader {
+    concurrency: usize,
+    store: Arc<dyn ObjectStore>,
+    prefix: String,
+    consumer: Arc<BaseConsumer<SinkContext>>,
+    coord: Arc<Coordination>,
+    /// Partitions (per assignment generation) checked for stale objects.
+    verified: HashSet<(Tp, u64)>,
+    /// Per partition and generation, sealed objects in offset order: (id,
+    /// next offset, landed). Offsets are committed only past a landed prefix.
+    order: HashMap<(Tp, u64), VecDeque<(u64, i64, bool)>>,
+    next_id: u64,
+    /// Commit points reached since the last commit, with their generation.
+    to_commit: BTreeMap<Tp, (u64, i64)>,
+    /// Last offset committed per partition, with its generation.
+    committed: BTreeMap<Tp, (u64, i64)>,
+    /// Bytes of landed objects whose offsets are not committed yet.
+    landed_bytes: Vec<usize>,
+    stats: SinkStats,
+    last_write: Option<Instant>,
+}
+
+impl Uploader {
+    fn full_key(&self, key: &str) -> Path {
+        if self.prefix.is_empty() { Path::from(key) } else { Path::from(format!("{}/{key}", self.prefix)) }
+    }
+
+    /// Upload sealed objects as they come, up to `concurrency` at once,
+    /// until the reader has handed over its last one.
+    async fn run(
+        &mut self,
+        mut sealed: tokio::sync::mpsc::UnboundedReceiver<Sealed>,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<(), SinkError> {
+        tokio::pin!(shutdown);
+        let mut uploads: FuturesUnordered<BoxFuture<'static, Result<Landed, SinkError>>> = FuturesUnordered::new();
+        let mut reader_done = false;
+        let mut shut_down = false;
+        while !(reader_done && uploads.is_empty()) {
+            tokio::select! {
+                _ = &mut shutdown, if !shut_down => {
+                    shut_down = true;
+                    self.coord.stop();
+                }
+                Some(landed) = uploads.next(), if !uploads.is_empty() => {
+                    self.landed(landed?);
+                    // Whatever else has landed meanwhile shares one commit.
+                    while let Some(Some(landed)) = uploads.next().now_or_never() {
+                        self.landed(landed?);
+                    }
+                    self.commit()?;
+                }
+                next = sealed.recv(), if !reader_done && uploads.len() < self.concurrency => match next {
+                    Some(s) => {
+                        if let Some(upload) = self.start(s).await? {
+                            uploads.push(upload);
+                        }
+                    }
+                    None => reader_done = true,
+                },
+            }
+        }
+        Ok(())
+    }
+
+    /// Begin writing one sealed object; `None` if its partition was revoked.
+    async fn start(&mut self, s: Sealed) -> Result<Option<BoxFuture<'static, Result<Landed, SinkError>>>, SinkError> {
+        let bytes = s.bytes();
+        let Some(slot) = UploadSlot::take(&self.coord, &s.tp, s.epoch) else {
+            self.coord.settle(bytes);
+            return Ok(None);
+        };
+        let generation = (s.tp.clone(), s.epoch);
+        if !self.verified.contains(&generation) {
+            // Before anything else of this partition is written, and while
+            // holding its slot so a revoke waits for the removal too.
+            self.remove_uncommitted_objects(&s.tp, s.resumed_at).await?;
+            self.verified.insert(generation.clone());
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        self.order.entry(generation).or_default().push_back((id, s.next_offset, false));
+        let mut puts = Vec::new();
+        let (records, has_object) = match s.object {
+            Some((key, body, records)) => {
+                puts.push((self.full_key(&key), body));
+                (records as u64, true)
+            }
+            None => (0, false),
+        };
+        let dead_letters = s.dead_letters.len() as u64;
+        for (key, body) in s.dead_letters {
+            puts.push((self.full_key(&key), body));
+        }
+        let store = self.store.clone();
+        let (tp, epoch) = (s.tp, s.epoch);
+        Ok(Some(
+            async move {
+                let _slot = slot;
+                futures::future::try_join_all(puts.into_iter().map(|(path, body)| {
+                    let store = store.clone();
+                    async move {
+                        store.put(&path, PutPayload::from(body)).await.map_err(|source| SinkError::Write { key: path.to_string(), source })
+                    }
+                }))
+                .await?;
+                Ok(Landed { tp, epoch, id, records, has_object, dead_letters, bytes })
+            }
+            .boxed(),
+        ))
+    }
+
+    /// Count a written object and advance its partition's commit point
+    /// past every object in front of it that has landed.
+    fn landed(&mut self, l: Landed) {
+        self.last_write = Some(Instant::now());
+        if l.has_object {
+            self.stats.objects_written += 1;
+            self.stats.records_written += l.records;
+        }
+        self.stats.dead_letters += l.dead_letters;
+        let generation = (l.tp.clone(), l.epoch);
+        if let Some(queue) = self.order.get_mut(&generation) {
+            if let Some(entry) = queue.iter_mut().find(|(id, _, _)| *id == l.id) {
+                entry.2 = true;
+            }
+            while let Some(&(_, next, true)) = queue.front() {
+                queue.pop_front();
+                self.to_commit.insert(l.tp.clone(), (l.epoch, next));
+            }
+            if queue.is_empty() {
+                self.order.remove(&generation);
+            }
+        }
+        self.landed_bytes.push(l.bytes);
+    }
+
+    /// Commit the offsets past landed objects, for partitions still held.
+    fn commit(&mut self) -> Result<(), SinkError> {
+        self.commit_landed()?;
+        // Settled only now, so a caught-up check after it sees the commit.
+        for bytes in self.landed_bytes.drain(..) {
+            self.coord.settle(bytes);
+        }
+        Ok(())
+    }
+
+    fn commit_landed(&mut self) -> Result<(), SinkError> {
+        if self.to_commit.is_empty() {
+            return Ok(());
+        }
+        // Under the state lock so a revoke cannot slip between the check
+        // and the commit: a revoked partition's offsets are left to its next
+        // owner, which may already have removed these objects.
+        let state = self.coord.lock();
+        let mut tpl = TopicPartitionList::new();
+        for (tp, (epoch, next)) in std::mem::take(&mut self.to_commit) {
+            if state.epochs.get(&tp).copied().unwrap_or(0) != epoch {
+                continue;
+            }
+            tpl.add_partition_offset(&tp.0, tp.1, Offset::Offset(next))?;
+            self.committed.insert(tp, (epoch, next));
+        }
+        if tpl.count() > 0 {
+            self.consumer.commit(&tpl, CommitMode::Async)?;
+        }
+        Ok(())
+    }
+
+    /// A synchronous commit of the last offsets, so they are durable before
+    /// the worker leaves its group.
+    async fn commit_final(&mut self) -> Result<(), SinkError> {
+        let mut tpl = TopicPartitionList::new();
+        {
+            let state = self.coord.lock();
+            // Only partitions still held: another owner's may be further on.
+            for ((topic, partition), (epoch, next)) in &self.committed {
+                if state.epochs.get(&(topic.clone(), *partition)).copied().unwrap_or(0) == *epoch {
+                    tpl.add_partition_offset(topic, *partition, Offset::Offset(*next))?;
+                }
+            }
+        }
+        if tpl.count() == 0 {
+            return Ok(());
+        }
+        let consumer = self.consumer.clone();
+        tokio::task::spawn_blocking(move || consumer.commit(&tpl, CommitMode::Sync)).await.expect("commit thread does not panic")?;
+        Ok(())
+    }
+
+    /// Remove objects of this partition that start at or after the offset
+    /// reading resumed from: they were written but not committed.
+    async fn remove_uncommitted_objects(&mut self, tp: &Tp, resumed_at: i64) -> Result<(), SinkError> {
+        let dir = self.full_key(&format!("topics/{}/partition={}", tp.0, tp.1));
+        let stale: Vec<Path> = self
+            .store
+            .list(Some(&dir))
+            .map_err(|source| SinkError::List { prefix: dir.to_string(), source })
+            .try_filter_map(|meta| async move {
+                Ok(start_offset_of(meta.location.as_ref()).filter(|s| *s >= resumed_at).map(|_| meta.location))
+            })
+            .try_collect()
+            .await?;
+        for path in stale {
+            tracing::info!(%path, resumed_at, "removing object written after the last commit; it is rewritten from Kafka");
+            self.store.delete(&path).await.map_err(|source| SinkError::Write { key: path.to_string(), source })?;
+            self.stats.stale_objects_removed += 1;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_follow_the_confluent_layout() {
+        let k = object_key("0e2a0bfcc015.pin", 0, 42);
+        assert_eq!(k, "topics/0e2a0bfcc015.pin/partition=0/0e2a0bfcc015.pin+0+0000000042.json");
+        assert_eq!(start_offset_of(&k), Some(42));
+        assert_eq!(Path::from(k.as_str()).as_ref(), k, "object_store keeps the key as is");
+        assert_eq!(start_offset_of("topics/t/partition=0/other.txt"), None);
+        assert_eq!(
+            dead_letter_key("t.pin", 2, 7),
+            "dead-letter/topics/t.pin/partition=2/t.pin+2+0000000007.bin"
+        );
+    }
+}

@@ -1,0 +1,275 @@
+//! The sink's reading side: a thread that polls Kafka, turns records into
+//! object bodies and hands sealed objects to the uploader. It runs on its
+//! own thread so that reading and validating the next records overlaps with
+//! uploading the previous ones, and so that a revoke can wait for uploads
+//! without stopping them.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::KafkaResult;
+use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::{Coordination, SinkConfig, SinkError, StopWhen, Tp, dead_letter_key, object_key};
+
+/// Longest a revoke waits for the partition's uploads to finish.
+const REVOKE_WAIT: Duration = Duration::from_secs(60);
+
+/// How often rotation and the stop conditions are looked at.
+const TICK: Duration = Duration::from_millis(100);
+
+pub(super) struct SinkContext {
+    pub(super) coord: Arc<Coordination>,
+}
+
+impl ClientContext for SinkContext {}
+
+impl ConsumerContext for SinkContext {
+    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let Rebalance::Revoke(tpl) = rebalance else { return };
+        let revoked: Vec<Tp> = tpl.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect();
+        let mut state = self.coord.state.lock().expect("sink state lock");
+        for tp in &revoked {
+            // Sealed objects of the old assignment are now neither uploaded
+            // nor committed: the partition's next owner reads them again.
+            *state.epochs.entry(tp.clone()).or_default() += 1;
+        }
+        state.revoked.extend(revoked.iter().cloned());
+        // Uploads already running must land before the partition moves: its
+        // next owner removes uncommitted objects once, when it starts, and an
+        // object landing after that would duplicate records.
+        let deadline = Instant::now() + REVOKE_WAIT;
+        while revoked.iter().any(|tp| state.uploading.get(tp).copied().unwrap_or(0) > 0) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                tracing::warn!(?revoked, "uploads of revoked partitions still running after {REVOKE_WAIT:?}; giving the partitions up anyway");
+                break;
+            }
+            state = self.coord.changed.wait_timeout(state, left).expect("sink state lock").0;
+        }
+    }
+
+    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
+        // A refused commit (e.g. during a rebalance) only means those records
+        // are written again, to the same keys, by whoever reads them next.
+        if let Err(e) = result {
+            tracing::debug!(error = %e, "offset commit not accepted");
+        }
+    }
+}
+
+/// A sealed object (or only dead letters) of one partition, with what the
+/// uploader needs to write it and commit past it.
+pub(super) struct Sealed {
+    pub tp: Tp,
+    /// Assignment generation the records were read in.
+    pub epoch: u64,
+    /// First offset read in this generation: objects at or after it that
+    /// exist already were written but never committed.
+    pub resumed_at: i64,
+    pub object: Option<(String, Vec<u8>, usize)>,
+    pub dead_letters: Vec<(String, Vec<u8>)>,
+    pub next_offset: i64,
+}
+
+impl Sealed {
+    pub fn bytes(&self) -> usize {
+        self.object.as_ref().map_or(0, |(_, b, _)| b.len()) + self.dead_letters.iter().map(|(_, b)| b.len()).sum::<usize>()
+    }
+}
+
+/// Records of one partition waiting to become an object.
+struct Buffer {
+    epoch: u64,
+    start_offset: Option<i64>,
+    lines: Vec<u8>,
+    records: usize,
+    next_offset: i64,
+    first_at: Instant,
+    dead_letters: Vec<(String, Vec<u8>)>,
+}
+
+/// What the reading thread reports when it ends.
+pub(super) struct ReadOutcome {
+    pub first_record: Option<Instant>,
+}
+
+pub(super) struct Reader {
+    pub config: SinkConfig,
+    pub consumer: Arc<BaseConsumer<SinkContext>>,
+    pub coord: Arc<Coordination>,
+    pub sealed: UnboundedSender<Sealed>,
+    buffers: HashMap<Tp, Buffer>,
+    buffered_bytes: usize,
+    /// First offset read per partition since it was (re)assigned.
+    resumed_at: HashMap<Tp, i64>,
+}
+
+impl Reader {
+    pub fn new(config: SinkConfig, consumer: Arc<BaseConsumer<SinkContext>>, coord: Arc<Coordination>, sealed: UnboundedSender<Sealed>) -> Self {
+        Self { config, consumer, coord, sealed, buffers: HashMap::new(), buffered_bytes: 0, resumed_at: HashMap::new() }
+    }
+
+    /// Read until told to stop (or, with `StopWhen::CaughtUp`, until every
+    /// assigned partition is written and committed to its end). Everything
+    /// read is sealed and handed over before it returns.
+    pub fn run(mut self) -> Result<ReadOutcome, SinkError> {
+        let started = Instant::now();
+        let mut last_record = Instant::now();
+        let mut first_record = None;
+        let mut rotation_checked = Instant::now();
+        let consumer = self.consumer.clone();
+        while !self.coord.stopping() {
+            self.wait_for_upload_room();
+            let msg = consumer.poll(TICK);
+            let idle = msg.is_none();
+            self.drop_revoked();
+            match msg {
+                Some(Ok(m)) => {
+                    last_record = Instant::now();
+                    first_record.get_or_insert(last_record);
+                    self.add((m.topic().to_string(), m.partition()), m.offset(), m.payload());
+                }
+                Some(Err(e)) => tracing::warn!(error = %e, "Kafka consumer error; retrying"),
+                None => {}
+            }
+            // Checked on a clock, not only when idle: a steady trickle below
+            // flush.size must still land every rotate interval.
+            if idle || rotation_checked.elapsed() >= TICK {
+                self.rotate(false);
+                rotation_checked = Instant::now();
+            }
+            if self.buffered_bytes > self.config.max_buffered_bytes {
+                self.rotate(true);
+            }
+            if let StopWhen::CaughtUp { idle: wait } = self.config.stop {
+                if idle && last_record.elapsed() >= wait {
+                    if consumer.assignment()?.count() == 0 {
+                        // Empty mid-rebalance too; only a worker that never
+                        // got a record gives up.
+                        if first_record.is_none() && started.elapsed() > self.config.assignment_timeout {
+                            return Err(SinkError::NothingAssigned {
+                                regex: self.config.topics_regex.clone(),
+                                waited: self.config.assignment_timeout,
+                            });
+                        }
+                        continue;
+                    }
+                    self.rotate(true);
+                    if self.coord.wait_settled() && self.caught_up()? {
+                        break;
+                    }
+                    last_record = Instant::now();
+                }
+            }
+        }
+        self.rotate(true);
+        Ok(ReadOutcome { first_record })
+    }
+
+    /// Bounded memory: stop reading while sealed objects not yet uploaded
+    /// hold more than the buffer budget.
+    fn wait_for_upload_room(&self) {
+        let mut state = self.coord.state.lock().expect("sink state lock");
+        while state.unsettled_bytes > self.config.max_buffered_bytes && !self.coord.stopping() {
+            state = self.coord.changed.wait_timeout(state, TICK).expect("sink state lock").0;
+        }
+    }
+
+    /// Partitions taken away by a rebalance: their unwritten records are
+    /// dropped, not committed, so their new owner reads them again.
+    fn drop_revoked(&mut self) {
+        let revoked = std::mem::take(&mut self.coord.state.lock().expect("sink state lock").revoked);
+        for tp in revoked {
+            if let Some(b) = self.buffers.remove(&tp) {
+                self.buffered_bytes -= b.lines.len();
+            }
+            self.resumed_at.remove(&tp);
+        }
+    }
+
+    fn add(&mut self, tp: Tp, offset: i64, payload: Option<&[u8]>) {
+        self.resumed_at.entry(tp.clone()).or_insert(offset);
+        let coord = &self.coord;
+        let buf = self.buffers.entry(tp.clone()).or_insert_with(|| Buffer {
+            epoch: coord.epoch(&tp),
+            start_offset: None,
+            lines: Vec::new(),
+            records: 0,
+            next_offset: offset,
+            first_at: Instant::now(),
+            dead_letters: Vec::new(),
+        });
+        buf.next_offset = offset + 1;
+        let before = buf.lines.len();
+        match payload.filter(|p| crate::json::append_compact(&mut buf.lines, p).is_ok()) {
+            Some(_) => {
+                buf.start_offset.get_or_insert(offset);
+                buf.lines.push(b'\n');
+                buf.records += 1;
+                self.buffered_bytes += buf.lines.len() - before;
+            }
+            None => {
+                buf.lines.truncate(before);
+                tracing::warn!(topic = %tp.0, partition = tp.1, offset, "value is not JSON; writing it to the dead-letter prefix");
+                buf.dead_letters.push((dead_letter_key(&tp.0, tp.1, offset), payload.unwrap_or_default().to_vec()));
+            }
+        }
+        if buf.records >= self.config.flush_size {
+            self.seal(&tp);
+        }
+    }
+
+    /// Hand one partition's buffer to the uploader.
+    fn seal(&mut self, tp: &Tp) {
+        let Some(buf) = self.buffers.remove(tp) else { return };
+        self.buffered_bytes -= buf.lines.len();
+        let sealed = Sealed {
+            tp: tp.clone(),
+            epoch: buf.epoch,
+            resumed_at: self.resumed_at.get(tp).copied().unwrap_or(buf.next_offset),
+            object: buf.start_offset.map(|start| (object_key(&tp.0, tp.1, start), buf.lines, buf.records)),
+            dead_letters: buf.dead_letters,
+            next_offset: buf.next_offset,
+        };
+        self.coord.add_unsettled(sealed.bytes());
+        if self.sealed.send(sealed).is_err() {
+            // The uploader has stopped (it failed); it says why.
+            self.coord.stop();
+        }
+    }
+
+    /// Seal buffers whose first record is older than the rotate interval
+    /// (or all of them).
+    fn rotate(&mut self, all: bool) {
+        let due: Vec<Tp> = self
+            .buffers
+            .iter()
+            .filter(|(_, b)| all || b.first_at.elapsed() >= self.config.rotate_interval)
+            .map(|(tp, _)| tp.clone())
+            .collect();
+        for tp in due {
+            self.seal(&tp);
+        }
+    }
+
+    /// Every assigned partition committed up to its high watermark.
+    fn caught_up(&self) -> Result<bool, SinkError> {
+        let assignment = self.consumer.assignment()?;
+        let committed = self.consumer.committed_offsets(assignment, Duration::from_secs(10))?;
+        for e in committed.elements() {
+            let (low, high) = self.consumer.fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(10))?;
+            let at = match e.offset() {
+                Offset::Offset(o) => o,
+                _ => low,
+            };
+            if at < high {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+}
