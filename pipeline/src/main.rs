@@ -15,6 +15,9 @@ use pipeline::sink::{SinkConfig, StopWhen};
 use pipeline::storage::{Location, S3Settings};
 use pipeline::{DEFAULT_UID, batch, emulate, ingest, kafka, sink};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "pipeline",
