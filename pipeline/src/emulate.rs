@@ -10,12 +10,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
 use crate::generate::{SyntheticSource, random_offsets};
 use crate::mysql_source::{MysqlSource, MysqlSourceError};
-use crate::records::{Kind, Names, Round};
+use crate::records::{Kind, Names, RecordRef, Round};
 
 /// Where the rows come from: the seeded synthetic tables, or the original
 /// MySQL/MariaDB database.
@@ -63,37 +64,79 @@ struct Request {
     url: String,
     method: reqwest::Method,
     content_type: &'static str,
-    body: Value,
+    /// Serialised once, straight from the records (no JSON tree), and
+    /// reused by retries.
+    body: bytes::Bytes,
     mode: Mode,
+}
+
+/// A REST Proxy record (`{"value": ...}`).
+#[derive(Serialize)]
+struct ProxyRecord<'a> {
+    value: RecordRef<'a>,
+}
+
+/// A record of the Kinesis `records` route.
+#[derive(Serialize)]
+struct StreamRecord<'a> {
+    data: RecordRef<'a>,
+    #[serde(rename = "partition-key")]
+    partition_key: &'static str,
+}
+
+#[derive(Serialize)]
+struct Records<T> {
+    records: Vec<T>,
+}
+
+/// The part of a REST Proxy answer that says which records landed.
+#[derive(Deserialize)]
+struct ProxyAnswer {
+    #[serde(default)]
+    offsets: Vec<ProxyOffset>,
+}
+
+#[derive(Deserialize)]
+struct ProxyOffset {
+    #[serde(default)]
+    offset: Option<i64>,
+    #[serde(default)]
+    error_code: Option<serde::de::IgnoredAny>,
+}
+
+fn to_body<T: Serialize>(body: &T) -> bytes::Bytes {
+    serde_json::to_vec(body).expect("records serialise").into()
 }
 
 impl Request {
     fn new(mode: Mode, base: &str, names: &Names, kind: Kind, rounds: &[Round]) -> Self {
         match mode {
-            Mode::Batch => {
-                let records: Vec<Value> = rounds.iter().map(|r| json!({ "value": r.value(kind) })).collect();
-                Self {
-                    url: format!("{base}/topics/{}", names.topic(kind)),
-                    method: reqwest::Method::POST,
-                    content_type: JSON_V2,
-                    body: json!({ "records": records }),
-                    mode,
-                }
-            }
+            Mode::Batch => Self {
+                url: format!("{base}/topics/{}", names.topic(kind)),
+                method: reqwest::Method::POST,
+                content_type: JSON_V2,
+                body: to_body(&Records { records: rounds.iter().map(|r| ProxyRecord { value: r.record(kind) }).collect() }),
+                mode,
+            },
             Mode::Stream => {
                 let stream = names.stream(kind);
                 if let [round] = rounds {
                     // The original's shape; the gateway ignores StreamName in the body.
                     let body = json!({ "StreamName": stream, "Data": round.value(kind), "PartitionKey": PARTITION_KEY });
-                    Self { url: format!("{base}/streams/{stream}/record"), method: reqwest::Method::PUT, content_type: "application/json", body, mode }
+                    Self {
+                        url: format!("{base}/streams/{stream}/record"),
+                        method: reqwest::Method::PUT,
+                        content_type: "application/json",
+                        body: to_body(&body),
+                        mode,
+                    }
                 } else {
-                    let records: Vec<Value> =
-                        rounds.iter().map(|r| json!({ "data": r.value(kind), "partition-key": PARTITION_KEY })).collect();
+                    let records = rounds.iter().map(|r| StreamRecord { data: r.record(kind), partition_key: PARTITION_KEY }).collect();
                     Self {
                         url: format!("{base}/streams/{stream}/records"),
                         method: reqwest::Method::PUT,
                         content_type: "application/json",
-                        body: json!({ "records": records }),
+                        body: to_body(&Records { records }),
                         mode,
                     }
                 }
@@ -102,15 +145,20 @@ impl Request {
     }
 
     /// Records a 200 answer acknowledges.
-    fn acked(&self, answer: &Value) -> u64 {
+    fn acked(&self, answer: &[u8]) -> u64 {
         let count = match self.mode {
-            Mode::Batch => answer["offsets"]
-                .as_array()
-                .map_or(0, |o| o.iter().filter(|e| e["error_code"].is_null() && e["offset"].is_i64()).count()),
-            Mode::Stream if answer["SequenceNumber"].is_string() => 1,
-            Mode::Stream => answer["Records"]
-                .as_array()
-                .map_or(0, |r| r.iter().filter(|e| e["SequenceNumber"].is_string() && e["ErrorCode"].is_null()).count()),
+            Mode::Batch => serde_json::from_slice::<ProxyAnswer>(answer)
+                .map_or(0, |a| a.offsets.iter().filter(|o| o.error_code.is_none() && o.offset.is_some()).count()),
+            Mode::Stream => {
+                let answer: Value = serde_json::from_slice(answer).unwrap_or(Value::Null);
+                if answer["SequenceNumber"].is_string() {
+                    1
+                } else {
+                    answer["Records"]
+                        .as_array()
+                        .map_or(0, |r| r.iter().filter(|e| e["SequenceNumber"].is_string() && e["ErrorCode"].is_null()).count())
+                }
+            }
         };
         count as u64
     }
@@ -334,13 +382,12 @@ async fn send(client: &reqwest::Client, request: &Request, records: u64, retries
         let res = client
             .request(request.method.clone(), url)
             .header("Content-Type", request.content_type)
-            .json(&request.body)
+            .body(request.body.clone())
             .send()
             .await;
         let (retriable, error) = match res {
             Ok(resp) if resp.status().is_success() => {
-                let answer: Result<Value, _> = resp.json().await;
-                let acked = answer.map_or(0, |v| request.acked(&v));
+                let acked = resp.bytes().await.map_or(0, |b| request.acked(&b));
                 let error = (acked != records).then(|| format!("200 answer acknowledged {acked} of {records} records"));
                 return Outcome { records, acked, latency: started.elapsed(), error };
             }

@@ -55,13 +55,27 @@ pub struct Round {
 impl Round {
     /// The record of one kind as the JSON value the emulator posts.
     pub fn value(&self, kind: Kind) -> serde_json::Value {
-        match kind {
-            Kind::Pin => serde_json::to_value(&self.pin),
-            Kind::Geo => serde_json::to_value(&self.geo),
-            Kind::User => serde_json::to_value(&self.user),
-        }
-        .expect("records serialise")
+        serde_json::to_value(self.record(kind)).expect("records serialise")
     }
+
+    /// The record of one kind, serialised as is: the same JSON as
+    /// [`Round::value`] without building a tree first.
+    pub fn record(&self, kind: Kind) -> RecordRef<'_> {
+        match kind {
+            Kind::Pin => RecordRef::Pin(&self.pin),
+            Kind::Geo => RecordRef::Geo(&self.geo),
+            Kind::User => RecordRef::User(&self.user),
+        }
+    }
+}
+
+/// One record of a round, borrowed.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(untagged)]
+pub enum RecordRef<'a> {
+    Pin(&'a Pin),
+    Geo(&'a Geo),
+    User(&'a User),
 }
 
 /// The three record kinds.
