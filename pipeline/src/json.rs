@@ -14,6 +14,13 @@ const MAX_DEPTH: usize = 128;
 /// appended on error.
 pub fn append_compact(out: &mut Vec<u8>, json: &[u8]) -> Result<(), serde_json::Error> {
     serde_json::from_slice::<serde::de::IgnoredAny>(json)?;
+    append_compact_parsed(out, json)
+}
+
+/// [`append_compact`] for text the caller has already parsed as one JSON
+/// value (e.g. a `RawValue` out of a parsed document): only the nesting
+/// limit is checked.
+pub fn append_compact_parsed(out: &mut Vec<u8>, json: &[u8]) -> Result<(), serde_json::Error> {
     let written = out.len();
     let (mut in_string, mut escaped) = (false, false);
     let mut depth = 0usize;
