@@ -15,9 +15,6 @@ use pipeline::sink::{SinkConfig, StopWhen};
 use pipeline::storage::{Location, S3Settings};
 use pipeline::{DEFAULT_UID, batch, emulate, ingest, kafka, sink};
 
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(
     name = "pipeline",
@@ -331,8 +328,8 @@ enum BenchWhat {
     Ingest {
         #[command(flatten)]
         kafka: KafkaArgs,
-        /// Records per run.
-        #[arg(long, default_value_t = 30_000)]
+        /// Records per run (at most 30,000 with one record per POST).
+        #[arg(long, default_value_t = 1_000_000)]
         records: u64,
         #[arg(long, default_value_t = 3)]
         runs: usize,
