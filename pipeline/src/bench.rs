@@ -114,14 +114,6 @@ const MAX_CONNECTIONS: usize = 64;
 /// one untimed record per topic warms the server up like the direct
 /// producer is warmed up.
 async fn post_records(base: &str, records: &[(String, Vec<u8>)], batch: usize, connections: usize) -> Result<f64, BenchError> {
-    #[derive(serde::Deserialize)]
-    struct Answer {
-        offsets: Vec<AnsweredOffset>,
-    }
-    #[derive(serde::Deserialize)]
-    struct AnsweredOffset {
-        offset: Option<i64>,
-    }
     let body = |values: &[&[u8]]| {
         let mut body = b"{\"records\":[".to_vec();
         for (i, v) in values.iter().enumerate() {
@@ -166,7 +158,7 @@ async fn post_records(base: &str, records: &[(String, Vec<u8>)], batch: usize, c
                 .map_err(step("POST"))?;
             let status = resp.status();
             let answer = resp.bytes().await.map_err(step("POST answer"))?;
-            let acked = serde_json::from_slice::<Answer>(&answer).map_or(0, |a| a.offsets.iter().filter(|o| o.offset.is_some()).count());
+            let acked = emulate::proxy_acknowledged(&answer);
             if !status.is_success() || acked != count {
                 return Err(BenchError::Step(format!("{url} answered {status}: {}", String::from_utf8_lossy(&answer))));
             }

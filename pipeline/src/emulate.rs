@@ -104,6 +104,13 @@ struct ProxyOffset {
     error_code: Option<serde::de::IgnoredAny>,
 }
 
+/// Records a REST Proxy answer body says were stored (offset given, no
+/// error code); 0 for a body that is not such an answer.
+pub(crate) fn proxy_acknowledged(answer: &[u8]) -> usize {
+    serde_json::from_slice::<ProxyAnswer>(answer)
+        .map_or(0, |a| a.offsets.iter().filter(|o| o.error_code.is_none() && o.offset.is_some()).count())
+}
+
 fn to_body<T: Serialize>(body: &T) -> bytes::Bytes {
     serde_json::to_vec(body).expect("records serialise").into()
 }
@@ -147,8 +154,7 @@ impl Request {
     /// Records a 200 answer acknowledges.
     fn acked(&self, answer: &[u8]) -> u64 {
         let count = match self.mode {
-            Mode::Batch => serde_json::from_slice::<ProxyAnswer>(answer)
-                .map_or(0, |a| a.offsets.iter().filter(|o| o.error_code.is_none() && o.offset.is_some()).count()),
+            Mode::Batch => proxy_acknowledged(answer),
             Mode::Stream => {
                 let answer: Value = serde_json::from_slice(answer).unwrap_or(Value::Null);
                 if answer["SequenceNumber"].is_string() {
