@@ -83,8 +83,6 @@ fn parse_step_by_step(body: &[u8], format: EmbeddedFormat) -> Result<Vec<Produce
             }
             let mut rec: HashMap<String, &RawValue> = serde_json::from_str(r.get()).map_err(ProxyError::json_conversion)?;
             let fields = RecordFields {
-                has_key: rec.contains_key("key"),
-                has_value: rec.contains_key("value"),
                 key: rec.remove("key"),
                 value: rec.remove("value"),
                 partition: rec.remove("partition"),
@@ -94,11 +92,9 @@ fn parse_step_by_step(body: &[u8], format: EmbeddedFormat) -> Result<Vec<Produce
         .collect()
 }
 
-/// The fields of one record as written (`null` included).
+/// The fields of one record as written (a `null` is kept as its text).
 #[derive(Default)]
 struct RecordFields<'a> {
-    has_key: bool,
-    has_value: bool,
     key: Option<&'a RawValue>,
     value: Option<&'a RawValue>,
     partition: Option<&'a RawValue>,
@@ -106,7 +102,7 @@ struct RecordFields<'a> {
 
 /// `parsed`: the values' text was already parsed with the body.
 fn build_record(i: usize, rec: RecordFields<'_>, format: EmbeddedFormat, parsed: bool) -> Result<ProduceRecord, ProxyError> {
-    if !rec.has_value && !rec.has_key {
+    if rec.value.is_none() && rec.key.is_none() {
         return Err(ProxyError::invalid_payload(format!("record {i} has neither `value` nor `key`")));
     }
     let partition = match rec.partition.map(|p| serde_json::from_str::<Value>(p.get())) {
@@ -194,14 +190,8 @@ impl<'de> serde::Deserialize<'de> for OneRecord<'de> {
                 // step-by-step reading.
                 while let Some(name) = map.next_key::<&'de str>()? {
                     match name {
-                        "key" => {
-                            rec.has_key = true;
-                            rec.key = Some(map.next_value()?);
-                        }
-                        "value" => {
-                            rec.has_value = true;
-                            rec.value = Some(map.next_value()?);
-                        }
+                        "key" => rec.key = Some(map.next_value()?),
+                        "value" => rec.value = Some(map.next_value()?),
                         "partition" => rec.partition = Some(map.next_value()?),
                         _ => {
                             map.next_value::<serde::de::IgnoredAny>()?;
