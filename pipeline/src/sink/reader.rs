@@ -98,10 +98,10 @@ pub(super) struct ReadOutcome {
 }
 
 pub(super) struct Reader {
-    pub config: SinkConfig,
-    pub consumer: Arc<BaseConsumer<SinkContext>>,
-    pub coord: Arc<Coordination>,
-    pub sealed: UnboundedSender<Sealed>,
+    config: SinkConfig,
+    consumer: Arc<BaseConsumer<SinkContext>>,
+    coord: Arc<Coordination>,
+    sealed: UnboundedSender<Sealed>,
     buffers: HashMap<Tp, Buffer>,
     buffered_bytes: usize,
     /// First offset read per partition since it was (re)assigned.
