@@ -153,6 +153,13 @@ struct SharedState {
     unsettled_bytes: usize,
 }
 
+impl SharedState {
+    /// The partition's current assignment generation.
+    fn epoch(&self, tp: &Tp) -> u64 {
+        self.epochs.get(tp).copied().unwrap_or(0)
+    }
+}
+
 #[derive(Default)]
 struct Coordination {
     state: Mutex<SharedState>,
@@ -175,7 +182,7 @@ impl Coordination {
     }
 
     fn epoch(&self, tp: &Tp) -> u64 {
-        self.lock().epochs.get(tp).copied().unwrap_or(0)
+        self.lock().epoch(tp)
     }
 
     fn add_unsettled(&self, bytes: usize) {
@@ -215,7 +222,7 @@ impl UploadSlot {
     /// partition was revoked since it was read.
     fn take(coord: &Arc<Coordination>, tp: &Tp, epoch: u64) -> Option<Self> {
         let mut state = coord.lock();
-        if state.epochs.get(tp).copied().unwrap_or(0) != epoch {
+        if state.epoch(tp) != epoch {
             return None;
         }
         *state.uploading.entry(tp.clone()).or_default() += 1;
@@ -467,7 +474,7 @@ impl Uploader {
         let state = self.coord.lock();
         let mut tpl = TopicPartitionList::new();
         for (tp, (epoch, next)) in std::mem::take(&mut self.to_commit) {
-            if state.epochs.get(&tp).copied().unwrap_or(0) != epoch {
+            if state.epoch(&tp) != epoch {
                 continue;
             }
             tpl.add_partition_offset(&tp.0, tp.1, Offset::Offset(next))?;
@@ -487,7 +494,7 @@ impl Uploader {
             let state = self.coord.lock();
             // Only partitions still held: another owner's may be further on.
             for ((topic, partition), (epoch, next)) in &self.committed {
-                if state.epochs.get(&(topic.clone(), *partition)).copied().unwrap_or(0) == *epoch {
+                if state.epoch(&(topic.clone(), *partition)) == *epoch {
                     tpl.add_partition_offset(topic, *partition, Offset::Offset(*next))?;
                 }
             }
