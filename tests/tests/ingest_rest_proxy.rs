@@ -243,6 +243,60 @@ async fn python_requests_client_like_the_original_emulator() {
     server.stop().await.unwrap();
 }
 
+/// A keep-alive client (aiohttp, one pooled connection) that sends a bad
+/// request the server answers without reading its body, then a good one,
+/// loses none of the good ones: each is answered 200 and is in Kafka.
+#[tokio::test(flavor = "multi_thread")]
+async fn keep_alive_client_loses_no_request_after_an_early_answer() {
+    common::require_kafka().await;
+    let python = common::python_from_env("PIPELINE_CLIENTS_PYTHON");
+    let names = common::fresh_names();
+    pipeline::kafka::ensure_topics(&common::bootstrap(), &[], &names.topics(), 1, 1).await.unwrap();
+    let topic = names.topic(Kind::Pin);
+    let (server, base) = start(8 << 20).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("keep_alive.json");
+    let rounds = 20;
+    let run = tokio::process::Command::new(&python)
+        .arg(common::tests_dir().join("python/keep_alive_client.py"))
+        .args([base.as_str(), topic.as_str(), &rounds.to_string()])
+        .arg(&out)
+        .output()
+        .await
+        .unwrap();
+    assert!(run.status.success(), "client failed: {}", String::from_utf8_lossy(&run.stderr));
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+
+    let expected_status = [("unknown_route", 404), ("unsupported_media_type", 415), ("method_not_allowed", 405), ("body_on_a_get", 200)];
+    let mut acknowledged = HashMap::new();
+    for (case, status) in expected_status {
+        let r = &report[case];
+        assert!(r["statuses"].as_array().unwrap().iter().all(|s| s == status), "{case}: {}", r["statuses"]);
+        let follow_ups = r["follow_ups"].as_array().unwrap();
+        assert_eq!(follow_ups.len(), rounds);
+        let lost: Vec<&Value> = follow_ups.iter().filter(|f| f["status"] != 200).collect();
+        assert!(lost.is_empty(), "{case}: {} of {rounds} good requests after it failed: {lost:?}", lost.len());
+        for f in follow_ups {
+            let o = &f["offsets"][0];
+            acknowledged.insert(o["offset"].as_i64().unwrap(), f["round"].as_i64().unwrap());
+        }
+    }
+    let stored = consume_all(&topic, acknowledged.len()).await;
+    for ((_, offset), value) in &stored {
+        let value: Value = serde_json::from_slice(value).unwrap();
+        assert_eq!(Some(&value["round"].as_i64().unwrap()), acknowledged.get(offset), "offset {offset}");
+    }
+    common::report_scenario(&common::ScenarioRow {
+        scenario: "keep-alive client, good request after an early answer".into(),
+        sent: (expected_status.len() * rounds) as u64,
+        acknowledged: acknowledged.len() as u64,
+        stored: stored.len() as u64,
+        lost: (expected_status.len() * rounds - stored.len()) as u64,
+        duplicated: 0,
+    });
+    server.stop().await.unwrap();
+}
+
 /// No broker reachable: the server stays up and answers 503 / 50302 with a
 /// retry hint, never a 200.
 #[tokio::test]

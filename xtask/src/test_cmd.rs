@@ -25,7 +25,7 @@ const PYTHON_TOOLS: [(&str, &str, &[&str]); 4] = [
     ("PIPELINE_AIRFLOW3_PYTHON", "airflow3", &["apache-airflow==3.3.2", "apache-airflow-providers-databricks==7.23.0"]),
     // MWAA runs Airflow 2.10: the rendered DAG must import there too.
     ("PIPELINE_AIRFLOW2_PYTHON", "airflow2", &["apache-airflow==2.10.5", "apache-airflow-providers-databricks<7"]),
-    ("PIPELINE_CLIENTS_PYTHON", "clients", &["requests==2.34.2", "deltalake==1.6.6", "pyarrow==26.0.1"]),
+    ("PIPELINE_CLIENTS_PYTHON", "clients", &["requests==2.34.2", "deltalake==1.6.6", "pyarrow==26.0.1", "aiohttp==3.14.5"]),
 ];
 
 /// Install the venvs side by side (downloads dominate), and return the

@@ -5,6 +5,7 @@
 //! Kinesis routes (SPEC 3.2, module `kinesis`).
 
 mod errors;
+mod keep_alive;
 mod kinesis;
 mod metrics;
 mod request;
@@ -72,6 +73,15 @@ impl Default for IngestConfig {
             body_timeout: Duration::from_secs(30),
             kinesis: None,
         }
+    }
+}
+
+impl IngestConfig {
+    /// What is left of a body after an early answer is drained up to the
+    /// body limit, for a few seconds at most (a stalled client's connection
+    /// is closed instead).
+    fn drain_limits(&self) -> keep_alive::DrainLimits {
+        keep_alive::DrainLimits { max_bytes: self.max_body_bytes as u64, max_wait: self.body_timeout.min(Duration::from_secs(5)) }
     }
 }
 
@@ -219,6 +229,9 @@ fn router(state: Arc<AppState>) -> Router {
         .merge(kinesis::routes())
         .fallback(|uri: Uri| async move { ProxyError::not_found(uri.path()) })
         .layer(axum::middleware::from_fn_with_state(state.clone(), count_responses))
+        // Outermost, so that every answer, the fallback's too, leaves its
+        // connection fit for the next request.
+        .layer(axum::middleware::from_fn_with_state(state.config.drain_limits(), keep_alive::drain_unread_body))
         .with_state(state)
 }
 
