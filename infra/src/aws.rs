@@ -26,9 +26,8 @@ impl AwsTarget {
     /// An endpoint override (or none) for `region`; a loopback endpoint is
     /// an emulator and gets dummy credentials, never the user's real ones.
     pub fn for_endpoint(endpoint_url: Option<String>, region: &str) -> Self {
-        let local = endpoint_url.as_deref().is_some_and(|u| {
-            u.contains("://127.0.0.1") || u.contains("://localhost") || u.contains("://[::1]")
-        });
+        let local =
+            endpoint_url.as_deref().is_some_and(|u| u.contains("://127.0.0.1") || u.contains("://localhost") || u.contains("://[::1]"));
         Self { endpoint_url, region: Some(region.to_string()), emulator_credentials: local }
     }
 
@@ -39,13 +38,8 @@ impl AwsTarget {
             loader = loader.endpoint_url(url);
         }
         if self.emulator_credentials {
-            loader = loader.credentials_provider(aws_credential_types::Credentials::new(
-                "testing",
-                "testing",
-                None,
-                None,
-                "local-emulator",
-            ));
+            loader =
+                loader.credentials_provider(aws_credential_types::Credentials::new("testing", "testing", None, None, "local-emulator"));
         }
         let region = match &self.region {
             Some(r) => Some(Region::new(r.clone())),

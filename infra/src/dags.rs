@@ -23,9 +23,7 @@ pub struct Uploaded {
 /// confirm both are there.
 pub async fn deploy(client: &Client, bucket: &str, uid: &str, dag: &str, requirements: &str) -> Result<Vec<Uploaded>, S3Error> {
     let mut out = Vec::new();
-    for (key, body, content_type) in
-        [(dag_key(uid), dag, "text/x-python"), (REQUIREMENTS_KEY.to_string(), requirements, "text/plain")]
-    {
+    for (key, body, content_type) in [(dag_key(uid), dag, "text/x-python"), (REQUIREMENTS_KEY.to_string(), requirements, "text/plain")] {
         let etag = s3::put_verified(client, bucket, &key, body.as_bytes().to_vec(), content_type).await?;
         out.push(Uploaded { key, etag });
     }
@@ -37,7 +35,9 @@ pub async fn deploy(client: &Client, bucket: &str, uid: &str, dag: &str, require
 pub enum DagState {
     /// Not parsed yet (MWAA picks up new files within a few minutes).
     NotYetParsed,
-    Loaded { is_paused: bool },
+    Loaded {
+        is_paused: bool,
+    },
     /// The file failed to import; the stack trace Airflow recorded.
     ImportError(String),
 }
@@ -76,10 +76,11 @@ pub async fn dag_state(mwaa: &aws_sdk_mwaa::Client, environment: &str, uid: &str
             let dag = out.rest_api_response().map(to_json).unwrap_or_default();
             return Ok(DagState::Loaded { is_paused: dag["is_paused"].as_bool().unwrap_or(true) });
         }
-        Err(e) if e.as_service_error().and_then(|s| match s {
-            aws_sdk_mwaa::operation::invoke_rest_api::InvokeRestApiError::RestApiClientException(c) => c.rest_api_status_code(),
-            _ => None,
-        }) == Some(404) => {}
+        Err(e)
+            if e.as_service_error().and_then(|s| match s {
+                aws_sdk_mwaa::operation::invoke_rest_api::InvokeRestApiError::RestApiClientException(c) => c.rest_api_status_code(),
+                _ => None,
+            }) == Some(404) => {}
         Err(e) => return Err(err(describe(&e))),
     }
     let out = mwaa
@@ -92,11 +93,8 @@ pub async fn dag_state(mwaa: &aws_sdk_mwaa::Client, environment: &str, uid: &str
         .map_err(|e| err(describe(&e)))?;
     let errors = out.rest_api_response().map(to_json).unwrap_or_default();
     let file = format!("{dag_id}.py");
-    let mine = errors["import_errors"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|e| e["filename"].as_str().is_some_and(|f| f.ends_with(&file)));
+    let mine =
+        errors["import_errors"].as_array().into_iter().flatten().find(|e| e["filename"].as_str().is_some_and(|f| f.ends_with(&file)));
     Ok(match mine {
         Some(e) => DagState::ImportError(e["stack_trace"].as_str().unwrap_or("(no stack trace)").to_string()),
         None => DagState::NotYetParsed,

@@ -64,10 +64,7 @@ impl Intercept for OperationLog {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         if let Some(meta) = cfg.load::<Metadata>() {
-            self.0
-                .lock()
-                .expect("log lock")
-                .push(Operation { service: meta.service().to_string(), name: meta.name().to_string() });
+            self.0.lock().expect("log lock").push(Operation { service: meta.service().to_string(), name: meta.name().to_string() });
         }
         Ok(())
     }

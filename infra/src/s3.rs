@@ -85,13 +85,7 @@ pub async fn put_verified(client: &Client, bucket: &str, key: &str, body: Vec<u8
         .await
         .map_err(|e| put_err(DisplayErrorContext(&e).to_string()))?;
     let verify_err = |detail: String| S3Error::Verify { bucket: bucket.to_string(), key: key.to_string(), detail };
-    let head = client
-        .head_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .map_err(|e| verify_err(DisplayErrorContext(&e).to_string()))?;
+    let head = client.head_object().bucket(bucket).key(key).send().await.map_err(|e| verify_err(DisplayErrorContext(&e).to_string()))?;
     if head.content_length() != Some(len) {
         return Err(verify_err(format!("size {:?}, uploaded {len} bytes", head.content_length())));
     }

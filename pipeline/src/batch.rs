@@ -23,9 +23,7 @@ pub enum BatchError {
     Template(#[from] templates::TemplateError),
     #[error("{context}: {source}")]
     Engine { context: String, source: datafusion::error::DataFusionError },
-    #[error(
-        "no sink output for `{kind}` under {location}/{prefix}: run the sink first (`pipeline sink`), or check --input and --uid"
-    )]
+    #[error("no sink output for `{kind}` under {location}/{prefix}: run the sink first (`pipeline sink`), or check --input and --uid")]
     NoInput { kind: Kind, location: String, prefix: String },
     #[error("listing {location} failed: {source}")]
     List { location: String, source: object_store::Error },
@@ -114,9 +112,7 @@ pub async fn register_raw(ctx: &SessionContext, config: &BatchConfig) -> Result<
         let url = base.join(&rel).expect("topic names are URL-safe");
         let schema = raw_schema(kind);
         let opts = JsonReadOptions { schema: Some(&schema), file_extension: ".json", ..Default::default() };
-        ctx.register_json(&format!("{kind}_raw"), url.as_str(), opts)
-            .await
-            .map_err(engine_err(format!("reading {url}")))?;
+        ctx.register_json(&format!("{kind}_raw"), url.as_str(), opts).await.map_err(engine_err(format!("reading {url}")))?;
     }
     Ok(())
 }
@@ -179,9 +175,7 @@ async fn write_parquet(ctx: &SessionContext, dir: &std::path::Path, cleaned: &[T
             let path = d.join(format!("{}.parquet", t.name));
             let df = ctx.read_batches(t.batches.clone()).map_err(engine_err(format!("preparing {}", t.name)))?;
             let opts = DataFrameWriteOptions::new().with_single_file_output(true);
-            df.write_parquet(&path.display().to_string(), opts, None)
-                .await
-                .map_err(engine_err(format!("writing {}", path.display())))?;
+            df.write_parquet(&path.display().to_string(), opts, None).await.map_err(engine_err(format!("writing {}", path.display())))?;
         }
     }
     Ok(())
@@ -274,8 +268,10 @@ mod tests {
             pin(5, "", "", ""),
             pin(1, "1.2k", "A", "tattoos"),
         ];
-        let geos = [serde_json::json!({"ind": 1, "timestamp": "2019-04-07T22:11:02", "latitude": -12.5, "longitude": 3.25, "country": "Chile"})];
-        let users = [serde_json::json!({"ind": 1, "first_name": "Amber", "last_name": "Chen", "age": 22, "date_joined": "2015-12-30 05:21:14"})];
+        let geos =
+            [serde_json::json!({"ind": 1, "timestamp": "2019-04-07T22:11:02", "latitude": -12.5, "longitude": 3.25, "country": "Chile"})];
+        let users =
+            [serde_json::json!({"ind": 1, "first_name": "Amber", "last_name": "Chen", "age": 22, "date_joined": "2015-12-30 05:21:14"})];
         let ctx = ctx_with(&pins, &geos, &users).await;
         let (cleaned, _) = clean_and_query(&ctx).await.unwrap();
         let pin_t = &cleaned[0];
@@ -283,7 +279,19 @@ mod tests {
         let names: Vec<_> = pin_t.batches[0].schema().fields().iter().map(|f| f.name().clone()).collect();
         assert_eq!(
             names,
-            ["ind", "unique_id", "title", "description", "follower_count", "poster_name", "tag_list", "is_image_or_video", "image_src", "save_location", "category"]
+            [
+                "ind",
+                "unique_id",
+                "title",
+                "description",
+                "follower_count",
+                "poster_name",
+                "tag_list",
+                "is_image_or_video",
+                "image_src",
+                "save_location",
+                "category"
+            ]
         );
         let mut by_ind: Vec<_> = col_i64(pin_t, "ind").into_iter().zip(col_i64(pin_t, "follower_count")).collect();
         by_ind.sort();

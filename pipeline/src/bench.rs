@@ -15,8 +15,8 @@ use serde::Serialize;
 use crate::emulate;
 use crate::generate::{ORIGINAL_TABLE_ROWS, SyntheticSource};
 use crate::ingest::{self, IngestConfig};
-use crate::records::{Kind, Names};
 use crate::kafka;
+use crate::records::{Kind, Names};
 use crate::sink::{self, SinkConfig, StopWhen};
 use crate::storage::{self, Location, S3Settings};
 
@@ -70,9 +70,8 @@ fn records(names: &Names, rounds: u64) -> Vec<(String, Vec<u8>)> {
 /// the long-running ingest server it is compared with; left out where the
 /// topics must hold exactly `records`.
 pub async fn produce_direct(bootstrap: &str, records: &[(String, Vec<u8>)], warm_up: bool) -> Result<f64, BenchError> {
-    let producer: FutureProducer = kafka::reliable_producer_config(bootstrap, &[], Duration::from_secs(60))
-        .create()
-        .map_err(step("creating the producer"))?;
+    let producer: FutureProducer =
+        kafka::reliable_producer_config(bootstrap, &[], Duration::from_secs(60)).create().map_err(step("creating the producer"))?;
     if warm_up {
         let topics: std::collections::BTreeSet<&str> = records.iter().map(|(t, _)| t.as_str()).collect();
         for topic in topics {
@@ -149,13 +148,7 @@ async fn post_records(base: &str, records: &[(String, Vec<u8>)], batch: usize, c
     let post = |url: String, count: usize, body: bytes::Bytes| {
         let client = client.clone();
         async move {
-            let resp = client
-                .post(&url)
-                .header("Content-Type", emulate::JSON_V2)
-                .body(body)
-                .send()
-                .await
-                .map_err(step("POST"))?;
+            let resp = client.post(&url).header("Content-Type", emulate::JSON_V2).body(body).send().await.map_err(step("POST"))?;
             let status = resp.status();
             let answer = resp.bytes().await.map_err(step("POST answer"))?;
             let acked = emulate::proxy_acknowledged(&answer);
@@ -191,9 +184,10 @@ async fn post_records(base: &str, records: &[(String, Vec<u8>)], batch: usize, c
 /// Runs alternate which side goes first, since the broker (on the same
 /// cores) is the noisiest part.
 pub async fn ingest(bootstrap: &str, records_per_run: u64, runs: usize) -> Result<Vec<Measurement>, BenchError> {
-    let server = ingest::start(IngestConfig { bootstrap: bootstrap.to_string(), listen: "127.0.0.1:0".parse().unwrap(), ..Default::default() })
-        .await
-        .map_err(step("starting the ingest server"))?;
+    let server =
+        ingest::start(IngestConfig { bootstrap: bootstrap.to_string(), listen: "127.0.0.1:0".parse().unwrap(), ..Default::default() })
+            .await
+            .map_err(step("starting the ingest server"))?;
     let base = format!("http://{}", server.local_addr);
     let mut out = Vec::new();
     // As many records in flight as the direct producer; and, to show what
@@ -243,7 +237,13 @@ pub async fn ingest(bootstrap: &str, records_per_run: u64, runs: usize) -> Resul
 /// Records/s from Kafka to S3 objects (flush.size 1 and 1000) next to raw
 /// PUTs of objects of the same size to the same endpoint, with the same
 /// number of uploads in flight.
-pub async fn sink(bootstrap: &str, bucket_url: &str, s3: &S3Settings, records_per_run: u64, runs: usize) -> Result<Vec<Measurement>, BenchError> {
+pub async fn sink(
+    bootstrap: &str,
+    bucket_url: &str,
+    s3: &S3Settings,
+    records_per_run: u64,
+    runs: usize,
+) -> Result<Vec<Measurement>, BenchError> {
     let mut out = Vec::new();
     for flush_size in [1usize, 1000] {
         // Large objects need enough records to fill several per partition
@@ -406,7 +406,13 @@ async fn stream_catch_up(aws: &infra::aws::AwsTarget, kinesis: &aws_sdk_kinesis:
             .collect::<Result<Vec<_>, _>>()
             .map_err(step("record"))?;
         for chunk in entries.chunks(500) {
-            kinesis.put_records().stream_name(names.stream(kind)).set_records(Some(chunk.to_vec())).send().await.map_err(step("PutRecords"))?;
+            kinesis
+                .put_records()
+                .stream_name(names.stream(kind))
+                .set_records(Some(chunk.to_vec()))
+                .send()
+                .await
+                .map_err(step("PutRecords"))?;
         }
     }
     let records = rounds * 3;
@@ -461,14 +467,17 @@ fn percentile_ms(latencies: &[Duration], q: f64) -> f64 {
 }
 
 /// Latency of every record, ingest route to Delta commit.
-async fn stream_ours(aws: &infra::aws::AwsTarget, names: &Names, rounds: u64, rate: f64, poll: Duration) -> Result<Vec<Duration>, BenchError> {
-    let server = ingest::start(IngestConfig {
-        listen: "127.0.0.1:0".parse().expect("address"),
-        kinesis: Some(aws.clone()),
-        ..Default::default()
-    })
-    .await
-    .map_err(step("starting the ingest server"))?;
+async fn stream_ours(
+    aws: &infra::aws::AwsTarget,
+    names: &Names,
+    rounds: u64,
+    rate: f64,
+    poll: Duration,
+) -> Result<Vec<Duration>, BenchError> {
+    let server =
+        ingest::start(IngestConfig { listen: "127.0.0.1:0".parse().expect("address"), kinesis: Some(aws.clone()), ..Default::default() })
+            .await
+            .map_err(step("starting the ingest server"))?;
     let (output, config) = local_stream_config(aws, names, 1000, poll, None);
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let worker = tokio::spawn(crate::stream::run_observed(config, move |c| {
@@ -526,7 +535,13 @@ async fn stream_ours(aws: &infra::aws::AwsTarget, names: &Names, rounds: u64, ra
 }
 
 /// Latency of every record, PutRecord to being read by a polling GetRecords.
-async fn stream_peer(kinesis: &aws_sdk_kinesis::Client, stream: &str, records: u64, rate: f64, poll: Duration) -> Result<Vec<Duration>, BenchError> {
+async fn stream_peer(
+    kinesis: &aws_sdk_kinesis::Client,
+    stream: &str,
+    records: u64,
+    rate: f64,
+    poll: Duration,
+) -> Result<Vec<Duration>, BenchError> {
     let shard = kinesis.list_shards().stream_name(stream).send().await.map_err(step("ListShards"))?;
     let shard_id = shard.shards().first().map(|s| s.shard_id().to_string()).unwrap_or_default();
     let it = kinesis
@@ -586,7 +601,14 @@ async fn stream_peer(kinesis: &aws_sdk_kinesis::Client, stream: &str, records: u
 /// rate; next to PUTting the same bytes straight to the same endpoint until
 /// HEAD sees them. Objects are watched with HEAD every 10 ms: the key follows
 /// from the partition and offset the ingest server answers.
-pub async fn e2e(bootstrap: &str, bucket_url: &str, s3: &S3Settings, records: u64, rate: f64, runs: usize) -> Result<Vec<Measurement>, BenchError> {
+pub async fn e2e(
+    bootstrap: &str,
+    bucket_url: &str,
+    s3: &S3Settings,
+    records: u64,
+    rate: f64,
+    runs: usize,
+) -> Result<Vec<Measurement>, BenchError> {
     let (mut p50s, mut p99s, mut peer50s, mut peer99s) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for run in 0..runs.max(1) {
         let names = fresh_names("be");
@@ -599,9 +621,13 @@ pub async fn e2e(bootstrap: &str, bucket_url: &str, s3: &S3Settings, records: u6
         let sink_task = tokio::spawn(sink::run(config, async move {
             let _ = stop_rx.await;
         }));
-        let server = ingest::start(IngestConfig { listen: "127.0.0.1:0".parse().expect("address"), bootstrap: bootstrap.to_string(), ..Default::default() })
-            .await
-            .map_err(step("starting the ingest server"))?;
+        let server = ingest::start(IngestConfig {
+            listen: "127.0.0.1:0".parse().expect("address"),
+            bootstrap: bootstrap.to_string(),
+            ..Default::default()
+        })
+        .await
+        .map_err(step("starting the ingest server"))?;
         let base = format!("http://{}", server.local_addr);
         let http = reqwest::Client::new();
         let source = SyntheticSource::new(9, ORIGINAL_TABLE_ROWS);

@@ -27,41 +27,153 @@ pub mod placeholders {
 }
 
 const CATEGORIES: &[&str] = &[
-    "art", "beauty", "christmas", "diy-and-crafts", "education", "event-planning", "finance",
-    "home-decor", "mens-fashion", "quotes", "tattoos", "travel", "vehicles",
+    "art",
+    "beauty",
+    "christmas",
+    "diy-and-crafts",
+    "education",
+    "event-planning",
+    "finance",
+    "home-decor",
+    "mens-fashion",
+    "quotes",
+    "tattoos",
+    "travel",
+    "vehicles",
 ];
 
 const COUNTRIES: &[&str] = &[
-    "Afghanistan", "Albania", "Algeria", "American Samoa", "Andorra", "Angola", "Antarctica (the territory South of 60 deg S)",
-    "Argentina", "Armenia", "Aruba", "Australia", "Austria", "Bangladesh", "Belgium", "Bolivia", "Brazil",
-    "Bulgaria", "Canada", "Chile", "China", "Colombia", "Croatia", "Denmark", "Egypt", "France", "Germany",
-    "Greece", "India", "Indonesia", "Ireland", "Italy", "Japan", "Kenya", "Maldives", "Mexico", "Nepal",
-    "Netherlands", "Nigeria", "Norway", "Peru", "Poland", "Portugal", "Spain", "Sweden", "Turkey",
-    "United Kingdom", "United States of America", "Vietnam",
+    "Afghanistan",
+    "Albania",
+    "Algeria",
+    "American Samoa",
+    "Andorra",
+    "Angola",
+    "Antarctica (the territory South of 60 deg S)",
+    "Argentina",
+    "Armenia",
+    "Aruba",
+    "Australia",
+    "Austria",
+    "Bangladesh",
+    "Belgium",
+    "Bolivia",
+    "Brazil",
+    "Bulgaria",
+    "Canada",
+    "Chile",
+    "China",
+    "Colombia",
+    "Croatia",
+    "Denmark",
+    "Egypt",
+    "France",
+    "Germany",
+    "Greece",
+    "India",
+    "Indonesia",
+    "Ireland",
+    "Italy",
+    "Japan",
+    "Kenya",
+    "Maldives",
+    "Mexico",
+    "Nepal",
+    "Netherlands",
+    "Nigeria",
+    "Norway",
+    "Peru",
+    "Poland",
+    "Portugal",
+    "Spain",
+    "Sweden",
+    "Turkey",
+    "United Kingdom",
+    "United States of America",
+    "Vietnam",
 ];
 
 const FIRST_NAMES: &[&str] = &[
-    "Amber", "Andrew", "Alexandria", "Bethany", "Brian", "Charles", "Christopher", "Daniel", "David",
-    "Denise", "Dylan", "Emily", "Eric", "Jessica", "John", "Joseph", "Kayla", "Kimberly", "Michael",
-    "Rachel", "Robert", "Sarah", "Thomas", "Tyler", "Wendy", "Zachary",
+    "Amber",
+    "Andrew",
+    "Alexandria",
+    "Bethany",
+    "Brian",
+    "Charles",
+    "Christopher",
+    "Daniel",
+    "David",
+    "Denise",
+    "Dylan",
+    "Emily",
+    "Eric",
+    "Jessica",
+    "John",
+    "Joseph",
+    "Kayla",
+    "Kimberly",
+    "Michael",
+    "Rachel",
+    "Robert",
+    "Sarah",
+    "Thomas",
+    "Tyler",
+    "Wendy",
+    "Zachary",
 ];
 
 const LAST_NAMES: &[&str] = &[
-    "Allen", "Anderson", "Brown", "Chen", "Davis", "Garcia", "Harris", "Jackson", "Johnson", "Jones",
-    "Lee", "Martin", "Miller", "Moore", "Nguyen", "Smith", "Taylor", "Thomas", "Thompson", "Walker",
-    "White", "Williams", "Wilson", "Young",
+    "Allen", "Anderson", "Brown", "Chen", "Davis", "Garcia", "Harris", "Jackson", "Johnson", "Jones", "Lee", "Martin", "Miller", "Moore",
+    "Nguyen", "Smith", "Taylor", "Thomas", "Thompson", "Walker", "White", "Williams", "Wilson", "Young",
 ];
 
 const POSTERS: &[&str] = &[
-    "Fiverr", "Ray Uyemura", "Cultura Colectiva", "Her Campus", "Tastemade", "BuzzFeed", "Etsy",
-    "The Spruce", "Better Homes and Gardens", "Apartment Therapy", "Mens Fashion Mag", "Tattoo Ideas",
-    "Travel + Leisure", "Car and Driver", "Quotes Daily", "DIY Joy", "Budget Bytes", "Nerd Wallet",
-    "Teaching Ideas", "Party City", "Christmas Magic", "Beauty Tips", "Art Journal Daily",
+    "Fiverr",
+    "Ray Uyemura",
+    "Cultura Colectiva",
+    "Her Campus",
+    "Tastemade",
+    "BuzzFeed",
+    "Etsy",
+    "The Spruce",
+    "Better Homes and Gardens",
+    "Apartment Therapy",
+    "Mens Fashion Mag",
+    "Tattoo Ideas",
+    "Travel + Leisure",
+    "Car and Driver",
+    "Quotes Daily",
+    "DIY Joy",
+    "Budget Bytes",
+    "Nerd Wallet",
+    "Teaching Ideas",
+    "Party City",
+    "Christmas Magic",
+    "Beauty Tips",
+    "Art Journal Daily",
 ];
 
 const WORDS: &[&str] = &[
-    "best", "easy", "ideas", "simple", "modern", "vintage", "diy", "small", "beautiful", "creative",
-    "cheap", "quick", "amazing", "cute", "classic", "minimalist", "bold", "cozy", "tips", "guide",
+    "best",
+    "easy",
+    "ideas",
+    "simple",
+    "modern",
+    "vintage",
+    "diy",
+    "small",
+    "beautiful",
+    "creative",
+    "cheap",
+    "quick",
+    "amazing",
+    "cute",
+    "classic",
+    "minimalist",
+    "bold",
+    "cozy",
+    "tips",
+    "guide",
 ];
 
 /// A deterministic, lazily generated copy of the three source tables.
@@ -225,23 +337,14 @@ fn pin_row(rng: &mut ChaCha8Rng, index: i64) -> Pin {
     let tag_list = if chance(rng, 0.01) {
         placeholders::NO_TAGS.to_string()
     } else {
-        (0..rng.random_range(3..10))
-            .map(|_| format!("{} {}", pick(rng, WORDS), category.replace('-', " ")))
-            .collect::<Vec<_>>()
-            .join(",")
+        (0..rng.random_range(3..10)).map(|_| format!("{} {}", pick(rng, WORDS), category.replace('-', " "))).collect::<Vec<_>>().join(",")
     };
 
     let image_error = chance(rng, 0.01);
     let image_src = if image_error {
         placeholders::IMAGE_SRC_ERROR.to_string()
     } else {
-        format!(
-            "https://i.pinimg.com/originals/{}/{}/{}/{}.jpg",
-            hex(rng, 2),
-            hex(rng, 2),
-            hex(rng, 2),
-            hex(rng, 32)
-        )
+        format!("https://i.pinimg.com/originals/{}/{}/{}/{}.jpg", hex(rng, 2), hex(rng, 2), hex(rng, 2), hex(rng, 32))
     };
 
     let mut id_bytes = [0u8; 16];
@@ -298,13 +401,7 @@ fn user_row(rng: &mut ChaCha8Rng, ind: i64) -> User {
     } else {
         datetime_between(rng, (2018, 1, 1), (2021, 1, 1))
     };
-    User {
-        ind,
-        first_name: pick(rng, FIRST_NAMES).to_string(),
-        last_name: pick(rng, LAST_NAMES).to_string(),
-        age,
-        date_joined,
-    }
+    User { ind, first_name: pick(rng, FIRST_NAMES).to_string(), last_name: pick(rng, LAST_NAMES).to_string(), age, date_joined }
 }
 
 #[cfg(test)]

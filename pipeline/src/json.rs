@@ -73,7 +73,11 @@ mod tests {
         assert_eq!(compact(b"{\"a\":1} {\"b\":2}"), None, "two values are not one");
         assert_eq!(compact(b""), None);
         assert_eq!(compact(br#"{"k":"a\\" }"#).as_deref(), Some(r#"{"k":"a\\"}"#), "an escaped backslash ends before the quote");
-        assert_eq!(compact(b"{\"a\": 1.5e3, \"s\": \"\\u00e9 \\/\"}").as_deref(), Some(r#"{"a":1.5e3,"s":"\u00e9 \/"}"#), "kept as written");
+        assert_eq!(
+            compact(b"{\"a\": 1.5e3, \"s\": \"\\u00e9 \\/\"}").as_deref(),
+            Some(r#"{"a":1.5e3,"s":"\u00e9 \/"}"#),
+            "kept as written"
+        );
     }
 
     #[test]

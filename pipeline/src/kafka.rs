@@ -7,8 +7,8 @@ use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::consumer::Consumer;
-use rdkafka::producer::{BaseProducer, Producer, ProducerContext};
 use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::producer::{BaseProducer, Producer, ProducerContext};
 
 /// Default bootstrap address of the local stack (`cargo xtask local up`).
 pub const LOCAL_BOOTSTRAP: &str = "127.0.0.1:19092";
@@ -17,9 +17,7 @@ pub const LOCAL_BOOTSTRAP: &str = "127.0.0.1:19092";
 pub enum KafkaError {
     #[error("cannot create a Kafka client for {bootstrap}: {source}")]
     Client { bootstrap: String, source: rdkafka::error::KafkaError },
-    #[error(
-        "no Kafka broker answered at {bootstrap} within {waited:?}: {detail}. {fix}"
-    )]
+    #[error("no Kafka broker answered at {bootstrap} within {waited:?}: {detail}. {fix}")]
     Unreachable { bootstrap: String, waited: Duration, detail: String, fix: &'static str },
     #[error("creating topic {topic} failed: {code}")]
     CreateTopic { topic: String, code: RDKafkaErrorCode },
@@ -94,9 +92,7 @@ pub fn reliable_producer_config(bootstrap: &str, overrides: &[(String, String)],
 
 /// Parse `key=value` pairs given on a command line.
 pub fn parse_override(s: &str) -> Result<(String, String), String> {
-    let (k, v) = s
-        .split_once('=')
-        .ok_or_else(|| format!("`{s}` is not a key=value librdkafka setting"))?;
+    let (k, v) = s.split_once('=').ok_or_else(|| format!("`{s}` is not a key=value librdkafka setting"))?;
     Ok((k.trim().to_string(), v.trim().to_string()))
 }
 
@@ -108,11 +104,7 @@ pub async fn wait_ready(bootstrap: &str, timeout: Duration) -> Result<Vec<i32>, 
 /// [`wait_ready`] with the client settings the caller will use (e.g. MSK IAM
 /// authentication), so that a broker that refuses them is reported here,
 /// with librdkafka's reason, rather than as a later timeout.
-pub async fn wait_ready_with(
-    bootstrap: &str,
-    overrides: &[(String, String)],
-    timeout: Duration,
-) -> Result<Vec<i32>, KafkaError> {
+pub async fn wait_ready_with(bootstrap: &str, overrides: &[(String, String)], timeout: Duration) -> Result<Vec<i32>, KafkaError> {
     // A producer, not an admin client: polling it delivers librdkafka's
     // log lines, which say why a broker refused the connection.
     let client: BaseProducer<LastClientError> = client_config(bootstrap, overrides)
@@ -158,13 +150,9 @@ pub async fn ensure_topics(
     partitions: i32,
     replication: i32,
 ) -> Result<Vec<String>, KafkaError> {
-    let admin: AdminClient<DefaultClientContext> = client_config(bootstrap, overrides)
-        .create()
-        .map_err(|source| KafkaError::Client { bootstrap: bootstrap.to_string(), source })?;
-    let new: Vec<NewTopic> = topics
-        .iter()
-        .map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(replication)))
-        .collect();
+    let admin: AdminClient<DefaultClientContext> =
+        client_config(bootstrap, overrides).create().map_err(|source| KafkaError::Client { bootstrap: bootstrap.to_string(), source })?;
+    let new: Vec<NewTopic> = topics.iter().map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(replication))).collect();
     let waited = Duration::from_secs(30);
     let opts = AdminOptions::new().operation_timeout(Some(waited)).request_timeout(Some(waited));
     let timed_out = || KafkaError::AdminTimedOut { bootstrap: bootstrap.to_string(), waited };
@@ -212,9 +200,8 @@ pub async fn ensure_topics(
 
 /// Delete topics (test clean-up); missing topics are not an error.
 pub async fn delete_topics(bootstrap: &str, topics: &[&str]) -> Result<(), KafkaError> {
-    let admin: AdminClient<DefaultClientContext> = client_config(bootstrap, &[])
-        .create()
-        .map_err(|source| KafkaError::Client { bootstrap: bootstrap.to_string(), source })?;
+    let admin: AdminClient<DefaultClientContext> =
+        client_config(bootstrap, &[]).create().map_err(|source| KafkaError::Client { bootstrap: bootstrap.to_string(), source })?;
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
     for r in admin.delete_topics(topics, &opts).await.map_err(KafkaError::Admin)? {
         match r {

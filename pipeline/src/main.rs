@@ -7,9 +7,9 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use pipeline::emulate::{EmulateConfig, RowSource};
-use pipeline::mysql_source::{self, MysqlSource};
 use pipeline::generate::{ORIGINAL_TABLE_ROWS, SyntheticSource};
 use pipeline::ingest::IngestConfig;
+use pipeline::mysql_source::{self, MysqlSource};
 use pipeline::records::Names;
 use pipeline::sink::{SinkConfig, StopWhen};
 use pipeline::storage::{Location, S3Settings};
@@ -387,29 +387,23 @@ enum Print {
 #[tokio::main]
 async fn main() -> Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-                // Delta's engine logs every snapshot and commit at INFO.
-                "info,rdkafka=warn,deltalake_core=warn,buoyant_kernel=warn".into()
-            }),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+            // Delta's engine logs every snapshot and commit at INFO.
+            "info,rdkafka=warn,deltalake_core=warn,buoyant_kernel=warn".into()
+        }))
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
         Command::Bench { what } => {
             let rows = match what {
-                BenchWhat::Ingest { kafka, records, runs } => {
-                    pipeline::bench::ingest(&kafka.bootstrap_servers, records, runs).await?
-                }
+                BenchWhat::Ingest { kafka, records, runs } => pipeline::bench::ingest(&kafka.bootstrap_servers, records, runs).await?,
                 BenchWhat::Sink { kafka, s3, bucket, records, runs } => {
                     pipeline::bench::sink(&kafka.bootstrap_servers, &bucket, &s3.settings(), records, runs).await?
                 }
                 BenchWhat::E2e { kafka, s3, bucket, records, rate, runs } => {
                     pipeline::bench::e2e(&kafka.bootstrap_servers, &bucket, &s3.settings(), records, rate, runs).await?
                 }
-                BenchWhat::Stream { aws, rounds, rate, runs } => {
-                    pipeline::bench::stream(&aws.target(), rounds, rate, runs).await?
-                }
+                BenchWhat::Stream { aws, rounds, rate, runs } => pipeline::bench::stream(&aws.target(), rounds, rate, runs).await?,
             };
             for m in rows {
                 println!("{}", serde_json::to_string(&m)?);
@@ -434,7 +428,10 @@ async fn main() -> Result<()> {
                 eprintln!("reading rows from {} ({} rows per table)", mysql.url(), mysql.rows());
                 RowSource::Mysql(mysql)
             } else {
-                anyhow::bail!("--source must be `synthetic` or a mysql://user:password@host:port/database URL, not `{}`", mysql_source::redacted(&source));
+                anyhow::bail!(
+                    "--source must be `synthetic` or a mysql://user:password@host:port/database URL, not `{}`",
+                    mysql_source::redacted(&source)
+                );
             };
             let config = EmulateConfig {
                 target,
@@ -472,10 +469,7 @@ async fn main() -> Result<()> {
                 ..Default::default()
             };
             let server = ingest::start(config).await?;
-            eprintln!(
-                "ingest: REST Proxy v2 API and Kinesis routes on http://{} (Ctrl-C stops)",
-                server.local_addr
-            );
+            eprintln!("ingest: REST Proxy v2 API and Kinesis routes on http://{} (Ctrl-C stops)", server.local_addr);
             tokio::select! {
                 r = tokio::signal::ctrl_c() => { r?; }
                 _ = wait_for_sigterm() => {}
@@ -487,8 +481,7 @@ async fn main() -> Result<()> {
             let wait = Duration::try_from_secs_f64(wait_secs).context("--wait-secs must be a positive number")?;
             kafka::wait_ready_with(&kafka.bootstrap_servers, &kafka.kafka_setting, wait).await?;
             let created =
-                kafka::ensure_topics(&kafka.bootstrap_servers, &kafka.kafka_setting, &names.topics(), partitions, replication)
-                    .await?;
+                kafka::ensure_topics(&kafka.bootstrap_servers, &kafka.kafka_setting, &names.topics(), partitions, replication).await?;
             for t in names.topics() {
                 let state = if created.contains(&t) { "created" } else { "exists" };
                 println!("{t}\t{state}");
@@ -512,7 +505,10 @@ async fn main() -> Result<()> {
                 _ = wait_for_sigterm() => { eprintln!("stream: stopped; committed positions are kept"); return Ok(()); }
             };
             for (kind, s) in stats {
-                println!("{kind}: {} read, {} rows written, {} dead-lettered, {} commits", s.read, s.rows_written, s.dead_lettered, s.commits);
+                println!(
+                    "{kind}: {} read, {} rows written, {} dead-lettered, {} commits",
+                    s.read, s.rows_written, s.dead_lettered, s.commits
+                );
             }
         }
         Command::Sink {

@@ -84,10 +84,8 @@ impl MysqlSource {
             let table = kind.source_table();
             // The original's query, word for word (no ORDER BY: InnoDB scans
             // in primary key order).
-            let found: Option<Row> = conn
-                .exec_first(format!("SELECT * FROM {table} LIMIT ?, 1"), (offset,))
-                .await
-                .map_err(|e| server(&self.url, e))?;
+            let found: Option<Row> =
+                conn.exec_first(format!("SELECT * FROM {table} LIMIT ?, 1"), (offset,)).await.map_err(|e| server(&self.url, e))?;
             let row = found.ok_or_else(|| MysqlSourceError::NoRow { url: self.url.clone(), table, offset })?;
             Ok(RowAt { row, table, offset, url: &self.url })
         };

@@ -116,10 +116,7 @@ impl std::fmt::Display for Kind {
 impl std::str::FromStr for Kind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Kind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| format!("unknown record kind `{s}` (expected pin, geo or user)"))
+        Kind::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| format!("unknown record kind `{s}` (expected pin, geo or user)"))
     }
 }
 
@@ -230,6 +227,9 @@ mod tests {
             category: "x".into(),
         };
         let json = serde_json::to_string(&pin).unwrap();
-        assert!(json.starts_with(r#"{"index":1,"unique_id":"u","title":"t","description":"d","poster_name":"p","follower_count":"3k""#), "{json}");
+        assert!(
+            json.starts_with(r#"{"index":1,"unique_id":"u","title":"t","description":"d","poster_name":"p","follower_count":"3k""#),
+            "{json}"
+        );
     }
 }

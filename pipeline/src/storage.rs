@@ -99,18 +99,28 @@ pub fn open(location: &Location, s3: &S3Settings) -> Result<Arc<dyn ObjectStore>
     match location {
         Location::S3 { bucket, .. } => {
             let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
-            let endpoint = s3.endpoint.clone().or_else(|| std::env::var("AWS_ENDPOINT_URL_S3").ok()).or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
+            let endpoint = s3
+                .endpoint
+                .clone()
+                .or_else(|| std::env::var("AWS_ENDPOINT_URL_S3").ok())
+                .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
             if let Some(ep) = endpoint {
                 b = b.with_endpoint(&ep).with_allow_http(ep.starts_with("http://"));
             }
-            let region = s3.region.clone().or_else(|| std::env::var("AWS_REGION").ok()).or_else(|| std::env::var("AWS_DEFAULT_REGION").ok()).unwrap_or_else(|| "us-east-1".into());
+            let region = s3
+                .region
+                .clone()
+                .or_else(|| std::env::var("AWS_REGION").ok())
+                .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
+                .unwrap_or_else(|| "us-east-1".into());
             b = b.with_region(region);
             let store = b.build().map_err(|source| StorageError::Open { location: location.to_string(), source })?;
             Ok(Arc::new(store))
         }
         Location::Local { dir } => {
             std::fs::create_dir_all(dir).map_err(|source| StorageError::CreateDir { dir: dir.display().to_string(), source })?;
-            let store = LocalFileSystem::new_with_prefix(dir).map_err(|source| StorageError::Open { location: location.to_string(), source })?;
+            let store =
+                LocalFileSystem::new_with_prefix(dir).map_err(|source| StorageError::Open { location: location.to_string(), source })?;
             Ok(Arc::new(store))
         }
     }

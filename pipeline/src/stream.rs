@@ -27,15 +27,15 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::json::ReaderBuilder;
-use deltalake_core::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake_core::kernel::StructType;
+use deltalake_core::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake_core::kernel::transaction::{CommitProperties, TransactionError};
-use deltalake_core::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake_core::logstore::{LogStore, LogStoreFactory, ObjectStoreRef, StorageConfig, default_logstore, logstore_factories};
+use deltalake_core::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake_core::{DeltaResult, DeltaTable, DeltaTableBuilder};
 use futures::TryStreamExt;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use serde_json::{Value, json};
 
 use crate::batch::{self, BatchError};
@@ -80,7 +80,9 @@ pub enum StreamError {
     Storage(#[from] StorageError),
     #[error("writing dead letter {path}: {source}")]
     DeadLetter { path: String, source: object_store::Error },
-    #[error("another writer committed to Delta table {table} at the same time; run one `pipeline stream` per uid and output (this one stopped; its positions up to the last commit are kept)")]
+    #[error(
+        "another writer committed to Delta table {table} at the same time; run one `pipeline stream` per uid and output (this one stopped; its positions up to the last commit are kept)"
+    )]
     ConcurrentWriter { table: String },
     #[error("the checkpoint in {table} is unreadable ({detail}); it was not written by this tool")]
     Checkpoint { table: String, detail: String },
@@ -132,10 +134,7 @@ pub async fn run(config: StreamConfig) -> Result<BTreeMap<Kind, StreamStats>, St
 }
 
 /// `run`, calling `observe` after every commit.
-pub async fn run_observed(
-    config: StreamConfig,
-    mut observe: impl FnMut(Committed),
-) -> Result<BTreeMap<Kind, StreamStats>, StreamError> {
+pub async fn run_observed(config: StreamConfig, mut observe: impl FnMut(Committed)) -> Result<BTreeMap<Kind, StreamStats>, StreamError> {
     let kinesis = aws_sdk_kinesis::Client::new(&config.kinesis.load().await);
     let dead_letter_location = config.dead_letter.clone().unwrap_or_else(|| config.output.join("_dead_letter"));
     let dead_letter = DeadLetters { store: storage::open(&dead_letter_location, &config.s3)?, prefix: dead_letter_location.prefix() };
@@ -254,11 +253,7 @@ fn delta_err(table: &str) -> impl FnOnce(deltalake_core::DeltaTableError) -> Str
 }
 
 fn kinesis_err<'a, E: std::error::Error>(action: &'static str, stream: &'a str) -> impl FnOnce(E) -> StreamError + 'a {
-    move |e| StreamError::Kinesis {
-        action,
-        stream: stream.to_string(),
-        detail: aws_sdk_kinesis::error::DisplayErrorContext(e).to_string(),
-    }
+    move |e| StreamError::Kinesis { action, stream: stream.to_string(), detail: aws_sdk_kinesis::error::DisplayErrorContext(e).to_string() }
 }
 
 impl TableWorker {
@@ -275,9 +270,10 @@ impl TableWorker {
             Location::S3 { .. } => {
                 register_s3_log_store();
                 let log = join_path(&config.output.prefix(), &[&table_name, "_delta_log"]);
-                let listed = root.list_with_delimiter(Some(&log)).await.map_err(|source| {
-                    StreamError::Storage(StorageError::Open { location: format!("{url}_delta_log"), source })
-                })?;
+                let listed = root
+                    .list_with_delimiter(Some(&log))
+                    .await
+                    .map_err(|source| StreamError::Storage(StorageError::Open { location: format!("{url}_delta_log"), source }))?;
                 (Some(root.clone()), !listed.objects.is_empty())
             }
         };
@@ -408,9 +404,7 @@ impl TableWorker {
         let (cleaned_schema, cleaned) = batch::clean_kind(self.kind, raw).await?;
         let delta_schema = delta_compatible(&cleaned_schema);
         let table = self.ensure_table(&delta_schema).await?;
-        let properties = CommitProperties::default()
-            .with_metadata([(CHECKPOINT_KEY.to_string(), json!(checkpoint))])
-            .with_max_retries(0);
+        let properties = CommitProperties::default().with_metadata([(CHECKPOINT_KEY.to_string(), json!(checkpoint))]).with_max_retries(0);
         let mut writer = RecordBatchWriter::for_table(table).map_err(delta_err(&self.table_name))?.with_commit_properties(properties);
         let mut written = 0;
         let mut inds = Vec::new();
@@ -506,9 +500,7 @@ fn delta_compatible(schema: &SchemaRef) -> SchemaRef {
         .fields()
         .iter()
         .map(|f| match f.data_type() {
-            DataType::Timestamp(_, _) => {
-                Field::new(f.name(), DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), true)
-            }
+            DataType::Timestamp(_, _) => Field::new(f.name(), DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), true),
             _ => f.as_ref().clone().with_nullable(true),
         })
         .collect();
@@ -516,7 +508,9 @@ fn delta_compatible(schema: &SchemaRef) -> SchemaRef {
 }
 
 fn cast_batch(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, StreamError> {
-    let err = |e: datafusion::arrow::error::ArrowError| StreamError::Clean(BatchError::Engine { context: "casting for Delta".into(), source: e.into() });
+    let err = |e: datafusion::arrow::error::ArrowError| {
+        StreamError::Clean(BatchError::Engine { context: "casting for Delta".into(), source: e.into() })
+    };
     let columns = batch
         .columns()
         .iter()
@@ -534,7 +528,10 @@ mod tests {
     #[test]
     fn rows_of_the_wrong_shape_are_refused_with_the_reason() {
         let schema = Arc::new(batch::raw_schema(Kind::User));
-        assert!(parse_row(&schema, br#"{"ind": 1, "first_name": "A", "last_name": "B", "age": 20, "date_joined": "2015-01-01 00:00:00"}"#).is_ok());
+        assert!(
+            parse_row(&schema, br#"{"ind": 1, "first_name": "A", "last_name": "B", "age": 20, "date_joined": "2015-01-01 00:00:00"}"#)
+                .is_ok()
+        );
         assert!(parse_row(&schema, b"\xff\xfe").unwrap_err().contains("UTF-8"));
         assert!(parse_row(&schema, b"{not json").unwrap_err().contains("not JSON"));
         assert!(parse_row(&schema, b"[1, 2]").unwrap_err().contains("object"));

@@ -16,12 +16,42 @@ pub struct KinesisRoute {
 }
 
 pub const KINESIS_ROUTES: [KinesisRoute; 6] = [
-    KinesisRoute { path: "/streams", http_method: "GET", action: "ListStreams", request_template: include_str!("../files/apigateway/list-streams.vtl") },
-    KinesisRoute { path: "/streams/{stream-name}", http_method: "GET", action: "DescribeStream", request_template: include_str!("../files/apigateway/describe-stream.vtl") },
-    KinesisRoute { path: "/streams/{stream-name}", http_method: "POST", action: "CreateStream", request_template: include_str!("../files/apigateway/create-stream.vtl") },
-    KinesisRoute { path: "/streams/{stream-name}", http_method: "DELETE", action: "DeleteStream", request_template: include_str!("../files/apigateway/delete-stream.vtl") },
-    KinesisRoute { path: "/streams/{stream-name}/record", http_method: "PUT", action: "PutRecord", request_template: include_str!("../files/apigateway/put-record.vtl") },
-    KinesisRoute { path: "/streams/{stream-name}/records", http_method: "PUT", action: "PutRecords", request_template: include_str!("../files/apigateway/put-records.vtl") },
+    KinesisRoute {
+        path: "/streams",
+        http_method: "GET",
+        action: "ListStreams",
+        request_template: include_str!("../files/apigateway/list-streams.vtl"),
+    },
+    KinesisRoute {
+        path: "/streams/{stream-name}",
+        http_method: "GET",
+        action: "DescribeStream",
+        request_template: include_str!("../files/apigateway/describe-stream.vtl"),
+    },
+    KinesisRoute {
+        path: "/streams/{stream-name}",
+        http_method: "POST",
+        action: "CreateStream",
+        request_template: include_str!("../files/apigateway/create-stream.vtl"),
+    },
+    KinesisRoute {
+        path: "/streams/{stream-name}",
+        http_method: "DELETE",
+        action: "DeleteStream",
+        request_template: include_str!("../files/apigateway/delete-stream.vtl"),
+    },
+    KinesisRoute {
+        path: "/streams/{stream-name}/record",
+        http_method: "PUT",
+        action: "PutRecord",
+        request_template: include_str!("../files/apigateway/put-record.vtl"),
+    },
+    KinesisRoute {
+        path: "/streams/{stream-name}/records",
+        http_method: "PUT",
+        action: "PutRecords",
+        request_template: include_str!("../files/apigateway/put-records.vtl"),
+    },
 ];
 
 #[cfg(test)]

@@ -50,9 +50,7 @@ pub const DEFAULT_UID: &str = "0e2a0bfcc015";
 /// bucket and Kinesis stream names, so lowercase letters, digits and `-`,
 /// 1 to 40 characters.
 pub fn check_uid(uid: &str) -> Result<(), String> {
-    let ok = !uid.is_empty()
-        && uid.len() <= 40
-        && uid.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    let ok = !uid.is_empty() && uid.len() <= 40 && uid.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
     if ok {
         Ok(())
     } else {
@@ -246,7 +244,10 @@ pub struct Ec2Vars {
 
 impl Default for Ec2Vars {
     fn default() -> Self {
-        Self { kafka_version: "2.8.1".into(), confluent_version: "7.2.0".into(), msk_iam_auth_version: "1.1.5".into(),
+        Self {
+            kafka_version: "2.8.1".into(),
+            confluent_version: "7.2.0".into(),
+            msk_iam_auth_version: "1.1.5".into(),
             instance_type: "t2.micro".into(),
             ami_id: None,
             ssh_cidr: None,
@@ -275,10 +276,7 @@ impl PipelineConfig {
     fn validate(&self) -> Result<(), TemplateError> {
         check_uid(&self.uid).map_err(TemplateError::Config)?;
         if split_date(&self.airflow.start_date).is_none() {
-            return Err(TemplateError::Config(format!(
-                "airflow.start_date `{}` is not a date: write YYYY-MM-DD",
-                self.airflow.start_date
-            )));
+            return Err(TemplateError::Config(format!("airflow.start_date `{}` is not a date: write YYYY-MM-DD", self.airflow.start_date)));
         }
         Ok(())
     }
@@ -319,13 +317,10 @@ impl PipelineConfig {
         *slot = match (&*slot, value.parse::<i64>()) {
             (Value::Number(_), Ok(n)) => n.into(),
             // Lists are written comma-separated: `airflow.subnet_ids=a,b`.
-            (Value::Array(_), _) => {
-                value.split(',').map(str::trim).filter(|p| !p.is_empty()).map(|p| Value::String(p.into())).collect()
-            }
+            (Value::Array(_), _) => value.split(',').map(str::trim).filter(|p| !p.is_empty()).map(|p| Value::String(p.into())).collect(),
             _ => Value::String(value.to_string()),
         };
-        let updated: Self =
-            serde_json::from_value(v).map_err(|e| TemplateError::Config(format!("`{path}={value}`: {e}")))?;
+        let updated: Self = serde_json::from_value(v).map_err(|e| TemplateError::Config(format!("`{path}={value}`: {e}")))?;
         updated.validate()?;
         *self = updated;
         Ok(())

@@ -167,15 +167,50 @@ pub struct Query {
 }
 
 pub const QUERIES: [Query; 9] = [
-    Query { id: "q1", title: "Most popular category per country", template: "sql/q1_popular_category_by_country.sql", reads_results_of: &[] },
-    Query { id: "q2", title: "Most popular category per year (2018-2022)", template: "sql/q2_popular_category_by_year.sql", reads_results_of: &[] },
+    Query {
+        id: "q1",
+        title: "Most popular category per country",
+        template: "sql/q1_popular_category_by_country.sql",
+        reads_results_of: &[],
+    },
+    Query {
+        id: "q2",
+        title: "Most popular category per year (2018-2022)",
+        template: "sql/q2_popular_category_by_year.sql",
+        reads_results_of: &[],
+    },
     Query { id: "q3a", title: "User with most followers per country", template: "sql/q3a_top_user_by_country.sql", reads_results_of: &[] },
-    Query { id: "q3b", title: "Country whose top user has the most followers", template: "sql/q3b_top_country.sql", reads_results_of: &["q3a"] },
-    Query { id: "q4", title: "Most popular category per age group", template: "sql/q4_popular_category_by_age_group.sql", reads_results_of: &[] },
-    Query { id: "q5", title: "Median follower count per age group", template: "sql/q5_median_followers_by_age_group.sql", reads_results_of: &[] },
+    Query {
+        id: "q3b",
+        title: "Country whose top user has the most followers",
+        template: "sql/q3b_top_country.sql",
+        reads_results_of: &["q3a"],
+    },
+    Query {
+        id: "q4",
+        title: "Most popular category per age group",
+        template: "sql/q4_popular_category_by_age_group.sql",
+        reads_results_of: &[],
+    },
+    Query {
+        id: "q5",
+        title: "Median follower count per age group",
+        template: "sql/q5_median_followers_by_age_group.sql",
+        reads_results_of: &[],
+    },
     Query { id: "q6", title: "Users joined per year (2015-2020)", template: "sql/q6_users_joined_by_year.sql", reads_results_of: &[] },
-    Query { id: "q7", title: "Median follower count by joining year (2015-2020)", template: "sql/q7_median_followers_by_join_year.sql", reads_results_of: &[] },
-    Query { id: "q8", title: "Median follower count by age group and joining year (2015-2020)", template: "sql/q8_median_followers_by_age_group_and_join_year.sql", reads_results_of: &[] },
+    Query {
+        id: "q7",
+        title: "Median follower count by joining year (2015-2020)",
+        template: "sql/q7_median_followers_by_join_year.sql",
+        reads_results_of: &[],
+    },
+    Query {
+        id: "q8",
+        title: "Median follower count by age group and joining year (2015-2020)",
+        template: "sql/q8_median_followers_by_age_group_and_join_year.sql",
+        reads_results_of: &[],
+    },
 ];
 
 /// The embedded templates, ready to render.
@@ -211,10 +246,7 @@ impl Templates {
             let known = self.names().collect::<Vec<_>>().join(", ");
             return Err(TemplateError::Unknown(template.to_string(), known));
         }
-        self.tera.render(template, ctx).map_err(|e| TemplateError::Render {
-            name: template.to_string(),
-            detail: error_chain(&e),
-        })
+        self.tera.render(template, ctx).map_err(|e| TemplateError::Render { name: template.to_string(), detail: error_chain(&e) })
     }
 }
 

@@ -140,9 +140,7 @@ pub fn render_one(templates: &Templates, config: &PipelineConfig, template: &str
     let ctx = base_context(templates, config)?;
     match render_collecting_missing(templates, template, &ctx) {
         Ok(s) => Ok(s),
-        Err(Missing::Vars(vars)) => {
-            Err(TemplateError::MissingVariables(vars.into_iter().map(|v| (template.to_string(), v)).collect()))
-        }
+        Err(Missing::Vars(vars)) => Err(TemplateError::MissingVariables(vars.into_iter().map(|v| (template.to_string(), v)).collect())),
         Err(Missing::Other(e)) => Err(e),
     }
 }
@@ -172,11 +170,7 @@ fn base_context(templates: &Templates, config: &PipelineConfig) -> Result<Contex
 
 /// Spark's DDL for a raw table, e.g. "`index` BIGINT, `title` STRING".
 fn spark_ddl(kind: &str) -> String {
-    raw_columns(kind)
-        .iter()
-        .map(|(name, ty)| format!("`{name}` {}", ty.spark()))
-        .collect::<Vec<_>>()
-        .join(", ")
+    raw_columns(kind).iter().map(|(name, ty)| format!("`{name}` {}", ty.spark())).collect::<Vec<_>>().join(", ")
 }
 
 enum Missing {

@@ -40,8 +40,7 @@ fn normalise_timestamp(s: &str) -> Option<String> {
 fn datafusion_rows(table: &Table) -> Vec<Value> {
     let mut buf = Vec::new();
     {
-        let mut w: datafusion::arrow::json::Writer<_, LineDelimited> =
-            WriterBuilder::new().with_explicit_nulls(true).build(&mut buf);
+        let mut w: datafusion::arrow::json::Writer<_, LineDelimited> = WriterBuilder::new().with_explicit_nulls(true).build(&mut buf);
         for b in &table.batches {
             w.write(b).unwrap();
         }
@@ -91,12 +90,9 @@ async fn spark_and_datafusion_agree_on_every_row() {
     };
     let ours = batch::run(&config).await.unwrap();
 
-    let notebook = templates::render::render_one(
-        &templates::Templates::new(),
-        &PipelineConfig::for_uid(names.uid()),
-        "databricks/batch_notebook.py",
-    )
-    .unwrap();
+    let notebook =
+        templates::render::render_one(&templates::Templates::new(), &PipelineConfig::for_uid(names.uid()), "databricks/batch_notebook.py")
+            .unwrap();
     let notebook_path = dir.path().join("batch_notebook.py");
     std::fs::write(&notebook_path, notebook).unwrap();
     let spark_out = dir.path().join("spark");

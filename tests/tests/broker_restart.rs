@@ -138,18 +138,18 @@ async fn acknowledged_records_survive_a_broker_restart_exactly_once() {
                     let mut t = tally.lock().unwrap();
                     t.sent += 1;
                     match answer {
-                    None => {
-                        t.acked.push(id);
-                        if restarted_at.lock().unwrap().is_some_and(|at| sent_at > at) {
-                            t.acked_after_restart += 1;
+                        None => {
+                            t.acked.push(id);
+                            if restarted_at.lock().unwrap().is_some_and(|at| sent_at > at) {
+                                t.acked_after_restart += 1;
+                            }
                         }
-                    }
-                    Some((code, hinted)) => {
-                        *t.refused.entry(code).or_default() += 1;
-                        if !hinted {
-                            t.refused_without_retry_hint += 1;
+                        Some((code, hinted)) => {
+                            *t.refused.entry(code).or_default() += 1;
+                            if !hinted {
+                                t.refused_without_retry_hint += 1;
+                            }
                         }
-                    }
                     }
                     answer.is_some()
                 };

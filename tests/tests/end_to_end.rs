@@ -18,13 +18,10 @@ use rdkafka::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 
 async fn emulate(names: &Names, rounds: u64, batch: usize) -> pipeline::emulate::Summary {
-    let server = ingest::start(IngestConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        bootstrap: common::bootstrap(),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let server =
+        ingest::start(IngestConfig { listen: "127.0.0.1:0".parse().unwrap(), bootstrap: common::bootstrap(), ..Default::default() })
+            .await
+            .unwrap();
     let summary = pipeline::emulate::run(EmulateConfig {
         mode: Default::default(),
         target: format!("http://{}", server.local_addr),
@@ -205,11 +202,25 @@ async fn sink_killed_with_sigkill_and_restarted_loses_and_repeats_nothing() {
         // Static group membership: a restarted worker takes its partitions
         // back at once instead of waiting out the killed one's session.
         let instance = format!("group.instance.id={}-sink-0", names.uid());
-        ["sink", "--uid", names.uid(), "--to", &to, "--s3-endpoint", &common::s3_endpoint(), "--flush-size", "7", "--rotate-interval-ms", "300", "-X", &instance]
-            .iter()
-            .chain(extra)
-            .map(|s| s.to_string())
-            .collect()
+        [
+            "sink",
+            "--uid",
+            names.uid(),
+            "--to",
+            &to,
+            "--s3-endpoint",
+            &common::s3_endpoint(),
+            "--flush-size",
+            "7",
+            "--rotate-interval-ms",
+            "300",
+            "-X",
+            &instance,
+        ]
+        .iter()
+        .chain(extra)
+        .map(|s| s.to_string())
+        .collect()
     };
     // Kill points by progress, not by the clock (a faster sink once finished
     // before the first timed kill): each run is killed once the objects
@@ -362,21 +373,12 @@ async fn partitions_moving_between_two_workers_lose_and_repeat_nothing() {
     common::require_kafka().await;
     common::set_dummy_aws_env();
     let names = common::fresh_names();
-    pipeline::kafka::ensure_topics(&common::bootstrap(), &[], &names.topics(), 3, 1)
-        .await
-        .unwrap();
+    pipeline::kafka::ensure_topics(&common::bootstrap(), &[], &names.topics(), 3, 1).await.unwrap();
     let client = common::s3_client().await;
-    infra::s3::ensure_bucket(&client, &names.sink_bucket())
-        .await
-        .unwrap();
+    infra::s3::ensure_bucket(&client, &names.sink_bucket()).await.unwrap();
     let s3 = Location::parse(&format!("s3://{}", names.sink_bucket())).unwrap();
-    let producer: FutureProducer = pipeline::kafka::reliable_producer_config(
-        &common::bootstrap(),
-        &[],
-        Duration::from_secs(30),
-    )
-    .create()
-    .unwrap();
+    let producer: FutureProducer =
+        pipeline::kafka::reliable_producer_config(&common::bootstrap(), &[], Duration::from_secs(30)).create().unwrap();
     let topics = names.topics();
 
     // Objects cut by time, not size: the next owner of a partition cuts
@@ -384,20 +386,14 @@ async fn partitions_moving_between_two_workers_lose_and_repeat_nothing() {
     let mut config = sink_config(&names, "two-workers", s3.clone(), 1000);
     config.rotate_interval = Duration::from_millis(100);
     config.upload_concurrency = 64;
-    config.stop = StopWhen::CaughtUp {
-        idle: Duration::from_secs(3),
-    };
+    config.stop = StopWhen::CaughtUp { idle: Duration::from_secs(3) };
     // The first worker reaches S3 through a relay that makes each upload
     // take 700 ms or more, the second directly: when partitions move to the
     // second, the first still has uploads in flight, and the revoke must
     // wait for them, or the second's clean-up of uncommitted objects runs
     // before they land.
     let moto = common::s3_endpoint();
-    let relay = common::slow_relay(
-        moto.trim_start_matches("http://"),
-        Duration::from_millis(700),
-    )
-    .await;
+    let relay = common::slow_relay(moto.trim_start_matches("http://"), Duration::from_millis(700)).await;
     let mut slow = config.clone();
     slow.s3.endpoint = Some(format!("http://{relay}"));
     let first = tokio::spawn(sink::run(slow, std::future::pending()));
@@ -411,13 +407,8 @@ async fn partitions_moving_between_two_workers_lose_and_repeat_nothing() {
                 for topic in &topics {
                     let value = format!(r#"{{"round":{rounds},"topic":"{topic}"}}"#);
                     let key = rounds.to_string();
-                    let record = FutureRecord::<str, str>::to(topic)
-                        .key(&key)
-                        .payload(&value);
-                    producer
-                        .send(record, Duration::from_secs(10))
-                        .await
-                        .unwrap();
+                    let record = FutureRecord::<str, str>::to(topic).key(&key).payload(&value);
+                    producer.send(record, Duration::from_secs(10)).await.unwrap();
                 }
                 rounds += 1;
                 tokio::time::sleep(Duration::from_millis(20)).await;
@@ -429,32 +420,19 @@ async fn partitions_moving_between_two_workers_lose_and_repeat_nothing() {
     let store = storage::open(&s3, &common::s3_settings()).unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let listed: Vec<_> = store
-            .list(Some(&"topics".into()))
-            .try_collect()
-            .await
-            .unwrap();
+        let listed: Vec<_> = store.list(Some(&"topics".into())).try_collect().await.unwrap();
         if !listed.is_empty() {
             break;
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the first worker wrote nothing within 60 s"
-        );
+        assert!(std::time::Instant::now() < deadline, "the first worker wrote nothing within 60 s");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let second = tokio::spawn(sink::run(config.clone(), std::future::pending()));
     tokio::time::sleep(Duration::from_secs(4)).await;
     stop_producing.store(true, std::sync::atomic::Ordering::SeqCst);
     let rounds = producing.await.unwrap();
-    let (a, b) = (
-        first.await.unwrap().unwrap(),
-        second.await.unwrap().unwrap(),
-    );
-    assert!(
-        a.records_written > 0 && b.records_written > 0,
-        "both workers wrote: {a:?} {b:?}"
-    );
+    let (a, b) = (first.await.unwrap().unwrap(), second.await.unwrap().unwrap());
+    assert!(a.records_written > 0 && b.records_written > 0, "both workers wrote: {a:?} {b:?}");
 
     let in_kafka = kafka_content(&names, rounds * 3).await;
     // sink_content fails on a record stored twice.

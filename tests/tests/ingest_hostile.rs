@@ -96,9 +96,8 @@ async fn hostile_clients_get_their_answers_and_others_are_served_meanwhile() {
 
     // Deeply nested JSON: a parse error, not a stack overflow.
     let deep = format!("{{\"records\":[{{\"value\":{}1{}}}]}}", "[".repeat(20_000), "]".repeat(20_000));
-    let (code, body) = raw(addr, format!("{}{deep}", head(Some(deep.len()))).as_bytes(), Duration::ZERO, Duration::from_secs(5))
-        .await
-        .unwrap();
+    let (code, body) =
+        raw(addr, format!("{}{deep}", head(Some(deep.len()))).as_bytes(), Duration::ZERO, Duration::from_secs(5)).await.unwrap();
     assert_eq!((code, error_code(&body)), (422, Some(42203)), "{body}");
     table.push(("20,000-deep nesting", "422 42203"));
 

@@ -15,12 +15,8 @@ use serde_json::{Value, json};
 const JSON_V2: &str = "application/vnd.kafka.json.v2+json";
 
 async fn start(max_body_bytes: usize) -> (RunningIngest, String) {
-    let config = IngestConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        bootstrap: common::bootstrap(),
-        max_body_bytes,
-        ..Default::default()
-    };
+    let config =
+        IngestConfig { listen: "127.0.0.1:0".parse().unwrap(), bootstrap: common::bootstrap(), max_body_bytes, ..Default::default() };
     let server = ingest::start(config).await.unwrap();
     let base = format!("http://{}", server.local_addr);
     (server, base)
@@ -109,13 +105,9 @@ async fn keys_partitions_and_binary_values_are_honoured() {
         key_partitions.insert(body["offsets"][0]["partition"].as_i64().unwrap());
     }
     assert_eq!(key_partitions.len(), 1);
-    let (status, body) = post(
-        &base,
-        &topic,
-        Some("application/vnd.kafka.binary.v2+json"),
-        json!({"records": [{"value": "bm90IGpzb24="}]}).to_string(),
-    )
-    .await;
+    let (status, body) =
+        post(&base, &topic, Some("application/vnd.kafka.binary.v2+json"), json!({"records": [{"value": "bm90IGpzb24="}]}).to_string())
+            .await;
     assert_eq!(status, 200, "{body}");
     let at = (body["offsets"][0]["partition"].as_i64().unwrap() as i32, body["offsets"][0]["offset"].as_i64().unwrap());
     let stored = consume_all(&topic, 7).await;
@@ -303,11 +295,7 @@ async fn keep_alive_client_loses_no_request_after_an_early_answer() {
 async fn without_a_broker_requests_get_50302_and_a_retry_hint() {
     // A port nobody listens on: bind, note it, close.
     let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let config = IngestConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        bootstrap: dead.to_string(),
-        ..Default::default()
-    };
+    let config = IngestConfig { listen: "127.0.0.1:0".parse().unwrap(), bootstrap: dead.to_string(), ..Default::default() };
     let server = ingest::start(config).await.unwrap();
     let base = format!("http://{}", server.local_addr);
     for _ in 0..2 {

@@ -19,10 +19,8 @@ async fn records_produced_are_consumed_back_byte_for_byte() {
     // A second call finds it there and creates nothing.
     assert!(pipeline::kafka::ensure_topics(&common::bootstrap(), &[], &[topic.clone()], 3, 1).await.unwrap().is_empty());
 
-    let producer: FutureProducer = pipeline::kafka::client_config(&common::bootstrap(), &[])
-        .set("enable.idempotence", "true")
-        .create()
-        .unwrap();
+    let producer: FutureProducer =
+        pipeline::kafka::client_config(&common::bootstrap(), &[]).set("enable.idempotence", "true").create().unwrap();
     let source = pipeline::generate::SyntheticSource::new(3, 1000);
     let mut sent = HashMap::new();
     for i in 0..200u64 {
@@ -42,10 +40,7 @@ async fn records_produced_are_consumed_back_byte_for_byte() {
     consumer.subscribe(&[&topic]).unwrap();
     let mut received = HashMap::new();
     while received.len() < sent.len() {
-        let m = tokio::time::timeout(Duration::from_secs(30), consumer.recv())
-            .await
-            .expect("all records arrive within 30s")
-            .unwrap();
+        let m = tokio::time::timeout(Duration::from_secs(30), consumer.recv()).await.expect("all records arrive within 30s").unwrap();
         let key = String::from_utf8(m.key().unwrap().to_vec()).unwrap();
         received.insert((m.partition(), m.offset()), (key, m.payload().unwrap().to_vec()));
     }

@@ -78,9 +78,10 @@ async fn rows_read_from_mysql_reach_kafka_unchanged() {
 
     let names = common::fresh_names();
     pipeline::kafka::ensure_topics(&common::bootstrap(), &[], &names.topics(), 3, 1).await.unwrap();
-    let server = ingest::start(IngestConfig { listen: "127.0.0.1:0".parse().unwrap(), bootstrap: common::bootstrap(), ..Default::default() })
-        .await
-        .unwrap();
+    let server =
+        ingest::start(IngestConfig { listen: "127.0.0.1:0".parse().unwrap(), bootstrap: common::bootstrap(), ..Default::default() })
+            .await
+            .unwrap();
     let rounds = 60;
     let summary = emulate::run(EmulateConfig {
         mode: Default::default(),
@@ -141,7 +142,9 @@ async fn source_problems_are_named_with_the_fix() {
     pool.get_conn()
         .await
         .unwrap()
-        .query_drop("CREATE TABLE user_data (ind INT PRIMARY KEY, first_name VARCHAR(9), last_name VARCHAR(9), age INT, date_joined DATETIME)")
+        .query_drop(
+            "CREATE TABLE user_data (ind INT PRIMARY KEY, first_name VARCHAR(9), last_name VARCHAR(9), age INT, date_joined DATETIME)",
+        )
         .await
         .unwrap();
     pool.get_conn()

@@ -33,11 +33,8 @@ impl Write for Captured {
 async fn secrets_stay_out_of_reports_errors_and_logs() {
     let logs = Captured::default();
     let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
+    let subscriber =
+        tracing_subscriber::fmt().with_max_level(tracing::Level::TRACE).with_writer(move || writer.clone()).with_ansi(false).finish();
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let sdk = aws_config::defaults(BehaviorVersion::latest())
@@ -121,15 +118,33 @@ async fn the_pipeline_binary_keeps_secrets_out_of_its_output() {
     outputs.push(pipeline_output(&["batch", "--uid", names.uid(), "--input", &bucket_missing], &aws, Duration::from_secs(120)).await);
     // Kinesis through the SDK: the streams do not exist.
     outputs.push(
-        pipeline_output(&["stream", "--uid", names.uid(), "--output", &format!("{bucket_missing}/delta"), "--stop-when-idle", "1"], &aws, Duration::from_secs(120))
-            .await,
+        pipeline_output(
+            &["stream", "--uid", names.uid(), "--output", &format!("{bucket_missing}/delta"), "--stop-when-idle", "1"],
+            &aws,
+            Duration::from_secs(120),
+        )
+        .await,
     );
     // Kafka with SASL against a broker that does not speak it: the ingest
     // server's answer to a POST and its logs.
     let sasl = format!("sasl.password={SECRET}-sasl");
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let listen = format!("127.0.0.1:{port}");
-    let args = ["ingest", "--listen", &listen, "--delivery-timeout", "2", "-X", "security.protocol=SASL_PLAINTEXT", "-X", "sasl.mechanism=PLAIN", "-X", "sasl.username=u", "-X", &sasl];
+    let args = [
+        "ingest",
+        "--listen",
+        &listen,
+        "--delivery-timeout",
+        "2",
+        "-X",
+        "security.protocol=SASL_PLAINTEXT",
+        "-X",
+        "sasl.mechanism=PLAIN",
+        "-X",
+        "sasl.username=u",
+        "-X",
+        &sasl,
+    ];
     let server = tokio::process::Command::new(common::pipeline_bin())
         .args(args)
         .env("RUST_LOG", "trace")

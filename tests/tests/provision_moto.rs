@@ -74,8 +74,7 @@ async fn provision_twice_changes_nothing_the_second_time_and_teardown_leaves_not
 
     let mut first = provisioner(config(&uid), keys.path(), false).await;
     first.apply().await.expect("first apply");
-    let created: Vec<String> =
-        first.steps.iter().filter(|s| s.action == Action::Create).map(|s| s.resource.clone()).collect();
+    let created: Vec<String> = first.steps.iter().filter(|s| s.action == Action::Create).map(|s| s.resource.clone()).collect();
     for wanted in [
         format!("s3 bucket user-{uid}-bucket"),
         format!("s3 bucket {uid}-dags"),
@@ -111,18 +110,12 @@ async fn provision_twice_changes_nothing_the_second_time_and_teardown_leaves_not
     let api_id = first.found.api_id.clone().expect("api id");
     let resources = c.apigateway.get_resources().rest_api_id(&api_id).send().await.unwrap();
     let proxy = resources.items().iter().find(|r| r.path() == Some("/{proxy+}")).expect("proxy resource");
-    let integration = c
-        .apigateway
-        .get_integration()
-        .rest_api_id(&api_id)
-        .resource_id(proxy.id().unwrap())
-        .http_method("ANY")
-        .send()
-        .await
-        .unwrap();
+    let integration =
+        c.apigateway.get_integration().rest_api_id(&api_id).resource_id(proxy.id().unwrap()).http_method("ANY").send().await.unwrap();
     assert_eq!(integration.uri(), Some(format!("http://{dns}:8082/{{proxy}}").as_str()));
     let record = resources.items().iter().find(|r| r.path() == Some("/streams/{stream-name}/record")).expect("record route");
-    let put = c.apigateway.get_integration().rest_api_id(&api_id).resource_id(record.id().unwrap()).http_method("PUT").send().await.unwrap();
+    let put =
+        c.apigateway.get_integration().rest_api_id(&api_id).resource_id(record.id().unwrap()).http_method("PUT").send().await.unwrap();
     assert_eq!(put.uri(), Some("arn:aws:apigateway:us-east-1:kinesis:action/PutRecord"));
     assert_eq!(put.credentials(), first.found.role_arns.get("kinesis").map(String::as_str));
     let instance = first.found.instance_id.clone().unwrap();
@@ -134,9 +127,7 @@ async fn provision_twice_changes_nothing_the_second_time_and_teardown_leaves_not
         .send()
         .await
         .unwrap();
-    let user_data = base64::engine::general_purpose::STANDARD
-        .decode(attr.user_data().and_then(|u| u.value()).expect("user data"))
-        .unwrap();
+    let user_data = base64::engine::general_purpose::STANDARD.decode(attr.user_data().and_then(|u| u.value()).expect("user data")).unwrap();
     let user_data = String::from_utf8(user_data).unwrap();
     assert!(user_data.contains(BOOTSTRAP), "user-data points the clients at the cluster");
     assert!(user_data.contains(&first.found.role_arns["ec2"]), "and at the EC2 access role");
@@ -146,8 +137,7 @@ async fn provision_twice_changes_nothing_the_second_time_and_teardown_leaves_not
     let mut second = provisioner(config(&uid), keys.path(), false).await;
     second.apply().await.expect("second apply");
     assert_eq!(second.clients.log.mutating(), [], "second apply sent mutating calls");
-    let not_exists: Vec<_> =
-        second.steps.iter().filter(|s| !matches!(s.action, Action::Exists | Action::Skip(_))).collect();
+    let not_exists: Vec<_> = second.steps.iter().filter(|s| !matches!(s.action, Action::Exists | Action::Skip(_))).collect();
     assert!(not_exists.is_empty(), "second apply: {not_exists:?}");
     assert_eq!(second.found.invoke_url, first.found.invoke_url);
 

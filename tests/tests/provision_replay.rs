@@ -163,7 +163,9 @@ async fn connect_second_run_only_reads() {
         ok(json!({"customPlugins": [{"name": format!("{UID}-plugin"), "customPluginArn": plugin_arn, "customPluginState": "ACTIVE"}]})),
         ok(tags.clone()),
         ok(json!({"customPluginArn": plugin_arn, "customPluginState": "ACTIVE"})),
-        ok(json!({"connectors": [{"connectorName": format!("{UID}-connector"), "connectorArn": connector_arn, "connectorState": "RUNNING"}]})),
+        ok(
+            json!({"connectors": [{"connectorName": format!("{UID}-connector"), "connectorArn": connector_arn, "connectorState": "RUNNING"}]}),
+        ),
         ok(tags),
     ];
     let (mut p, _http) = provisioner(events, PipelineConfig::for_uid(UID)).await;
@@ -179,7 +181,9 @@ async fn connect_teardown_deletes_the_connector_before_its_plugin() {
     let connector_arn = format!("arn:aws:kafkaconnect:us-east-1:{ACCOUNT}:connector/{UID}-connector/c-1");
     let tags = json!({"tags": {STACK_TAG: UID}});
     let events = vec![
-        ok(json!({"connectors": [{"connectorName": format!("{UID}-connector"), "connectorArn": connector_arn, "connectorState": "RUNNING"}]})),
+        ok(
+            json!({"connectors": [{"connectorName": format!("{UID}-connector"), "connectorArn": connector_arn, "connectorState": "RUNNING"}]}),
+        ),
         ok(tags.clone()),
         ok(json!({"customPlugins": [{"name": format!("{UID}-plugin"), "customPluginArn": plugin_arn, "customPluginState": "ACTIVE"}]})),
         ok(tags),
@@ -292,7 +296,8 @@ async fn mwaa_client(events: Vec<ReplayEvent>) -> (aws_sdk_mwaa::Client, StaticR
 #[tokio::test]
 async fn deploy_dag_reads_the_dag_state_through_mwaa_invoke_rest_api() {
     let (mwaa, http) =
-        mwaa_client(vec![ok(json!({"RestApiStatusCode": 200, "RestApiResponse": {"dag_id": format!("{UID}_dag"), "is_paused": true}}))]).await;
+        mwaa_client(vec![ok(json!({"RestApiStatusCode": 200, "RestApiResponse": {"dag_id": format!("{UID}_dag"), "is_paused": true}}))])
+            .await;
     let state = infra::dags::dag_state(&mwaa, "env-1", UID).await.unwrap();
     assert_eq!(state, infra::dags::DagState::Loaded { is_paused: true });
     let req = http.actual_requests().next().unwrap();

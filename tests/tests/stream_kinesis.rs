@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use pipeline::generate::SyntheticSource;
-use pipeline::ingest::IngestConfig;
 use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
+use pipeline::generate::SyntheticSource;
+use pipeline::ingest::IngestConfig;
 use pipeline::records::{Kind, Names};
 use pipeline::storage::Location;
 use serde_json::{Value, json};
@@ -269,7 +269,8 @@ async fn stream_to_delta_across_a_kill(output: Location, scenario: &str) {
 #[tokio::test]
 async fn stream_worker_writes_each_record_once_to_delta_across_a_kill() {
     let out = tempfile::tempdir().unwrap();
-    stream_to_delta_across_a_kill(Location::Local { dir: out.path().to_path_buf() }, "stream worker SIGKILLed, restarted (local Delta)").await;
+    stream_to_delta_across_a_kill(Location::Local { dir: out.path().to_path_buf() }, "stream worker SIGKILLed, restarted (local Delta)")
+        .await;
 }
 
 #[tokio::test]

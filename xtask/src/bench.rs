@@ -67,7 +67,10 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let mut rows = Vec::new();
     let wants = |w: Which| args.which == Which::All || args.which == w;
     if wants(Which::Ingest) {
-        rows.extend(component_bench(&bin, &["bench", "ingest", "--records", &args.ingest_records.to_string(), "--runs", &args.runs.to_string()])?);
+        rows.extend(component_bench(
+            &bin,
+            &["bench", "ingest", "--records", &args.ingest_records.to_string(), "--runs", &args.runs.to_string()],
+        )?);
     }
     if wants(Which::Sink) {
         let bucket = "bench-sink-bucket";
@@ -75,8 +78,16 @@ pub fn run(args: BenchArgs) -> Result<()> {
         rows.extend(component_bench(
             &bin,
             &[
-                "bench", "sink", "--bucket", &format!("s3://{bucket}"), "--s3-endpoint", &stack::moto_endpoint(),
-                "--records", &args.sink_records.to_string(), "--runs", &args.runs.to_string(),
+                "bench",
+                "sink",
+                "--bucket",
+                &format!("s3://{bucket}"),
+                "--s3-endpoint",
+                &stack::moto_endpoint(),
+                "--records",
+                &args.sink_records.to_string(),
+                "--runs",
+                &args.runs.to_string(),
             ],
         )?);
     }
@@ -89,8 +100,14 @@ pub fn run(args: BenchArgs) -> Result<()> {
         rows.extend(component_bench(
             &bin,
             &[
-                "bench", "e2e", "--bucket", &format!("s3://{bucket}"), "--s3-endpoint", &stack::moto_endpoint(),
-                "--runs", &args.runs.to_string(),
+                "bench",
+                "e2e",
+                "--bucket",
+                &format!("s3://{bucket}"),
+                "--s3-endpoint",
+                &stack::moto_endpoint(),
+                "--runs",
+                &args.runs.to_string(),
             ],
         )?);
     }
@@ -108,10 +125,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
     if args.write {
         let path = paths::repo_root().join("BENCHMARKS.md");
         // Hand-written notes below the generated table survive a rewrite.
-        let notes = std::fs::read_to_string(&path)
-            .ok()
-            .and_then(|old| old.find("\n## Notes").map(|i| old[i..].to_string()))
-            .unwrap_or_default();
+        let notes =
+            std::fs::read_to_string(&path).ok().and_then(|old| old.find("\n## Notes").map(|i| old[i..].to_string())).unwrap_or_default();
         std::fs::write(&path, table + &notes).with_context(|| format!("writing {}", path.display()))?;
         eprintln!("wrote {}", path.display());
     }
@@ -210,8 +225,17 @@ fn batch_bench(bin: &Path, rows: u64, runs: usize) -> Result<Vec<Row>> {
         pipeline_bin::run(
             bin,
             &[
-                "generate", "--uid", uid, "--output", &data.display().to_string(), "--count", &rows.to_string(),
-                "--rows", &rows.to_string(), "--flush-size", "10000",
+                "generate",
+                "--uid",
+                uid,
+                "--output",
+                &data.display().to_string(),
+                "--count",
+                &rows.to_string(),
+                "--rows",
+                &rows.to_string(),
+                "--flush-size",
+                "10000",
             ]
             .map(String::from),
             &[],
@@ -287,7 +311,8 @@ fn git_commit() -> String {
 }
 
 fn render_table(rows: &[Row], profile: Profile) -> String {
-    let date = Command::new("date").arg("-u").arg("+%Y-%m-%d").output().ok().and_then(|o| String::from_utf8(o.stdout).ok()).unwrap_or_default();
+    let date =
+        Command::new("date").arg("-u").arg("+%Y-%m-%d").output().ok().and_then(|o| String::from_utf8(o.stdout).ok()).unwrap_or_default();
     let mut out = format!(
         "# Benchmarks\n\nMeasured by `cargo xtask bench` on {} at commit {}, {} build.\nMachine: {}.\nEach figure is the median of the runs; the peer ran in the same run against the same local services.\n\n",
         date.trim(),

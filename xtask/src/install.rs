@@ -42,9 +42,17 @@ struct Requirement {
 }
 
 const REQUIREMENTS: &[Requirement] = &[
-    Requirement { what: "Java 17 or newer (runs the Kafka broker)", package: "openjdk-17-jre-headless", present: || java_major().is_some_and(|v| v >= 17) },
+    Requirement {
+        what: "Java 17 or newer (runs the Kafka broker)",
+        package: "openjdk-17-jre-headless",
+        present: || java_major().is_some_and(|v| v >= 17),
+    },
     Requirement { what: "Maven (fetches the Kafka jars)", package: "maven", present: || has_command("mvn") },
-    Requirement { what: "python3 with venv (runs moto)", package: "python3-venv", present: || succeeds("python3", &["-m", "venv", "--help"]) },
+    Requirement {
+        what: "python3 with venv (runs moto)",
+        package: "python3-venv",
+        present: || succeeds("python3", &["-m", "venv", "--help"]),
+    },
     Requirement { what: "cmake (builds librdkafka)", package: "cmake", present: || has_command("cmake") },
     Requirement { what: "a C++ compiler (builds librdkafka)", package: "g++", present: || has_command("c++") },
     Requirement { what: "make", package: "make", present: || has_command("make") },
@@ -85,10 +93,7 @@ pub fn ensure_system_packages() -> Result<()> {
         eprintln!("missing: {} (Debian package {})", r.what, r.package);
     }
     if !(has_command("apt-get") && is_root()) {
-        bail!(
-            "install the missing packages first, e.g.: sudo apt-get install -y {}",
-            packages.join(" ")
-        );
+        bail!("install the missing packages first, e.g.: sudo apt-get install -y {}", packages.join(" "));
     }
     eprintln!("installing with apt-get: {}", packages.join(" "));
     run(Command::new("apt-get").arg("update").arg("-qq")).context("apt-get update")?;
@@ -118,12 +123,8 @@ pub fn run(cmd: &mut Command) -> Result<()> {
 pub fn run_logged(cmd: &mut Command, log: &Path) -> Result<()> {
     std::fs::create_dir_all(log.parent().expect("log files live in a directory"))?;
     let file = std::fs::File::create(log)?;
-    let status = cmd
-        .stdin(Stdio::null())
-        .stdout(file.try_clone()?)
-        .stderr(file)
-        .status()
-        .with_context(|| format!("cannot start {cmd:?}"))?;
+    let status =
+        cmd.stdin(Stdio::null()).stdout(file.try_clone()?).stderr(file).status().with_context(|| format!("cannot start {cmd:?}"))?;
     if !status.success() {
         bail!("{cmd:?} failed with {status}; end of {}:\n{}", log.display(), tail(log, 30));
     }
@@ -189,13 +190,8 @@ pub fn python_venv(name: &str, requirements: &[&str]) -> Result<PathBuf> {
     eprintln!("creating Python venv {} with {} (once)...", dir.display(), requirements.join(", "));
     let log = paths::log_dir().join(format!("venv-{name}.log"));
     run_logged(Command::new("python3").args(["-m", "venv", "--clear"]).arg(&dir), &log)?;
-    run_logged(
-        Command::new(bin.join("pip"))
-            .args(["install", "--disable-pip-version-check", "-q"])
-            .args(requirements),
-        &log,
-    )
-    .with_context(|| format!("installing {} from PyPI", requirements.join(", ")))?;
+    run_logged(Command::new(bin.join("pip")).args(["install", "--disable-pip-version-check", "-q"]).args(requirements), &log)
+        .with_context(|| format!("installing {} from PyPI", requirements.join(", ")))?;
     std::fs::write(&marker, wanted)?;
     Ok(bin)
 }

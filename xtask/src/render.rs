@@ -30,10 +30,7 @@ impl ConfigArgs {
             None => {
                 let path = if self.config.is_absolute() { self.config.clone() } else { paths::repo_root().join(&self.config) };
                 let text = std::fs::read_to_string(&path).with_context(|| {
-                    format!(
-                        "cannot read {}: copy pipeline.example.toml to pipeline.toml and set uid, or pass --uid",
-                        path.display()
-                    )
+                    format!("cannot read {}: copy pipeline.example.toml to pipeline.toml and set uid, or pass --uid", path.display())
                 })?;
                 PipelineConfig::from_toml(&text).with_context(|| format!("in {}", path.display()))?
             }
@@ -49,8 +46,7 @@ impl ConfigArgs {
             eprintln!("using the values `cargo xtask provision` discovered, from {}", discovered.display());
         }
         for assignment in &self.set {
-            let (name, value) =
-                assignment.split_once('=').with_context(|| format!("--set `{assignment}`: expected NAME=VALUE"))?;
+            let (name, value) = assignment.split_once('=').with_context(|| format!("--set `{assignment}`: expected NAME=VALUE"))?;
             config.set(name.trim(), value.trim())?;
         }
         Ok(config)
@@ -85,10 +81,7 @@ pub struct RenderArgs {
 
 /// Values of the secrets this process can see; none may appear in output.
 fn visible_secrets() -> Vec<String> {
-    ["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "DATABRICKS_TOKEN"]
-        .iter()
-        .filter_map(|v| std::env::var(v).ok())
-        .collect()
+    ["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "DATABRICKS_TOKEN"].iter().filter_map(|v| std::env::var(v).ok()).collect()
 }
 
 fn render_checked(config: &PipelineConfig) -> Result<Vec<RenderedFile>> {
@@ -153,10 +146,7 @@ pub fn run_deploy_dag(args: DeployDagArgs) -> Result<()> {
             println!("uploaded s3://{bucket}/{} (etag {})", u.key, u.etag);
         }
         let Some(env) = &args.mwaa_environment else {
-            println!(
-                "MWAA picks up {}_dag within a few minutes; it starts paused. Pass --mwaa-environment to wait for it.",
-                config.uid
-            );
+            println!("MWAA picks up {}_dag within a few minutes; it starts paused. Pass --mwaa-environment to wait for it.", config.uid);
             return anyhow::Ok(());
         };
         let mwaa = aws_sdk_mwaa::Client::new(&target.load().await);

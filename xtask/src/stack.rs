@@ -407,6 +407,9 @@ pub fn status() -> Vec<String> {
         };
         lines.push(format!("{:<8} {:<9} {:<8} {:<24} {}", svc.name(), state, pid, svc.address(), svc.log_file().display()));
     }
-    lines.push(format!("kafka {KAFKA_VERSION} (KRaft), {MOTO_REQUIREMENT}, MariaDB from Debian's mariadb-server; source tables at {}", mysql_url()));
+    lines.push(format!(
+        "kafka {KAFKA_VERSION} (KRaft), {MOTO_REQUIREMENT}, MariaDB from Debian's mariadb-server; source tables at {}",
+        mysql_url()
+    ));
     lines
 }

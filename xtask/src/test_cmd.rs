@@ -1,7 +1,6 @@
 //! `cargo xtask test`: install what the tests need, bring up the local
 //! stack, run every test of the workspace against it.
 
-
 use anyhow::{Result, bail};
 
 use crate::stack::{self, Service, UpOutcome};
@@ -32,10 +31,8 @@ const PYTHON_TOOLS: [(&str, &str, &[&str]); 4] = [
 /// environment that points the tests at them.
 fn python_tools() -> Result<Vec<(&'static str, String)>> {
     std::thread::scope(|scope| {
-        let jobs: Vec<_> = PYTHON_TOOLS
-            .iter()
-            .map(|(var, name, reqs)| (*var, scope.spawn(move || install::python_venv(name, reqs))))
-            .collect();
+        let jobs: Vec<_> =
+            PYTHON_TOOLS.iter().map(|(var, name, reqs)| (*var, scope.spawn(move || install::python_venv(name, reqs)))).collect();
         jobs.into_iter()
             .map(|(var, job)| {
                 let bin = job.join().expect("venv installer does not panic")?;

@@ -58,10 +58,7 @@ fn routes(p: &Provisioner) -> (Vec<Route>, Option<String>) {
             uri: format!("arn:aws:apigateway:{}:kinesis:action/{}", p.region(), r.action),
             credentials: role.clone(),
             path_parameters: if r.path.contains("{stream-name}") { vec!["method.request.path.stream-name".into()] } else { vec![] },
-            integration_parameters: vec![(
-                "integration.request.header.Content-Type".into(),
-                "'application/x-amz-json-1.1'".into(),
-            )],
+            integration_parameters: vec![("integration.request.header.Content-Type".into(), "'application/x-amz-json-1.1'".into())],
             request_template: Some(r.request_template),
         });
     }
@@ -151,7 +148,11 @@ pub async fn apply(p: &mut Provisioner) -> Result<()> {
         Err(e) => return Err(ProvisionError::aws("GetStage", stage.clone())(e)),
     };
     if changed || !stage_exists {
-        p.record(C, format!("stage {stage}"), if stage_exists { Action::Update("routes changed: redeploy".into()) } else { Action::Create });
+        p.record(
+            C,
+            format!("stage {stage}"),
+            if stage_exists { Action::Update("routes changed: redeploy".into()) } else { Action::Create },
+        );
         if !p.dry_run() {
             deploy(p, &api_id).await?;
         }
@@ -178,20 +179,12 @@ async fn resources(p: &Provisioner, api_id: &str) -> Result<HashMap<String, (Str
 
 /// Why the deployed integration differs from the wanted one, if it does.
 async fn integration_differs(p: &Provisioner, api_id: &str, resource_id: &str, r: &Route) -> Result<Option<String>> {
-    let i = match p
-        .clients
-        .apigateway
-        .get_integration()
-        .rest_api_id(api_id)
-        .resource_id(resource_id)
-        .http_method(r.http_method)
-        .send()
-        .await
-    {
-        Ok(i) => i,
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found_exception()) => return Ok(Some("no integration".into())),
-        Err(e) => return Err(ProvisionError::aws("GetIntegration", format!("{} {}", r.path, r.http_method))(e)),
-    };
+    let i =
+        match p.clients.apigateway.get_integration().rest_api_id(api_id).resource_id(resource_id).http_method(r.http_method).send().await {
+            Ok(i) => i,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found_exception()) => return Ok(Some("no integration".into())),
+            Err(e) => return Err(ProvisionError::aws("GetIntegration", format!("{} {}", r.path, r.http_method))(e)),
+        };
     if i.r#type() != Some(&r.kind) {
         return Ok(Some(format!("integration type {:?}", i.r#type())));
     }
@@ -210,23 +203,13 @@ async fn integration_differs(p: &Provisioner, api_id: &str, resource_id: &str, r
 
 /// Create the resource path as needed, then the method, its integration
 /// and (for AWS integrations) the 200 responses.
-async fn put_route(
-    p: &Provisioner,
-    api_id: &str,
-    resources: &mut HashMap<String, (String, Vec<String>)>,
-    r: &Route,
-) -> Result<()> {
+async fn put_route(p: &Provisioner, api_id: &str, resources: &mut HashMap<String, (String, Vec<String>)>, r: &Route) -> Result<()> {
     let gw = &p.clients.apigateway;
     let resource_id = ensure_path(p, api_id, resources, &r.path).await?;
     let label = || format!("{} {}", r.path, r.http_method);
     let methods = &resources.get(&r.path).expect("ensured").1;
     if !methods.contains(&r.http_method.to_string()) {
-        let mut m = gw
-            .put_method()
-            .rest_api_id(api_id)
-            .resource_id(&resource_id)
-            .http_method(r.http_method)
-            .authorization_type("NONE");
+        let mut m = gw.put_method().rest_api_id(api_id).resource_id(&resource_id).http_method(r.http_method).authorization_type("NONE");
         for param in &r.path_parameters {
             m = m.request_parameters(param, true);
         }
@@ -251,7 +234,15 @@ async fn put_route(
     i.send().await.map_err(ProvisionError::aws("PutIntegration", label()))?;
     if r.kind == IntegrationType::Aws {
         // Non-proxy integrations return nothing unless a response is mapped.
-        match gw.put_method_response().rest_api_id(api_id).resource_id(&resource_id).http_method(r.http_method).status_code("200").send().await {
+        match gw
+            .put_method_response()
+            .rest_api_id(api_id)
+            .resource_id(&resource_id)
+            .http_method(r.http_method)
+            .status_code("200")
+            .send()
+            .await
+        {
             Ok(_) => {}
             Err(e) if e.as_service_error().is_some_and(|s| s.is_conflict_exception()) => {}
             Err(e) => return Err(ProvisionError::aws("PutMethodResponse", label())(e)),
@@ -269,12 +260,7 @@ async fn put_route(
 }
 
 /// The id of the resource at `path`, creating missing segments.
-async fn ensure_path(
-    p: &Provisioner,
-    api_id: &str,
-    resources: &mut HashMap<String, (String, Vec<String>)>,
-    path: &str,
-) -> Result<String> {
+async fn ensure_path(p: &Provisioner, api_id: &str, resources: &mut HashMap<String, (String, Vec<String>)>, path: &str) -> Result<String> {
     if let Some((id, _)) = resources.get(path) {
         return Ok(id.clone());
     }
@@ -312,8 +298,7 @@ async fn deploy(p: &mut Provisioner, api_id: &str) -> Result<()> {
 
 fn set_invoke_url(p: &mut Provisioner, api_id: &str) {
     p.found.api_id = Some(api_id.to_string());
-    p.found.invoke_url =
-        Some(format!("https://{api_id}.execute-api.{}.amazonaws.com/{}", p.region(), p.config.api_gateway.stage));
+    p.found.invoke_url = Some(format!("https://{api_id}.execute-api.{}.amazonaws.com/{}", p.region(), p.config.api_gateway.stage));
 }
 
 pub async fn discover(p: &mut Provisioner) -> Result<Vec<Found>> {

@@ -3,8 +3,8 @@
 
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::types::{
-    BucketLocationConstraint, BucketVersioningStatus, CreateBucketConfiguration, Delete, ObjectIdentifier,
-    PublicAccessBlockConfiguration, Tag, Tagging, VersioningConfiguration,
+    BucketLocationConstraint, BucketVersioningStatus, CreateBucketConfiguration, Delete, ObjectIdentifier, PublicAccessBlockConfiguration,
+    Tag, Tagging, VersioningConfiguration,
 };
 
 use super::{Action, Component, Found, ProvisionError, Provisioner, Result};
@@ -105,9 +105,7 @@ async fn versioned(p: &Provisioner, bucket: &str) -> Result<bool> {
                 .and_then(|r| r.body().bytes())
                 .map(|b| String::from_utf8_lossy(b).into_owned());
             match raw {
-                Some(body) if body.contains("<GetBucketVersioningResponse") => {
-                    Ok(body.contains("<Status>Enabled</Status>"))
-                }
+                Some(body) if body.contains("<GetBucketVersioningResponse") => Ok(body.contains("<Status>Enabled</Status>")),
                 _ => Err(ProvisionError::aws("GetBucketVersioning", bucket.to_string())(e)),
             }
         }
@@ -177,13 +175,7 @@ pub async fn delete(p: &mut Provisioner, found: &[Found]) -> Result<()> {
                 });
             }
         }
-        p.clients
-            .s3
-            .delete_bucket()
-            .bucket(bucket)
-            .send()
-            .await
-            .map_err(ProvisionError::aws("DeleteBucket", bucket.clone()))?;
+        p.clients.s3.delete_bucket().bucket(bucket).send().await.map_err(ProvisionError::aws("DeleteBucket", bucket.clone()))?;
     }
     Ok(())
 }

@@ -15,13 +15,10 @@ const C: Component = Component::Client;
 const LIVE: [&str; 4] = ["pending", "running", "stopping", "stopped"];
 
 async fn find(p: &Provisioner) -> Result<Option<(String, String, Option<String>)>> {
-    let mut req = p
-        .clients
-        .ec2
-        .describe_instances()
-        .filters(stack_filter(p))
-        .filters(filter("tag:Name", &p.names.instance));
-    req = req.filters(aws_sdk_ec2::types::Filter::builder().name("instance-state-name").set_values(Some(LIVE.map(String::from).to_vec())).build());
+    let mut req = p.clients.ec2.describe_instances().filters(stack_filter(p)).filters(filter("tag:Name", &p.names.instance));
+    req = req.filters(
+        aws_sdk_ec2::types::Filter::builder().name("instance-state-name").set_values(Some(LIVE.map(String::from).to_vec())).build(),
+    );
     let out = req.send().await.map_err(ProvisionError::aws("DescribeInstances", p.names.instance.clone()))?;
     Ok(out.reservations().iter().flat_map(|r| r.instances()).next().map(|i| {
         (
@@ -56,12 +53,8 @@ pub async fn apply(p: &mut Provisioner) -> Result<()> {
     let dns = wait::until(&p.options.wait, &what, || {
         let (ec2, id) = (ec2.clone(), id.clone());
         async move {
-            let out = ec2
-                .describe_instances()
-                .instance_ids(&id)
-                .send()
-                .await
-                .map_err(ProvisionError::aws("DescribeInstances", id.clone()))?;
+            let out =
+                ec2.describe_instances().instance_ids(&id).send().await.map_err(ProvisionError::aws("DescribeInstances", id.clone()))?;
             let Some(i) = out.reservations().iter().flat_map(|r| r.instances()).next() else {
                 return Ok(Poll::Pending("not visible yet".into()));
             };

@@ -6,9 +6,9 @@
 use std::collections::HashMap;
 
 use aws_sdk_kafkaconnect::types::{
-    ApacheKafkaCluster, Capacity, ConnectorState, CustomPlugin, CustomPluginContentType, CustomPluginLocation,
-    CustomPluginState, KafkaCluster, KafkaClusterClientAuthentication, KafkaClusterClientAuthenticationType,
-    KafkaClusterEncryptionInTransit, KafkaClusterEncryptionInTransitType, Plugin, ProvisionedCapacity, S3Location, Vpc,
+    ApacheKafkaCluster, Capacity, ConnectorState, CustomPlugin, CustomPluginContentType, CustomPluginLocation, CustomPluginState,
+    KafkaCluster, KafkaClusterClientAuthentication, KafkaClusterClientAuthenticationType, KafkaClusterEncryptionInTransit,
+    KafkaClusterEncryptionInTransitType, Plugin, ProvisionedCapacity, S3Location, Vpc,
 };
 
 use super::wait::{self, Poll};
@@ -199,9 +199,11 @@ async fn ensure_connector(p: &mut Provisioner, plugin_arn: Option<String>) -> Re
     };
     // The connector needs a reachable cluster and its bootstrap servers.
     super::msk::wait_active(p).await?;
-    let bootstrap = p.found.bootstrap_servers.clone().ok_or_else(|| {
-        ProvisionError::Config("the MSK bootstrap servers are unknown: run without --skip msk".into())
-    })?;
+    let bootstrap = p
+        .found
+        .bootstrap_servers
+        .clone()
+        .ok_or_else(|| ProvisionError::Config("the MSK bootstrap servers are unknown: run without --skip msk".into()))?;
     let role = p
         .found
         .role_arns
@@ -223,16 +225,12 @@ async fn ensure_connector(p: &mut Provisioner, plugin_arn: Option<String>) -> Re
         .set_connector_configuration(Some(parse_properties(&files.connector_properties)))
         .capacity(
             Capacity::builder()
-                .provisioned_capacity(
-                    ProvisionedCapacity::builder().mcu_count(1).worker_count(p.config.connect.workers as i32).build(),
-                )
+                .provisioned_capacity(ProvisionedCapacity::builder().mcu_count(1).worker_count(p.config.connect.workers as i32).build())
                 .build(),
         )
         .kafka_cluster(
             KafkaCluster::builder()
-                .apache_kafka_cluster(
-                    ApacheKafkaCluster::builder().bootstrap_servers(bootstrap).vpc(vpc).build().expect("set"),
-                )
+                .apache_kafka_cluster(ApacheKafkaCluster::builder().bootstrap_servers(bootstrap).vpc(vpc).build().expect("set"))
                 .build(),
         )
         .kafka_cluster_client_authentication(
@@ -242,10 +240,7 @@ async fn ensure_connector(p: &mut Provisioner, plugin_arn: Option<String>) -> Re
                 .expect("set"),
         )
         .kafka_cluster_encryption_in_transit(
-            KafkaClusterEncryptionInTransit::builder()
-                .encryption_type(KafkaClusterEncryptionInTransitType::Tls)
-                .build()
-                .expect("set"),
+            KafkaClusterEncryptionInTransit::builder().encryption_type(KafkaClusterEncryptionInTransitType::Tls).build().expect("set"),
         )
         .kafka_connect_version(&p.config.connect.kafka_connect_version)
         .plugins(
@@ -272,10 +267,9 @@ async fn ensure_connector(p: &mut Provisioner, plugin_arn: Option<String>) -> Re
                 .map_err(ProvisionError::aws("DescribeConnector", arn.clone()))?;
             Ok(match out.connector_state() {
                 Some(ConnectorState::Running) => Poll::Ready(()),
-                Some(ConnectorState::Failed) => Poll::Failed(format!(
-                    "FAILED: {}",
-                    out.state_description().and_then(|d| d.message()).unwrap_or("no reason given")
-                )),
+                Some(ConnectorState::Failed) => {
+                    Poll::Failed(format!("FAILED: {}", out.state_description().and_then(|d| d.message()).unwrap_or("no reason given")))
+                }
                 Some(s) => Poll::Pending(s.as_str().to_string()),
                 None => Poll::Pending("unknown".into()),
             })
@@ -304,12 +298,7 @@ pub async fn delete(p: &mut Provisioner, found: &[Found]) -> Result<()> {
     // The connector first: a plugin in use cannot be deleted.
     for f in found.iter().filter(|f| f.kind == "connector") {
         if f.state.as_deref() != Some("DELETING") {
-            connect
-                .delete_connector()
-                .connector_arn(&f.id)
-                .send()
-                .await
-                .map_err(ProvisionError::aws("DeleteConnector", f.id.clone()))?;
+            connect.delete_connector().connector_arn(&f.id).send().await.map_err(ProvisionError::aws("DeleteConnector", f.id.clone()))?;
         }
         wait::until(&p.options.wait, &format!("connector {} to be deleted", p.names.connector), || {
             let (connect, arn) = (connect.clone(), f.id.clone());

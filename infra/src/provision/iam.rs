@@ -113,9 +113,7 @@ fn roles(p: &Provisioner) -> Vec<RoleSpec> {
 /// IAM returns policy documents URL-encoded (RFC 3986); moto returns them
 /// plain. Either way, compare as JSON.
 fn parse_policy(doc: &str) -> Option<Value> {
-    serde_json::from_str(doc)
-        .ok()
-        .or_else(|| serde_json::from_str(&percent_encoding::percent_decode_str(doc).decode_utf8().ok()?).ok())
+    serde_json::from_str(doc).ok().or_else(|| serde_json::from_str(&percent_encoding::percent_decode_str(doc).decode_utf8().ok()?).ok())
 }
 
 fn policy_name(role: &str) -> String {
@@ -297,12 +295,8 @@ pub async fn delete(p: &mut Provisioner, found: &[Found]) -> Result<()> {
             .map_err(ProvisionError::aws("DeleteInstanceProfile", f.id.clone()))?;
     }
     for f in found.iter().filter(|f| f.kind == "iam role") {
-        let policies = iam
-            .list_role_policies()
-            .role_name(&f.id)
-            .send()
-            .await
-            .map_err(ProvisionError::aws("ListRolePolicies", f.id.clone()))?;
+        let policies =
+            iam.list_role_policies().role_name(&f.id).send().await.map_err(ProvisionError::aws("ListRolePolicies", f.id.clone()))?;
         for name in policies.policy_names() {
             iam.delete_role_policy()
                 .role_name(&f.id)

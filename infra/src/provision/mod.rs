@@ -202,13 +202,7 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self {
-            dry_run: false,
-            skip: BTreeSet::new(),
-            wait: WaitOptions::default(),
-            key_dir: PathBuf::from("."),
-            delete_data: false,
-        }
+        Self { dry_run: false, skip: BTreeSet::new(), wait: WaitOptions::default(), key_dir: PathBuf::from("."), delete_data: false }
     }
 }
 
@@ -425,13 +419,7 @@ impl Provisioner {
         if let Some(id) = &self.found.account_id {
             return Ok(id.clone());
         }
-        let out = self
-            .clients
-            .sts
-            .get_caller_identity()
-            .send()
-            .await
-            .map_err(ProvisionError::aws("GetCallerIdentity", "(credentials)"))?;
+        let out = self.clients.sts.get_caller_identity().send().await.map_err(ProvisionError::aws("GetCallerIdentity", "(credentials)"))?;
         let id = out.account().unwrap_or_default().to_string();
         self.found.account_id = Some(id.clone());
         Ok(id)

@@ -4,8 +4,8 @@
 //! as in the original (seed section 4): MSK has no topic API.
 
 use aws_sdk_kafka::types::{
-    BrokerNodeGroupInfo, ClientAuthentication, ClientBroker, ClusterState, EbsStorageInfo, EncryptionInTransit,
-    EncryptionInfo, Iam, Sasl, StorageInfo,
+    BrokerNodeGroupInfo, ClientAuthentication, ClientBroker, ClusterState, EbsStorageInfo, EncryptionInTransit, EncryptionInfo, Iam, Sasl,
+    StorageInfo,
 };
 
 use super::wait::{self, Poll};
@@ -72,9 +72,7 @@ async fn create(p: &Provisioner) -> Result<String> {
         .set_client_subnets(Some(p.found.subnet_ids.clone()))
         .set_security_groups(p.found.security_group_id.clone().map(|g| vec![g]))
         .storage_info(
-            StorageInfo::builder()
-                .ebs_storage_info(EbsStorageInfo::builder().volume_size(k.broker_volume_gb as i32).build())
-                .build(),
+            StorageInfo::builder().ebs_storage_info(EbsStorageInfo::builder().volume_size(k.broker_volume_gb as i32).build()).build(),
         )
         .build();
     let (tag_key, tag_value) = p.stack_tag();
@@ -92,9 +90,7 @@ async fn create(p: &Provisioner) -> Result<String> {
         )
         .encryption_info(
             EncryptionInfo::builder()
-                .encryption_in_transit(
-                    EncryptionInTransit::builder().client_broker(ClientBroker::Tls).in_cluster(true).build(),
-                )
+                .encryption_in_transit(EncryptionInTransit::builder().client_broker(ClientBroker::Tls).in_cluster(true).build())
                 .build(),
         )
         .tags(tag_key, tag_value)
@@ -141,12 +137,8 @@ pub(super) async fn wait_active(p: &mut Provisioner) -> Result<()> {
     wait::until(&p.options.wait, &what, || {
         let (kafka, arn) = (kafka.clone(), arn.clone());
         async move {
-            let out = kafka
-                .describe_cluster()
-                .cluster_arn(&arn)
-                .send()
-                .await
-                .map_err(ProvisionError::aws("DescribeCluster", arn.clone()))?;
+            let out =
+                kafka.describe_cluster().cluster_arn(&arn).send().await.map_err(ProvisionError::aws("DescribeCluster", arn.clone()))?;
             let info = out.cluster_info();
             Ok(match info.and_then(|i| i.state()) {
                 Some(ClusterState::Active) => Poll::Ready(()),

@@ -62,8 +62,7 @@ pub async fn apply(p: &mut Provisioner) -> Result<()> {
         .ok_or_else(|| ProvisionError::Config("the MWAA execution role is unknown: run without --skip iam".into()))?;
     let bucket = p.names.dags_bucket.clone();
     // MWAA refuses a requirements path whose object does not exist yet.
-    let has_requirements =
-        p.clients.s3.head_object().bucket(&bucket).key(crate::dags::REQUIREMENTS_KEY).send().await.is_ok();
+    let has_requirements = p.clients.s3.head_object().bucket(&bucket).key(crate::dags::REQUIREMENTS_KEY).send().await.is_ok();
     let (k, v) = p.stack_tag();
     let out = p
         .clients
@@ -112,12 +111,7 @@ pub async fn discover(p: &mut Provisioner) -> Result<Vec<Found>> {
     Ok(find(p)
         .await?
         .filter(|(_, _, ours)| *ours)
-        .map(|(_, status, _)| Found {
-            component: C,
-            kind: "mwaa environment",
-            id: p.names.mwaa_environment.clone(),
-            state: Some(status),
-        })
+        .map(|(_, status, _)| Found { component: C, kind: "mwaa environment", id: p.names.mwaa_environment.clone(), state: Some(status) })
         .into_iter()
         .collect())
 }
@@ -132,9 +126,9 @@ pub async fn delete(p: &mut Provisioner, found: &[Found]) -> Result<()> {
             let (mwaa, name) = (mwaa.clone(), f.id.clone());
             async move {
                 match mwaa.get_environment().name(&name).send().await {
-                    Ok(out) => Ok(Poll::Pending(
-                        out.environment().and_then(|e| e.status()).map(|s| s.as_str().to_string()).unwrap_or_default(),
-                    )),
+                    Ok(out) => {
+                        Ok(Poll::Pending(out.environment().and_then(|e| e.status()).map(|s| s.as_str().to_string()).unwrap_or_default()))
+                    }
                     Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(Poll::Ready(())),
                     Err(e) => Err(ProvisionError::aws("GetEnvironment", name.clone())(e)),
                 }

@@ -58,11 +58,8 @@ async fn default_vpc(p: &mut Provisioner) -> Result<()> {
         .send()
         .await
         .map_err(ProvisionError::aws("DescribeSubnets", vpc.to_string()))?;
-    let mut by_az: Vec<(String, String)> = subnets
-        .subnets()
-        .iter()
-        .filter_map(|s| Some((s.availability_zone()?.to_string(), s.subnet_id()?.to_string())))
-        .collect();
+    let mut by_az: Vec<(String, String)> =
+        subnets.subnets().iter().filter_map(|s| Some((s.availability_zone()?.to_string(), s.subnet_id()?.to_string()))).collect();
     by_az.sort();
     by_az.dedup_by(|a, b| a.0 == b.0);
     let brokers = p.config.kafka.broker_count as usize;
@@ -82,10 +79,7 @@ async fn default_vpc(p: &mut Provisioner) -> Result<()> {
 /// proxy, and SSH from the configured range only.
 fn wanted_rules(p: &Provisioner, group_id: &str) -> Vec<IpPermission> {
     let mut rules = vec![
-        IpPermission::builder()
-            .ip_protocol("-1")
-            .user_id_group_pairs(UserIdGroupPair::builder().group_id(group_id).build())
-            .build(),
+        IpPermission::builder().ip_protocol("-1").user_id_group_pairs(UserIdGroupPair::builder().group_id(group_id).build()).build(),
         IpPermission::builder()
             .ip_protocol("tcp")
             .from_port(p.config.rest_proxy_port.into())
@@ -111,10 +105,7 @@ fn rule_present(existing: &[IpPermission], want: &IpPermission) -> bool {
         e.ip_protocol() == want.ip_protocol()
             && (want.ip_protocol() == Some("-1") || (e.from_port() == want.from_port() && e.to_port() == want.to_port()))
             && want.ip_ranges().iter().all(|w| e.ip_ranges().iter().any(|r| r.cidr_ip() == w.cidr_ip()))
-            && want
-                .user_id_group_pairs()
-                .iter()
-                .all(|w| e.user_id_group_pairs().iter().any(|g| g.group_id() == w.group_id()))
+            && want.user_id_group_pairs().iter().all(|w| e.user_id_group_pairs().iter().any(|g| g.group_id() == w.group_id()))
     })
 }
 
@@ -157,8 +148,7 @@ async fn ensure_security_group(p: &mut Provisioner) -> Result<()> {
         }
     };
     p.found.security_group_id = Some(group_id.clone());
-    let missing: Vec<IpPermission> =
-        wanted_rules(p, &group_id).into_iter().filter(|w| !rule_present(&existing, w)).collect();
+    let missing: Vec<IpPermission> = wanted_rules(p, &group_id).into_iter().filter(|w| !rule_present(&existing, w)).collect();
     if !created {
         if missing.is_empty() {
             p.record(C, resource, Action::Exists);
@@ -254,7 +244,9 @@ async fn key_in_use(p: &Provisioner, name: &str) -> Result<bool> {
         .ec2
         .describe_instances()
         .filters(filter("key-name", name))
-        .filters(Filter::builder().name("instance-state-name").values("pending").values("running").values("stopping").values("stopped").build())
+        .filters(
+            Filter::builder().name("instance-state-name").values("pending").values("running").values("stopping").values("stopped").build(),
+        )
         .send()
         .await
         .map_err(ProvisionError::aws("DescribeInstances", format!("key-name {name}")))?;

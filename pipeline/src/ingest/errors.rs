@@ -56,10 +56,7 @@ impl ProxyError {
         Self { code: 50302, message: format!("Broker not available: {detail}; retry the request") }
     }
     pub fn busy(budget: usize) -> Self {
-        Self {
-            code: 429,
-            message: format!("Too many request bytes in flight (limit {budget} bytes over all requests); retry the request"),
-        }
+        Self { code: 429, message: format!("Too many request bytes in flight (limit {budget} bytes over all requests); retry the request") }
     }
     pub fn not_found(path: &str) -> Self {
         Self { code: 404, message: format!("HTTP 404 Not Found: no endpoint {path}") }

@@ -140,10 +140,8 @@ mod tests {
         let head = String::from_utf8(buf[..head_end].to_vec()).unwrap();
         let mut lines = head.split("\r\n");
         let status: u16 = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
-        let headers: Vec<(String, String)> = lines
-            .filter_map(|l| l.split_once(':'))
-            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-            .collect();
+        let headers: Vec<(String, String)> =
+            lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string())).collect();
         let len: usize = headers.iter().find(|(k, _)| k == "content-length").map_or(0, |(_, v)| v.parse().unwrap());
         while buf.len() < head_end + len {
             let n = conn.read(&mut chunk).await.unwrap();
@@ -222,7 +220,9 @@ mod tests {
         let addr = serve(LIMITS).await;
         let mut conn = TcpStream::connect(addr).await.unwrap();
         for _ in 0..3 {
-            conn.write_all(b"POST /read HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n").await.unwrap();
+            conn.write_all(b"POST /read HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")
+                .await
+                .unwrap();
             let (status, headers, body) = read_answer(&mut conn).await.expect("answered");
             assert_eq!((status, body.as_str()), (200, "read 5"));
             assert!(!says_close(&headers));

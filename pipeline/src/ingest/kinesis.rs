@@ -41,7 +41,10 @@ impl KinesisError {
         Self::new(StatusCode::BAD_REQUEST, "ValidationException", message)
     }
 
-    fn from_sdk<E: ProvideErrorMetadata + std::error::Error + 'static>(action: &str, e: SdkError<E, aws_smithy_runtime_api::http::Response>) -> Self {
+    fn from_sdk<E: ProvideErrorMetadata + std::error::Error + 'static>(
+        action: &str,
+        e: SdkError<E, aws_smithy_runtime_api::http::Response>,
+    ) -> Self {
         match &e {
             SdkError::ServiceError(se) => {
                 let status = StatusCode::from_u16(se.raw().status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
@@ -88,13 +91,12 @@ fn client(state: &AppState) -> Result<&aws_sdk_kinesis::Client, KinesisError> {
 }
 
 async fn json_body(state: &AppState, body: Body) -> Result<Value, KinesisError> {
-    let bytes = super::read_body(state, body)
-        .await
-        .map_err(|e| KinesisError::new(e.status(), "ValidationException", e.message))?;
+    let bytes = super::read_body(state, body).await.map_err(|e| KinesisError::new(e.status(), "ValidationException", e.message))?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(json!({}));
     }
-    serde_json::from_slice(&bytes).map_err(|e| KinesisError::new(StatusCode::BAD_REQUEST, "SerializationException", format!("body is not JSON: {e}")))
+    serde_json::from_slice(&bytes)
+        .map_err(|e| KinesisError::new(StatusCode::BAD_REQUEST, "SerializationException", format!("body is not JSON: {e}")))
 }
 
 /// The record bytes: a string as it is, anything else as its JSON text
@@ -150,11 +152,7 @@ async fn put_records(State(state): State<Arc<AppState>>, Path(stream): Path<Stri
         }
         let key = partition_key(r, "partition-key").map_err(|e| KinesisError::bad_request(format!("records[{i}]: {}", e.message)))?;
         entries.push(
-            PutRecordsRequestEntry::builder()
-                .data(Blob::new(data_bytes(&r["data"])))
-                .partition_key(key)
-                .build()
-                .expect("data and key set"),
+            PutRecordsRequestEntry::builder().data(Blob::new(data_bytes(&r["data"]))).partition_key(key).build().expect("data and key set"),
         );
     }
     let out = kinesis
@@ -197,12 +195,7 @@ async fn list_streams(State(state): State<Arc<AppState>>) -> Answer {
 
 async fn describe_stream(State(state): State<Arc<AppState>>, Path(stream): Path<String>) -> Answer {
     let kinesis = client(&state)?;
-    let out = kinesis
-        .describe_stream()
-        .stream_name(&stream)
-        .send()
-        .await
-        .map_err(|e| KinesisError::from_sdk("DescribeStream", e))?;
+    let out = kinesis.describe_stream().stream_name(&stream).send().await.map_err(|e| KinesisError::from_sdk("DescribeStream", e))?;
     let Some(d) = out.stream_description() else {
         return Err(KinesisError::new(StatusCode::BAD_GATEWAY, "KinesisError", "DescribeStream answered without a description"));
     };
@@ -233,15 +226,12 @@ async fn create_stream(State(state): State<Arc<AppState>>, Path(stream): Path<St
     // The gateway's template defaults to 5 shards.
     let shards = match &req["ShardCount"] {
         Value::Null => 5,
-        v => v.as_i64().filter(|n| (1..=10_000).contains(n)).ok_or_else(|| KinesisError::bad_request("`ShardCount` must be a whole number from 1"))? as i32,
+        v => v
+            .as_i64()
+            .filter(|n| (1..=10_000).contains(n))
+            .ok_or_else(|| KinesisError::bad_request("`ShardCount` must be a whole number from 1"))? as i32,
     };
-    kinesis
-        .create_stream()
-        .stream_name(&stream)
-        .shard_count(shards)
-        .send()
-        .await
-        .map_err(|e| KinesisError::from_sdk("CreateStream", e))?;
+    kinesis.create_stream().stream_name(&stream).shard_count(shards).send().await.map_err(|e| KinesisError::from_sdk("CreateStream", e))?;
     Ok(axum::Json(json!({})))
 }
 

@@ -43,8 +43,18 @@ impl Metrics {
         };
         gauge(&mut out, "ingest_records_acked_total", "Records acknowledged by Kafka.", self.records_acked.load(Ordering::Relaxed));
         gauge(&mut out, "ingest_records_failed_total", "Records Kafka did not store.", self.records_failed.load(Ordering::Relaxed));
-        gauge(&mut out, "ingest_produce_requests_total", "Produce requests that reached Kafka.", self.produce_requests.load(Ordering::Relaxed));
-        gauge(&mut out, "ingest_kinesis_records_total", "Records Kinesis accepted through the stream routes.", self.kinesis_records.load(Ordering::Relaxed));
+        gauge(
+            &mut out,
+            "ingest_produce_requests_total",
+            "Produce requests that reached Kafka.",
+            self.produce_requests.load(Ordering::Relaxed),
+        );
+        gauge(
+            &mut out,
+            "ingest_kinesis_records_total",
+            "Records Kinesis accepted through the stream routes.",
+            self.kinesis_records.load(Ordering::Relaxed),
+        );
         gauge(
             &mut out,
             "ingest_produce_seconds_sum_micros",

@@ -144,9 +144,8 @@ pub async fn start(config: IngestConfig) -> Result<RunningIngest, IngestError> {
     let producer: FutureProducer = kafka::reliable_producer_config(&config.bootstrap, &config.kafka_overrides, config.delivery_timeout)
         .create()
         .map_err(IngestError::Producer)?;
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| IngestError::Bind { addr: config.listen, source })?;
+    let listener =
+        tokio::net::TcpListener::bind(config.listen).await.map_err(|source| IngestError::Bind { addr: config.listen, source })?;
     let local_addr = listener.local_addr().map_err(|source| IngestError::Bind { addr: config.listen, source })?;
     let kinesis = match &config.kinesis {
         Some(target) => Some(aws_sdk_kinesis::Client::new(&target.load().await)),
@@ -171,9 +170,7 @@ pub async fn start(config: IngestConfig) -> Result<RunningIngest, IngestError> {
             })
             .await;
         let flush_state = state.clone();
-        tokio::task::spawn_blocking(move || flush_state.producer.flush(Timeout::After(Duration::from_secs(10))))
-            .await
-            .ok();
+        tokio::task::spawn_blocking(move || flush_state.producer.flush(Timeout::After(Duration::from_secs(10)))).await.ok();
         served
     });
     tracing::info!(%local_addr, "ingest server listening (REST Proxy v2 API)");
@@ -235,11 +232,7 @@ fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-async fn count_responses(
-    State(state): State<Arc<AppState>>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
+async fn count_responses(State(state): State<Arc<AppState>>, req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let resp = next.run(req).await;
     state.metrics.response(resp.status().as_u16());
     resp
@@ -451,11 +444,8 @@ fn partitions_json(info: &TopicInfo) -> Value {
         info.partitions
             .iter()
             .map(|p| {
-                let replicas: Vec<Value> = p
-                    .replicas
-                    .iter()
-                    .map(|b| json!({ "broker": b, "leader": *b == p.leader, "in_sync": p.isr.contains(b) }))
-                    .collect();
+                let replicas: Vec<Value> =
+                    p.replicas.iter().map(|b| json!({ "broker": b, "leader": *b == p.leader, "in_sync": p.isr.contains(b) })).collect();
                 json!({ "partition": p.id, "leader": p.leader, "replicas": replicas })
             })
             .collect(),

@@ -82,11 +82,7 @@ fn parse_step_by_step(body: &[u8], format: EmbeddedFormat) -> Result<Vec<Produce
                 return Err(ProxyError::invalid_payload(format!("record {i} is not an object")));
             }
             let mut rec: HashMap<String, &RawValue> = serde_json::from_str(r.get()).map_err(ProxyError::json_conversion)?;
-            let fields = RecordFields {
-                key: rec.remove("key"),
-                value: rec.remove("value"),
-                partition: rec.remove("partition"),
-            };
+            let fields = RecordFields { key: rec.remove("key"), value: rec.remove("value"), partition: rec.remove("partition") };
             build_record(i, fields, format, false)
         })
         .collect()
@@ -125,7 +121,8 @@ fn embedded(i: usize, field: &str, v: Option<&RawValue>, format: EmbeddedFormat,
         EmbeddedFormat::Json => {
             let mut out = Vec::with_capacity(v.get().len());
             let text = v.get().as_bytes();
-            let compacted = if parsed { crate::json::append_compact_parsed(&mut out, text) } else { crate::json::append_compact(&mut out, text) };
+            let compacted =
+                if parsed { crate::json::append_compact_parsed(&mut out, text) } else { crate::json::append_compact(&mut out, text) };
             compacted.map_err(ProxyError::json_conversion)?;
             Ok(Some(out))
         }

@@ -540,9 +540,6 @@ mod tests {
         assert_eq!(start_offset_of(&k), Some(42));
         assert_eq!(Path::from(k.as_str()).as_ref(), k, "object_store keeps the key as is");
         assert_eq!(start_offset_of("topics/t/partition=0/other.txt"), None);
-        assert_eq!(
-            dead_letter_key("t.pin", 2, 7),
-            "dead-letter/topics/t.pin/partition=2/t.pin+2+0000000007.bin"
-        );
+        assert_eq!(dead_letter_key("t.pin", 2, 7), "dead-letter/topics/t.pin/partition=2/t.pin+2+0000000007.bin");
     }
 }

@@ -45,7 +45,10 @@ impl ConsumerContext for SinkContext {
         while revoked.iter().any(|tp| state.uploading.get(tp).copied().unwrap_or(0) > 0) {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                tracing::warn!(?revoked, "uploads of revoked partitions still running after {REVOKE_WAIT:?}; giving the partitions up anyway");
+                tracing::warn!(
+                    ?revoked,
+                    "uploads of revoked partitions still running after {REVOKE_WAIT:?}; giving the partitions up anyway"
+                );
                 break;
             }
             state = self.coord.changed.wait_timeout(state, left).expect("sink state lock").0;
@@ -109,7 +112,12 @@ pub(super) struct Reader {
 }
 
 impl Reader {
-    pub fn new(config: SinkConfig, consumer: Arc<BaseConsumer<SinkContext>>, coord: Arc<Coordination>, sealed: UnboundedSender<Sealed>) -> Self {
+    pub fn new(
+        config: SinkConfig,
+        consumer: Arc<BaseConsumer<SinkContext>>,
+        coord: Arc<Coordination>,
+        sealed: UnboundedSender<Sealed>,
+    ) -> Self {
         Self { config, consumer, coord, sealed, buffers: HashMap::new(), buffered_bytes: 0, resumed_at: HashMap::new() }
     }
 

@@ -75,9 +75,8 @@ pub fn tests_dir() -> std::path::PathBuf {
 /// The `pipeline` binary, for tests that run it as a process (kill -9).
 /// `cargo xtask test` builds it and sets PIPELINE_BIN.
 pub fn pipeline_bin() -> std::path::PathBuf {
-    let path = std::env::var_os("PIPELINE_BIN")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| tests_dir().join("../target/debug/pipeline"));
+    let path =
+        std::env::var_os("PIPELINE_BIN").map(std::path::PathBuf::from).unwrap_or_else(|| tests_dir().join("../target/debug/pipeline"));
     assert!(path.exists(), "{} is missing: run the tests with `cargo xtask test`, which builds it", path.display());
     path
 }
