@@ -4,11 +4,7 @@
 
 use templates::config::PipelineConfig;
 
-/// Tag key on every resource this tool creates; the value is the uid.
-pub const STACK_TAG: &str = "pinterest-pipeline:stack";
-
-/// The Kinesis stream suffixes, in SPEC order.
-pub const KINDS: [&str; 3] = ["pin", "geo", "user"];
+pub use contract::STACK_TAG;
 
 #[derive(Debug, Clone)]
 pub struct StackNames {
@@ -36,26 +32,26 @@ pub struct StackNames {
 
 impl StackNames {
     pub fn new(config: &PipelineConfig) -> Self {
-        let uid = config.uid.clone();
+        let n = config.names();
         Self {
             sink_bucket: config.sink_bucket_name(),
             dags_bucket: config.airflow.dags_bucket.clone(),
-            iam_path: format!("/pinterest-pipeline/{uid}/"),
-            ec2_role: format!("{uid}-ec2-access-role"),
-            connect_role: format!("{uid}-msk-connect-role"),
-            kinesis_role: format!("{uid}-kinesis-access-role"),
-            mwaa_role: format!("{uid}-mwaa-execution-role"),
-            instance_profile: format!("{uid}-ec2-access-profile"),
-            key_pair: format!("{uid}-key-pair"),
-            security_group: format!("{uid}-client-sg"),
-            instance: format!("{uid}-kafka-client"),
-            cluster: format!("{uid}-msk-cluster"),
-            plugin: format!("{uid}-plugin"),
-            connector: format!("{uid}-connector"),
-            api: format!("{uid}-pipeline-api"),
-            streams: KINDS.iter().map(|k| templates::config::stream_name(&uid, k)).collect(),
-            mwaa_environment: format!("{uid}-mwaa"),
-            uid,
+            iam_path: n.iam_path(),
+            ec2_role: n.resource("ec2-access-role"),
+            connect_role: n.resource("msk-connect-role"),
+            kinesis_role: n.resource("kinesis-access-role"),
+            mwaa_role: n.resource("mwaa-execution-role"),
+            instance_profile: n.resource("ec2-access-profile"),
+            key_pair: n.resource("key-pair"),
+            security_group: n.resource("client-sg"),
+            instance: n.resource("kafka-client"),
+            cluster: n.cluster(),
+            plugin: n.plugin(),
+            connector: n.connector(),
+            api: n.resource("pipeline-api"),
+            streams: n.streams(),
+            mwaa_environment: n.resource("mwaa"),
+            uid: n.uid().to_string(),
         }
     }
 }

@@ -5,15 +5,16 @@
 
 use std::sync::Arc;
 
+use contract::RawType;
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::dataframe::DataFrameWriteOptions;
 use datafusion::prelude::{JsonReadOptions, SessionContext};
 use futures::StreamExt;
-use templates::{CLEANING, Engine, QUERIES, Query, RawType, Templates};
+use templates::{CLEANING, Engine, QUERIES, Query, Templates};
 
-use crate::records::{Kind, Names};
 use crate::storage::{Location, S3Settings, StorageError};
+use contract::{Kind, Names};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BatchError {
@@ -39,7 +40,7 @@ fn engine_err(context: impl Into<String>) -> impl FnOnce(datafusion::error::Data
 /// Arrow schema of `<kind>_raw`, from the column list the Spark notebook
 /// is rendered from too.
 pub fn raw_schema(kind: Kind) -> Schema {
-    let fields = templates::raw_columns(kind.as_str())
+    let fields = contract::raw_columns(kind)
         .iter()
         .map(|(name, ty)| {
             let dt = match ty {

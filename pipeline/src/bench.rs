@@ -16,9 +16,9 @@ use crate::emulate;
 use crate::generate::{ORIGINAL_TABLE_ROWS, SyntheticSource};
 use crate::ingest::{self, IngestConfig};
 use crate::kafka;
-use crate::records::{Kind, Names};
 use crate::sink::{self, SinkConfig, StopWhen};
 use crate::storage::{self, Location, S3Settings};
+use contract::{Kind, Names};
 
 /// One benchmark row: our rate and the peer's, medians over `runs`.
 #[derive(Debug, Clone, Serialize)]

@@ -16,7 +16,7 @@ use tokio::sync::Semaphore;
 
 use crate::generate::{SyntheticSource, random_offsets};
 use crate::mysql_source::{MysqlSource, MysqlSourceError};
-use crate::records::{Kind, Names, RecordRef, Round};
+use contract::{Kind, Names, RecordRef, Round};
 
 /// Where the rows come from: the seeded synthetic tables, or the original
 /// MySQL/MariaDB database.

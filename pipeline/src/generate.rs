@@ -10,7 +10,7 @@ use chrono::{Duration, NaiveDate, NaiveDateTime};
 use rand::{Rng, SeedableRng, seq::IndexedRandom};
 use rand_chacha::ChaCha8Rng;
 
-use crate::records::{Geo, Kind, Pin, Round, User};
+use contract::{Geo, Kind, Pin, Round, User};
 
 /// Rows per table in the original database.
 pub const ORIGINAL_TABLE_ROWS: u64 = 11_000;
@@ -227,7 +227,7 @@ pub fn random_offsets(offset_seed: u64, rows: u64) -> impl Iterator<Item = u64> 
 /// without the cost of the whole path. Returns the rounds written.
 pub fn write_sink_layout(
     dir: &std::path::Path,
-    names: &crate::records::Names,
+    names: &contract::Names,
     rounds: impl Iterator<Item = Round>,
     flush_size: usize,
 ) -> std::io::Result<u64> {
@@ -459,7 +459,7 @@ mod tests {
     #[test]
     fn sink_layout_holds_every_round_once_in_offset_named_objects() {
         let dir = tempfile::tempdir().unwrap();
-        let names = crate::records::Names::new("abc").unwrap();
+        let names = contract::Names::new("abc").unwrap();
         let rounds: Vec<Round> = SyntheticSource::new(3, 50).random_rounds(9).take(5).collect();
         assert_eq!(write_sink_layout(dir.path(), &names, rounds.clone().into_iter(), 2).unwrap(), 5);
         for kind in Kind::ALL {

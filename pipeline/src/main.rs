@@ -6,14 +6,15 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use contract::DEFAULT_UID;
+use contract::Names;
 use pipeline::emulate::{EmulateConfig, RowSource};
 use pipeline::generate::{ORIGINAL_TABLE_ROWS, SyntheticSource};
 use pipeline::ingest::IngestConfig;
 use pipeline::mysql_source::{self, MysqlSource};
-use pipeline::records::Names;
 use pipeline::sink::{SinkConfig, StopWhen};
 use pipeline::storage::{Location, S3Settings};
-use pipeline::{DEFAULT_UID, batch, emulate, ingest, kafka, sink};
+use pipeline::{batch, emulate, ingest, kafka, sink};
 
 #[derive(Parser)]
 #[command(

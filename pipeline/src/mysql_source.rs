@@ -9,7 +9,7 @@ use mysql_async::prelude::*;
 use mysql_async::{Conn, Opts, Pool, Row, Value};
 
 use crate::generate::SyntheticSource;
-use crate::records::{Geo, Kind, Pin, Round, User};
+use contract::{Geo, Kind, Pin, Round, User};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MysqlSourceError {

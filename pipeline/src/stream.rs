@@ -39,8 +39,8 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use serde_json::{Value, json};
 
 use crate::batch::{self, BatchError};
-use crate::records::{Kind, Names};
 use crate::storage::{self, Location, S3Settings, StorageError};
+use contract::{Kind, Names};
 
 /// Commit-metadata key holding the shard positions of a table.
 pub const CHECKPOINT_KEY: &str = "pipeline.stream.checkpoint";

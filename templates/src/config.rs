@@ -43,35 +43,10 @@ pub struct PipelineConfig {
     pub api_gateway: ApiGatewayVars,
 }
 
-/// User id of the original write-up, used when none is given.
-pub const DEFAULT_UID: &str = "0e2a0bfcc015";
-
-/// The one rule for deployment user ids: they go inside Kafka topic, S3
-/// bucket and Kinesis stream names, so lowercase letters, digits and `-`,
-/// 1 to 40 characters.
-pub fn check_uid(uid: &str) -> Result<(), String> {
-    let ok = !uid.is_empty() && uid.len() <= 40 && uid.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "user id `{uid}` is not usable in topic and bucket names: use 1-40 lowercase letters, digits or '-' (the original uses 12 hex characters, e.g. {DEFAULT_UID})"
-        ))
-    }
-}
-
-/// The sink bucket of SPEC 1 unless one is configured: `user-<uid>-bucket`.
-pub fn default_sink_bucket(uid: &str) -> String {
-    format!("user-{uid}-bucket")
-}
-
-/// Kinesis stream of SPEC 1: `streaming-<uid>-<kind>`.
-pub fn stream_name(uid: &str, kind: &str) -> String {
-    format!("streaming-{uid}-{kind}")
-}
+pub use contract::{DEFAULT_UID, check_uid};
 
 fn default_region() -> String {
-    "us-east-1".into()
+    contract::DEFAULT_REGION.into()
 }
 fn default_rest_proxy_port() -> u16 {
     8082
@@ -261,9 +236,15 @@ impl PipelineConfig {
         toml::from_str(&format!("uid = {:?}", uid.into())).expect("defaults deserialize")
     }
 
+    /// The names derived from the uid (checked by `from_toml`; a bad uid
+    /// given to `for_uid` is reported here).
+    pub fn names(&self) -> contract::Names {
+        contract::Names::new(&self.uid).unwrap_or_else(|e| panic!("{e}"))
+    }
+
     /// The configured sink bucket, or the SPEC 1 default.
     pub fn sink_bucket_name(&self) -> String {
-        self.sink_bucket.clone().unwrap_or_else(|| default_sink_bucket(&self.uid))
+        self.sink_bucket.clone().unwrap_or_else(|| self.names().sink_bucket())
     }
 
     pub fn from_toml(text: &str) -> Result<Self, TemplateError> {

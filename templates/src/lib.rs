@@ -93,51 +93,6 @@ const TEMPLATES: &[(&str, &str)] = embedded![
 /// The raw tables the cleaning SQL reads, registered by each engine's loader.
 pub const RAW_TABLES: [&str; 3] = ["pin_raw", "geo_raw", "user_raw"];
 
-/// Column types of the raw records, as the emulator sends them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RawType {
-    Int,
-    Float,
-    Text,
-}
-
-impl RawType {
-    /// The type in Spark's DDL.
-    pub fn spark(self) -> &'static str {
-        match self {
-            RawType::Int => "BIGINT",
-            RawType::Float => "DOUBLE",
-            RawType::Text => "STRING",
-        }
-    }
-}
-
-/// The columns of `<kind>_raw` (SPEC 2), the one definition both engines'
-/// readers use. Datetimes stay text: the cleaning SQL parses them, so both
-/// accepted spellings go through the same rule. Unknown kinds have no columns.
-pub fn raw_columns(kind: &str) -> &'static [(&'static str, RawType)] {
-    use RawType::{Float, Int, Text};
-    match kind {
-        "pin" => &[
-            ("index", Int),
-            ("unique_id", Text),
-            ("title", Text),
-            ("description", Text),
-            ("poster_name", Text),
-            ("follower_count", Text),
-            ("tag_list", Text),
-            ("is_image_or_video", Text),
-            ("image_src", Text),
-            ("downloaded", Int),
-            ("save_location", Text),
-            ("category", Text),
-        ],
-        "geo" => &[("ind", Int), ("timestamp", Text), ("latitude", Float), ("longitude", Float), ("country", Text)],
-        "user" => &[("ind", Int), ("first_name", Text), ("last_name", Text), ("age", Int), ("date_joined", Text)],
-        _ => &[],
-    }
-}
-
 /// A cleaning step: reads `<kind>_raw`, its result is registered as `table`.
 #[derive(Debug, Clone, Copy)]
 pub struct CleaningStep {

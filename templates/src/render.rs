@@ -7,7 +7,7 @@ use serde_json::Value;
 use tera::Context;
 
 use crate::config::PipelineConfig;
-use crate::{CLEANING, Engine, QUERIES, TemplateError, Templates, raw_columns};
+use crate::{CLEANING, Engine, QUERIES, TemplateError, Templates};
 
 /// One file to write: where (relative to the output directory) and what.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -170,7 +170,8 @@ fn base_context(templates: &Templates, config: &PipelineConfig) -> Result<Contex
 
 /// Spark's DDL for a raw table, e.g. "`index` BIGINT, `title` STRING".
 fn spark_ddl(kind: &str) -> String {
-    raw_columns(kind).iter().map(|(name, ty)| format!("`{name}` {}", ty.spark())).collect::<Vec<_>>().join(", ")
+    let kind: contract::Kind = kind.parse().expect("the cleaning steps name the three kinds");
+    contract::raw_columns(kind).iter().map(|(name, ty)| format!("`{name}` {}", ty.spark())).collect::<Vec<_>>().join(", ")
 }
 
 enum Missing {

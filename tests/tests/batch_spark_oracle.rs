@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
+use contract::Names;
 use datafusion::arrow::json::{WriterBuilder, writer::LineDelimited};
 use pipeline::batch::{self, BatchConfig, Table};
 use pipeline::generate::{self, ORIGINAL_TABLE_ROWS, SyntheticSource};
-use pipeline::records::Names;
 use pipeline::storage::{Location, S3Settings};
 use serde_json::Value;
 use templates::config::PipelineConfig;

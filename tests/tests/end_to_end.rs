@@ -6,12 +6,12 @@ mod common;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
+use contract::{Kind, Names};
 use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
 use pipeline::emulate::EmulateConfig;
 use pipeline::generate::SyntheticSource;
 use pipeline::ingest::{self, IngestConfig};
-use pipeline::records::{Kind, Names};
 use pipeline::sink::{self, SinkConfig, StopWhen};
 use pipeline::storage::{self, Location};
 use rdkafka::Message;

@@ -7,8 +7,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use contract::Kind;
 use pipeline::ingest::{self, IngestConfig};
-use pipeline::records::Kind;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

@@ -104,7 +104,7 @@ async fn many_large_bodies_at_once_keep_memory_bounded() {
     common::require_kafka().await;
     let names = common::fresh_names();
     pipeline::kafka::ensure_topics(&common::bootstrap(), &[], &names.topics(), 1, 1).await.unwrap();
-    let topic = names.topic(pipeline::records::Kind::Pin);
+    let topic = names.topic(contract::Kind::Pin);
 
     let budget = 16 << 20;
     let (bounded, answers) = peak_growth_mb(budget, &topic).await;

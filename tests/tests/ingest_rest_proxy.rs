@@ -6,8 +6,8 @@ mod common;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
+use contract::Kind;
 use pipeline::ingest::{self, IngestConfig, RunningIngest};
-use pipeline::records::Kind;
 use rdkafka::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use serde_json::{Value, json};

@@ -13,7 +13,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 async fn records_produced_are_consumed_back_byte_for_byte() {
     common::require_kafka().await;
     let names = common::fresh_names();
-    let topic = names.topic(pipeline::records::Kind::Pin);
+    let topic = names.topic(contract::Kind::Pin);
     let created = pipeline::kafka::ensure_topics(&common::bootstrap(), &[], &[topic.clone()], 3, 1).await.unwrap();
     assert_eq!(created, vec![topic.clone()]);
     // A second call finds it there and creates nothing.

@@ -6,12 +6,12 @@ mod common;
 use std::collections::HashMap;
 use std::time::Duration;
 
+use contract::Kind;
 use mysql_async::prelude::Queryable;
 use pipeline::emulate::{self, EmulateConfig, EmulateError, RowSource};
 use pipeline::generate::{SyntheticSource, random_offsets};
 use pipeline::ingest::{self, IngestConfig};
 use pipeline::mysql_source::{self, MysqlSource, MysqlSourceError};
-use pipeline::records::Kind;
 use rdkafka::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 

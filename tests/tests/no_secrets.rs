@@ -158,7 +158,7 @@ async fn the_pipeline_binary_keeps_secrets_out_of_its_output() {
     let mut answer = None;
     for _ in 0..100 {
         let sent = http
-            .post(format!("http://{listen}/topics/{}", names.topic(pipeline::records::Kind::Pin)))
+            .post(format!("http://{listen}/topics/{}", names.topic(contract::Kind::Pin)))
             .header("Content-Type", "application/vnd.kafka.json.v2+json")
             .body(r#"{"records":[{"value":{"a":1}}]}"#)
             .send()

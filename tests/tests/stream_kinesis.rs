@@ -8,11 +8,11 @@ use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use contract::{Kind, Names};
 use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
 use pipeline::generate::SyntheticSource;
 use pipeline::ingest::IngestConfig;
-use pipeline::records::{Kind, Names};
 use pipeline::storage::Location;
 use serde_json::{Value, json};
 

@@ -219,7 +219,7 @@ fn median_usage(mut runs: Vec<Usage>) -> Usage {
 fn batch_bench(bin: &Path, rows: u64, runs: usize) -> Result<Vec<Row>> {
     let data = paths::local_dir().join("bench").join(format!("batch-{rows}"));
     let marker = data.join(".complete");
-    let uid = templates::config::DEFAULT_UID;
+    let uid = contract::DEFAULT_UID;
     if !marker.exists() {
         let _ = std::fs::remove_dir_all(&data);
         pipeline_bin::run(

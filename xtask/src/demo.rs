@@ -8,7 +8,7 @@ use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use templates::config::DEFAULT_UID;
+use contract::DEFAULT_UID;
 
 use crate::pipeline_bin::{self, Background};
 use crate::{install, paths, stack};
@@ -60,7 +60,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
     stack::up()?;
     let bin = pipeline_bin::build(pipeline_bin::Profile::Dev)?;
     let env = stack::client_env();
-    let bucket = templates::config::default_sink_bucket(&args.uid);
+    let bucket = contract::Names::new(&args.uid).map_err(anyhow::Error::msg)?.sink_bucket();
     let s3 = format!("s3://{bucket}");
 
     ensure_moto_bucket(&bucket)?;

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use pipeline::records::Names;
+use contract::Names;
 
 /// Kafka of the local stack (`cargo xtask local up`, or set by `cargo xtask test`).
 pub fn bootstrap() -> String {

@@ -1,6 +1,4 @@
-//! The three source record kinds of SPEC section 2 and the names derived
-//! from a deployment's user id (SPEC section 1). Every component uses these;
-//! nothing else spells a topic or bucket name.
+//! The three source record kinds of SPEC 2 and the raw schema of their rows.
 
 use serde::{Deserialize, Serialize};
 
@@ -120,95 +118,54 @@ impl std::str::FromStr for Kind {
     }
 }
 
-/// Names of a deployment's resources, all derived from its user id.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Names {
-    uid: String,
+/// Column types of the raw records, as the emulator sends them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RawType {
+    Int,
+    Float,
+    Text,
 }
 
-impl Names {
-    /// `uid` must pass [`templates::config::check_uid`], the rule the
-    /// rendered deployment files follow too.
-    pub fn new(uid: impl Into<String>) -> Result<Self, String> {
-        let uid = uid.into();
-        templates::config::check_uid(&uid)?;
-        Ok(Self { uid })
-    }
-
-    pub fn uid(&self) -> &str {
-        &self.uid
-    }
-
-    /// Kafka topic `<uid>.<kind>`.
-    pub fn topic(&self, kind: Kind) -> String {
-        format!("{}.{}", self.uid, kind)
-    }
-
-    /// All three topics.
-    pub fn topics(&self) -> Vec<String> {
-        Kind::ALL.iter().map(|k| self.topic(*k)).collect()
-    }
-
-    /// The sink's `topics.regex`, anchored for librdkafka's regex subscription.
-    pub fn topics_regex(&self) -> String {
-        format!("^{}\\..*", regex_escape(&self.uid))
-    }
-
-    /// S3 bucket the sink writes to.
-    pub fn sink_bucket(&self) -> String {
-        templates::config::default_sink_bucket(&self.uid)
-    }
-
-    /// Kinesis stream `streaming-<uid>-<kind>`.
-    pub fn stream(&self, kind: Kind) -> String {
-        templates::config::stream_name(&self.uid, kind.as_str())
-    }
-
-    /// Delta table `<uid>_<kind>_table`.
-    pub fn delta_table(&self, kind: Kind) -> String {
-        format!("{}_{}_table", self.uid, kind)
-    }
-
-    /// Which kind a topic of this deployment carries, if any.
-    pub fn kind_of_topic(&self, topic: &str) -> Option<Kind> {
-        let rest = topic.strip_prefix(&self.uid)?.strip_prefix('.')?;
-        rest.parse().ok()
+impl RawType {
+    /// The type in Spark's DDL.
+    pub fn spark(self) -> &'static str {
+        match self {
+            RawType::Int => "BIGINT",
+            RawType::Float => "DOUBLE",
+            RawType::Text => "STRING",
+        }
     }
 }
 
-fn regex_escape(s: &str) -> String {
-    s.chars()
-        .flat_map(|c| {
-            let special = "\\.+*?()|[]{}^$".contains(c);
-            special.then_some('\\').into_iter().chain(std::iter::once(c))
-        })
-        .collect()
+/// The columns of `<kind>_raw` (SPEC 2), the one definition both engines'
+/// readers use (DataFusion's Arrow schema, Spark's DDL). Datetimes stay
+/// text: the cleaning SQL parses them, so every accepted spelling goes
+/// through the same rule.
+pub fn raw_columns(kind: Kind) -> &'static [(&'static str, RawType)] {
+    use RawType::{Float, Int, Text};
+    match kind {
+        Kind::Pin => &[
+            ("index", Int),
+            ("unique_id", Text),
+            ("title", Text),
+            ("description", Text),
+            ("poster_name", Text),
+            ("follower_count", Text),
+            ("tag_list", Text),
+            ("is_image_or_video", Text),
+            ("image_src", Text),
+            ("downloaded", Int),
+            ("save_location", Text),
+            ("category", Text),
+        ],
+        Kind::Geo => &[("ind", Int), ("timestamp", Text), ("latitude", Float), ("longitude", Float), ("country", Text)],
+        Kind::User => &[("ind", Int), ("first_name", Text), ("last_name", Text), ("age", Int), ("date_joined", Text)],
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn names_follow_the_spec() {
-        let n = Names::new("0e2a0bfcc015").unwrap();
-        assert_eq!(n.topic(Kind::Pin), "0e2a0bfcc015.pin");
-        assert_eq!(n.sink_bucket(), "user-0e2a0bfcc015-bucket");
-        assert_eq!(n.stream(Kind::Geo), "streaming-0e2a0bfcc015-geo");
-        assert_eq!(n.delta_table(Kind::User), "0e2a0bfcc015_user_table");
-        assert_eq!(n.topics_regex(), "^0e2a0bfcc015\\..*");
-        assert_eq!(n.kind_of_topic("0e2a0bfcc015.geo"), Some(Kind::Geo));
-        assert_eq!(n.kind_of_topic("0e2a0bfcc015.other"), None);
-        assert_eq!(n.kind_of_topic("x.pin"), None);
-    }
-
-    #[test]
-    fn bad_uids_are_refused_with_the_rule() {
-        for bad in ["", "UPPER", "has space", "a.b", &"x".repeat(41)] {
-            let err = Names::new(bad).unwrap_err();
-            assert!(err.contains("lowercase"), "{err}");
-        }
-    }
 
     #[test]
     fn pin_serialises_in_source_key_order() {
@@ -231,5 +188,33 @@ mod tests {
             json.starts_with(r#"{"index":1,"unique_id":"u","title":"t","description":"d","poster_name":"p","follower_count":"3k""#),
             "{json}"
         );
+    }
+
+    #[test]
+    fn raw_columns_match_the_rows_the_emulator_sends() {
+        let round = Round {
+            pin: Pin {
+                index: 1,
+                unique_id: "u".into(),
+                title: "t".into(),
+                description: "d".into(),
+                poster_name: "p".into(),
+                follower_count: "3k".into(),
+                tag_list: "a,b".into(),
+                is_image_or_video: "image".into(),
+                image_src: "s".into(),
+                downloaded: 1,
+                save_location: "Local save in /data/x".into(),
+                category: "x".into(),
+            },
+            geo: Geo { ind: 1, timestamp: "2020-01-01 00:00:00".into(), latitude: 1.0, longitude: 2.0, country: "c".into() },
+            user: User { ind: 1, first_name: "a".into(), last_name: "b".into(), age: 20, date_joined: "2016-01-01 00:00:00".into() },
+        };
+        for kind in Kind::ALL {
+            let value = round.value(kind);
+            let keys: Vec<&str> = value.as_object().unwrap().keys().map(String::as_str).collect();
+            let columns: Vec<&str> = raw_columns(kind).iter().map(|(c, _)| *c).collect();
+            assert_eq!(keys, columns, "{kind}");
+        }
     }
 }
