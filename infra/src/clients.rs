@@ -29,7 +29,7 @@ impl Clients {
                 $krate::Client::from_conf($krate::config::Builder::from(config).interceptor(log.clone()).build())
             };
         }
-        let s3 = aws_sdk_s3::Client::from_conf(crate::s3::config_builder(config).interceptor(log.clone()).build());
+        let s3 = aws_sdk_s3::Client::from_conf(aws_setup::s3::config_builder(config).interceptor(log.clone()).build());
         Self {
             s3,
             sts: client!(aws_sdk_sts),

@@ -3,7 +3,7 @@
 
 use aws_sdk_s3::Client;
 
-use crate::s3::{self, S3Error};
+use aws_setup::s3::{self, S3Error};
 
 /// Object keys of a deployed DAG.
 pub fn dag_key(uid: &str) -> String {

@@ -13,7 +13,7 @@ use datafusion::prelude::{JsonReadOptions, SessionContext};
 use futures::StreamExt;
 use templates::{CLEANING, Engine, QUERIES, Query, Templates};
 
-use crate::storage::{Location, S3Settings, StorageError};
+use crate::storage::{Location, StorageError};
 use contract::{Kind, Names};
 
 #[derive(Debug, thiserror::Error)]
@@ -59,7 +59,8 @@ pub struct BatchConfig {
     /// Where the sink wrote `topics/<uid>.<kind>/...`.
     pub input: Location,
     pub names: Names,
-    pub s3: S3Settings,
+    /// Endpoint, region and credentials for an S3 input.
+    pub aws: aws_setup::AwsTarget,
     /// Directory for Parquet output of cleaned tables and query results.
     pub output: Option<std::path::PathBuf>,
 }
@@ -96,7 +97,7 @@ pub struct BatchOutput {
 
 /// Register the sink output of the three kinds as `pin_raw`, `geo_raw`, `user_raw`.
 pub async fn register_raw(ctx: &SessionContext, config: &BatchConfig) -> Result<(), BatchError> {
-    let store = crate::storage::open(&config.input, &config.s3)?;
+    let store = crate::storage::open(&config.input, &config.aws).await?;
     let base = config.input.url()?;
     if let Location::S3 { .. } = config.input {
         ctx.register_object_store(&base, store.clone());

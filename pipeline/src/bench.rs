@@ -17,7 +17,7 @@ use crate::generate::{ORIGINAL_TABLE_ROWS, SyntheticSource};
 use crate::ingest::{self, IngestConfig};
 use crate::kafka;
 use crate::sink::{self, SinkConfig, StopWhen};
-use crate::storage::{self, Location, S3Settings};
+use crate::storage::{self, Location};
 use contract::{Kind, Names};
 
 /// One benchmark row: our rate and the peer's, medians over `runs`.
@@ -40,6 +40,15 @@ pub enum BenchError {
 
 fn step<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> BenchError {
     move |e| BenchError::Step(format!("{what}: {e}"))
+}
+
+/// The bucket of an `s3://` location, created if missing (a local emulator's).
+async fn ensure_bucket(url: &str, aws: &aws_setup::AwsTarget) -> Result<(), BenchError> {
+    if let Location::S3 { bucket, .. } = Location::parse(url).map_err(step("location"))? {
+        let client = aws_setup::s3::client(&aws.load_checked().await.map_err(step("AWS set-up"))?);
+        aws_setup::s3::ensure_bucket(&client, &bucket).await.map_err(step("creating the bucket"))?;
+    }
+    Ok(())
 }
 
 fn median(mut xs: Vec<f64>) -> f64 {
@@ -240,10 +249,11 @@ pub async fn ingest(bootstrap: &str, records_per_run: u64, runs: usize) -> Resul
 pub async fn sink(
     bootstrap: &str,
     bucket_url: &str,
-    s3: &S3Settings,
+    aws: &aws_setup::AwsTarget,
     records_per_run: u64,
     runs: usize,
 ) -> Result<Vec<Measurement>, BenchError> {
+    ensure_bucket(bucket_url, aws).await?;
     let mut out = Vec::new();
     for flush_size in [1usize, 1000] {
         // Large objects need enough records to fill several per partition
@@ -259,7 +269,7 @@ pub async fn sink(
 
             let location = Location::parse(&format!("{bucket_url}/sink-{}-{run}", names.uid())).map_err(step("location"))?;
             let mut config = SinkConfig::new(bootstrap, &names.topics_regex(), &format!("{}-sink", names.uid()), location.clone());
-            config.s3 = s3.clone();
+            config.aws = aws.clone();
             config.flush_size = flush_size;
             config.stop = StopWhen::CaughtUp { idle: Duration::ZERO };
             let stats = sink::run(config.clone(), std::future::pending()).await.map_err(step("sink"))?;
@@ -270,7 +280,8 @@ pub async fn sink(
 
             // The peer: the same bytes per object, PUT directly.
             let per_object = flush_size.min(recs.len());
-            let store = storage::open(&Location::parse(&format!("{bucket_url}/raw-{}-{run}", names.uid())).map_err(step("location"))?, s3)
+            let store = storage::open(&Location::parse(&format!("{bucket_url}/raw-{}-{run}", names.uid())).map_err(step("location"))?, aws)
+                .await
                 .map_err(step("opening the store"))?;
             let objects: Vec<(object_store::path::Path, Vec<u8>)> = recs
                 .chunks(per_object)
@@ -316,7 +327,7 @@ pub async fn sink(
 /// through the ingest server's Kinesis route until its row is committed to
 /// Delta by `pipeline stream`, next to the same records put straight into
 /// Kinesis and seen by a GetRecords reader polling as often as the worker.
-pub async fn stream(aws: &infra::aws::AwsTarget, rounds: u64, rate: f64, runs: usize) -> Result<Vec<Measurement>, BenchError> {
+pub async fn stream(aws: &aws_setup::AwsTarget, rounds: u64, rate: f64, runs: usize) -> Result<Vec<Measurement>, BenchError> {
     let poll = Duration::from_millis(50);
     let kinesis = aws_sdk_kinesis::Client::new(&aws.load().await);
     let (mut p50s, mut p99s, mut peer50s, mut peer99s) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -368,7 +379,7 @@ pub async fn stream(aws: &infra::aws::AwsTarget, rounds: u64, rate: f64, runs: u
 /// A stream worker writing Delta tables under a fresh temporary directory
 /// (returned, for clean-up).
 fn local_stream_config(
-    aws: &infra::aws::AwsTarget,
+    aws: &aws_setup::AwsTarget,
     names: &Names,
     max_records: i32,
     poll_interval: Duration,
@@ -377,10 +388,9 @@ fn local_stream_config(
     let output = std::env::temp_dir().join(format!("pipeline-bench-{}", names.uid()));
     let config = crate::stream::StreamConfig {
         names: names.clone(),
-        kinesis: aws.clone(),
+        aws: aws.clone(),
         output: crate::storage::Location::Local { dir: output.clone() },
         dead_letter: None,
-        s3: Default::default(),
         max_records,
         poll_interval,
         stop_when_idle,
@@ -391,7 +401,7 @@ fn local_stream_config(
 /// Records/s of the worker catching up on a backlog (read, clean, Delta
 /// commits; up to its last commit), next to a bare GetRecords reader
 /// draining the same streams with the same page size.
-async fn stream_catch_up(aws: &infra::aws::AwsTarget, kinesis: &aws_sdk_kinesis::Client, rounds: u64) -> Result<(f64, f64), BenchError> {
+async fn stream_catch_up(aws: &aws_setup::AwsTarget, kinesis: &aws_sdk_kinesis::Client, rounds: u64) -> Result<(f64, f64), BenchError> {
     use aws_sdk_kinesis::primitives::Blob;
     use aws_sdk_kinesis::types::{PutRecordsRequestEntry, ShardIteratorType};
     let names = fresh_names("bt");
@@ -468,7 +478,7 @@ fn percentile_ms(latencies: &[Duration], q: f64) -> f64 {
 
 /// Latency of every record, ingest route to Delta commit.
 async fn stream_ours(
-    aws: &infra::aws::AwsTarget,
+    aws: &aws_setup::AwsTarget,
     names: &Names,
     rounds: u64,
     rate: f64,
@@ -604,19 +614,20 @@ async fn stream_peer(
 pub async fn e2e(
     bootstrap: &str,
     bucket_url: &str,
-    s3: &S3Settings,
+    aws: &aws_setup::AwsTarget,
     records: u64,
     rate: f64,
     runs: usize,
 ) -> Result<Vec<Measurement>, BenchError> {
+    ensure_bucket(bucket_url, aws).await?;
     let (mut p50s, mut p99s, mut peer50s, mut peer99s) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for run in 0..runs.max(1) {
         let names = fresh_names("be");
         kafka::ensure_topics(bootstrap, &[], &names.topics(), 3, 1).await.map_err(step("creating topics"))?;
         let location = Location::parse(&format!("{bucket_url}/e2e-{}-{run}", names.uid())).map_err(step("location"))?;
-        let store = storage::open(&location, s3).map_err(step("opening the store"))?;
+        let store = storage::open(&location, aws).await.map_err(step("opening the store"))?;
         let mut config = SinkConfig::new(bootstrap, &names.topics_regex(), &format!("{}-sink", names.uid()), location.clone());
-        config.s3 = s3.clone();
+        config.aws = aws.clone();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let sink_task = tokio::spawn(sink::run(config, async move {
             let _ = stop_rx.await;

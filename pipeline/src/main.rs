@@ -13,7 +13,7 @@ use pipeline::generate::{ORIGINAL_TABLE_ROWS, SyntheticSource};
 use pipeline::ingest::IngestConfig;
 use pipeline::mysql_source::{self, MysqlSource};
 use pipeline::sink::{SinkConfig, StopWhen};
-use pipeline::storage::{Location, S3Settings};
+use pipeline::storage::Location;
 use pipeline::{batch, emulate, ingest, kafka, sink};
 
 #[derive(Parser)]
@@ -55,36 +55,23 @@ impl UidArg {
     }
 }
 
+/// Where AWS calls go: S3 for the sink, batch and stream outputs, Kinesis
+/// for the stream routes and the stream worker.
 #[derive(Args, Clone)]
-struct S3Args {
-    /// S3 endpoint (moto, LocalStack); defaults to AWS_ENDPOINT_URL, then AWS.
-    #[arg(long)]
-    s3_endpoint: Option<String>,
-    /// AWS region; defaults to AWS_REGION, then us-east-1.
-    #[arg(long)]
-    region: Option<String>,
-}
-
-/// AWS services other than S3 (Kinesis): endpoint and region.
-#[derive(clap::Args)]
 struct AwsArgs {
-    /// AWS endpoint override for Kinesis (moto, LocalStack); credentials come
-    /// from the standard AWS chain, dummy ones for a loopback endpoint.
-    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    /// AWS endpoint override (moto, LocalStack); default: AWS_ENDPOINT_URL,
+    /// then AWS. A loopback endpoint is an emulator and gets dummy
+    /// credentials; otherwise credentials come from the standard AWS chain.
+    #[arg(long, alias = "s3-endpoint")]
     aws_endpoint_url: Option<String>,
-    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
-    aws_region: String,
+    /// AWS region; default: AWS_REGION, then the profile's, then us-east-1.
+    #[arg(long, alias = "region")]
+    aws_region: Option<String>,
 }
 
 impl AwsArgs {
-    fn target(&self) -> infra::aws::AwsTarget {
-        infra::aws::AwsTarget::for_endpoint(self.aws_endpoint_url.clone(), &self.aws_region)
-    }
-}
-
-impl S3Args {
-    fn settings(&self) -> S3Settings {
-        S3Settings { endpoint: self.s3_endpoint.clone(), region: self.region.clone() }
+    fn target(&self) -> aws_setup::AwsTarget {
+        aws_setup::AwsTarget::new(self.aws_endpoint_url.clone(), self.aws_region.clone())
     }
 }
 
@@ -217,7 +204,7 @@ enum Command {
         #[command(flatten)]
         uid: UidArg,
         #[command(flatten)]
-        s3: S3Args,
+        aws: AwsArgs,
         /// Destination: s3://bucket[/prefix] or a directory (default: s3://user-<uid>-bucket).
         #[arg(long)]
         to: Option<String>,
@@ -239,6 +226,10 @@ enum Command {
         /// Exit once everything in the topics is written and committed.
         #[arg(long)]
         until_caught_up: bool,
+        /// Create the destination bucket if it is missing (for local
+        /// emulators; on AWS `cargo xtask provision` creates it).
+        #[arg(long)]
+        create_bucket: bool,
     },
     /// Measure a component next to its peer (used by `cargo xtask bench`);
     /// prints one JSON object per measurement.
@@ -251,7 +242,7 @@ enum Command {
         #[command(flatten)]
         uid: UidArg,
         #[command(flatten)]
-        s3: S3Args,
+        aws: AwsArgs,
         /// Where the sink wrote: s3://bucket[/prefix] or a directory (default: s3://user-<uid>-bucket).
         #[arg(long)]
         input: Option<String>,
@@ -298,7 +289,7 @@ enum BenchWhat {
         #[command(flatten)]
         kafka: KafkaArgs,
         #[command(flatten)]
-        s3: S3Args,
+        aws: AwsArgs,
         /// s3://bucket for the objects.
         #[arg(long)]
         bucket: String,
@@ -340,7 +331,7 @@ enum BenchWhat {
         #[command(flatten)]
         kafka: KafkaArgs,
         #[command(flatten)]
-        s3: S3Args,
+        aws: AwsArgs,
         /// An existing bucket (or directory) to write under: s3://bucket[/prefix].
         #[arg(long)]
         bucket: String,
@@ -398,11 +389,11 @@ async fn main() -> Result<()> {
         Command::Bench { what } => {
             let rows = match what {
                 BenchWhat::Ingest { kafka, records, runs } => pipeline::bench::ingest(&kafka.bootstrap_servers, records, runs).await?,
-                BenchWhat::Sink { kafka, s3, bucket, records, runs } => {
-                    pipeline::bench::sink(&kafka.bootstrap_servers, &bucket, &s3.settings(), records, runs).await?
+                BenchWhat::Sink { kafka, aws, bucket, records, runs } => {
+                    pipeline::bench::sink(&kafka.bootstrap_servers, &bucket, &aws.target(), records, runs).await?
                 }
-                BenchWhat::E2e { kafka, s3, bucket, records, rate, runs } => {
-                    pipeline::bench::e2e(&kafka.bootstrap_servers, &bucket, &s3.settings(), records, rate, runs).await?
+                BenchWhat::E2e { kafka, aws, bucket, records, rate, runs } => {
+                    pipeline::bench::e2e(&kafka.bootstrap_servers, &bucket, &aws.target(), records, rate, runs).await?
                 }
                 BenchWhat::Stream { aws, rounds, rate, runs } => pipeline::bench::stream(&aws.target(), rounds, rate, runs).await?,
             };
@@ -491,10 +482,9 @@ async fn main() -> Result<()> {
         Command::Stream { uid, aws, output, stop_when_idle, max_records } => {
             let config = pipeline::stream::StreamConfig {
                 names: uid.names()?,
-                kinesis: aws.target(),
+                aws: aws.target(),
                 output: Location::parse(&output)?,
                 dead_letter: None,
-                s3: S3Settings { endpoint: aws.aws_endpoint_url.clone(), region: Some(aws.aws_region.clone()) },
                 max_records,
                 poll_interval: Duration::from_millis(500),
                 stop_when_idle: stop_when_idle.map(Duration::from_secs_f64),
@@ -515,7 +505,7 @@ async fn main() -> Result<()> {
         Command::Sink {
             kafka,
             uid,
-            s3,
+            aws,
             to,
             topics_regex,
             group_id,
@@ -523,10 +513,15 @@ async fn main() -> Result<()> {
             rotate_interval_ms,
             upload_concurrency,
             until_caught_up,
+            create_bucket,
         } => {
             let names = uid.names()?;
             let to = to.unwrap_or_else(|| format!("s3://{}", names.sink_bucket()));
             let location = Location::parse(&to)?;
+            if let (true, Location::S3 { bucket, .. }) = (create_bucket, &location) {
+                let client = aws_setup::s3::client(&aws.target().load_checked().await?);
+                aws_setup::s3::ensure_bucket(&client, bucket).await?;
+            }
             let mut config = SinkConfig::new(
                 &kafka.bootstrap_servers,
                 &topics_regex.unwrap_or_else(|| names.topics_regex()),
@@ -534,7 +529,7 @@ async fn main() -> Result<()> {
                 location.clone(),
             );
             config.kafka_overrides = kafka.kafka_setting;
-            config.s3 = s3.settings();
+            config.aws = aws.target();
             config.flush_size = flush_size;
             config.rotate_interval = Duration::from_millis(rotate_interval_ms);
             config.upload_concurrency = upload_concurrency;
@@ -554,10 +549,10 @@ async fn main() -> Result<()> {
                 stats.records_written, stats.objects_written, stats.dead_letters, stats.stale_objects_removed
             );
         }
-        Command::Batch { uid, s3, input, output, print } => {
+        Command::Batch { uid, aws, input, output, print } => {
             let names = uid.names()?;
             let input = input.unwrap_or_else(|| format!("s3://{}", names.sink_bucket()));
-            let config = batch::BatchConfig { input: Location::parse(&input)?, names, s3: s3.settings(), output };
+            let config = batch::BatchConfig { input: Location::parse(&input)?, names, aws: aws.target(), output };
             let out = batch::run(&config).await.context("batch job failed")?;
             print_output(&out, print)?;
         }

@@ -3,10 +3,14 @@
 
 use std::sync::Arc;
 
-use object_store::ObjectStore;
-use object_store::aws::AmazonS3Builder;
+use std::time::{Duration, SystemTime};
+
+use aws_setup::AwsTarget;
+use aws_setup::aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use object_store::aws::{AmazonS3Builder, AwsCredential};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
+use object_store::{CredentialProvider, ObjectStore};
 use url::Url;
 
 #[derive(Debug, thiserror::Error)]
@@ -17,6 +21,8 @@ pub enum StorageError {
     Open { location: String, source: object_store::Error },
     #[error("cannot create directory {dir}: {source}")]
     CreateDir { dir: String, source: std::io::Error },
+    #[error(transparent)]
+    Aws(#[from] aws_setup::AwsSetupError),
 }
 
 /// A parsed storage location.
@@ -85,35 +91,23 @@ impl std::fmt::Display for Location {
     }
 }
 
-/// S3 connection settings; credentials and region come from the standard
-/// AWS environment variables.
-#[derive(Debug, Clone, Default)]
-pub struct S3Settings {
-    /// Endpoint override (moto, LocalStack); `AWS_ENDPOINT_URL` otherwise.
-    pub endpoint: Option<String>,
-    pub region: Option<String>,
-}
-
 /// Open the object store for a location. Local directories are created.
-pub fn open(location: &Location, s3: &S3Settings) -> Result<Arc<dyn ObjectStore>, StorageError> {
+/// S3 goes through the workspace's one AWS set-up (`aws_setup::AwsTarget`):
+/// the same endpoint, region and credential rules as every SDK client, and
+/// the same error when there are no credentials.
+pub async fn open(location: &Location, aws: &AwsTarget) -> Result<Arc<dyn ObjectStore>, StorageError> {
     match location {
         Location::S3 { bucket, .. } => {
-            let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
-            let endpoint = s3
-                .endpoint
-                .clone()
-                .or_else(|| std::env::var("AWS_ENDPOINT_URL_S3").ok())
-                .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
+            let sdk = aws.load_checked().await?;
+            let mut b = AmazonS3Builder::new()
+                .with_bucket_name(bucket)
+                .with_region(sdk.region().map_or(aws_setup::FALLBACK_REGION, |r| r.as_ref()))
+                .with_credentials(Arc::new(SdkCredentials::new(&sdk)));
+            let endpoint =
+                std::env::var("AWS_ENDPOINT_URL_S3").ok().filter(|u| !u.is_empty()).or_else(|| sdk.endpoint_url().map(str::to_string));
             if let Some(ep) = endpoint {
                 b = b.with_endpoint(&ep).with_allow_http(ep.starts_with("http://"));
             }
-            let region = s3
-                .region
-                .clone()
-                .or_else(|| std::env::var("AWS_REGION").ok())
-                .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
-                .unwrap_or_else(|| "us-east-1".into());
-            b = b.with_region(region);
             let store = b.build().map_err(|source| StorageError::Open { location: location.to_string(), source })?;
             Ok(Arc::new(store))
         }
@@ -123,6 +117,48 @@ pub fn open(location: &Location, s3: &S3Settings) -> Result<Arc<dyn ObjectStore>
                 LocalFileSystem::new_with_prefix(dir).map_err(|source| StorageError::Open { location: location.to_string(), source })?;
             Ok(Arc::new(store))
         }
+    }
+}
+
+/// object_store's S3 client signing with the SDK's credentials. The SDK's
+/// providers do not cache (its clients keep an identity cache of their
+/// own), so this keeps the last credentials until five minutes before they
+/// expire: object_store asks once per request.
+#[derive(Debug)]
+struct SdkCredentials {
+    provider: SharedCredentialsProvider,
+    cached: tokio::sync::Mutex<Option<(Arc<AwsCredential>, Option<SystemTime>)>>,
+}
+
+impl SdkCredentials {
+    fn new(sdk: &aws_setup::aws_config::SdkConfig) -> Self {
+        let provider = sdk.credentials_provider().expect("load_checked found a credentials provider");
+        Self { provider, cached: tokio::sync::Mutex::new(None) }
+    }
+}
+
+#[async_trait::async_trait]
+impl CredentialProvider for SdkCredentials {
+    type Credential = AwsCredential;
+
+    async fn get_credential(&self) -> object_store::Result<Arc<AwsCredential>> {
+        let mut cached = self.cached.lock().await;
+        let fresh = |expiry: &Option<SystemTime>| expiry.is_none_or(|at| at > SystemTime::now() + Duration::from_secs(300));
+        if let Some((credential, _)) = cached.as_ref().filter(|(_, expiry)| fresh(expiry)) {
+            return Ok(credential.clone());
+        }
+        let c = self
+            .provider
+            .provide_credentials()
+            .await
+            .map_err(|e| object_store::Error::Unauthenticated { path: String::new(), source: Box::new(e) })?;
+        let credential = Arc::new(AwsCredential {
+            key_id: c.access_key_id().to_string(),
+            secret_key: c.secret_access_key().to_string(),
+            token: c.session_token().map(str::to_string),
+        });
+        *cached = Some((credential.clone(), c.expiry()));
+        Ok(credential)
     }
 }
 

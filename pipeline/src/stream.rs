@@ -39,7 +39,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use serde_json::{Value, json};
 
 use crate::batch::{self, BatchError};
-use crate::storage::{self, Location, S3Settings, StorageError};
+use crate::storage::{self, Location, StorageError};
 use contract::{Kind, Names};
 
 /// Commit-metadata key holding the shard positions of a table.
@@ -48,14 +48,13 @@ pub const CHECKPOINT_KEY: &str = "pipeline.stream.checkpoint";
 #[derive(Debug, Clone)]
 pub struct StreamConfig {
     pub names: Names,
-    pub kinesis: infra::aws::AwsTarget,
+    /// Where Kinesis (and S3, for S3 locations) calls go.
+    pub aws: aws_setup::AwsTarget,
     /// Where the Delta tables `<uid>_<kind>_table` live: a directory or
     /// `s3://bucket[/prefix]`.
     pub output: Location,
     /// Dead-letter location (default `<output>/_dead_letter`).
     pub dead_letter: Option<Location>,
-    /// S3 endpoint and region, for S3 locations.
-    pub s3: S3Settings,
     /// Records per GetRecords call (Kinesis allows up to 10,000).
     pub max_records: i32,
     /// Pause when no shard had new records.
@@ -78,6 +77,8 @@ pub enum StreamError {
     Io { what: String, source: std::io::Error },
     #[error(transparent)]
     Storage(#[from] StorageError),
+    #[error(transparent)]
+    Aws(#[from] aws_setup::AwsSetupError),
     #[error("writing dead letter {path}: {source}")]
     DeadLetter { path: String, source: object_store::Error },
     #[error(
@@ -135,10 +136,11 @@ pub async fn run(config: StreamConfig) -> Result<BTreeMap<Kind, StreamStats>, St
 
 /// `run`, calling `observe` after every commit.
 pub async fn run_observed(config: StreamConfig, mut observe: impl FnMut(Committed)) -> Result<BTreeMap<Kind, StreamStats>, StreamError> {
-    let kinesis = aws_sdk_kinesis::Client::new(&config.kinesis.load().await);
+    let kinesis = aws_sdk_kinesis::Client::new(&config.aws.load_checked().await?);
     let dead_letter_location = config.dead_letter.clone().unwrap_or_else(|| config.output.join("_dead_letter"));
-    let dead_letter = DeadLetters { store: storage::open(&dead_letter_location, &config.s3)?, prefix: dead_letter_location.prefix() };
-    let root = storage::open(&config.output, &config.s3)?;
+    let dead_letter =
+        DeadLetters { store: storage::open(&dead_letter_location, &config.aws).await?, prefix: dead_letter_location.prefix() };
+    let root = storage::open(&config.output, &config.aws).await?;
     let mut workers = Vec::new();
     for kind in Kind::ALL {
         workers.push(TableWorker::open(&config, kind, &root).await?);

@@ -12,7 +12,7 @@ use contract::Names;
 use datafusion::arrow::json::{WriterBuilder, writer::LineDelimited};
 use pipeline::batch::{self, BatchConfig, Table};
 use pipeline::generate::{self, ORIGINAL_TABLE_ROWS, SyntheticSource};
-use pipeline::storage::{Location, S3Settings};
+use pipeline::storage::Location;
 use serde_json::Value;
 use templates::config::PipelineConfig;
 
@@ -85,7 +85,7 @@ async fn spark_and_datafusion_agree_on_every_row() {
     let config = BatchConfig {
         input: Location::parse(input.to_str().unwrap()).unwrap(),
         names: names.clone(),
-        s3: S3Settings::default(),
+        aws: Default::default(),
         output: None,
     };
     let ours = batch::run(&config).await.unwrap();

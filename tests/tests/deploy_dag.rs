@@ -10,7 +10,7 @@ use templates::render;
 async fn dag_and_requirements_land_in_the_dags_bucket() {
     let client = common::s3_client().await;
     let bucket = format!("{}-dags", common::fresh_names().uid());
-    infra::s3::ensure_bucket(&client, &bucket).await.unwrap();
+    aws_setup::s3::ensure_bucket(&client, &bucket).await.unwrap();
 
     let mut config = PipelineConfig::for_uid("0e2a0bfcc015");
     config.set("databricks.cluster_id", "c-1").unwrap();
@@ -29,7 +29,7 @@ async fn dag_and_requirements_land_in_the_dags_bucket() {
     }
     // A second deploy overwrites in place: still exactly the two objects.
     infra::dags::deploy(&client, &bucket, "0e2a0bfcc015", &dag, &reqs).await.unwrap();
-    let mut listed = infra::s3::list_keys(&client, &bucket, "").await.unwrap();
+    let mut listed = aws_setup::s3::list_keys(&client, &bucket, "").await.unwrap();
     listed.sort();
     assert_eq!(listed, ["dags/0e2a0bfcc015_dag.py", "requirements.txt"]);
 }

@@ -44,7 +44,7 @@ async fn emulate(names: &Names, rounds: u64, batch: usize) -> pipeline::emulate:
 
 fn sink_config(names: &Names, group: &str, location: Location, flush_size: usize) -> SinkConfig {
     let mut c = SinkConfig::new(&common::bootstrap(), &names.topics_regex(), group, location);
-    c.s3 = common::s3_settings();
+    c.aws = common::moto();
     c.flush_size = flush_size;
     c.rotate_interval = Duration::from_millis(500);
     c.stop = StopWhen::CaughtUp { idle: Duration::from_secs(1) };
@@ -79,7 +79,7 @@ async fn kafka_content(names: &Names, expected: u64) -> BTreeMap<(String, i32, i
 /// Every line of every sink object, by the (topic, partition, offset) its
 /// object name and line position say it came from.
 async fn sink_content(location: &Location, names: &Names) -> (BTreeMap<(String, i32, i64), Vec<u8>>, usize) {
-    let store = storage::open(location, &common::s3_settings()).unwrap();
+    let store = storage::open(location, &common::moto()).await.unwrap();
     let metas: Vec<_> = store.list(Some(&"topics".into())).try_collect().await.unwrap();
     let mut out = BTreeMap::new();
     let mut objects = 0;
@@ -116,7 +116,7 @@ async fn posted_records_reach_s3_exactly_once_and_feed_the_batch_job() {
 
     // flush.size 1 into moto's S3, as the original connector.
     let client = common::s3_client().await;
-    infra::s3::ensure_bucket(&client, &names.sink_bucket()).await.unwrap();
+    aws_setup::s3::ensure_bucket(&client, &names.sink_bucket()).await.unwrap();
     let s3 = Location::parse(&format!("s3://{}", names.sink_bucket())).unwrap();
     let stats = sink::run(sink_config(&names, "sink-a", s3.clone(), 1), std::future::pending()).await.unwrap();
     assert_eq!((stats.records_written, stats.objects_written, stats.dead_letters), (360, 360, 0));
@@ -129,14 +129,10 @@ async fn posted_records_reach_s3_exactly_once_and_feed_the_batch_job() {
     assert_eq!(again.records_written, 0);
 
     // The batch job reads the sink's output.
-    let out = pipeline::batch::run(&pipeline::batch::BatchConfig {
-        input: s3.clone(),
-        names: names.clone(),
-        s3: common::s3_settings(),
-        output: None,
-    })
-    .await
-    .unwrap();
+    let out =
+        pipeline::batch::run(&pipeline::batch::BatchConfig { input: s3.clone(), names: names.clone(), aws: common::moto(), output: None })
+            .await
+            .unwrap();
     assert_eq!(out.raw_rows, vec![(Kind::Pin, 120), (Kind::Geo, 120), (Kind::User, 120)]);
     let distinct_offsets: std::collections::HashSet<_> =
         in_kafka.iter().filter(|((t, _, _), _)| t.ends_with(".geo")).map(|(_, v)| v.clone()).collect();
@@ -195,7 +191,7 @@ async fn sink_killed_with_sigkill_and_restarted_loses_and_repeats_nothing() {
     assert_eq!(in_kafka.len(), 1500);
 
     let client = common::s3_client().await;
-    infra::s3::ensure_bucket(&client, &names.sink_bucket()).await.unwrap();
+    aws_setup::s3::ensure_bucket(&client, &names.sink_bucket()).await.unwrap();
     let to = format!("s3://{}", names.sink_bucket());
     let bin = common::pipeline_bin();
     let sink_args = |extra: &[&str]| -> Vec<String> {
@@ -225,7 +221,7 @@ async fn sink_killed_with_sigkill_and_restarted_loses_and_repeats_nothing() {
     // Kill points by progress, not by the clock (a faster sink once finished
     // before the first timed kill): each run is killed once the objects
     // written reach the next sixth of the expected count.
-    let store = storage::open(&Location::parse(&to).unwrap(), &common::s3_settings()).unwrap();
+    let store = storage::open(&Location::parse(&to).unwrap(), &common::moto()).await.unwrap();
     let expected_objects = in_kafka.len() / 7;
     let mut kills = 0;
     let log = tempfile::NamedTempFile::new().unwrap();
@@ -375,7 +371,7 @@ async fn partitions_moving_between_two_workers_lose_and_repeat_nothing() {
     let names = common::fresh_names();
     pipeline::kafka::ensure_topics(&common::bootstrap(), &[], &names.topics(), 3, 1).await.unwrap();
     let client = common::s3_client().await;
-    infra::s3::ensure_bucket(&client, &names.sink_bucket()).await.unwrap();
+    aws_setup::s3::ensure_bucket(&client, &names.sink_bucket()).await.unwrap();
     let s3 = Location::parse(&format!("s3://{}", names.sink_bucket())).unwrap();
     let producer: FutureProducer =
         pipeline::kafka::reliable_producer_config(&common::bootstrap(), &[], Duration::from_secs(30)).create().unwrap();
@@ -395,7 +391,7 @@ async fn partitions_moving_between_two_workers_lose_and_repeat_nothing() {
     let moto = common::s3_endpoint();
     let relay = common::slow_relay(moto.trim_start_matches("http://"), Duration::from_millis(700)).await;
     let mut slow = config.clone();
-    slow.s3.endpoint = Some(format!("http://{relay}"));
+    slow.aws.endpoint_url = Some(format!("http://{relay}"));
     let first = tokio::spawn(sink::run(slow, std::future::pending()));
 
     let stop_producing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -417,7 +413,7 @@ async fn partitions_moving_between_two_workers_lose_and_repeat_nothing() {
         })
     };
     // The second worker joins once the first is writing.
-    let store = storage::open(&s3, &common::s3_settings()).unwrap();
+    let store = storage::open(&s3, &common::moto()).await.unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
         let listed: Vec<_> = store.list(Some(&"topics".into())).try_collect().await.unwrap();

@@ -61,7 +61,7 @@ async fn secrets_stay_out_of_reports_errors_and_logs() {
     let mut p = Provisioner::new(infra::clients::Clients::new(&sdk), config.clone(), options());
     // Without --skip: MSK Connect is not in moto, so this ends in an error.
     let err = p.apply().await.expect_err("moto has no MSK Connect").to_string();
-    let sdk_s3 = infra::s3::client(&sdk);
+    let sdk_s3 = aws_setup::s3::client(&sdk);
     let uploaded = sdk_s3.head_object().bucket(format!("user-{uid}-bucket")).key("kafka-connect-s3/connector-plugin.zip").send().await;
     assert!(uploaded.is_ok(), "the plugin zip was uploaded from its local path before MSK Connect was asked");
     let private_key = std::fs::read_to_string(keys.path().join(format!("{uid}-key-pair.pem"))).unwrap();

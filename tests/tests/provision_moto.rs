@@ -16,7 +16,7 @@ use templates::config::PipelineConfig;
 const BOOTSTRAP: &str = "b-1.moto.kafka.us-east-1.amazonaws.com:9098,b-2.moto.kafka.us-east-1.amazonaws.com:9098";
 
 async fn clients() -> infra::clients::Clients {
-    let aws = infra::aws::AwsTarget::emulator(common::s3_endpoint());
+    let aws = aws_setup::AwsTarget::emulator(common::s3_endpoint());
     infra::clients::Clients::new(&aws.load().await)
 }
 

@@ -17,7 +17,7 @@ use pipeline::storage::Location;
 use serde_json::{Value, json};
 
 async fn kinesis() -> aws_sdk_kinesis::Client {
-    let aws = infra::aws::AwsTarget::emulator(common::s3_endpoint());
+    let aws = aws_setup::AwsTarget::emulator(common::s3_endpoint());
     aws_sdk_kinesis::Client::new(&aws.load().await)
 }
 
@@ -32,7 +32,7 @@ async fn ingest_server() -> pipeline::ingest::RunningIngest {
     let config = IngestConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         bootstrap: common::bootstrap(),
-        kinesis: Some(infra::aws::AwsTarget::emulator(common::s3_endpoint())),
+        kinesis: Some(aws_setup::AwsTarget::emulator(common::s3_endpoint())),
         ..Default::default()
     };
     pipeline::ingest::start(config).await.unwrap()
@@ -149,7 +149,7 @@ fn spawn_stream_with(names: &Names, output: impl AsRef<std::ffi::OsStr>, idle: O
 
 /// Commits in a table's log, wherever the table lives.
 async fn delta_versions(output: &Location, table: &str) -> usize {
-    let store = pipeline::storage::open(output, &common::s3_settings()).unwrap();
+    let store = pipeline::storage::open(output, &common::moto()).await.unwrap();
     let log = output.join(table).join("_delta_log").prefix();
     let listed: Vec<_> = store.list(Some(&log)).try_collect().await.unwrap_or_default();
     listed.iter().filter(|o| o.location.as_ref().ends_with(".json")).count()
@@ -250,7 +250,7 @@ async fn stream_to_delta_across_a_kill(output: Location, scenario: &str) {
 
     // The bad records: one dead letter each, with position and reason.
     let dead = output.join("_dead_letter");
-    let store = pipeline::storage::open(&dead, &common::s3_settings()).unwrap();
+    let store = pipeline::storage::open(&dead, &common::moto()).await.unwrap();
     for kind in Kind::ALL {
         let stream = names.stream(kind);
         // The store is rooted at the bucket (S3) or at the directory itself.

@@ -74,7 +74,6 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
     if wants(Which::Sink) {
         let bucket = "bench-sink-bucket";
-        crate::demo::ensure_moto_bucket(bucket)?;
         rows.extend(component_bench(
             &bin,
             &[
@@ -82,7 +81,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 "sink",
                 "--bucket",
                 &format!("s3://{bucket}"),
-                "--s3-endpoint",
+                "--aws-endpoint-url",
                 &stack::moto_endpoint(),
                 "--records",
                 &args.sink_records.to_string(),
@@ -96,7 +95,6 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
     if wants(Which::E2e) {
         let bucket = "bench-e2e-bucket";
-        crate::demo::ensure_moto_bucket(bucket)?;
         rows.extend(component_bench(
             &bin,
             &[
@@ -104,7 +102,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 "e2e",
                 "--bucket",
                 &format!("s3://{bucket}"),
-                "--s3-endpoint",
+                "--aws-endpoint-url",
                 &stack::moto_endpoint(),
                 "--runs",
                 &args.runs.to_string(),
@@ -328,46 +326,49 @@ fn render_table(rows: &[Row], profile: Profile) -> String {
 }
 
 /// `provision` against moto: a full apply next to the no-op re-apply of the
-/// same stack (which must send no mutating call), then teardown. MSK
-/// Connect and MWAA are skipped: moto has neither.
+/// same stack (which must send no mutating call), then teardown, each as a
+/// `pipeline-infra` process the way a user runs it. MSK Connect and MWAA
+/// are skipped: moto has neither.
 fn provision_bench(runs: usize) -> Result<Row> {
-    use infra::provision::{Component, Options, Provisioner, WaitOptions};
-    let rt = tokio::runtime::Runtime::new()?;
+    let bin = pipeline_bin::build_one("infra", "pipeline-infra", Profile::Dev)?;
     let mut firsts = Vec::new();
     let mut seconds = Vec::new();
     let (mut first_calls, mut second_calls) = (0, 0);
     for run in 0..runs.max(1) {
         let uid = format!("bench{}{run}", std::process::id());
         eprintln!("\nprovision {uid} against moto (run {}/{runs})", run + 1);
-        let mut config = templates::config::PipelineConfig::for_uid(&uid);
-        config.set("airflow.dags_bucket", &format!("{uid}-dags"))?;
-        config.set("kafka.bootstrap_servers", "b-1.bench.kafka.us-east-1.amazonaws.com:9098")?;
         let keys = tempfile_dir(&uid)?;
-        let options = || Options {
-            skip: [Component::Connect, Component::Mwaa].into(),
-            wait: WaitOptions { progress: false, interval: Duration::from_millis(100), ..WaitOptions::default() },
-            key_dir: keys.clone(),
-            delete_data: true,
-            ..Options::default()
-        };
-        rt.block_on(async {
-            let aws = infra::aws::AwsTarget::emulator(stack::moto_endpoint());
-            let sdk = aws.load().await;
-            let mut timed = Vec::new();
-            for _ in 0..2 {
-                let mut p = Provisioner::new(infra::clients::Clients::new(&sdk), config.clone(), options());
-                let started = Instant::now();
-                p.apply().await?;
-                timed.push((started.elapsed(), p.clients.log.mutating().len()));
+        let infra = |command: &str, extra: &[&str]| -> Result<(Duration, String)> {
+            let started = Instant::now();
+            let out = Command::new(&bin)
+                .arg(command)
+                .args(["--uid", &uid, "--endpoint-url", &stack::moto_endpoint(), "--key-dir"])
+                .arg(&keys)
+                .args(["--set", &format!("airflow.dags_bucket={uid}-dags")])
+                .args(["--set", "kafka.bootstrap_servers=b-1.bench.kafka.us-east-1.amazonaws.com:9098"])
+                .args(extra)
+                .envs(stack::client_env())
+                .env("PIPELINE_LOCAL_DIR", paths::local_dir().join("bench"))
+                .stderr(Stdio::inherit())
+                .output()?;
+            if !out.status.success() {
+                bail!("pipeline-infra {command} failed ({})", out.status);
             }
-            let mut down = Provisioner::new(infra::clients::Clients::new(&sdk), config.clone(), options());
-            down.teardown().await?;
-            firsts.push(timed[0].0);
-            seconds.push(timed[1].0);
-            first_calls = timed[0].1;
-            second_calls = timed[1].1;
-            anyhow::Ok(())
-        })?;
+            Ok((started.elapsed(), String::from_utf8(out.stdout)?))
+        };
+        let mutating = |stdout: &str| -> Result<usize> {
+            let line = stdout.lines().find(|l| l.starts_with("applied:")).context("provision printed no `applied:` line")?;
+            let calls = line.split(", ").nth(1).and_then(|p| p.split_whitespace().next()).and_then(|n| n.parse().ok());
+            calls.with_context(|| format!("cannot read the call count in `{line}`"))
+        };
+        let apply = ["--skip", "connect,mwaa", "--wait-timeout", "5m"];
+        let (first, out) = infra("provision", &apply)?;
+        first_calls = mutating(&out)?;
+        let (second, out) = infra("provision", &apply)?;
+        second_calls = mutating(&out)?;
+        infra("teardown", &["--skip", "connect,mwaa", "--yes", "--delete-data"])?;
+        firsts.push(first);
+        seconds.push(second);
         std::fs::remove_dir_all(&keys).ok();
     }
     if second_calls != 0 {
@@ -376,7 +377,7 @@ fn provision_bench(runs: usize) -> Result<Row> {
     let (first, second) = (median(&mut firsts), median(&mut seconds));
     Ok(Row {
         bench: "provision (moto)".into(),
-        case: "full apply; connect, mwaa skipped".into(),
+        case: "full apply; connect, mwaa skipped (pipeline-infra process)".into(),
         ours: format!("{:.2} s, {first_calls} mutating calls", first.as_secs_f64()),
         peer_name: "no-op re-apply".into(),
         peer: format!("{:.2} s, {second_calls} mutating calls", second.as_secs_f64()),

@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use contract::DEFAULT_UID;
 
 use crate::pipeline_bin::{self, Background};
@@ -43,28 +43,14 @@ fn http_ok(port: u16, path: &str) -> bool {
     s.read_exact(&mut buf).is_ok() && &buf[9..12] == b"200"
 }
 
-/// Create a bucket on the local stack's moto unless it is there.
-pub fn ensure_moto_bucket(bucket: &str) -> Result<()> {
-    let rt = tokio::runtime::Runtime::new()?;
-    rt.block_on(async {
-        let cfg = infra::aws::AwsTarget::emulator(stack::moto_endpoint()).load().await;
-        let client = infra::s3::client(&cfg);
-        infra::s3::ensure_bucket(&client, bucket).await
-    })
-    .with_context(|| format!("creating s3://{bucket} on moto"))?;
-    Ok(())
-}
-
 pub fn run(args: DemoArgs) -> Result<()> {
     install::ensure_system_packages()?;
     stack::up()?;
-    let bin = pipeline_bin::build(pipeline_bin::Profile::Dev)?;
+    // Only the data path: the demo never compiles the provisioning SDKs.
+    let bin = pipeline_bin::build_one("pipeline", "pipeline", pipeline_bin::Profile::Dev)?;
     let env = stack::client_env();
     let bucket = contract::Names::new(&args.uid).map_err(anyhow::Error::msg)?.sink_bucket();
     let s3 = format!("s3://{bucket}");
-
-    ensure_moto_bucket(&bucket)?;
-    eprintln!("bucket {s3} ready on moto ({})", stack::moto_endpoint());
 
     let uid = vec!["--uid".to_string(), args.uid.clone()];
     let cat = |parts: &[&str]| -> Vec<String> { parts.iter().map(|s| s.to_string()).chain(uid.iter().cloned()).collect() };
@@ -99,10 +85,20 @@ pub fn run(args: DemoArgs) -> Result<()> {
     let endpoint = stack::moto_endpoint();
     pipeline_bin::run(
         &bin,
-        &cat(&["sink", "--to", &s3, "--s3-endpoint", &endpoint, "--flush-size", &args.flush_size.to_string(), "--until-caught-up"]),
+        &cat(&[
+            "sink",
+            "--to",
+            &s3,
+            "--create-bucket",
+            "--aws-endpoint-url",
+            &endpoint,
+            "--flush-size",
+            &args.flush_size.to_string(),
+            "--until-caught-up",
+        ]),
         &env,
     )?;
-    pipeline_bin::run(&bin, &cat(&["batch", "--input", &s3, "--s3-endpoint", &endpoint]), &env)?;
+    pipeline_bin::run(&bin, &cat(&["batch", "--input", &s3, "--aws-endpoint-url", &endpoint]), &env)?;
     eprintln!("\ndemo done. The stack keeps running (`cargo xtask local status`; `cargo xtask local down` stops it).");
     Ok(())
 }

@@ -1,13 +1,14 @@
-//! `cargo xtask`: the project's commands. Thin: parses arguments and calls
-//! the crates (or the `pipeline` binary).
+//! `cargo xtask`: the project's commands. Thin: it installs and starts the
+//! local stack and drives the binaries as processes (`pipeline` for the data
+//! path, `pipeline-infra` for the deployment), building each on demand, so
+//! that it links neither rdkafka, DataFusion nor an AWS SDK itself.
 
 mod bench;
 mod demo;
 mod install;
+mod lint;
 mod paths;
 mod pipeline_bin;
-mod provision;
-mod render;
 mod stack;
 mod test_cmd;
 
@@ -32,24 +33,35 @@ enum Cmd {
     Demo(demo::DemoArgs),
     /// Install what the tests need, start the local stack, run all tests.
     Test(test_cmd::TestArgs),
+    /// The fast checks CI runs first: rustfmt, clippy (warnings are errors)
+    /// and the architecture invariants of docs/ARCHITECTURE.md (`cargo tree`).
+    Lint(lint::LintArgs),
     /// Benchmarks, each next to a peer measured in the same run (ingest vs a
     /// direct producer, sink vs raw PUTs, batch vs PySpark).
     Bench(bench::BenchArgs),
-    /// Render the deployment's files (Kafka client and REST proxy properties,
-    /// connector config, EC2 user-data, Airflow DAG and requirements, Databricks
-    /// notebooks) from pipeline.toml. Deterministic; names every missing variable.
-    Render(render::RenderArgs),
-    /// Render the DAG and requirements.txt and upload them to the MWAA dags
-    /// bucket (s3://<airflow.dags_bucket>/dags/), confirming each upload.
-    DeployDag(render::DeployDagArgs),
-    /// Create the deployment on AWS: buckets, IAM roles, network, MSK cluster,
-    /// EC2 client machine, Kinesis streams, API Gateway, MSK Connect, MWAA.
-    /// Idempotent (a second run changes nothing); --dry-run prints the plan.
-    Provision(provision::ProvisionArgs),
-    /// List the deployment's resources, found by the stack tag.
-    Status(provision::TargetArgs),
-    /// Delete every resource tagged with the stack, in reverse dependency order.
-    Teardown(provision::TeardownArgs),
+    /// Render the deployment's files from pipeline.toml (runs `pipeline-infra render`; --help lists its options).
+    #[command(disable_help_flag = true)]
+    Render(Forward),
+    /// Upload the rendered DAG to the MWAA dags bucket (runs `pipeline-infra deploy-dag`).
+    #[command(disable_help_flag = true)]
+    DeployDag(Forward),
+    /// Create the deployment on AWS; idempotent, --dry-run prints the plan (runs `pipeline-infra provision`).
+    #[command(disable_help_flag = true)]
+    Provision(Forward),
+    /// List the deployment's resources, found by the stack tag (runs `pipeline-infra status`).
+    #[command(disable_help_flag = true)]
+    Status(Forward),
+    /// Delete every resource tagged with the stack (runs `pipeline-infra teardown`).
+    #[command(disable_help_flag = true)]
+    Teardown(Forward),
+}
+
+/// Arguments for `pipeline-infra`, passed on as given: its options live in
+/// one place, and `--help` shows them.
+#[derive(Debug, clap::Args)]
+struct Forward {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<String>,
 }
 
 #[derive(Subcommand)]
@@ -79,12 +91,29 @@ fn main() -> Result<()> {
         }
         Cmd::Demo(args) => demo::run(args)?,
         Cmd::Test(args) => test_cmd::run(args)?,
+        Cmd::Lint(args) => lint::run(args)?,
         Cmd::Bench(args) => bench::run(args)?,
-        Cmd::Render(args) => render::run_render(args)?,
-        Cmd::DeployDag(args) => render::run_deploy_dag(args)?,
-        Cmd::Provision(args) => provision::run_provision(args)?,
-        Cmd::Status(args) => provision::run_status(args)?,
-        Cmd::Teardown(args) => provision::run_teardown(args)?,
+        Cmd::Render(f) => infra("render", f)?,
+        Cmd::DeployDag(f) => infra("deploy-dag", f)?,
+        Cmd::Provision(f) => infra("provision", f)?,
+        Cmd::Status(f) => infra("status", f)?,
+        Cmd::Teardown(f) => infra("teardown", f)?,
+    }
+    Ok(())
+}
+
+/// Build `pipeline-infra` (the provisioning SDKs live only there) and run one
+/// of its commands from the repository root, with the repository's `.local/`.
+fn infra(command: &str, forward: Forward) -> Result<()> {
+    let bin = pipeline_bin::build_one("infra", "pipeline-infra", pipeline_bin::Profile::Dev)?;
+    let status = std::process::Command::new(bin)
+        .arg(command)
+        .args(&forward.args)
+        .current_dir(paths::repo_root())
+        .env("PIPELINE_LOCAL_DIR", paths::local_dir())
+        .status()?;
+    if !status.success() {
+        std::process::exit(status.code().unwrap_or(1));
     }
     Ok(())
 }

@@ -48,6 +48,21 @@ pub fn build(profile: Profile) -> Result<PathBuf> {
     Ok(paths::target_dir().join(dir).join("pipeline"))
 }
 
+/// Build one binary of one package and return its path: for commands that
+/// need only it (the demo, the deployment commands), so that a first run
+/// compiles what that binary links and nothing else.
+pub fn build_one(package: &str, bin: &str, profile: Profile) -> Result<PathBuf> {
+    let mut cmd = paths::cargo_command();
+    cmd.args(["build", "-p", package, "--bin", bin]);
+    if profile == Profile::Release {
+        cmd.arg("--release");
+    }
+    eprintln!("building {bin} ({} profile; a first build compiles its dependencies, several minutes on 2 cores)...", profile.name());
+    install::run(&mut cmd).with_context(|| format!("building {bin}"))?;
+    let dir = if profile == Profile::Release { "release" } else { "debug" };
+    Ok(paths::target_dir().join(dir).join(bin))
+}
+
 fn show(args: &[String]) {
     eprintln!("\n$ pipeline {}", args.join(" "));
 }

@@ -58,7 +58,7 @@ async fn upload_plugin(p: &mut Provisioner) -> Result<()> {
         return Ok(());
     }
     let bytes = read_source(&source).await?;
-    crate::s3::put_verified(&p.clients.s3, &bucket, &key, bytes, "application/zip")
+    aws_setup::s3::put_verified(&p.clients.s3, &bucket, &key, bytes, "application/zip")
         .await
         .map_err(|e| ProvisionError::Failed { what: "uploading the connector plugin".into(), detail: e.to_string() })?;
     Ok(())

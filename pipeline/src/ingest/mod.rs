@@ -57,7 +57,7 @@ pub struct IngestConfig {
     /// stalled) client is answered 408 so it cannot hold a connection.
     pub body_timeout: Duration,
     /// Where the Kinesis routes send records; None turns them off.
-    pub kinesis: Option<infra::aws::AwsTarget>,
+    pub kinesis: Option<aws_setup::AwsTarget>,
 }
 
 impl Default for IngestConfig {
@@ -89,6 +89,8 @@ impl IngestConfig {
 pub enum IngestError {
     #[error("cannot create the Kafka producer: {0}")]
     Producer(KafkaError),
+    #[error(transparent)]
+    Aws(#[from] aws_setup::AwsSetupError),
     #[error("cannot listen on {addr}: {source} (is another server, e.g. a REST proxy, using the port? pick another with --listen)")]
     Bind { addr: SocketAddr, source: std::io::Error },
 }
@@ -148,7 +150,7 @@ pub async fn start(config: IngestConfig) -> Result<RunningIngest, IngestError> {
         tokio::net::TcpListener::bind(config.listen).await.map_err(|source| IngestError::Bind { addr: config.listen, source })?;
     let local_addr = listener.local_addr().map_err(|source| IngestError::Bind { addr: config.listen, source })?;
     let kinesis = match &config.kinesis {
-        Some(target) => Some(aws_sdk_kinesis::Client::new(&target.load().await)),
+        Some(target) => Some(aws_sdk_kinesis::Client::new(&target.load_checked().await?)),
         None => None,
     };
     let budget = config.max_inflight_body_bytes.max(config.max_body_bytes);

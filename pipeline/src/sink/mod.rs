@@ -30,7 +30,7 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::kafka;
-use crate::storage::{Location, S3Settings, StorageError};
+use crate::storage::{Location, StorageError};
 use reader::{Reader, Sealed, SinkContext};
 
 /// When the worker stops on its own.
@@ -54,7 +54,8 @@ pub struct SinkConfig {
     pub topics_regex: String,
     pub group_id: String,
     pub location: Location,
-    pub s3: S3Settings,
+    /// Endpoint, region and credentials for an S3 location.
+    pub aws: aws_setup::AwsTarget,
     /// Records per object (`flush.size`); the original uses 1.
     pub flush_size: usize,
     /// Write a partial object once its first record is this old
@@ -80,7 +81,7 @@ impl SinkConfig {
             topics_regex: topics_regex.to_string(),
             group_id: group_id.to_string(),
             location,
-            s3: S3Settings::default(),
+            aws: aws_setup::AwsTarget::default(),
             flush_size: 1,
             rotate_interval: Duration::from_secs(10),
             upload_concurrency: DEFAULT_UPLOAD_CONCURRENCY,
@@ -258,7 +259,7 @@ pub async fn run(config: SinkConfig, shutdown: impl std::future::Future<Output =
     if config.flush_size == 0 {
         return Err(SinkError::FlushSize);
     }
-    let store = crate::storage::open(&config.location, &config.s3)?;
+    let store = crate::storage::open(&config.location, &config.aws).await?;
     let coord = Arc::new(Coordination::default());
     let mut client = kafka::client_config(&config.bootstrap, &[]);
     client

@@ -35,14 +35,15 @@ pub fn fresh_names() -> Names {
     Names::new(format!("t{}", &id[..11])).unwrap()
 }
 
-/// moto's S3 through the infra crate, with dummy credentials.
+/// moto's S3 through the one AWS set-up, with dummy credentials.
 pub async fn s3_client() -> aws_sdk_s3::Client {
-    let cfg = infra::aws::AwsTarget::emulator(s3_endpoint()).load().await;
-    infra::s3::client(&cfg)
+    let cfg = moto().load().await;
+    aws_setup::s3::client(&cfg)
 }
 
-pub fn s3_settings() -> pipeline::storage::S3Settings {
-    pipeline::storage::S3Settings { endpoint: Some(s3_endpoint()), region: Some("us-east-1".into()) }
+/// moto of the local stack as an AWS target (S3 and Kinesis).
+pub fn moto() -> aws_setup::AwsTarget {
+    aws_setup::AwsTarget::new(Some(s3_endpoint()), Some("us-east-1".into()))
 }
 
 /// object_store reads credentials from the environment; moto accepts any.

@@ -1,4 +1,5 @@
-//! S3 buckets and objects.
+//! S3 buckets and objects: the client (path-style for emulators) and the
+//! few calls that the local stack, the demo and provisioning share.
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};

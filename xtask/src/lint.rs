@@ -1,0 +1,93 @@
+//! `cargo xtask lint`: the fast tier CI runs before the stack starts. Format,
+//! clippy, and the architecture invariants of docs/ARCHITECTURE.md, each a
+//! `cargo tree` question about what a crate links.
+
+use anyhow::{Context, Result, bail};
+
+use crate::{install, paths};
+
+/// A crate that must not link another, and why.
+struct Invariant {
+    krate: &'static str,
+    must_not_link: &'static [&'static str],
+    why: &'static str,
+}
+
+/// The provisioning SDKs: only `infra` (and the tests) may link them.
+const PROVISIONING_SDKS: &[&str] =
+    &["aws-sdk-ec2", "aws-sdk-iam", "aws-sdk-kafka", "aws-sdk-kafkaconnect", "aws-sdk-apigateway", "aws-sdk-mwaa", "aws-sdk-resourcegroupstagging"];
+
+const INVARIANTS: &[Invariant] = &[
+    Invariant {
+        krate: "xtask",
+        must_not_link: &["rdkafka", "datafusion", "deltalake-core", "aws-config", "tokio"],
+        why: "xtask builds in seconds on a fresh machine and drives the heavy binaries as processes",
+    },
+    Invariant { krate: "pipeline", must_not_link: PROVISIONING_SDKS, why: "the data path links no provisioning SDK" },
+    Invariant { krate: "aws-setup", must_not_link: PROVISIONING_SDKS, why: "the data path links the AWS set-up" },
+    Invariant {
+        krate: "templates",
+        must_not_link: &["aws-config", "rdkafka", "datafusion", "tokio"],
+        why: "rendering needs no runtime, no broker client and no engine",
+    },
+    Invariant {
+        krate: "contract",
+        must_not_link: &["tokio", "aws-config", "rdkafka", "datafusion", "tera"],
+        why: "every crate links the contract, so it links only serde",
+    },
+];
+
+#[derive(Debug, clap::Args)]
+pub struct LintArgs {
+    /// Only the architecture invariants (no fmt, no clippy).
+    #[arg(long)]
+    pub invariants_only: bool,
+}
+
+pub fn run(args: LintArgs) -> Result<()> {
+    if !args.invariants_only {
+        step("cargo fmt --all --check", &["fmt", "--all", "--check"])?;
+        // Clippy builds librdkafka's C sources like any check does.
+        install::ensure_system_packages()?;
+        step("cargo clippy", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
+    }
+    let mut broken = Vec::new();
+    for inv in INVARIANTS {
+        for dep in inv.must_not_link {
+            if let Some(path) = links(inv.krate, dep)? {
+                broken.push(format!("{} links {dep} ({}):\n{path}", inv.krate, inv.why));
+            }
+        }
+    }
+    if !broken.is_empty() {
+        bail!("architecture invariants broken (docs/ARCHITECTURE.md):\n{}", broken.join("\n"));
+    }
+    eprintln!("architecture invariants hold ({} crates checked)", INVARIANTS.len());
+    Ok(())
+}
+
+fn step(what: &str, args: &[&str]) -> Result<()> {
+    eprintln!("$ {what}");
+    let status = paths::cargo_command().args(args).status().with_context(|| format!("running {what}"))?;
+    if !status.success() {
+        bail!("{what} failed ({status}); run it locally to see and fix what it found");
+    }
+    Ok(())
+}
+
+/// How `krate` reaches `dep` through normal (non-dev) dependencies, or None.
+fn links(krate: &str, dep: &str) -> Result<Option<String>> {
+    let out = paths::cargo_command()
+        .args(["tree", "--quiet", "--package", krate, "--edges", "normal", "--invert", dep, "--prefix", "depth"])
+        .output()
+        .context("running cargo tree")?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.success() {
+        return Ok(Some(String::from_utf8_lossy(&out.stdout).lines().take(12).collect::<Vec<_>>().join("\n")));
+    }
+    // `cargo tree -i` fails this way when the package is not in the tree.
+    if stderr.contains("did not match any packages") {
+        return Ok(None);
+    }
+    bail!("cargo tree -p {krate} -i {dep} failed: {stderr}")
+}
