@@ -204,7 +204,7 @@ pub async fn clean_kind(
 pub fn register_raw_batches(ctx: &SessionContext, kind: Kind, batches: Vec<RecordBatch>) -> Result<(), BatchError> {
     let schema = Arc::new(raw_schema(kind));
     let table = datafusion::datasource::MemTable::try_new(schema, vec![batches]).map_err(engine_err("building table"))?;
-    ctx.register_table(&format!("{kind}_raw"), Arc::new(table)).map_err(engine_err("registering table"))?;
+    ctx.register_table(format!("{kind}_raw"), Arc::new(table)).map_err(engine_err("registering table"))?;
     Ok(())
 }
 

@@ -106,7 +106,7 @@ struct ProxyOffset {
 
 /// Records a REST Proxy answer body says were stored (offset given, no
 /// error code); 0 for a body that is not such an answer.
-pub(crate) fn proxy_acknowledged(answer: &[u8]) -> usize {
+pub fn proxy_acknowledged(answer: &[u8]) -> usize {
     serde_json::from_slice::<ProxyAnswer>(answer)
         .map_or(0, |a| a.offsets.iter().filter(|o| o.error_code.is_none() && o.offset.is_some()).count())
 }
@@ -357,10 +357,11 @@ pub async fn run(config: EmulateConfig) -> Result<Summary, EmulateError> {
         summary.failed += o.records - o.acked;
         summary.requests += 1;
         latencies.push(o.latency);
-        if let Some(e) = o.error {
-            if summary.errors.len() < 5 && !summary.errors.contains(&e) {
-                summary.errors.push(e);
-            }
+        if let Some(e) = o.error
+            && summary.errors.len() < 5
+            && !summary.errors.contains(&e)
+        {
+            summary.errors.push(e);
         }
     }
     latencies.sort_unstable();
@@ -372,7 +373,7 @@ pub async fn run(config: EmulateConfig) -> Result<Summary, EmulateError> {
     }
 }
 
-pub(crate) fn percentile(sorted: &[Duration], q: f64) -> Duration {
+pub fn percentile(sorted: &[Duration], q: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
     }

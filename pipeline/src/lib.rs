@@ -4,7 +4,6 @@
 //! own module; record types and names live in the `contract` crate.
 
 pub mod batch;
-pub mod bench;
 pub mod emulate;
 pub mod generate;
 pub mod ingest;

@@ -231,12 +231,6 @@ enum Command {
         #[arg(long)]
         create_bucket: bool,
     },
-    /// Measure a component next to its peer (used by `cargo xtask bench`);
-    /// prints one JSON object per measurement.
-    Bench {
-        #[command(subcommand)]
-        what: BenchWhat,
-    },
     /// Clean the sink output and print the analysis tables.
     Batch {
         #[command(flatten)]
@@ -278,68 +272,6 @@ enum Command {
         /// Records per GetRecords call (at most 10000).
         #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(i32).range(1..=10_000))]
         max_records: i32,
-    },
-}
-
-#[derive(Subcommand)]
-enum BenchWhat {
-    /// POST -> object in S3 latency (p50, p99) at a fixed rate, flush.size 1,
-    /// vs a PUT of the same bytes to the same endpoint.
-    E2e {
-        #[command(flatten)]
-        kafka: KafkaArgs,
-        #[command(flatten)]
-        aws: AwsArgs,
-        /// s3://bucket for the objects.
-        #[arg(long)]
-        bucket: String,
-        #[arg(long, default_value_t = 300)]
-        records: u64,
-        /// Records per second.
-        #[arg(long, default_value_t = 30.0)]
-        rate: f64,
-        #[arg(long, default_value_t = 3)]
-        runs: usize,
-    },
-    /// PUT -> row in Delta latency (p50, p99) at a fixed rate vs Kinesis's own
-    /// PutRecord -> GetRecords latency, and records/s catching up on a
-    /// 6,000-record backlog vs bare GetRecords draining it.
-    Stream {
-        #[command(flatten)]
-        aws: AwsArgs,
-        /// Rounds (one record per kind each) per run.
-        #[arg(long, default_value_t = 200)]
-        rounds: u64,
-        /// Rounds per second.
-        #[arg(long, default_value_t = 20.0)]
-        rate: f64,
-        #[arg(long, default_value_t = 3)]
-        runs: usize,
-    },
-    /// Records/s through the ingest server (1 and 100 records per POST) vs a direct producer.
-    Ingest {
-        #[command(flatten)]
-        kafka: KafkaArgs,
-        /// Records per run (at most 30,000 with one record per POST).
-        #[arg(long, default_value_t = 1_000_000)]
-        records: u64,
-        #[arg(long, default_value_t = 3)]
-        runs: usize,
-    },
-    /// Records/s Kafka -> S3 objects (flush.size 1 and 1000) vs raw PUTs.
-    Sink {
-        #[command(flatten)]
-        kafka: KafkaArgs,
-        #[command(flatten)]
-        aws: AwsArgs,
-        /// An existing bucket (or directory) to write under: s3://bucket[/prefix].
-        #[arg(long)]
-        bucket: String,
-        /// Records per run (the flush.size 1000 case uses at least 90,000).
-        #[arg(long, default_value_t = 6_000)]
-        records: u64,
-        #[arg(long, default_value_t = 3)]
-        runs: usize,
     },
 }
 
@@ -386,21 +318,6 @@ async fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Bench { what } => {
-            let rows = match what {
-                BenchWhat::Ingest { kafka, records, runs } => pipeline::bench::ingest(&kafka.bootstrap_servers, records, runs).await?,
-                BenchWhat::Sink { kafka, aws, bucket, records, runs } => {
-                    pipeline::bench::sink(&kafka.bootstrap_servers, &bucket, &aws.target(), records, runs).await?
-                }
-                BenchWhat::E2e { kafka, aws, bucket, records, rate, runs } => {
-                    pipeline::bench::e2e(&kafka.bootstrap_servers, &bucket, &aws.target(), records, rate, runs).await?
-                }
-                BenchWhat::Stream { aws, rounds, rate, runs } => pipeline::bench::stream(&aws.target(), rounds, rate, runs).await?,
-            };
-            for m in rows {
-                println!("{}", serde_json::to_string(&m)?);
-            }
-        }
         Command::Generate { uid, output, count, flush_size, seed, rows } => {
             let names = uid.names()?;
             let rounds = SyntheticSource::new(seed, rows).random_rounds(seed.wrapping_add(1)).take(count as usize);
@@ -462,10 +379,7 @@ async fn main() -> Result<()> {
             };
             let server = ingest::start(config).await?;
             eprintln!("ingest: REST Proxy v2 API and Kinesis routes on http://{} (Ctrl-C stops)", server.local_addr);
-            tokio::select! {
-                r = tokio::signal::ctrl_c() => { r?; }
-                _ = wait_for_sigterm() => {}
-            }
+            shutdown_signal().await;
             server.stop().await?;
         }
         Command::Topics { action: TopicsAction::Create { kafka, uid, partitions, replication, wait_secs } } => {
@@ -492,8 +406,7 @@ async fn main() -> Result<()> {
             let run = pipeline::stream::run(config);
             let stats = tokio::select! {
                 r = run => r?,
-                r = tokio::signal::ctrl_c() => { r?; eprintln!("stream: stopped; committed positions are kept"); return Ok(()); }
-                _ = wait_for_sigterm() => { eprintln!("stream: stopped; committed positions are kept"); return Ok(()); }
+                _ = shutdown_signal() => { eprintln!("stream: stopped; committed positions are kept"); return Ok(()); }
             };
             for (kind, s) in stats {
                 println!(
@@ -537,13 +450,7 @@ async fn main() -> Result<()> {
                 config.stop = StopWhen::CaughtUp { idle: Duration::from_secs(2) };
             }
             eprintln!("sink: {} -> {location} (flush.size={flush_size})", config.topics_regex);
-            let shutdown = async {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = wait_for_sigterm() => {}
-                }
-            };
-            let stats = sink::run(config, shutdown).await?;
+            let stats = sink::run(config, shutdown_signal()).await?;
             println!(
                 "sink: wrote {} records in {} objects, {} dead letters, {} stale objects replaced",
                 stats.records_written, stats.objects_written, stats.dead_letters, stats.stale_objects_removed
@@ -589,11 +496,20 @@ fn print_output(out: &batch::BatchOutput, print: Print) -> Result<()> {
     Ok(())
 }
 
-async fn wait_for_sigterm() {
-    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(mut s) => {
-            s.recv().await;
+/// Resolves on Ctrl-C or SIGTERM (what systemd and `kill` send): every
+/// long-running command stops cleanly on either.
+async fn shutdown_signal() {
+    let sigterm = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
         }
-        Err(_) => std::future::pending().await,
+    };
+    tokio::select! {
+        // A failure to listen for Ctrl-C leaves SIGTERM as the way to stop.
+        r = tokio::signal::ctrl_c() => if r.is_err() { std::future::pending::<()>().await },
+        _ = sigterm => {}
     }
 }

@@ -63,7 +63,9 @@ impl Broker {
         }
     }
 
-    /// The same command again, detached like `local up` starts it.
+    /// The same command again, detached like `local up` starts it: it
+    /// outlives the test, and the stack (not this process) stops it.
+    #[allow(clippy::zombie_processes)]
     fn start(&self) {
         use std::os::unix::process::CommandExt;
         let log = std::fs::OpenOptions::new().append(true).create(true).open(&self.log).unwrap();
@@ -95,7 +97,7 @@ async fn acknowledged_records_survive_a_broker_restart_exactly_once() {
     common::require_kafka().await;
     let names = common::fresh_names();
     let topic = names.topic(Kind::Geo);
-    pipeline::kafka::ensure_topics(&common::bootstrap(), &[], &[topic.clone()], 3, 1).await.unwrap();
+    pipeline::kafka::ensure_topics(&common::bootstrap(), &[], std::slice::from_ref(&topic), 3, 1).await.unwrap();
     let server = ingest::start(IngestConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         bootstrap: common::bootstrap(),

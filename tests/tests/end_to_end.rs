@@ -283,7 +283,7 @@ async fn one_partition_topic() -> (Names, String, rdkafka::producer::FutureProdu
     common::require_kafka().await;
     let names = common::fresh_names();
     let topic = names.topic(Kind::Pin);
-    pipeline::kafka::ensure_topics(&common::bootstrap(), &[], &[topic.clone()], 1, 1).await.unwrap();
+    pipeline::kafka::ensure_topics(&common::bootstrap(), &[], std::slice::from_ref(&topic), 1, 1).await.unwrap();
     let producer = pipeline::kafka::client_config(&common::bootstrap(), &[]).create().unwrap();
     (names, topic, producer)
 }

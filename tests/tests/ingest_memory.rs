@@ -50,10 +50,10 @@ async fn start(inflight_budget: usize) -> Server {
     let server = Server { child, base: format!("http://127.0.0.1:{port}") };
     let started = Instant::now();
     loop {
-        if let Ok(r) = reqwest::get(format!("{}/healthz", server.base)).await {
-            if r.status().is_success() {
-                return server;
-            }
+        if let Ok(r) = reqwest::get(format!("{}/healthz", server.base)).await
+            && r.status().is_success()
+        {
+            return server;
         }
         assert!(started.elapsed() < Duration::from_secs(30), "ingest server did not come up");
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -14,10 +14,10 @@ async fn records_produced_are_consumed_back_byte_for_byte() {
     common::require_kafka().await;
     let names = common::fresh_names();
     let topic = names.topic(contract::Kind::Pin);
-    let created = pipeline::kafka::ensure_topics(&common::bootstrap(), &[], &[topic.clone()], 3, 1).await.unwrap();
+    let created = pipeline::kafka::ensure_topics(&common::bootstrap(), &[], std::slice::from_ref(&topic), 3, 1).await.unwrap();
     assert_eq!(created, vec![topic.clone()]);
     // A second call finds it there and creates nothing.
-    assert!(pipeline::kafka::ensure_topics(&common::bootstrap(), &[], &[topic.clone()], 3, 1).await.unwrap().is_empty());
+    assert!(pipeline::kafka::ensure_topics(&common::bootstrap(), &[], std::slice::from_ref(&topic), 3, 1).await.unwrap().is_empty());
 
     let producer: FutureProducer =
         pipeline::kafka::client_config(&common::bootstrap(), &[]).set("enable.idempotence", "true").create().unwrap();

@@ -131,7 +131,7 @@ async fn provision_twice_changes_nothing_the_second_time_and_teardown_leaves_not
     let user_data = String::from_utf8(user_data).unwrap();
     assert!(user_data.contains(BOOTSTRAP), "user-data points the clients at the cluster");
     assert!(user_data.contains(&first.found.role_arns["ec2"]), "and at the EC2 access role");
-    assert!(user_data.contains(&format!("--topic \"$topic\"")) && user_data.contains(&format!("{uid}.pin")));
+    assert!(user_data.contains(&"--topic \"$topic\"".to_string()) && user_data.contains(&format!("{uid}.pin")));
 
     // Second run: only reads.
     let mut second = provisioner(config(&uid), keys.path(), false).await;

@@ -63,21 +63,21 @@ struct Row {
 pub fn run(args: BenchArgs) -> Result<()> {
     install::ensure_system_packages()?;
     stack::up()?;
-    let bin = pipeline_bin::build(args.profile)?;
+    let bin = pipeline_bin::build_one("pipeline", "pipeline", args.profile)?;
+    let bench_bin = pipeline_bin::build_one("bench", "pipeline-bench", args.profile)?;
     let mut rows = Vec::new();
     let wants = |w: Which| args.which == Which::All || args.which == w;
     if wants(Which::Ingest) {
         rows.extend(component_bench(
-            &bin,
-            &["bench", "ingest", "--records", &args.ingest_records.to_string(), "--runs", &args.runs.to_string()],
+            &bench_bin,
+            &["ingest", "--records", &args.ingest_records.to_string(), "--runs", &args.runs.to_string()],
         )?);
     }
     if wants(Which::Sink) {
         let bucket = "bench-sink-bucket";
         rows.extend(component_bench(
-            &bin,
+            &bench_bin,
             &[
-                "bench",
                 "sink",
                 "--bucket",
                 &format!("s3://{bucket}"),
@@ -96,9 +96,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
     if wants(Which::E2e) {
         let bucket = "bench-e2e-bucket";
         rows.extend(component_bench(
-            &bin,
+            &bench_bin,
             &[
-                "bench",
                 "e2e",
                 "--bucket",
                 &format!("s3://{bucket}"),
@@ -111,8 +110,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
     if wants(Which::Stream) {
         rows.extend(component_bench(
-            &bin,
-            &["bench", "stream", "--aws-endpoint-url", &stack::moto_endpoint(), "--runs", &args.runs.to_string()],
+            &bench_bin,
+            &["stream", "--aws-endpoint-url", &stack::moto_endpoint(), "--runs", &args.runs.to_string()],
         )?);
     }
     if wants(Which::Provision) {
@@ -131,9 +130,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
     Ok(())
 }
 
-/// Run `pipeline bench ...` and read its JSON lines.
+/// Run `pipeline-bench ...` and read its JSON lines.
 fn component_bench(bin: &Path, args: &[&str]) -> Result<Vec<Row>> {
-    eprintln!("\n$ pipeline {}", args.join(" "));
+    eprintln!("\n$ pipeline-bench {}", args.join(" "));
     let out = Command::new(bin)
         .args(args)
         .envs(stack::client_env())
@@ -141,7 +140,7 @@ fn component_bench(bin: &Path, args: &[&str]) -> Result<Vec<Row>> {
         .output()
         .with_context(|| format!("running {}", bin.display()))?;
     if !out.status.success() {
-        bail!("pipeline {} failed ({})", args.join(" "), out.status);
+        bail!("pipeline-bench {} failed ({})", args.join(" "), out.status);
     }
     String::from_utf8(out.stdout)?
         .lines()

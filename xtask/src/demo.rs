@@ -52,7 +52,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
     let bucket = contract::Names::new(&args.uid).map_err(anyhow::Error::msg)?.sink_bucket();
     let s3 = format!("s3://{bucket}");
 
-    let uid = vec!["--uid".to_string(), args.uid.clone()];
+    let uid = ["--uid".to_string(), args.uid.clone()];
     let cat = |parts: &[&str]| -> Vec<String> { parts.iter().map(|s| s.to_string()).chain(uid.iter().cloned()).collect() };
     pipeline_bin::run(&bin, &cat(&["topics", "create"]), &env)?;
 

@@ -14,8 +14,15 @@ struct Invariant {
 }
 
 /// The provisioning SDKs: only `infra` (and the tests) may link them.
-const PROVISIONING_SDKS: &[&str] =
-    &["aws-sdk-ec2", "aws-sdk-iam", "aws-sdk-kafka", "aws-sdk-kafkaconnect", "aws-sdk-apigateway", "aws-sdk-mwaa", "aws-sdk-resourcegroupstagging"];
+const PROVISIONING_SDKS: &[&str] = &[
+    "aws-sdk-ec2",
+    "aws-sdk-iam",
+    "aws-sdk-kafka",
+    "aws-sdk-kafkaconnect",
+    "aws-sdk-apigateway",
+    "aws-sdk-mwaa",
+    "aws-sdk-resourcegroupstagging",
+];
 
 const INVARIANTS: &[Invariant] = &[
     Invariant {
@@ -24,6 +31,8 @@ const INVARIANTS: &[Invariant] = &[
         why: "xtask builds in seconds on a fresh machine and drives the heavy binaries as processes",
     },
     Invariant { krate: "pipeline", must_not_link: PROVISIONING_SDKS, why: "the data path links no provisioning SDK" },
+    Invariant { krate: "pipeline", must_not_link: &["bench"], why: "benchmarks live outside the product crates" },
+    Invariant { krate: "infra", must_not_link: &["bench", "pipeline", "rdkafka", "datafusion"], why: "provisioning links no data path" },
     Invariant { krate: "aws-setup", must_not_link: PROVISIONING_SDKS, why: "the data path links the AWS set-up" },
     Invariant {
         krate: "templates",
@@ -62,7 +71,7 @@ pub fn run(args: LintArgs) -> Result<()> {
     if !broken.is_empty() {
         bail!("architecture invariants broken (docs/ARCHITECTURE.md):\n{}", broken.join("\n"));
     }
-    eprintln!("architecture invariants hold ({} crates checked)", INVARIANTS.len());
+    eprintln!("architecture invariants hold ({} checked)", INVARIANTS.len());
     Ok(())
 }
 

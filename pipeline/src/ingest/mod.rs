@@ -250,10 +250,10 @@ impl AppState {
     /// Metadata of one topic, cached for `metadata_ttl`. A topic not in the
     /// cache is always looked up, so new topics are seen at once.
     async fn topic(&self, topic: &str) -> Result<TopicInfo, ProxyError> {
-        if let Some((at, info)) = self.topics.lock().await.get(topic) {
-            if at.elapsed() < self.config.metadata_ttl {
-                return Ok(info.clone());
-            }
+        if let Some((at, info)) = self.topics.lock().await.get(topic)
+            && at.elapsed() < self.config.metadata_ttl
+        {
+            return Ok(info.clone());
         }
         let client = self.producer.clone();
         let name = topic.to_string();
@@ -336,10 +336,10 @@ async fn produce_inner(state: &AppState, topic: &str, headers: &HeaderMap, body:
     let info = state.topic(topic).await?;
     let count = info.partitions.len();
     for r in &records {
-        if let Some(p) = r.partition {
-            if !info.partitions.iter().any(|pi| pi.id == p) {
-                return Err(ProxyError::partition_not_found(topic, p));
-            }
+        if let Some(p) = r.partition
+            && !info.partitions.iter().any(|pi| pi.id == p)
+        {
+            return Err(ProxyError::partition_not_found(topic, p));
         }
     }
 

@@ -318,6 +318,9 @@ pub async fn run(config: SinkConfig, shutdown: impl std::future::Future<Output =
     Ok(stats)
 }
 
+/// One sealed object in a partition's queue: (id, next offset, landed).
+type SealedInOrder = (u64, i64, bool);
+
 struct Uploader {
     concurrency: usize,
     store: Arc<dyn ObjectStore>,
@@ -326,9 +329,9 @@ struct Uploader {
     coord: Arc<Coordination>,
     /// Partitions (per assignment generation) checked for stale objects.
     verified: HashSet<(Tp, u64)>,
-    /// Per partition and generation, sealed objects in offset order: (id,
-    /// next offset, landed). Offsets are committed only past a landed prefix.
-    order: HashMap<(Tp, u64), VecDeque<(u64, i64, bool)>>,
+    /// Per partition and generation, sealed objects in offset order.
+    /// Offsets are committed only past a landed prefix.
+    order: HashMap<(Tp, u64), VecDeque<SealedInOrder>>,
     next_id: u64,
     /// Commit points reached since the last commit, with their generation.
     to_commit: BTreeMap<Tp, (u64, i64)>,

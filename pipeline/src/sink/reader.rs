@@ -153,25 +153,26 @@ impl Reader {
             if self.buffered_bytes > self.config.max_buffered_bytes {
                 self.rotate(true);
             }
-            if let StopWhen::CaughtUp { idle: wait } = self.config.stop {
-                if idle && last_record.elapsed() >= wait {
-                    if consumer.assignment()?.count() == 0 {
-                        // Empty mid-rebalance too; only a worker that never
-                        // got a record gives up.
-                        if first_record.is_none() && started.elapsed() > self.config.assignment_timeout {
-                            return Err(SinkError::NothingAssigned {
-                                regex: self.config.topics_regex.clone(),
-                                waited: self.config.assignment_timeout,
-                            });
-                        }
-                        continue;
+            if let StopWhen::CaughtUp { idle: wait } = self.config.stop
+                && idle
+                && last_record.elapsed() >= wait
+            {
+                if consumer.assignment()?.count() == 0 {
+                    // Empty mid-rebalance too; only a worker that never
+                    // got a record gives up.
+                    if first_record.is_none() && started.elapsed() > self.config.assignment_timeout {
+                        return Err(SinkError::NothingAssigned {
+                            regex: self.config.topics_regex.clone(),
+                            waited: self.config.assignment_timeout,
+                        });
                     }
-                    self.rotate(true);
-                    if self.coord.wait_settled() && self.caught_up()? {
-                        break;
-                    }
-                    last_record = Instant::now();
+                    continue;
                 }
+                self.rotate(true);
+                if self.coord.wait_settled() && self.caught_up()? {
+                    break;
+                }
+                last_record = Instant::now();
             }
         }
         self.rotate(true);

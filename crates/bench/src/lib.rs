@@ -1,6 +1,7 @@
 //! Measurements behind `cargo xtask bench`: each figure is taken next to a
 //! peer doing the same work against the same service, in the same process,
-//! so the ratio means something on any machine.
+//! so the ratio means something on any machine. Kept out of the product
+//! crates: `pipeline` ships no benchmark code.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,13 +13,13 @@ use object_store::{ObjectStoreExt, PutPayload};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde::Serialize;
 
-use crate::emulate;
-use crate::generate::{ORIGINAL_TABLE_ROWS, SyntheticSource};
-use crate::ingest::{self, IngestConfig};
-use crate::kafka;
-use crate::sink::{self, SinkConfig, StopWhen};
-use crate::storage::{self, Location};
 use contract::{Kind, Names};
+use pipeline::emulate;
+use pipeline::generate::{ORIGINAL_TABLE_ROWS, SyntheticSource};
+use pipeline::ingest::{self, IngestConfig};
+use pipeline::kafka;
+use pipeline::sink::{self, SinkConfig, StopWhen};
+use pipeline::storage::{self, Location};
 
 /// One benchmark row: our rate and the peer's, medians over `runs`.
 #[derive(Debug, Clone, Serialize)]
@@ -384,12 +385,12 @@ fn local_stream_config(
     max_records: i32,
     poll_interval: Duration,
     stop_when_idle: Option<Duration>,
-) -> (std::path::PathBuf, crate::stream::StreamConfig) {
+) -> (std::path::PathBuf, pipeline::stream::StreamConfig) {
     let output = std::env::temp_dir().join(format!("pipeline-bench-{}", names.uid()));
-    let config = crate::stream::StreamConfig {
+    let config = pipeline::stream::StreamConfig {
         names: names.clone(),
         aws: aws.clone(),
-        output: crate::storage::Location::Local { dir: output.clone() },
+        output: pipeline::storage::Location::Local { dir: output.clone() },
         dead_letter: None,
         max_records,
         poll_interval,
@@ -431,7 +432,7 @@ async fn stream_catch_up(aws: &aws_setup::AwsTarget, kinesis: &aws_sdk_kinesis::
     let (output, config) = local_stream_config(aws, &names, page, Duration::from_millis(50), Some(Duration::from_secs(1)));
     let started = Instant::now();
     let mut last_commit = started;
-    crate::stream::run_observed(config, |c| last_commit = last_commit.max(c.at)).await.map_err(step("stream worker"))?;
+    pipeline::stream::run_observed(config, |c| last_commit = last_commit.max(c.at)).await.map_err(step("stream worker"))?;
     let ours = records as f64 / last_commit.saturating_duration_since(started).as_secs_f64();
     let _ = std::fs::remove_dir_all(&output);
 
@@ -490,7 +491,7 @@ async fn stream_ours(
             .map_err(step("starting the ingest server"))?;
     let (output, config) = local_stream_config(aws, names, 1000, poll, None);
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let worker = tokio::spawn(crate::stream::run_observed(config, move |c| {
+    let worker = tokio::spawn(pipeline::stream::run_observed(config, move |c| {
         let _ = tx.send(c);
     }));
     let base = format!("http://{}", server.local_addr);
