@@ -93,7 +93,7 @@ async fn keys_partitions_and_binary_values_are_honoured() {
     common::require_kafka().await;
     let names = common::fresh_names();
     let topic = names.topic(Kind::Geo);
-    pipeline::kafka::ensure_topics(&common::bootstrap(), &[], &[topic.clone()], 3, 1).await.unwrap();
+    pipeline::kafka::ensure_topics(&common::bootstrap(), &[], std::slice::from_ref(&topic), 3, 1).await.unwrap();
     let (server, base) = start(8 << 20).await;
 
     let (status, body) = post(&base, &topic, Some(JSON_V2), json!({"records": [{"value": {"a": 1}, "partition": 2}]}).to_string()).await;
@@ -120,7 +120,7 @@ async fn every_documented_error_is_answered_with_its_code() {
     common::require_kafka().await;
     let names = common::fresh_names();
     let topic = names.topic(Kind::User);
-    pipeline::kafka::ensure_topics(&common::bootstrap(), &[], &[topic.clone()], 3, 1).await.unwrap();
+    pipeline::kafka::ensure_topics(&common::bootstrap(), &[], std::slice::from_ref(&topic), 3, 1).await.unwrap();
     let (server, base) = start(4096).await;
     let one = json!({"records": [{"value": {"ind": 1}}]}).to_string();
 
@@ -182,28 +182,34 @@ async fn every_documented_error_is_answered_with_its_code() {
     server.stop().await.unwrap();
 }
 
+/// Run one of the Python clients of tests/python/ in the clients venv with
+/// `args` and an output path, and return the JSON report it wrote there.
+async fn python_client(script: &str, args: &[&str]) -> Value {
+    let python = common::python_from_env("PIPELINE_CLIENTS_PYTHON");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("report.json");
+    let run = tokio::process::Command::new(&python)
+        .arg(common::tests_dir().join("python").join(script))
+        .args(args)
+        .arg(&out)
+        .output()
+        .await
+        .unwrap();
+    assert!(run.status.success(), "{script} failed: {}", String::from_utf8_lossy(&run.stderr));
+    serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap()
+}
+
 /// A third-party client: Python `requests`, written like the original
 /// user_post_emulation.py, gets the answers it expects, and what it sent is
 /// in Kafka at the offsets it was told.
 #[tokio::test(flavor = "multi_thread")]
 async fn python_requests_client_like_the_original_emulator() {
     common::require_kafka().await;
-    let python = common::python_from_env("PIPELINE_CLIENTS_PYTHON");
     let names = common::fresh_names();
     pipeline::kafka::ensure_topics(&common::bootstrap(), &[], &names.topics(), 3, 1).await.unwrap();
     let (server, base) = start(8 << 20).await;
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("client.json");
     let rounds = 20;
-    let run = tokio::process::Command::new(&python)
-        .arg(common::tests_dir().join("python/rest_proxy_client.py"))
-        .args([base.as_str(), names.uid(), &rounds.to_string()])
-        .arg(&out)
-        .output()
-        .await
-        .unwrap();
-    assert!(run.status.success(), "client failed: {}", String::from_utf8_lossy(&run.stderr));
-    let report: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let report = python_client("rest_proxy_client.py", &[&base, names.uid(), &rounds.to_string()]).await;
 
     let mut expected: HashMap<String, HashMap<(i32, i64), Value>> = HashMap::new();
     for (sent, answer) in report["sent"].as_array().unwrap().iter().zip(report["answers"].as_array().unwrap()) {
@@ -241,23 +247,12 @@ async fn python_requests_client_like_the_original_emulator() {
 #[tokio::test(flavor = "multi_thread")]
 async fn keep_alive_client_loses_no_request_after_an_early_answer() {
     common::require_kafka().await;
-    let python = common::python_from_env("PIPELINE_CLIENTS_PYTHON");
     let names = common::fresh_names();
     pipeline::kafka::ensure_topics(&common::bootstrap(), &[], &names.topics(), 1, 1).await.unwrap();
     let topic = names.topic(Kind::Pin);
     let (server, base) = start(8 << 20).await;
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("keep_alive.json");
     let rounds = 20;
-    let run = tokio::process::Command::new(&python)
-        .arg(common::tests_dir().join("python/keep_alive_client.py"))
-        .args([base.as_str(), topic.as_str(), &rounds.to_string()])
-        .arg(&out)
-        .output()
-        .await
-        .unwrap();
-    assert!(run.status.success(), "client failed: {}", String::from_utf8_lossy(&run.stderr));
-    let report: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let report = python_client("keep_alive_client.py", &[&base, &topic, &rounds.to_string()]).await;
 
     let expected_status = [("unknown_route", 404), ("unsupported_media_type", 415), ("method_not_allowed", 405), ("body_on_a_get", 200)];
     let mut acknowledged = HashMap::new();

@@ -167,9 +167,8 @@ pub fn raw_columns(kind: Kind) -> &'static [(&'static str, RawType)] {
 mod tests {
     use super::*;
 
-    #[test]
-    fn pin_serialises_in_source_key_order() {
-        let pin = Pin {
+    fn sample_pin() -> Pin {
+        Pin {
             index: 1,
             unique_id: "u".into(),
             title: "t".into(),
@@ -182,7 +181,12 @@ mod tests {
             downloaded: 1,
             save_location: "Local save in /data/x".into(),
             category: "x".into(),
-        };
+        }
+    }
+
+    #[test]
+    fn pin_serialises_in_source_key_order() {
+        let pin = sample_pin();
         let json = serde_json::to_string(&pin).unwrap();
         assert!(
             json.starts_with(r#"{"index":1,"unique_id":"u","title":"t","description":"d","poster_name":"p","follower_count":"3k""#),
@@ -193,20 +197,7 @@ mod tests {
     #[test]
     fn raw_columns_match_the_rows_the_emulator_sends() {
         let round = Round {
-            pin: Pin {
-                index: 1,
-                unique_id: "u".into(),
-                title: "t".into(),
-                description: "d".into(),
-                poster_name: "p".into(),
-                follower_count: "3k".into(),
-                tag_list: "a,b".into(),
-                is_image_or_video: "image".into(),
-                image_src: "s".into(),
-                downloaded: 1,
-                save_location: "Local save in /data/x".into(),
-                category: "x".into(),
-            },
+            pin: sample_pin(),
             geo: Geo { ind: 1, timestamp: "2020-01-01 00:00:00".into(), latitude: 1.0, longitude: 2.0, country: "c".into() },
             user: User { ind: 1, first_name: "a".into(), last_name: "b".into(), age: 20, date_joined: "2016-01-01 00:00:00".into() },
         };
