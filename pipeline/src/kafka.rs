@@ -211,3 +211,42 @@ pub async fn delete_topics(bootstrap: &str, topics: &[&str]) -> Result<(), Kafka
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
+        p.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn overrides_reach_every_client() {
+        let cfg = client_config("b:9092", &pairs(&[("security.protocol", "SASL_SSL"), ("sasl.mechanism", "OAUTHBEARER")]));
+        assert_eq!(cfg.get("bootstrap.servers"), Some("b:9092"));
+        assert_eq!(cfg.get("security.protocol"), Some("SASL_SSL"));
+        assert_eq!(cfg.get("sasl.mechanism"), Some("OAUTHBEARER"));
+    }
+
+    /// What the ingest server promises (a 200 means stored, once) does not
+    /// depend on what a user passes with -X.
+    #[test]
+    fn the_producer_keeps_its_guarantees_over_overrides() {
+        let weaker = pairs(&[("acks", "1"), ("enable.idempotence", "false"), ("client.id", "mine")]);
+        let cfg = reliable_producer_config("b:9092", &weaker, Duration::from_secs(7));
+        assert_eq!(cfg.get("acks"), Some("all"));
+        assert_eq!(cfg.get("enable.idempotence"), Some("true"));
+        assert_eq!(cfg.get("message.timeout.ms"), Some("7000"));
+        assert_eq!(cfg.get("client.id"), Some("mine"), "other settings pass through");
+        // Keys land where the Java client (the original proxy) puts them.
+        assert_eq!(cfg.get("partitioner"), Some("murmur2_random"));
+    }
+
+    #[test]
+    fn settings_parse_as_key_value() {
+        assert_eq!(parse_override(" sasl.mechanism = PLAIN ").unwrap(), ("sasl.mechanism".into(), "PLAIN".into()));
+        assert_eq!(parse_override("a=b=c").unwrap(), ("a".into(), "b=c".into()), "values may hold '='");
+        let err = parse_override("acks").unwrap_err();
+        assert!(err.contains("`acks`") && err.contains("key=value"), "{err}");
+    }
+}
