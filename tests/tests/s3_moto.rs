@@ -104,3 +104,25 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// The REST proxy needs no AWS credentials: only its Kinesis routes use
+/// AWS, and they answer with the SDK's error when there are none.
+#[tokio::test]
+async fn ingest_starts_without_aws_credentials() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut server = bare_pipeline().args(["ingest", "--listen", &format!("127.0.0.1:{port}")]).spawn().unwrap();
+    let mut answered = None;
+    for _ in 0..100 {
+        if let Ok(resp) = reqwest::get(format!("http://127.0.0.1:{port}/")).await {
+            answered = Some(resp.status().as_u16());
+            break;
+        }
+        if let Some(status) = server.try_wait().unwrap() {
+            panic!("ingest exited without AWS credentials: {status}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert_eq!(answered, Some(200));
+}
