@@ -171,6 +171,11 @@ async fn every_documented_error_is_answered_with_its_code() {
     assert_eq!(get("/healthz").await.0, 200);
     let (s, body) = get("/no/such/endpoint").await;
     assert_eq!((s, serde_json::from_str::<Value>(&body).unwrap()["error_code"].as_i64()), (404, Some(404)));
+    let put = reqwest::Client::new().put(format!("{base}/topics/{topic}")).body("{}").send().await.unwrap();
+    assert_eq!(put.status().as_u16(), 405);
+    assert_eq!(put.headers()["content-type"], "application/vnd.kafka.v2+json");
+    let body: Value = put.json().await.unwrap();
+    assert_eq!(body["error_code"], 405, "{body}");
     let (s, metrics) = get("/metrics").await;
     assert_eq!(s, 200);
     assert!(metrics.contains("ingest_http_responses_total{status=\"415\"} 2"), "{metrics}");

@@ -58,6 +58,9 @@ impl ProxyError {
     pub fn busy(budget: usize) -> Self {
         Self { code: 429, message: format!("Too many request bytes in flight (limit {budget} bytes over all requests); retry the request") }
     }
+    pub fn method_not_allowed(method: &str, path: &str) -> Self {
+        Self { code: 405, message: format!("HTTP 405 Method Not Allowed: {method} is not served on {path}") }
+    }
     pub fn not_found(path: &str) -> Self {
         Self { code: 404, message: format!("HTTP 404 Not Found: no endpoint {path}") }
     }
@@ -107,5 +110,6 @@ mod tests {
         assert_eq!(ProxyError::kafka_retriable("x").status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(ProxyError::broker_not_available("x").status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(ProxyError::body_too_large(1).status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(ProxyError::method_not_allowed("PUT", "/topics/t").status(), StatusCode::METHOD_NOT_ALLOWED);
     }
 }

@@ -228,6 +228,11 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics_text))
         .merge(kinesis::routes())
         .fallback(|uri: Uri| async move { ProxyError::not_found(uri.path()) })
+        // A known path with another method: the REST Proxy's error body, not
+        // axum's empty 405.
+        .method_not_allowed_fallback(|method: axum::http::Method, uri: Uri| async move {
+            ProxyError::method_not_allowed(method.as_str(), uri.path())
+        })
         .layer(axum::middleware::from_fn_with_state(state.clone(), count_responses))
         // Outermost, so that every answer, the fallback's too, leaves its
         // connection fit for the next request.
