@@ -431,9 +431,8 @@ async fn main() -> Result<()> {
             let names = uid.names()?;
             let to = to.unwrap_or_else(|| format!("s3://{}", names.sink_bucket()));
             let location = Location::parse(&to)?;
-            if let (true, Location::S3 { bucket, .. }) = (create_bucket, &location) {
-                let client = aws_setup::s3::client(&aws.target().load_checked().await?);
-                aws_setup::s3::ensure_bucket(&client, bucket).await?;
+            if create_bucket {
+                pipeline::storage::ensure_bucket(&location, &aws.target()).await?;
             }
             let mut config = SinkConfig::new(
                 &kafka.bootstrap_servers,

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use aws_setup::AwsTarget;
+use aws_setup::aws_credential_types::Credentials;
 use aws_setup::aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use object_store::aws::{AmazonS3Builder, AwsCredential};
 use object_store::local::LocalFileSystem;
@@ -23,6 +24,8 @@ pub enum StorageError {
     CreateDir { dir: String, source: std::io::Error },
     #[error(transparent)]
     Aws(#[from] aws_setup::AwsSetupError),
+    #[error(transparent)]
+    Bucket(#[from] aws_setup::s3::S3Error),
 }
 
 /// A parsed storage location.
@@ -98,11 +101,14 @@ impl std::fmt::Display for Location {
 pub async fn open(location: &Location, aws: &AwsTarget) -> Result<Arc<dyn ObjectStore>, StorageError> {
     match location {
         Location::S3 { bucket, .. } => {
-            let sdk = aws.load_checked().await?;
+            let sdk = aws.load().await;
+            // Checked here, so a missing credential is the set-up's error,
+            // not a failed request later; the first request then uses them.
+            let checked = aws_setup::credentials(&sdk).await?;
             let mut b = AmazonS3Builder::new()
                 .with_bucket_name(bucket)
                 .with_region(sdk.region().map_or(aws_setup::FALLBACK_REGION, |r| r.as_ref()))
-                .with_credentials(Arc::new(SdkCredentials::new(&sdk)));
+                .with_credentials(Arc::new(SdkCredentials::new(&sdk, &checked)));
             let endpoint =
                 std::env::var("AWS_ENDPOINT_URL_S3").ok().filter(|u| !u.is_empty()).or_else(|| sdk.endpoint_url().map(str::to_string));
             if let Some(ep) = endpoint {
@@ -120,6 +126,17 @@ pub async fn open(location: &Location, aws: &AwsTarget) -> Result<Arc<dyn Object
     }
 }
 
+/// Create the bucket of an S3 location if it is missing (a local
+/// emulator's; on AWS `provision` creates the deployment's buckets). A
+/// directory needs nothing: `open` creates it.
+pub async fn ensure_bucket(location: &Location, aws: &AwsTarget) -> Result<(), StorageError> {
+    if let Location::S3 { bucket, .. } = location {
+        let client = aws_setup::s3::client(&aws.load_checked().await?);
+        aws_setup::s3::ensure_bucket(&client, bucket).await?;
+    }
+    Ok(())
+}
+
 /// object_store's S3 client signing with the SDK's credentials. The SDK's
 /// providers do not cache (its clients keep an identity cache of their
 /// own), so this keeps the last credentials until five minutes before they
@@ -131,9 +148,17 @@ struct SdkCredentials {
 }
 
 impl SdkCredentials {
-    fn new(sdk: &aws_setup::aws_config::SdkConfig) -> Self {
-        let provider = sdk.credentials_provider().expect("load_checked found a credentials provider");
-        Self { provider, cached: tokio::sync::Mutex::new(None) }
+    fn new(sdk: &aws_setup::aws_config::SdkConfig, checked: &Credentials) -> Self {
+        let provider = sdk.credentials_provider().expect("credentials were found, so there is a provider");
+        Self { provider, cached: tokio::sync::Mutex::new(Some((Arc::new(object_store_credential(checked)), checked.expiry()))) }
+    }
+}
+
+fn object_store_credential(c: &Credentials) -> AwsCredential {
+    AwsCredential {
+        key_id: c.access_key_id().to_string(),
+        secret_key: c.secret_access_key().to_string(),
+        token: c.session_token().map(str::to_string),
     }
 }
 
@@ -152,11 +177,7 @@ impl CredentialProvider for SdkCredentials {
             .provide_credentials()
             .await
             .map_err(|e| object_store::Error::Unauthenticated { path: String::new(), source: Box::new(e) })?;
-        let credential = Arc::new(AwsCredential {
-            key_id: c.access_key_id().to_string(),
-            secret_key: c.secret_access_key().to_string(),
-            token: c.session_token().map(str::to_string),
-        });
+        let credential = Arc::new(object_store_credential(&c));
         *cached = Some((credential.clone(), c.expiry()));
         Ok(credential)
     }

@@ -19,6 +19,14 @@ pub enum Profile {
 }
 
 impl Profile {
+    /// Where cargo puts this profile's binaries, under the target directory.
+    fn target_subdir(self) -> &'static str {
+        match self {
+            Profile::Dev => "debug",
+            Profile::Release => "release",
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Profile::Dev => "dev",
@@ -27,25 +35,14 @@ impl Profile {
     }
 }
 
-/// Build `pipeline` and return its path. The dev build covers the whole
-/// workspace so dependencies get the same features as under `cargo test
-/// --workspace` and are not compiled twice.
-pub fn build(profile: Profile) -> Result<PathBuf> {
-    let mut cmd = paths::cargo_command();
-    let dir = match profile {
-        Profile::Dev => {
-            eprintln!("building the pipeline binary (a first build takes about 10 minutes on 2 cores)...");
-            cmd.args(["build", "--workspace", "--bins"]);
-            "debug"
-        }
-        Profile::Release => {
-            eprintln!("building the pipeline binary, release (a first build takes 15-20 minutes on 2 cores)...");
-            cmd.args(["build", "--release", "-p", "pipeline", "--bin", "pipeline"]);
-            "release"
-        }
-    };
-    install::run(&mut cmd).context("building pipeline")?;
-    Ok(paths::target_dir().join(dir).join("pipeline"))
+/// Build every binary of the workspace (dev profile) and return the path of
+/// `pipeline`: the tests' build, which covers the whole workspace so that
+/// dependencies get the same features as under `cargo test --workspace` and
+/// are not compiled twice.
+pub fn build_for_tests() -> Result<PathBuf> {
+    eprintln!("building the workspace's binaries (a first build takes 20-25 minutes on 2 cores)...");
+    install::run(paths::cargo_command().args(["build", "--workspace", "--bins"])).context("building the workspace")?;
+    Ok(paths::target_dir().join(Profile::Dev.target_subdir()).join("pipeline"))
 }
 
 /// Build one binary of one package and return its path: for commands that
@@ -59,8 +56,7 @@ pub fn build_one(package: &str, bin: &str, profile: Profile) -> Result<PathBuf> 
     }
     eprintln!("building {bin} ({} profile; a first build compiles its dependencies, several minutes on 2 cores)...", profile.name());
     install::run(&mut cmd).with_context(|| format!("building {bin}"))?;
-    let dir = if profile == Profile::Release { "release" } else { "debug" };
-    Ok(paths::target_dir().join(dir).join(bin))
+    Ok(paths::target_dir().join(profile.target_subdir()).join(bin))
 }
 
 fn show(args: &[String]) {

@@ -47,7 +47,7 @@ pub fn run(args: TestArgs) -> Result<()> {
     let python = python_tools()?;
     // Some tests run the binary as a process (to kill -9 it); the dev build
     // shares its artifacts with `cargo test --workspace`.
-    let bin = crate::pipeline_bin::build(crate::pipeline_bin::Profile::Dev)?;
+    let bin = crate::pipeline_bin::build_for_tests()?;
     let outcomes = stack::up()?;
     let started: Vec<Service> = outcomes.iter().filter(|(_, o)| *o == UpOutcome::Started).map(|(s, _)| *s).collect();
 

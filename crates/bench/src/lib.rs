@@ -45,11 +45,8 @@ fn step<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> BenchError {
 
 /// The bucket of an `s3://` location, created if missing (a local emulator's).
 async fn ensure_bucket(url: &str, aws: &aws_setup::AwsTarget) -> Result<(), BenchError> {
-    if let Location::S3 { bucket, .. } = Location::parse(url).map_err(step("location"))? {
-        let client = aws_setup::s3::client(&aws.load_checked().await.map_err(step("AWS set-up"))?);
-        aws_setup::s3::ensure_bucket(&client, &bucket).await.map_err(step("creating the bucket"))?;
-    }
-    Ok(())
+    let location = Location::parse(url).map_err(step("location"))?;
+    storage::ensure_bucket(&location, aws).await.map_err(step("creating the bucket"))
 }
 
 fn median(mut xs: Vec<f64>) -> f64 {
