@@ -10,6 +10,7 @@ pub mod ingest;
 pub mod json;
 pub mod kafka;
 pub mod mysql_source;
+pub mod raw_rows;
 pub mod sink;
 pub mod storage;
 pub mod stream;

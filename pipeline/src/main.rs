@@ -240,12 +240,19 @@ enum Command {
         /// Where the sink wrote: s3://bucket[/prefix] or a directory (default: s3://user-<uid>-bucket).
         #[arg(long)]
         input: Option<String>,
-        /// Directory to write cleaned tables and results to, as Parquet.
+        /// Directory to write cleaned tables and results to, as Parquet, with
+        /// the quarantine (quarantine/<kind>.json: lines that are not rows of
+        /// their kind, with object key, line number and reason) and the
+        /// cleaning summary (summary.json).
         #[arg(long)]
         output: Option<PathBuf>,
         /// How to print the results.
         #[arg(long, value_enum, default_value_t = Print::Table)]
         print: Print,
+        /// Exit non-zero when any line was quarantined (after writing
+        /// everything); by default such lines are skipped and counted.
+        #[arg(long)]
+        strict: bool,
     },
     /// Kinesis to Delta: read streaming-<uid>-pin|geo|user from the oldest
     /// record, clean each micro-batch with the batch job's SQL, append to the
@@ -403,17 +410,15 @@ async fn main() -> Result<()> {
                 poll_interval: Duration::from_millis(500),
                 stop_when_idle: stop_when_idle.map(Duration::from_secs_f64),
             };
-            let run = pipeline::stream::run(config);
-            let stats = tokio::select! {
-                r = run => r?,
-                _ = shutdown_signal() => { eprintln!("stream: stopped; committed positions are kept"); return Ok(()); }
-            };
-            for (kind, s) in stats {
+            let output = config.output.clone();
+            let run = pipeline::stream::run_observed(config, shutdown_signal(), |_| {}).await?;
+            for (kind, s) in &run.stats {
                 println!(
                     "{kind}: {} read, {} rows written, {} dead-lettered, {} commits",
                     s.read, s.rows_written, s.dead_lettered, s.commits
                 );
             }
+            print_summary(&run.summary, &format!("{}/{}", output.to_string().trim_end_matches('/'), pipeline::stream::SUMMARY_FILE));
         }
         Command::Sink {
             kafka,
@@ -455,15 +460,42 @@ async fn main() -> Result<()> {
                 stats.records_written, stats.objects_written, stats.dead_letters, stats.stale_objects_removed
             );
         }
-        Command::Batch { uid, aws, input, output, print } => {
+        Command::Batch { uid, aws, input, output, print, strict } => {
             let names = uid.names()?;
             let input = input.unwrap_or_else(|| format!("s3://{}", names.sink_bucket()));
-            let config = batch::BatchConfig { input: Location::parse(&input)?, names, aws: aws.target(), output };
+            let config = batch::BatchConfig { input: Location::parse(&input)?, names, aws: aws.target(), output: output.clone(), strict };
             let out = batch::run(&config).await.context("batch job failed")?;
             print_output(&out, print)?;
+            match &output {
+                Some(dir) => print_summary(&out.summary, &dir.join("summary.json").display().to_string()),
+                None => {
+                    print_summary(&out.summary, "nowhere: no --output");
+                    if let Some((kind, q)) = out.quarantined.first() {
+                        eprintln!(
+                            "warning: {} line(s) quarantined and not kept (pass --output DIR to keep them); the first: {kind} {} line {}: {}",
+                            out.quarantined.len(),
+                            q.object,
+                            q.line,
+                            q.reason
+                        );
+                    }
+                }
+            }
         }
     }
     Ok(())
+}
+
+/// The cleaning summary on stderr, with a warning per column whose values
+/// did not parse.
+fn print_summary(summary: &batch::CleaningSummary, written_to: &str) {
+    eprintln!("cleaning summary (written to {written_to}):");
+    for line in summary.lines() {
+        eprintln!("  {line}");
+    }
+    for warning in summary.warnings() {
+        eprintln!("warning: {warning}");
+    }
 }
 
 fn print_output(out: &batch::BatchOutput, print: Print) -> Result<()> {
@@ -481,6 +513,10 @@ fn print_output(out: &batch::BatchOutput, print: Print) -> Result<()> {
                 let mut w = CsvWriter::new(std::io::stdout());
                 for b in &t.batches {
                     w.write(b)?;
+                }
+                if t.batches.is_empty() {
+                    // No rows: still the header.
+                    w.write(&datafusion::arrow::record_batch::RecordBatch::new_empty(t.schema.clone()))?;
                 }
             }
             Print::Json => {

@@ -26,7 +26,6 @@ use base64::Engine as _;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use datafusion::arrow::json::ReaderBuilder;
 use deltalake_core::kernel::StructType;
 use deltalake_core::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake_core::kernel::transaction::{CommitProperties, TransactionError};
@@ -36,9 +35,10 @@ use deltalake_core::{DeltaResult, DeltaTable, DeltaTableBuilder};
 use futures::TryStreamExt;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::batch::{self, BatchError};
+use crate::batch::{self, BatchError, CleaningSummary, KindSummary};
+use crate::raw_rows::RawRowDecoder;
 use crate::storage::{self, Location, StorageError};
 use contract::{Kind, Names};
 
@@ -112,6 +112,8 @@ struct TableWorker {
     /// Current iterator per shard; None once a closed shard is drained.
     iterators: HashMap<String, Option<String>>,
     stats: StreamStats,
+    /// This run's cleaning summary.
+    summary: KindSummary,
 }
 
 /// A record read from a shard.
@@ -130,12 +132,29 @@ pub struct Committed {
     pub at: Instant,
 }
 
-pub async fn run(config: StreamConfig) -> Result<BTreeMap<Kind, StreamStats>, StreamError> {
-    run_observed(config, |_| {}).await
+pub async fn run(config: StreamConfig) -> Result<StreamRun, StreamError> {
+    run_observed(config, std::future::pending(), |_| {}).await
 }
 
-/// `run`, calling `observe` after every commit.
-pub async fn run_observed(config: StreamConfig, mut observe: impl FnMut(Committed)) -> Result<BTreeMap<Kind, StreamStats>, StreamError> {
+/// Where each run's cleaning summary is written, under the output.
+pub const SUMMARY_FILE: &str = "_cleaning_summary.json";
+
+/// What a run did: counts per kind and the cleaning summary (also written
+/// to [`SUMMARY_FILE`] under the output).
+#[derive(Debug, Clone, Default)]
+pub struct StreamRun {
+    pub stats: BTreeMap<Kind, StreamStats>,
+    pub summary: CleaningSummary,
+}
+
+/// `run`, until idle (`stop_when_idle`) or until `stop` resolves (between
+/// commits, so nothing half-done is left), calling `observe` after every
+/// commit.
+pub async fn run_observed(
+    config: StreamConfig,
+    stop: impl std::future::Future<Output = ()>,
+    mut observe: impl FnMut(Committed),
+) -> Result<StreamRun, StreamError> {
     let kinesis = aws_sdk_kinesis::Client::new(&config.aws.load_checked().await?);
     let dead_letter_location = config.dead_letter.clone().unwrap_or_else(|| config.output.join("_dead_letter"));
     let dead_letter =
@@ -145,6 +164,7 @@ pub async fn run_observed(config: StreamConfig, mut observe: impl FnMut(Committe
     for kind in Kind::ALL {
         workers.push(TableWorker::open(&config, kind, &root).await?);
     }
+    let mut stop = std::pin::pin!(stop);
     let mut last_new = Instant::now();
     loop {
         let mut got = 0;
@@ -155,6 +175,9 @@ pub async fn run_observed(config: StreamConfig, mut observe: impl FnMut(Committe
             }
             got += read;
         }
+        if futures::FutureExt::now_or_never(stop.as_mut()).is_some() {
+            break;
+        }
         if got > 0 {
             last_new = Instant::now();
             continue;
@@ -162,9 +185,22 @@ pub async fn run_observed(config: StreamConfig, mut observe: impl FnMut(Committe
         if config.stop_when_idle.is_some_and(|idle| last_new.elapsed() >= idle) {
             break;
         }
-        tokio::time::sleep(config.poll_interval).await;
+        tokio::select! {
+            _ = tokio::time::sleep(config.poll_interval) => {}
+            _ = stop.as_mut() => break,
+        }
     }
-    Ok(workers.into_iter().map(|w| (w.kind, w.stats)).collect())
+    let mut run = StreamRun::default();
+    for w in workers {
+        *run.summary.kind_mut(w.kind) = w.summary;
+        run.stats.insert(w.kind, w.stats);
+    }
+    let path = join_path(&config.output.prefix(), &[SUMMARY_FILE]);
+    let text = serde_json::to_string_pretty(&run.summary).expect("summaries serialise") + "\n";
+    root.put(&path, PutPayload::from(text.into_bytes()))
+        .await
+        .map_err(|source| StreamError::DeadLetter { path: path.to_string(), source })?;
+    Ok(run)
 }
 
 /// The Delta table of a kind under a local `output` directory.
@@ -289,6 +325,7 @@ impl TableWorker {
             checkpoint: BTreeMap::new(),
             iterators: HashMap::new(),
             stats: StreamStats::default(),
+            summary: KindSummary::default(),
         };
         if exists {
             let table = worker.builder()?.load().await.map_err(delta_err(&worker.table_name))?;
@@ -387,23 +424,25 @@ impl TableWorker {
     }
 
     async fn commit(&mut self, reads: Vec<Read>, dead_letter: &DeadLetters) -> Result<Vec<i64>, StreamError> {
-        let schema = Arc::new(batch::raw_schema(self.kind));
-        let mut rows = Vec::new();
+        // A record's data is one JSON text (it may span lines): the batch
+        // job's raw-row rule, applied to the whole of it.
+        let mut decoder = RawRowDecoder::new(self.kind);
         let mut bad = 0;
         let mut checkpoint = self.checkpoint.clone();
         for r in &reads {
-            match parse_row(&schema, &r.data) {
-                Ok(row) => rows.push(row),
-                Err(why) => {
-                    dead_letter.write(&self.stream, r, &why).await?;
-                    bad += 1;
-                }
+            let outcome = decoder.push(&r.data);
+            if !outcome.refused.is_empty() {
+                let why = outcome.refused.iter().map(|f| f.reason.as_str()).collect::<Vec<_>>().join("; ");
+                dead_letter.write(&self.stream, r, &why).await?;
+                bad += outcome.refused.iter().map(|f| f.records).sum::<u64>();
             }
             // Sequence numbers grow within a shard; reads are in order.
             checkpoint.insert(r.shard.clone(), r.sequence.clone());
         }
-        let raw = if rows.is_empty() { Vec::new() } else { vec![decode(&schema, &rows)?] };
-        let (cleaned_schema, cleaned) = batch::clean_kind(self.kind, raw).await?;
+        let batch::CleanedBatch { schema: cleaned_schema, batches: cleaned, summary: mut cleaned_summary } =
+            batch::clean_kind(self.kind, decoder.finish()).await?;
+        cleaned_summary.quarantined = bad;
+        cleaned_summary.records_read += bad;
         let delta_schema = delta_compatible(&cleaned_schema);
         let table = self.ensure_table(&delta_schema).await?;
         let properties = CommitProperties::default().with_metadata([(CHECKPOINT_KEY.to_string(), json!(checkpoint))]).with_max_retries(0);
@@ -424,6 +463,7 @@ impl TableWorker {
         self.stats.rows_written += written;
         self.stats.dead_lettered += bad;
         self.stats.commits += 1;
+        self.summary.merge(&cleaned_summary);
         tracing::debug!(table = %self.table_name, read = reads.len(), written, bad, "committed");
         Ok(inds)
     }
@@ -470,31 +510,6 @@ async fn read_checkpoint(table: &DeltaTable, name: &str) -> Result<BTreeMap<Stri
     Ok(BTreeMap::new())
 }
 
-/// One record as a raw row of the kind, or why it is not one.
-fn parse_row(schema: &SchemaRef, data: &[u8]) -> Result<Value, String> {
-    let text = std::str::from_utf8(data).map_err(|e| format!("not UTF-8: {e}"))?;
-    let value: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
-    if !value.is_object() {
-        return Err("not a JSON object".into());
-    }
-    // Decode it alone, as the batch job's reader would, to catch wrong types.
-    decode(schema, std::slice::from_ref(&value)).map_err(|e| format!("does not fit the raw schema: {e}"))?;
-    Ok(value)
-}
-
-fn decode(schema: &SchemaRef, rows: &[Value]) -> Result<RecordBatch, StreamError> {
-    let decoded = (|| {
-        let mut decoder = ReaderBuilder::new(schema.clone()).build_decoder()?;
-        decoder.serialize(rows)?;
-        decoder.flush()
-    })();
-    match decoded {
-        Ok(Some(b)) => Ok(b),
-        Ok(None) => Ok(RecordBatch::new_empty(schema.clone())),
-        Err(e) => Err(StreamError::Clean(BatchError::Engine { context: "decoding rows".into(), source: e.into() })),
-    }
-}
-
 /// Delta stores timestamps in microseconds (UTC); DataFusion computes
 /// nanoseconds without a zone (UTC in this pipeline).
 fn delta_compatible(schema: &SchemaRef) -> SchemaRef {
@@ -526,19 +541,6 @@ fn cast_batch(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, St
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rows_of_the_wrong_shape_are_refused_with_the_reason() {
-        let schema = Arc::new(batch::raw_schema(Kind::User));
-        assert!(
-            parse_row(&schema, br#"{"ind": 1, "first_name": "A", "last_name": "B", "age": 20, "date_joined": "2015-01-01 00:00:00"}"#)
-                .is_ok()
-        );
-        assert!(parse_row(&schema, b"\xff\xfe").unwrap_err().contains("UTF-8"));
-        assert!(parse_row(&schema, b"{not json").unwrap_err().contains("not JSON"));
-        assert!(parse_row(&schema, b"[1, 2]").unwrap_err().contains("object"));
-        assert!(parse_row(&schema, br#"{"ind": "many"}"#).unwrap_err().contains("raw schema"));
-    }
 
     #[test]
     fn timestamps_become_utc_microseconds() {

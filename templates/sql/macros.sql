@@ -48,3 +48,39 @@ FROM ranked
 WHERE 2 * rn >= n AND 2 * rn < n + 2
 ORDER BY {{ keys }}
 {%- endmacro lower_median %}
+
+{#- SPEC 4: a placeholder (or the empty string) becomes null. -#}
+{% macro nulled(column, values) -%}
+{%- if values | length == 0 -%}
+NULLIF({{ column }}, '')
+{%- else -%}
+CASE WHEN {{ column }} IN (''{% for v in values %}, '{{ v }}'{% endfor %}) THEN NULL ELSE {{ column }} END
+{%- endif -%}
+{%- endmacro nulled %}
+
+{#- SPEC 4 pin step 3: `k` = x1,000, `M` = x1,000,000, a decimal mantissa
+    honoured; null when the text is no such number. -#}
+{% macro follower_count_int(column) -%}
+CASE
+    WHEN {{ column }} LIKE '%k'
+      THEN TRY_CAST(ROUND(TRY_CAST(substr({{ column }}, 1, length({{ column }}) - 1) AS DOUBLE) * 1000) AS BIGINT)
+    WHEN {{ column }} LIKE '%M'
+      THEN TRY_CAST(ROUND(TRY_CAST(substr({{ column }}, 1, length({{ column }}) - 1) AS DOUBLE) * 1000000) AS BIGINT)
+    ELSE TRY_CAST({{ column }} AS BIGINT)
+  END
+{%- endmacro follower_count_int %}
+
+{#- A datetime as the emulators write it: `YYYY-MM-DD HH:MM:SS`, ISO with
+    `T`, fractional seconds, or `YYYY:MM:DD HH:MM:SS` (colons in the date,
+    turned into dashes first); null when it is none of these. -#}
+{% macro parse_timestamp(ts) -%}
+TRY_CAST(CASE WHEN {{ ts }} LIKE '____:__:__%' THEN replace(substr({{ ts }}, 1, 10), ':', '-') || substr({{ ts }}, 11) ELSE {{ ts }} END AS TIMESTAMP)
+{%- endmacro parse_timestamp %}
+
+{#- Summary rows for a datetime column: how many non-empty values did not
+    parse, and the smallest of them as the example. -#}
+{% macro unparsed_timestamps(table, name, column) -%}
+SELECT 'unparsed' AS check_name, '{{ name }}' AS column_name, MIN({{ column }}) AS value, COUNT(*) AS n
+FROM {{ table }}
+WHERE NULLIF({{ column }}, '') IS NOT NULL AND {{ self::parse_timestamp(ts=column) }} IS NULL
+{%- endmacro unparsed_timestamps %}

@@ -53,6 +53,7 @@ impl Engine {
                 ctx.insert("array", "array");
             }
         }
+        ctx.insert("pin_nulled", &pin_nulled_columns());
         ctx
     }
 }
@@ -69,6 +70,9 @@ const TEMPLATES: &[(&str, &str)] = embedded![
     "sql/clean_pin.sql",
     "sql/clean_geo.sql",
     "sql/clean_user.sql",
+    "sql/summary_pin.sql",
+    "sql/summary_geo.sql",
+    "sql/summary_user.sql",
     "sql/q1_popular_category_by_country.sql",
     "sql/q2_popular_category_by_year.sql",
     "sql/q3a_top_user_by_country.sql",
@@ -90,6 +94,37 @@ const TEMPLATES: &[(&str, &str)] = embedded![
     "files/databricks/stream_notebook.py",
 ];
 
+/// SPEC 4 pin step 2: the values that mean "no data" in each pin column,
+/// besides the empty string (null in every pin text column). The cleaning
+/// SQL nulls them and the summary SQL counts them, both rendered from here.
+pub const PIN_PLACEHOLDERS: [(&str, &[&str]); 6] = [
+    ("title", &["No Title Data Available"]),
+    ("description", &["No description available Story format", "No description available", "Untitled"]),
+    ("follower_count", &["User Info Error"]),
+    ("poster_name", &["User Info Error"]),
+    ("tag_list", &["N,o, ,T,a,g,s, ,A,v,a,i,l,a,b,l,e"]),
+    ("image_src", &["Image src error."]),
+];
+
+/// A pin text column and its placeholders, as the SQL templates see them.
+#[derive(Debug, Serialize)]
+struct NulledColumn {
+    column: &'static str,
+    values: &'static [&'static str],
+}
+
+/// Every text column of `pin_raw` in raw order, with its placeholders.
+fn pin_nulled_columns() -> Vec<NulledColumn> {
+    contract::raw_columns(contract::Kind::Pin)
+        .iter()
+        .filter(|(_, ty)| *ty == contract::RawType::Text)
+        .map(|(column, _)| NulledColumn {
+            column,
+            values: PIN_PLACEHOLDERS.iter().find(|(c, _)| c == column).map(|(_, v)| *v).unwrap_or(&[]),
+        })
+        .collect()
+}
+
 /// The raw tables the cleaning SQL reads, registered by each engine's loader.
 pub const RAW_TABLES: [&str; 3] = ["pin_raw", "geo_raw", "user_raw"];
 
@@ -99,13 +134,17 @@ pub struct CleaningStep {
     pub kind: &'static str,
     pub table: &'static str,
     pub template: &'static str,
+    /// What the step did to `<kind>_raw`, as rows `(check_name,
+    /// column_name, value, n)`: `nulled` per placeholder value, `unparsed`
+    /// per column with the smallest value as the example.
+    pub summary_template: &'static str,
 }
 
 /// Cleaning steps of SPEC section 4, in the order they must run.
 pub const CLEANING: [CleaningStep; 3] = [
-    CleaningStep { kind: "pin", table: "pin_clean", template: "sql/clean_pin.sql" },
-    CleaningStep { kind: "geo", table: "geo_clean", template: "sql/clean_geo.sql" },
-    CleaningStep { kind: "user", table: "user_clean", template: "sql/clean_user.sql" },
+    CleaningStep { kind: "pin", table: "pin_clean", template: "sql/clean_pin.sql", summary_template: "sql/summary_pin.sql" },
+    CleaningStep { kind: "geo", table: "geo_clean", template: "sql/clean_geo.sql", summary_template: "sql/summary_geo.sql" },
+    CleaningStep { kind: "user", table: "user_clean", template: "sql/clean_user.sql", summary_template: "sql/summary_user.sql" },
 ];
 
 /// An analysis query of SPEC section 5.
@@ -273,7 +312,18 @@ mod tests {
             assert!(names.contains(&q.template), "{}", q.id);
         }
         for c in CLEANING {
-            assert!(names.contains(&c.template), "{}", c.kind);
+            assert!(names.contains(&c.template) && names.contains(&c.summary_template), "{}", c.kind);
         }
+    }
+
+    #[test]
+    fn placeholders_name_pin_text_columns_and_hold_no_quotes() {
+        let text: Vec<_> = pin_nulled_columns().iter().map(|c| c.column).collect();
+        for (column, values) in PIN_PLACEHOLDERS {
+            assert!(text.contains(&column), "{column} is not a pin text column");
+            assert!(values.iter().all(|v| !v.contains('\'') && !v.is_empty()), "{column}: a value the SQL literal cannot hold");
+        }
+        let sql = Templates::new().sql("sql/clean_pin.sql", Engine::Spark).unwrap();
+        assert!(sql.contains("'No description available Story format', 'No description available', 'Untitled'"), "{sql}");
     }
 }

@@ -47,6 +47,8 @@ pub fn dag_path(uid: &str) -> String {
 struct RawSchema {
     kind: &'static str,
     ddl: String,
+    /// The key column: a record without it is not a row of its kind.
+    key: &'static str,
 }
 
 #[derive(Serialize)]
@@ -153,7 +155,14 @@ fn embed_key(template: &str) -> String {
 
 fn base_context(templates: &Templates, config: &PipelineConfig) -> Result<Context, TemplateError> {
     let mut ctx = Context::from_value(config.to_context()).expect("the config is a JSON object");
-    let raw: Vec<RawSchema> = CLEANING.iter().map(|s| RawSchema { kind: s.kind, ddl: spark_ddl(s.kind) }).collect();
+    let raw: Vec<RawSchema> = CLEANING
+        .iter()
+        .map(|s| RawSchema {
+            kind: s.kind,
+            ddl: spark_ddl(s.kind),
+            key: s.kind.parse::<contract::Kind>().expect("the cleaning steps name the three kinds").key_column(),
+        })
+        .collect();
     ctx.insert("raw_schemas", &raw);
     let cleaning = CLEANING
         .iter()

@@ -4,55 +4,27 @@
 
 mod common;
 
+use common::wild::{self, Variant};
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use contract::Names;
-use datafusion::arrow::json::{WriterBuilder, writer::LineDelimited};
+use contract::{Kind, Names};
 use pipeline::batch::{self, BatchConfig, Table};
 use pipeline::generate::{self, ORIGINAL_TABLE_ROWS, SyntheticSource};
 use pipeline::storage::Location;
 use serde_json::Value;
 use templates::config::PipelineConfig;
 
-/// Rows as JSON objects, nulls dropped, timestamps in one spelling.
-fn normalise(v: Value) -> Value {
-    match v {
-        Value::Object(m) => Value::Object(m.into_iter().filter(|(_, x)| !x.is_null()).map(|(k, x)| (k, normalise(x))).collect()),
-        Value::Array(a) => Value::Array(a.into_iter().map(normalise).collect()),
-        Value::String(s) => Value::String(normalise_timestamp(&s).unwrap_or(s)),
-        other => other,
-    }
-}
-
-/// Spark writes `2019-04-07T22:11:02.000Z`, arrow `2019-04-07T22:11:02`.
-fn normalise_timestamp(s: &str) -> Option<String> {
-    let looks_like = s.len() >= 19 && s.as_bytes()[4] == b'-' && s.as_bytes()[10] == b'T' && s.as_bytes()[13] == b':';
-    if !looks_like {
-        return None;
-    }
-    let t = s.trim_end_matches('Z');
-    let t = t.strip_suffix(".000").unwrap_or(t);
-    Some(t.to_string())
-}
-
 fn datafusion_rows(table: &Table) -> Vec<Value> {
-    let mut buf = Vec::new();
-    {
-        let mut w: datafusion::arrow::json::Writer<_, LineDelimited> = WriterBuilder::new().with_explicit_nulls(true).build(&mut buf);
-        for b in &table.batches {
-            w.write(b).unwrap();
-        }
-        w.finish().unwrap();
-    }
-    String::from_utf8(buf).unwrap().lines().map(|l| normalise(serde_json::from_str(l).unwrap())).collect()
+    wild::ordered_rows(&table.batches)
 }
 
 fn spark_rows(dir: &Path, name: &str) -> Vec<Value> {
     let path = dir.join(format!("{name}.json"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("Spark wrote no {}: {e}", path.display()));
-    text.lines().map(|l| normalise(serde_json::from_str(l).unwrap())).collect()
+    text.lines().map(|l| wild::normalise(serde_json::from_str(l).unwrap())).collect()
 }
 
 fn sorted(mut rows: Vec<Value>) -> Vec<Value> {
@@ -81,12 +53,34 @@ async fn spark_and_datafusion_agree_on_every_row() {
     // and ties all occur, as in the original data.
     let source = SyntheticSource::new(20261124, ORIGINAL_TABLE_ROWS);
     generate::write_sink_layout(&input, &names, source.random_rounds(7).take(4000), 500).unwrap();
+    // Input as it arrives in the wild, in a partition of its own: each
+    // emulator variant's spelling, and lines that are not rows.
+    let wild_rounds: Vec<_> = source.random_rounds(8).take(400).collect();
+    let mut quarantined_lines = BTreeMap::new();
+    for kind in Kind::ALL {
+        let mut lines: Vec<String> = wild_rounds
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                [Variant::OneElementArray, Variant::ColonDates, Variant::IsoT, Variant::Fractional][i % 4].encode(kind, r).to_string()
+            })
+            .collect();
+        let bad = wild::bad_records(kind, &wild_rounds[0]);
+        quarantined_lines.insert(kind, bad.iter().map(|(_, n)| n).sum::<u64>() + 1);
+        lines.extend(bad.into_iter().map(|(v, _)| v.to_string()));
+        lines.push("{\"not json".to_string());
+        lines.push(String::new());
+        let dir = input.join(format!("topics/{}/partition=7", names.topic(kind)));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{}+7+0000000000.json", names.topic(kind))), lines.join("\n") + "\n").unwrap();
+    }
 
     let config = BatchConfig {
         input: Location::parse(input.to_str().unwrap()).unwrap(),
         names: names.clone(),
         aws: Default::default(),
         output: None,
+        strict: false,
     };
     let ours = batch::run(&config).await.unwrap();
 
@@ -111,6 +105,12 @@ async fn spark_and_datafusion_agree_on_every_row() {
         String::from_utf8_lossy(&run.stderr).lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
     );
 
+    for kind in Kind::ALL {
+        let spark_quarantine = spark_rows(&spark_out, &format!("quarantine_{kind}"));
+        assert_eq!(ours.summary.kind(kind).quarantined, quarantined_lines[&kind], "{kind}: ours");
+        assert_eq!(spark_quarantine.len() as u64, quarantined_lines[&kind], "{kind}: Spark's quarantine: {spark_quarantine:?}");
+        assert!(spark_quarantine.iter().all(|q| q["object"].as_str().unwrap().ends_with("+7+0000000000.json")), "{spark_quarantine:?}");
+    }
     for table in &ours.cleaned {
         let (a, b) = (sorted(datafusion_rows(table)), sorted(spark_rows(&spark_out, &table.name)));
         assert!(!a.is_empty(), "{} is empty", table.name);

@@ -129,10 +129,15 @@ async fn posted_records_reach_s3_exactly_once_and_feed_the_batch_job() {
     assert_eq!(again.records_written, 0);
 
     // The batch job reads the sink's output.
-    let out =
-        pipeline::batch::run(&pipeline::batch::BatchConfig { input: s3.clone(), names: names.clone(), aws: common::moto(), output: None })
-            .await
-            .unwrap();
+    let out = pipeline::batch::run(&pipeline::batch::BatchConfig {
+        input: s3.clone(),
+        names: names.clone(),
+        aws: common::moto(),
+        output: None,
+        strict: false,
+    })
+    .await
+    .unwrap();
     assert_eq!(out.raw_rows, vec![(Kind::Pin, 120), (Kind::Geo, 120), (Kind::User, 120)]);
     let distinct_offsets: std::collections::HashSet<_> =
         in_kafka.iter().filter(|((t, _, _), _)| t.ends_with(".geo")).map(|(_, v)| v.clone()).collect();
@@ -442,4 +447,97 @@ async fn partitions_moving_between_two_workers_lose_and_repeat_nothing() {
         duplicated: 0,
     });
     assert!(stored == in_kafka, "S3 content equals Kafka content");
+}
+
+/// Every emulator variant seen in the wild, and records that are not rows,
+/// through ingest, Kafka, the sink and the batch job: the tables are what
+/// the rows say, every bad record is in the quarantine, and every record
+/// read is a row, a dropped duplicate or quarantined.
+#[tokio::test]
+async fn every_wire_variant_gives_the_expected_tables_and_nothing_goes_unaccounted() {
+    use common::wild::{self, VARIANTS};
+    common::require_kafka().await;
+    common::set_dummy_aws_env();
+    let server =
+        ingest::start(IngestConfig { listen: "127.0.0.1:0".parse().unwrap(), bootstrap: common::bootstrap(), ..Default::default() })
+            .await
+            .unwrap();
+    let http = reqwest::Client::new();
+    let client = common::s3_client().await;
+    // Random offsets into a small table: duplicates occur, as in the original.
+    let rounds: Vec<_> = SyntheticSource::new(11, 150).random_rounds(3).take(200).collect();
+    for variant in VARIANTS {
+        let names = common::fresh_names();
+        pipeline::kafka::ensure_topics(&common::bootstrap(), &[], &names.topics(), 2, 1).await.unwrap();
+        let mut posted = HashMap::new();
+        for kind in Kind::ALL {
+            let mut values: Vec<serde_json::Value> = rounds.iter().map(|r| variant.encode(kind, r)).collect();
+            values.extend(wild::bad_records(kind, &rounds[0]).into_iter().map(|(v, _)| v));
+            posted.insert(kind, rounds.len() as u64 + wild::bad_record_count(kind, &rounds[0]));
+            for chunk in values.chunks(50) {
+                let records: Vec<_> = chunk.iter().map(|v| serde_json::json!({ "value": v })).collect();
+                let resp = http
+                    .post(format!("http://{}/topics/{}", server.local_addr, names.topic(kind)))
+                    .header("Content-Type", pipeline::emulate::JSON_V2)
+                    .json(&serde_json::json!({ "records": records }))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(resp.status(), 200, "{variant:?}: {}", resp.text().await.unwrap());
+            }
+        }
+        aws_setup::s3::ensure_bucket(&client, &names.sink_bucket()).await.unwrap();
+        let s3 = Location::parse(&format!("s3://{}", names.sink_bucket())).unwrap();
+        let stats = sink::run(sink_config(&names, "sink-wild", s3.clone(), 100), std::future::pending()).await.unwrap();
+        assert_eq!(stats.dead_letters, 0, "{variant:?}: every value is JSON");
+
+        let out_dir = tempfile::tempdir().unwrap();
+        let config = pipeline::batch::BatchConfig {
+            input: s3.clone(),
+            names: names.clone(),
+            aws: common::moto(),
+            output: Some(out_dir.path().to_path_buf()),
+            strict: false,
+        };
+        let out = pipeline::batch::run(&config).await.unwrap_or_else(|e| panic!("{variant:?}: the job failed: {e}"));
+        let (cleaned, results) = wild::expected_tables(variant, &rounds).await;
+        for (ours, want) in out.cleaned.iter().zip(&cleaned) {
+            wild::assert_same_rows(
+                &format!("{variant:?} {}", ours.name),
+                &wild::table_rows(&ours.batches),
+                &wild::table_rows(&want.batches),
+            );
+        }
+        // The queries order their output, so order is compared too.
+        for (ours, want) in out.results.iter().zip(&results) {
+            assert!(want.rows() > 0, "{}: the corpus does not exercise it", want.name);
+            wild::assert_same_rows(
+                &format!("{variant:?} {}", ours.name),
+                &wild::ordered_rows(&ours.batches),
+                &wild::ordered_rows(&want.batches),
+            );
+        }
+        let summary: pipeline::batch::CleaningSummary =
+            serde_json::from_str(&std::fs::read_to_string(out_dir.path().join("summary.json")).unwrap()).unwrap();
+        assert_eq!(summary, out.summary);
+        for kind in Kind::ALL {
+            let s = summary.kind(kind);
+            assert_eq!(s.records_read, posted[&kind], "{variant:?} {kind}: every record posted is read");
+            assert_eq!(s.records_read, s.rows + s.duplicates_dropped + s.quarantined, "{variant:?} {kind}: {s:?}");
+            assert_eq!(s.quarantined, wild::bad_record_count(kind, &rounds[0]), "{variant:?} {kind}");
+            assert!(s.duplicates_dropped > 0, "{variant:?} {kind}: the corpus has duplicates");
+            assert!(s.unparsed.keys().all(|c| c == "follower_count"), "{variant:?} {kind}: every datetime parses: {:?}", s.unparsed);
+            let quarantine = std::fs::read_to_string(out_dir.path().join(format!("quarantine/{kind}.json"))).unwrap();
+            let entries: Vec<pipeline::batch::Quarantined> = quarantine.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+            assert_eq!(entries.len(), wild::bad_records(kind, &rounds[0]).len(), "{variant:?} {kind}: one entry per bad line");
+            for e in &entries {
+                assert!(e.object.starts_with(&format!("topics/{}/partition=", names.topic(kind))) && e.line >= 1, "{e:?}");
+                assert!(!e.reason.is_empty() && !e.raw.is_empty(), "{e:?}");
+            }
+        }
+        // --strict turns the same run into an error that names the quarantine.
+        let strict = pipeline::batch::run(&pipeline::batch::BatchConfig { strict: true, ..config }).await.unwrap_err().to_string();
+        assert!(strict.contains("--strict") && strict.contains("quarantine"), "{strict}");
+    }
+    server.stop().await.unwrap();
 }

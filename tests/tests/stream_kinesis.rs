@@ -132,9 +132,14 @@ fn spawn_stream(names: &Names, output: impl AsRef<std::ffi::OsStr>, idle: Option
     spawn_stream_with(names, output, idle, Stdio::inherit())
 }
 
+/// Small pages by default, so that a run makes many commits.
 fn spawn_stream_with(names: &Names, output: impl AsRef<std::ffi::OsStr>, idle: Option<f64>, stderr: Stdio) -> Child {
+    spawn_stream_paged(names, output, idle, stderr, 7)
+}
+
+fn spawn_stream_paged(names: &Names, output: impl AsRef<std::ffi::OsStr>, idle: Option<f64>, stderr: Stdio, max_records: u32) -> Child {
     let mut cmd = Command::new(common::pipeline_bin());
-    cmd.args(["stream", "--uid", names.uid(), "--max-records", "7", "--output"])
+    cmd.args(["stream", "--uid", names.uid(), "--max-records", &max_records.to_string(), "--output"])
         .arg(output)
         .env("AWS_ENDPOINT_URL", common::s3_endpoint())
         .env("AWS_ACCESS_KEY_ID", "testing")
@@ -339,4 +344,65 @@ async fn a_second_writer_on_the_same_s3_tables_is_stopped_not_duplicated() {
         distinct.dedup();
         assert_eq!((ind.len(), distinct.len()), (60, 60), "{table}: each record once");
     }
+}
+
+/// Every emulator variant seen in the wild, and records that are not rows,
+/// through the Kinesis routes and `pipeline stream`: the Delta tables hold
+/// the cleaned rows the batch job gives for the same records, every bad
+/// record is dead-lettered, and the run's summary accounts for each record.
+#[tokio::test]
+async fn every_wire_variant_reaches_delta_as_the_batch_job_cleans_it() {
+    use common::wild::{self, VARIANTS};
+    let server = ingest_server().await;
+    let base = format!("http://{}", server.local_addr);
+    let http = reqwest::Client::new();
+    let rounds: Vec<_> = SyntheticSource::new(11, 150).random_rounds(3).take(200).collect();
+    for variant in VARIANTS {
+        let names = common::fresh_names();
+        // One shard and every record posted before the worker starts: one
+        // micro-batch per table, so duplicates are dropped across all rows.
+        create_streams(&names, 1).await;
+        for kind in Kind::ALL {
+            let mut values: Vec<Value> = rounds.iter().map(|r| variant.encode(kind, r)).collect();
+            values.extend(wild::bad_records(kind, &rounds[0]).into_iter().map(|(v, _)| v));
+            for chunk in values.chunks(100) {
+                let records: Vec<Value> = chunk.iter().map(|v| json!({"data": v, "partition-key": "p"})).collect();
+                let answer: Value = http
+                    .put(format!("{base}/streams/{}/records", names.stream(kind)))
+                    .json(&json!({ "records": records }))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                assert_eq!(answer["FailedRecordCount"], 0, "{variant:?}: {answer}");
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = spawn_stream_paged(&names, dir.path(), Some(2.0), Stdio::piped(), 10_000);
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+        assert!(child.wait().unwrap().success(), "{variant:?}: {stderr}");
+        assert!(stderr.contains("cleaning summary"), "{stderr}");
+
+        let (cleaned, _) = wild::expected_tables(variant, &rounds).await;
+        let summary: pipeline::batch::CleaningSummary =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join(pipeline::stream::SUMMARY_FILE)).unwrap()).unwrap();
+        for (kind, want) in Kind::ALL.into_iter().zip(&cleaned) {
+            let ctx = datafusion::prelude::SessionContext::new();
+            let table = pipeline::stream::table_path(dir.path(), &names, kind);
+            ctx.register_parquet("t", table.to_str().unwrap(), Default::default()).await.unwrap();
+            let batches = ctx.sql("SELECT * FROM t").await.unwrap().collect().await.unwrap();
+            wild::assert_same_rows(&format!("{variant:?} {kind}"), &wild::table_rows(&batches), &wild::table_rows(&want.batches));
+            let s = summary.kind(kind);
+            let bad = wild::bad_record_count(kind, &rounds[0]);
+            assert_eq!(s.records_read, rounds.len() as u64 + bad, "{variant:?} {kind}: {s:?}");
+            assert_eq!(s.records_read, s.rows + s.duplicates_dropped + s.quarantined, "{variant:?} {kind}: {s:?}");
+            assert_eq!((s.quarantined, s.rows), (bad, want.rows() as u64), "{variant:?} {kind}");
+            let dead = std::fs::read_dir(dir.path().join("_dead_letter").join(names.stream(kind))).unwrap().count();
+            assert_eq!(dead, wild::bad_records(kind, &rounds[0]).len(), "{variant:?} {kind}: one dead letter per bad record");
+        }
+    }
+    server.stop().await.unwrap();
 }

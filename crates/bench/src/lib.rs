@@ -429,7 +429,9 @@ async fn stream_catch_up(aws: &aws_setup::AwsTarget, kinesis: &aws_sdk_kinesis::
     let (output, config) = local_stream_config(aws, &names, page, Duration::from_millis(50), Some(Duration::from_secs(1)));
     let started = Instant::now();
     let mut last_commit = started;
-    pipeline::stream::run_observed(config, |c| last_commit = last_commit.max(c.at)).await.map_err(step("stream worker"))?;
+    pipeline::stream::run_observed(config, std::future::pending(), |c| last_commit = last_commit.max(c.at))
+        .await
+        .map_err(step("stream worker"))?;
     let ours = records as f64 / last_commit.saturating_duration_since(started).as_secs_f64();
     let _ = std::fs::remove_dir_all(&output);
 
@@ -488,7 +490,7 @@ async fn stream_ours(
             .map_err(step("starting the ingest server"))?;
     let (output, config) = local_stream_config(aws, names, 1000, poll, None);
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let worker = tokio::spawn(pipeline::stream::run_observed(config, move |c| {
+    let worker = tokio::spawn(pipeline::stream::run_observed(config, std::future::pending(), move |c| {
         let _ = tx.send(c);
     }));
     let base = format!("http://{}", server.local_addr);

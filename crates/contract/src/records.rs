@@ -95,6 +95,15 @@ impl Kind {
         }
     }
 
+    /// The column that identifies a row (`index` for pins, `ind` otherwise).
+    /// A record without it is not a row of its kind: it could join nothing.
+    pub fn key_column(self) -> &'static str {
+        match self {
+            Kind::Pin => "index",
+            Kind::Geo | Kind::User => "ind",
+        }
+    }
+
     /// The source table name in the original MySQL database.
     pub fn source_table(self) -> &'static str {
         match self {

@@ -16,6 +16,7 @@ import argparse
 import os
 
 from pyspark.sql import SparkSession
+from pyspark.sql.functions import coalesce, col, input_file_name, lit, struct, to_json, when
 
 UID = "{{ uid }}"
 DEFAULT_SOURCE = "{{ databricks.source }}"
@@ -70,6 +71,35 @@ def show(df, title):
         df.show(50, truncate=False)
 
 
+def read_raw(spark_session, kind, path):
+    """The raw rows of a kind, and the records refused (SPEC 8.6).
+
+    Spark's JSON reader takes an array of objects on one line as one row per
+    element, as `pipeline batch` does. A line that is not JSON, not an object
+    or array of objects, or has a field of the wrong type gets
+    _corrupt_record; a record without its key column is not a row of its
+    kind. Both go to the quarantine instead of failing or vanishing.
+    """
+    key = RAW_KEYS[kind]
+    records = (
+        spark_session.read.schema(RAW_SCHEMAS[kind] + ", _corrupt_record STRING")
+        .option("columnNameOfCorruptRecord", "_corrupt_record")
+        .json(path)
+        .withColumn("_object", input_file_name())
+        .cache()
+    )
+    refused = col("_corrupt_record").isNotNull() | col(key).isNull()
+    rows = records.where(~refused).drop("_corrupt_record", "_object")
+    quarantined = records.where(refused).select(
+        col("_object").alias("object"),
+        coalesce(col("_corrupt_record"), to_json(struct(*[col(c) for c in rows.columns]))).alias("raw"),
+        when(col("_corrupt_record").isNotNull(), lit("not JSON, not an object or an array of objects, or a field of the wrong type"))
+        .otherwise(lit(f"no `{key}` field: not a {kind} row"))
+        .alias("reason"),
+    )
+    return rows, quarantined
+
+
 def save(df, output, name):
     # One JSON object per line, nulls kept, so that another engine's output
     # can be compared row by row.
@@ -93,7 +123,10 @@ spark_session.conf.set("spark.sql.jsonGenerator.ignoreNullFields", "false")
 
 for kind in ("pin", "geo", "user"):
     path = f"{source.rstrip('/')}/topics/{UID}.{kind}/partition=*/*.json"
-    spark_session.read.schema(RAW_SCHEMAS[kind]).json(path).createOrReplaceTempView(f"{kind}_raw")
+    rows, quarantined = read_raw(spark_session, kind, path)
+    rows.createOrReplaceTempView(f"{kind}_raw")
+    save(quarantined, output, f"quarantine_{kind}")
+    print(f"{kind}: {rows.count()} rows read, {quarantined.count()} records quarantined")
 
 # COMMAND ----------
 

@@ -11,7 +11,7 @@
 
 # COMMAND ----------
 
-from pyspark.sql.functions import col, from_json
+from pyspark.sql.functions import array, col, explode, from_json, trim, when
 
 UID = "{{ uid }}"
 REGION = "{{ region }}"
@@ -22,6 +22,15 @@ CHECKPOINTS = "{{ databricks.checkpoint_location }}"
 {{ sql::cleaning() }}
 
 # COMMAND ----------
+
+
+def raw_records(data, kind):
+    """The records of one Kinesis record's data: an object is one, an array
+    of objects one per element, as in the batch job (SPEC 8.6)."""
+    schema = RAW_SCHEMAS[kind]
+    return explode(
+        when(trim(data).startswith("["), from_json(data, f"ARRAY<STRUCT<{schema}>>")).otherwise(array(from_json(data, schema)))
+    )
 
 
 def append_cleaned(kind, cleaning_sql, table):
@@ -46,8 +55,9 @@ for kind, _cleaned, cleaning_sql in CLEANING:
         .option("region", REGION)
         .option("initialPosition", "earliest")
         .load()
-        .select(from_json(col("data").cast("string"), RAW_SCHEMAS[kind]).alias("record"))
+        .select(raw_records(col("data").cast("string"), kind).alias("record"))
         .select("record.*")
+        .where(col(RAW_KEYS[kind]).isNotNull())
     )
     queries.append(
         records.writeStream.foreachBatch(append_cleaned(kind, cleaning_sql, f"{UID}_{kind}_table"))

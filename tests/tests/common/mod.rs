@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod wild;
+
 use std::time::Duration;
 
 use contract::Names;

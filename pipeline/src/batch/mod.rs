@@ -2,16 +2,26 @@
 //! the analysis queries (SPEC 5) on DataFusion. The SQL comes from the
 //! `templates` crate, which renders the same files for Spark into the
 //! Databricks notebook.
+//!
+//! Reading goes through the raw-row rule (`crate::raw_rows`): a line that
+//! is not a row of its kind goes to the quarantine (`read`), never fails the
+//! job; what cleaning nulls or cannot parse is counted (`summary`).
+
+mod read;
+pub mod summary;
 
 use std::sync::Arc;
 
 use contract::RawType;
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::dataframe::DataFrameWriteOptions;
-use datafusion::prelude::{JsonReadOptions, SessionContext};
-use futures::StreamExt;
+use datafusion::datasource::MemTable;
+use datafusion::prelude::SessionContext;
 use templates::{CLEANING, Engine, QUERIES, Query, Templates};
+
+pub use read::{KindInput, Quarantined, decode_object};
+pub use summary::{CleaningSummary, KindSummary, Unparsed};
 
 use crate::storage::{Location, StorageError};
 use contract::{Kind, Names};
@@ -30,6 +40,17 @@ pub enum BatchError {
     List { location: String, source: object_store::Error },
     #[error("writing results to {path}: {source}")]
     Output { path: String, source: std::io::Error },
+    #[error("reading {key}: {source}")]
+    Fetch { key: String, source: object_store::Error },
+    #[error("a decoding task failed: {0}")]
+    Join(String),
+    #[error("cleaning summary: {0}")]
+    Summary(String),
+    #[error(
+        "--strict: {records} record(s) in {lines} line(s) were quarantined{}; fix the input, or run without --strict to skip them",
+        .written_to.as_ref().map(|p| format!(" (see {p})")).unwrap_or_default()
+    )]
+    Strict { records: u64, lines: usize, written_to: Option<String> },
 }
 
 fn engine_err(context: impl Into<String>) -> impl FnOnce(datafusion::error::DataFusionError) -> BatchError {
@@ -61,8 +82,12 @@ pub struct BatchConfig {
     pub names: Names,
     /// Endpoint, region and credentials for an S3 input.
     pub aws: aws_setup::AwsTarget,
-    /// Directory for Parquet output of cleaned tables and query results.
+    /// Directory for Parquet output of cleaned tables and query results,
+    /// the quarantine (`quarantine/<kind>.json`) and the cleaning summary
+    /// (`summary.json`).
     pub output: Option<std::path::PathBuf>,
+    /// Fail (after writing everything) when any line was quarantined.
+    pub strict: bool,
 }
 
 /// A computed table.
@@ -70,6 +95,9 @@ pub struct BatchConfig {
 pub struct Table {
     pub name: String,
     pub title: String,
+    /// Kept apart from the batches: a result with no rows has no batch but
+    /// still has its columns.
+    pub schema: SchemaRef,
     pub batches: Vec<RecordBatch>,
 }
 
@@ -80,7 +108,7 @@ impl Table {
 
     /// Human-readable table.
     pub fn pretty(&self) -> String {
-        datafusion::arrow::util::pretty::pretty_format_batches(&self.batches)
+        datafusion::arrow::util::pretty::pretty_format_batches_with_schema(self.schema.clone(), &self.batches)
             .map(|t| t.to_string())
             .unwrap_or_else(|e| format!("(cannot format: {e})"))
     }
@@ -89,34 +117,36 @@ impl Table {
 /// Output of a batch run.
 #[derive(Debug, Clone)]
 pub struct BatchOutput {
-    /// Raw rows read per kind, in `Kind::ALL` order.
+    /// Raw rows read per kind, in `Kind::ALL` order (quarantined records
+    /// not included).
     pub raw_rows: Vec<(Kind, usize)>,
     pub cleaned: Vec<Table>,
     pub results: Vec<Table>,
+    /// Refused lines of every kind, in object and line order.
+    pub quarantined: Vec<(Kind, Quarantined)>,
+    pub summary: CleaningSummary,
 }
 
-/// Register the sink output of the three kinds as `pin_raw`, `geo_raw`, `user_raw`.
-pub async fn register_raw(ctx: &SessionContext, config: &BatchConfig) -> Result<(), BatchError> {
+/// Read the sink output of the three kinds and register it as `pin_raw`,
+/// `geo_raw`, `user_raw`. Returns what each kind's reading gave.
+pub async fn register_raw(ctx: &SessionContext, config: &BatchConfig) -> Result<Vec<(Kind, KindInput)>, BatchError> {
     let store = crate::storage::open(&config.input, &config.aws).await?;
-    let base = config.input.url()?;
-    if let Location::S3 { .. } = config.input {
-        ctx.register_object_store(&base, store.clone());
-    }
+    let mut inputs = Vec::new();
     for kind in Kind::ALL {
         let rel = format!("topics/{}/", config.names.topic(kind));
-        // Fail with the fix rather than return empty results.
         let list_prefix = object_store::path::Path::from(format!("{}/{}", config.input.prefix(), rel).trim_start_matches('/'));
-        let mut listing = store.list(Some(&list_prefix));
-        let first = listing.next().await.transpose().map_err(|source| BatchError::List { location: config.input.to_string(), source })?;
-        if first.is_none() {
+        let keys = read::list_objects(&store, &list_prefix)
+            .await
+            .map_err(|source| BatchError::List { location: config.input.to_string(), source })?;
+        // Fail with the fix rather than return empty results.
+        if keys.is_empty() {
             return Err(BatchError::NoInput { kind, location: config.input.to_string(), prefix: rel });
         }
-        let url = base.join(&rel).expect("topic names are URL-safe");
-        let schema = raw_schema(kind);
-        let opts = JsonReadOptions { schema: Some(&schema), file_extension: ".json", ..Default::default() };
-        ctx.register_json(&format!("{kind}_raw"), url.as_str(), opts).await.map_err(engine_err(format!("reading {url}")))?;
+        let mut input = read::read_kind(&store, kind, keys).await?;
+        register_raw_batches(ctx, kind, std::mem::take(&mut input.batches))?;
+        inputs.push((kind, input));
     }
-    Ok(())
+    Ok(inputs)
 }
 
 /// Run cleaning and all queries on tables already registered as `*_raw`.
@@ -127,9 +157,10 @@ pub async fn clean_and_query(ctx: &SessionContext) -> Result<(Vec<Table>, Vec<Ta
         let sql = templates.sql(step.template, Engine::DataFusion)?;
         let df = ctx.sql(&sql).await.map_err(engine_err(format!("planning {}", step.template)))?;
         let df = df.cache().await.map_err(engine_err(format!("running {}", step.template)))?;
+        let schema = Arc::new(df.schema().as_arrow().clone());
         let batches = df.clone().collect().await.map_err(engine_err(format!("running {}", step.template)))?;
         ctx.register_table(step.table, df.into_view()).map_err(engine_err(format!("registering {}", step.table)))?;
-        cleaned.push(Table { name: step.table.to_string(), title: format!("cleaned {}", step.kind), batches });
+        cleaned.push(Table { name: step.table.to_string(), title: format!("cleaned {}", step.kind), schema, batches });
     }
     let mut results = Vec::new();
     for q in QUERIES {
@@ -141,32 +172,46 @@ pub async fn clean_and_query(ctx: &SessionContext) -> Result<(Vec<Table>, Vec<Ta
 async fn run_query(ctx: &SessionContext, templates: &Templates, q: Query) -> Result<Table, BatchError> {
     let sql = templates.sql(q.template, Engine::DataFusion)?;
     let df = ctx.sql(&sql).await.map_err(engine_err(format!("planning {}", q.template)))?;
+    let schema = Arc::new(df.schema().as_arrow().clone());
     let batches = df.clone().collect().await.map_err(engine_err(format!("running {}", q.template)))?;
     // Later queries may read this result (3b reads 3a).
     ctx.register_table(q.id, df.into_view()).map_err(engine_err(format!("registering {}", q.id)))?;
-    Ok(Table { name: q.id.to_string(), title: q.title.to_string(), batches })
+    Ok(Table { name: q.id.to_string(), title: q.title.to_string(), schema, batches })
 }
 
-/// The whole job: read, clean, query, optionally write Parquet.
+/// The whole job: read, clean, query, optionally write Parquet, the
+/// quarantine and the summary.
 pub async fn run(config: &BatchConfig) -> Result<BatchOutput, BatchError> {
     let ctx = SessionContext::new();
-    register_raw(&ctx, config).await?;
-    let mut raw_rows = Vec::new();
-    for kind in Kind::ALL {
-        let n = ctx
-            .table(&format!("{kind}_raw"))
-            .await
-            .map_err(engine_err("counting raw rows"))?
-            .count()
-            .await
-            .map_err(engine_err(format!("reading {kind} records")))?;
-        raw_rows.push((kind, n));
+    let inputs = register_raw(&ctx, config).await?;
+    let templates = Templates::new();
+    let mut summary = CleaningSummary::default();
+    for (kind, input) in &inputs {
+        let s = summary.kind_mut(*kind);
+        *s = summary::checks(&ctx, &templates, *kind).await?;
+        s.quarantined = input.quarantined_records();
+        s.records_read = input.rows + s.quarantined;
     }
     let (cleaned, results) = clean_and_query(&ctx).await?;
+    for (kind, input) in &inputs {
+        let rows = cleaned.iter().find(|t| t.name == format!("{kind}_clean")).map_or(0, |t| t.rows() as u64);
+        let s = summary.kind_mut(*kind);
+        s.rows = rows;
+        s.duplicates_dropped = input.rows - rows;
+    }
+    let raw_rows = inputs.iter().map(|(kind, input)| (*kind, input.rows as usize)).collect();
+    let quarantined: Vec<(Kind, Quarantined)> =
+        inputs.into_iter().flat_map(|(kind, input)| input.quarantined.into_iter().map(move |q| (kind, q))).collect();
+    let mut written_to = None;
     if let Some(dir) = &config.output {
         write_parquet(&ctx, dir, &cleaned, &results).await?;
+        written_to = Some(write_quarantine(dir, &quarantined)?);
+        write_json(&dir.join("summary.json"), &summary)?;
     }
-    Ok(BatchOutput { raw_rows, cleaned, results })
+    if config.strict && !quarantined.is_empty() {
+        return Err(BatchError::Strict { records: summary.quarantined(), lines: quarantined.len(), written_to });
+    }
+    Ok(BatchOutput { raw_rows, cleaned, results, quarantined, summary })
 }
 
 async fn write_parquet(ctx: &SessionContext, dir: &std::path::Path, cleaned: &[Table], results: &[Table]) -> Result<(), BatchError> {
@@ -175,7 +220,11 @@ async fn write_parquet(ctx: &SessionContext, dir: &std::path::Path, cleaned: &[T
         std::fs::create_dir_all(&d).map_err(|source| BatchError::Output { path: d.display().to_string(), source })?;
         for t in tables {
             let path = d.join(format!("{}.parquet", t.name));
-            let df = ctx.read_batches(t.batches.clone()).map_err(engine_err(format!("preparing {}", t.name)))?;
+            // Through a table with the result's schema, so that a result
+            // with no rows is still a file with its columns.
+            let table =
+                MemTable::try_new(t.schema.clone(), vec![t.batches.clone()]).map_err(engine_err(format!("preparing {}", t.name)))?;
+            let df = ctx.read_table(Arc::new(table)).map_err(engine_err(format!("preparing {}", t.name)))?;
             let opts = DataFrameWriteOptions::new().with_single_file_output(true);
             df.write_parquet(&path.display().to_string(), opts, None).await.map_err(engine_err(format!("writing {}", path.display())))?;
         }
@@ -183,27 +232,75 @@ async fn write_parquet(ctx: &SessionContext, dir: &std::path::Path, cleaned: &[T
     Ok(())
 }
 
+/// `quarantine/<kind>.json` under the output, one JSON object per refused
+/// line; every kind's file is written, empty when nothing was refused, so
+/// that a rerun never leaves an old quarantine behind. Returns the folder.
+fn write_quarantine(dir: &std::path::Path, quarantined: &[(Kind, Quarantined)]) -> Result<String, BatchError> {
+    let d = dir.join("quarantine");
+    let io_err = |path: &std::path::Path| {
+        let path = path.display().to_string();
+        move |source| BatchError::Output { path, source }
+    };
+    std::fs::create_dir_all(&d).map_err(io_err(&d))?;
+    for kind in Kind::ALL {
+        let mut text = String::new();
+        for (_, q) in quarantined.iter().filter(|(k, _)| *k == kind) {
+            text.push_str(&serde_json::to_string(q).expect("quarantine entries serialise"));
+            text.push('\n');
+        }
+        let path = d.join(format!("{kind}.json"));
+        std::fs::write(&path, text).map_err(io_err(&path))?;
+    }
+    Ok(d.display().to_string())
+}
+
+fn write_json(path: &std::path::Path, value: &impl serde::Serialize) -> Result<(), BatchError> {
+    let text = serde_json::to_string_pretty(value).expect("summaries serialise") + "\n";
+    std::fs::write(path, text).map_err(|source| BatchError::Output { path: path.display().to_string(), source })
+}
+
+/// One micro-batch cleaned.
+#[derive(Debug)]
+pub struct CleanedBatch {
+    /// The cleaned schema, which an empty batch still has.
+    pub schema: SchemaRef,
+    pub batches: Vec<RecordBatch>,
+    /// Rows in, duplicates dropped, placeholders nulled, values unparsed
+    /// (quarantined records are the caller's to add).
+    pub summary: KindSummary,
+}
+
 /// Clean one micro-batch of raw rows of one kind with the batch job's
-/// cleaning SQL (the stream path's cleaning: one implementation). Returns
-/// the cleaned schema too, which an empty batch still has.
-pub async fn clean_kind(
-    kind: Kind,
-    raw: Vec<RecordBatch>,
-) -> Result<(datafusion::arrow::datatypes::SchemaRef, Vec<RecordBatch>), BatchError> {
+/// cleaning SQL (the stream path's cleaning: one implementation), and
+/// summarise it with the batch job's summary SQL.
+pub async fn clean_kind(kind: Kind, raw: Vec<RecordBatch>) -> Result<CleanedBatch, BatchError> {
+    let rows_in: u64 = raw.iter().map(|b| b.num_rows() as u64).sum();
     let ctx = SessionContext::new();
     register_raw_batches(&ctx, kind, raw)?;
+    let templates = Templates::new();
+    let mut summary = summary::checks(&ctx, &templates, kind).await?;
     let step = CLEANING.iter().find(|s| s.kind == kind.as_str()).expect("every kind has a cleaning step");
-    let sql = Templates::new().sql(step.template, Engine::DataFusion)?;
+    let sql = templates.sql(step.template, Engine::DataFusion)?;
     let df = ctx.sql(&sql).await.map_err(engine_err(format!("planning {}", step.template)))?;
     let schema = Arc::new(df.schema().as_arrow().clone());
     let batches = df.collect().await.map_err(engine_err(format!("running {}", step.template)))?;
-    Ok((schema, batches))
+    let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
+    summary.records_read = rows_in;
+    summary.rows = rows;
+    summary.duplicates_dropped = rows_in - rows;
+    Ok(CleanedBatch { schema, batches, summary })
 }
 
 /// Register in-memory record batches as raw tables (tests, benchmarks).
 pub fn register_raw_batches(ctx: &SessionContext, kind: Kind, batches: Vec<RecordBatch>) -> Result<(), BatchError> {
     let schema = Arc::new(raw_schema(kind));
-    let table = datafusion::datasource::MemTable::try_new(schema, vec![batches]).map_err(engine_err("building table"))?;
+    // One partition per core the session plans for, so cleaning runs on all.
+    let mut partitions = vec![Vec::new(); ctx.copied_config().target_partitions().max(1)];
+    let n = partitions.len();
+    for (i, b) in batches.into_iter().enumerate() {
+        partitions[i % n].push(b);
+    }
+    let table = MemTable::try_new(schema, partitions).map_err(engine_err("building table"))?;
     ctx.register_table(format!("{kind}_raw"), Arc::new(table)).map_err(engine_err("registering table"))?;
     Ok(())
 }
@@ -329,5 +426,72 @@ mod tests {
         assert_eq!(col_i64(&q("q3a"), "follower_count"), [Some(40)]);
         assert_eq!(q("q3b").rows(), 1);
         assert_eq!(col_i64(&q("q6"), "number_users_joined"), [Some(4)]);
+    }
+
+    #[tokio::test]
+    async fn timestamps_in_the_spellings_seen_in_the_wild_parse_and_the_rest_are_counted() {
+        let geo = |i: i64, ts: &str| serde_json::json!({"ind": i, "timestamp": ts, "latitude": 1.0, "longitude": 2.0, "country": "C"});
+        let rows = [
+            geo(1, "2020-11-17 23:17:48"),
+            geo(2, "2020-11-17T23:17:48"),
+            geo(3, "2020-11-17T23:17:48.250"),
+            geo(4, "2020:11:17 23:17:48"),
+            geo(5, "17/11/2020"),
+            geo(6, "yesterday"),
+            geo(7, ""),
+        ];
+        let cleaned = clean_kind(Kind::Geo, batches(Kind::Geo, &rows)).await.unwrap();
+        let t = Table { name: "geo_clean".into(), title: String::new(), schema: cleaned.schema, batches: cleaned.batches };
+        let mut by_ind: Vec<_> = col_i64(&t, "ind").into_iter().zip(col_str(&t, "timestamp")).collect();
+        by_ind.sort();
+        let ts = |s: &str| Some(s.to_string());
+        assert_eq!(
+            by_ind,
+            [
+                (Some(1), ts("2020-11-17T23:17:48")),
+                (Some(2), ts("2020-11-17T23:17:48")),
+                (Some(3), ts("2020-11-17T23:17:48.250")),
+                (Some(4), ts("2020-11-17T23:17:48")),
+                (Some(5), None),
+                (Some(6), None),
+                (Some(7), None),
+            ]
+        );
+        // The empty string is a missing value, not an unparsed one.
+        assert_eq!(cleaned.summary.unparsed["timestamp"], Unparsed { count: 2, example: "17/11/2020".into() });
+        assert_eq!((cleaned.summary.records_read, cleaned.summary.rows, cleaned.summary.duplicates_dropped), (7, 7, 0));
+    }
+
+    #[tokio::test]
+    async fn the_summary_counts_each_placeholder_and_unparsed_follower_counts() {
+        let pins = [pin(1, "User Info Error", "User Info Error", ""), pin(2, "12x", "B", "art"), pin(2, "12x", "B", "art")];
+        let cleaned = clean_kind(Kind::Pin, batches(Kind::Pin, &pins)).await.unwrap();
+        let s = &cleaned.summary;
+        assert_eq!((s.records_read, s.rows, s.duplicates_dropped), (3, 2, 1));
+        assert_eq!(s.nulled["follower_count"]["User Info Error"], 1);
+        assert_eq!(s.nulled["poster_name"]["User Info Error"], 1);
+        assert_eq!(s.nulled["category"][""], 1);
+        assert_eq!(s.nulled["title"]["No Title Data Available"], 3);
+        assert_eq!(s.nulled["description"]["No description available Story format"], 3);
+        assert!(!s.nulled.contains_key("unique_id"));
+        assert_eq!(s.unparsed["follower_count"], Unparsed { count: 2, example: "12x".into() });
+    }
+
+    #[tokio::test]
+    async fn a_result_without_rows_keeps_its_columns_in_parquet_and_print() {
+        // No geo timestamp parses, so query 2 (grouped by year) is empty.
+        let geos = [serde_json::json!({"ind": 1, "timestamp": "never", "latitude": 1.0, "longitude": 2.0, "country": "Chile"})];
+        let users = [serde_json::json!({"ind": 1, "first_name": "A", "last_name": "B", "age": 30, "date_joined": "2016-01-01 00:00:00"})];
+        let ctx = ctx_with(&[pin(1, "10", "A", "art")], &geos, &users).await;
+        let (cleaned, results) = clean_and_query(&ctx).await.unwrap();
+        let q2 = results.iter().find(|t| t.name == "q2").unwrap();
+        assert_eq!(q2.rows(), 0);
+        assert!(q2.pretty().contains("post_year") && q2.pretty().contains("category_count"), "{}", q2.pretty());
+        let dir = tempfile::tempdir().unwrap();
+        write_parquet(&ctx, dir.path(), &cleaned, &results).await.unwrap();
+        let file = std::fs::File::open(dir.path().join("results/q2.parquet")).unwrap();
+        let reader = datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+        let names: Vec<_> = reader.schema().fields().iter().map(|f| f.name().clone()).collect();
+        assert_eq!(names, ["post_year", "category", "category_count"]);
     }
 }
