@@ -58,6 +58,12 @@ fn engine_err(context: impl Into<String>) -> impl FnOnce(datafusion::error::Data
     move |source| BatchError::Engine { context, source }
 }
 
+/// The embedded templates, parsed once: cleaning renders them per chunk.
+fn templates() -> &'static Templates {
+    static TEMPLATES: std::sync::OnceLock<Templates> = std::sync::OnceLock::new();
+    TEMPLATES.get_or_init(Templates::new)
+}
+
 /// Arrow schema of `<kind>_raw`, from the column list the Spark notebook
 /// is rendered from too.
 pub fn raw_schema(kind: Kind) -> Schema {
@@ -127,9 +133,8 @@ pub struct BatchOutput {
     pub summary: CleaningSummary,
 }
 
-/// Read the sink output of the three kinds and register it as `pin_raw`,
-/// `geo_raw`, `user_raw`. Returns what each kind's reading gave.
-pub async fn register_raw(ctx: &SessionContext, config: &BatchConfig) -> Result<Vec<(Kind, KindInput)>, BatchError> {
+/// Read the sink output of the three kinds, cleaned chunk by chunk.
+async fn read_input(config: &BatchConfig) -> Result<Vec<(Kind, KindInput)>, BatchError> {
     let store = crate::storage::open(&config.input, &config.aws).await?;
     let mut inputs = Vec::new();
     for kind in Kind::ALL {
@@ -142,16 +147,33 @@ pub async fn register_raw(ctx: &SessionContext, config: &BatchConfig) -> Result<
         if keys.is_empty() {
             return Err(BatchError::NoInput { kind, location: config.input.to_string(), prefix: rel });
         }
-        let mut input = read::read_kind(&store, kind, keys).await?;
-        register_raw_batches(ctx, kind, std::mem::take(&mut input.batches))?;
-        inputs.push((kind, input));
+        inputs.push((kind, read::read_kind(&store, kind, keys).await?));
     }
     Ok(inputs)
 }
 
+/// Exact duplicates dropped from rows of one schema.
+async fn distinct(schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>, BatchError> {
+    let ctx = SessionContext::new();
+    let table = MemTable::try_new(schema, vec![batches]).map_err(engine_err("building the cleaned parts"))?;
+    ctx.register_table("parts", Arc::new(table)).map_err(engine_err("registering the cleaned parts"))?;
+    let df = ctx.sql("SELECT DISTINCT * FROM parts").await.map_err(engine_err("planning the cleaned parts"))?;
+    df.collect().await.map_err(engine_err("dropping duplicates across chunks"))
+}
+
+/// Drop the duplicates across chunks and register the cleaned table.
+async fn register_cleaned(ctx: &SessionContext, kind: Kind, input: &mut KindInput) -> Result<Table, BatchError> {
+    let step = CLEANING.iter().find(|s| s.kind == kind.as_str()).expect("every kind has a cleaning step");
+    let schema = input.cleaned_schema.clone();
+    let batches = distinct(schema.clone(), std::mem::take(&mut input.cleaned_parts)).await?;
+    let table = MemTable::try_new(schema.clone(), vec![batches.clone()]).map_err(engine_err(format!("building {}", step.table)))?;
+    ctx.register_table(step.table, Arc::new(table)).map_err(engine_err(format!("registering {}", step.table)))?;
+    Ok(Table { name: step.table.to_string(), title: format!("cleaned {}", step.kind), schema, batches })
+}
+
 /// Run cleaning and all queries on tables already registered as `*_raw`.
 pub async fn clean_and_query(ctx: &SessionContext) -> Result<(Vec<Table>, Vec<Table>), BatchError> {
-    let templates = Templates::new();
+    let templates = templates();
     let mut cleaned = Vec::new();
     for step in CLEANING {
         let sql = templates.sql(step.template, Engine::DataFusion)?;
@@ -162,11 +184,17 @@ pub async fn clean_and_query(ctx: &SessionContext) -> Result<(Vec<Table>, Vec<Ta
         ctx.register_table(step.table, df.into_view()).map_err(engine_err(format!("registering {}", step.table)))?;
         cleaned.push(Table { name: step.table.to_string(), title: format!("cleaned {}", step.kind), schema, batches });
     }
+    Ok((cleaned, run_queries(ctx).await?))
+}
+
+/// Run every query on the cleaned tables already registered.
+pub async fn run_queries(ctx: &SessionContext) -> Result<Vec<Table>, BatchError> {
+    let templates = templates();
     let mut results = Vec::new();
     for q in QUERIES {
-        results.push(run_query(ctx, &templates, q).await?);
+        results.push(run_query(ctx, templates, q).await?);
     }
-    Ok((cleaned, results))
+    Ok(results)
 }
 
 async fn run_query(ctx: &SessionContext, templates: &Templates, q: Query) -> Result<Table, BatchError> {
@@ -183,22 +211,20 @@ async fn run_query(ctx: &SessionContext, templates: &Templates, q: Query) -> Res
 /// quarantine and the summary.
 pub async fn run(config: &BatchConfig) -> Result<BatchOutput, BatchError> {
     let ctx = SessionContext::new();
-    let inputs = register_raw(&ctx, config).await?;
-    let templates = Templates::new();
+    let mut inputs = read_input(config).await?;
     let mut summary = CleaningSummary::default();
-    for (kind, input) in &inputs {
+    let mut cleaned = Vec::new();
+    for (kind, input) in &mut inputs {
+        let table = register_cleaned(&ctx, *kind, input).await?;
         let s = summary.kind_mut(*kind);
-        *s = summary::checks(&ctx, &templates, *kind).await?;
+        *s = input.summary.clone();
         s.quarantined = input.quarantined_records();
         s.records_read = input.rows + s.quarantined;
+        s.rows = table.rows() as u64;
+        s.duplicates_dropped = input.rows - s.rows;
+        cleaned.push(table);
     }
-    let (cleaned, results) = clean_and_query(&ctx).await?;
-    for (kind, input) in &inputs {
-        let rows = cleaned.iter().find(|t| t.name == format!("{kind}_clean")).map_or(0, |t| t.rows() as u64);
-        let s = summary.kind_mut(*kind);
-        s.rows = rows;
-        s.duplicates_dropped = input.rows - rows;
-    }
+    let results = run_queries(&ctx).await?;
     let raw_rows = inputs.iter().map(|(kind, input)| (*kind, input.rows as usize)).collect();
     let quarantined: Vec<(Kind, Quarantined)> =
         inputs.into_iter().flat_map(|(kind, input)| input.quarantined.into_iter().map(move |q| (kind, q))).collect();
@@ -277,8 +303,8 @@ pub async fn clean_kind(kind: Kind, raw: Vec<RecordBatch>) -> Result<CleanedBatc
     let rows_in: u64 = raw.iter().map(|b| b.num_rows() as u64).sum();
     let ctx = SessionContext::new();
     register_raw_batches(&ctx, kind, raw)?;
-    let templates = Templates::new();
-    let mut summary = summary::checks(&ctx, &templates, kind).await?;
+    let templates = templates();
+    let mut summary = summary::checks(&ctx, templates, kind).await?;
     let step = CLEANING.iter().find(|s| s.kind == kind.as_str()).expect("every kind has a cleaning step");
     let sql = templates.sql(step.template, Engine::DataFusion)?;
     let df = ctx.sql(&sql).await.map_err(engine_err(format!("planning {}", step.template)))?;

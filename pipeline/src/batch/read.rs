@@ -5,17 +5,22 @@
 use std::sync::Arc;
 
 use contract::Kind;
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
 use serde::{Deserialize, Serialize};
 
-use super::BatchError;
+use super::{BatchError, KindSummary};
 use crate::raw_rows::RawRowDecoder;
 
 /// Objects fetched and decoded at the same time.
-const CONCURRENT_OBJECTS: usize = 4;
+const CONCURRENT_OBJECTS: usize = 2;
+
+/// Raw rows cleaned at a time: enough that planning is negligible, few
+/// enough that raw rows never fill the memory.
+const CHUNK_ROWS: u64 = 50_000;
 
 /// Text refused by the raw-row rule, with where it was found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,10 +36,15 @@ pub struct Quarantined {
     pub records: u64,
 }
 
-/// The raw rows of one kind and what was refused.
-#[derive(Debug, Default)]
+/// One kind's input, cleaned chunk by chunk, and what was refused.
+#[derive(Debug)]
 pub struct KindInput {
-    pub batches: Vec<RecordBatch>,
+    /// Each chunk's cleaned rows: duplicates are dropped within a chunk,
+    /// not yet across chunks.
+    pub cleaned_parts: Vec<RecordBatch>,
+    pub cleaned_schema: SchemaRef,
+    /// The chunks' summaries merged (counts of rows are set by the caller).
+    pub summary: KindSummary,
     pub objects: u64,
     /// Rows decoded.
     pub rows: u64,
@@ -61,10 +71,14 @@ pub async fn list_objects(store: &Arc<dyn ObjectStore>, prefix: &ObjectPath) -> 
     Ok(keys)
 }
 
-/// Fetch and decode the objects, several at a time, keeping their order.
+/// Fetch and decode the objects, several at a time, keeping their order,
+/// and clean them in chunks of about [`CHUNK_ROWS`] raw rows. Cleaning is
+/// row by row plus dropping exact duplicates, so cleaning chunks and then
+/// dropping duplicates across them gives the same table as cleaning
+/// everything at once, without holding all raw rows in memory.
 pub async fn read_kind(store: &Arc<dyn ObjectStore>, kind: Kind, keys: Vec<ObjectPath>) -> Result<KindInput, BatchError> {
     let objects = keys.len() as u64;
-    let decoded: Vec<(Vec<RecordBatch>, u64, Vec<Quarantined>)> = futures::stream::iter(keys)
+    let mut decoded = futures::stream::iter(keys)
         .map(|key| {
             let store = store.clone();
             async move {
@@ -76,16 +90,44 @@ pub async fn read_kind(store: &Arc<dyn ObjectStore>, kind: Kind, keys: Vec<Objec
                     .map_err(|e| BatchError::Join(e.to_string()))
             }
         })
-        .buffered(CONCURRENT_OBJECTS)
-        .try_collect()
-        .await?;
-    let mut input = KindInput { objects, ..Default::default() };
-    for (batches, rows, quarantined) in decoded {
-        input.batches.extend(batches);
-        input.rows += rows;
-        input.quarantined.extend(quarantined);
+        .buffered(CONCURRENT_OBJECTS);
+    let mut input = KindInput {
+        cleaned_parts: Vec::new(),
+        cleaned_schema: Arc::new(datafusion::arrow::datatypes::Schema::empty()),
+        summary: KindSummary::default(),
+        objects,
+        rows: 0,
+        quarantined: Vec::new(),
+    };
+    let mut chunk = Vec::new();
+    let mut chunk_rows = 0;
+    loop {
+        let next = decoded.try_next().await?;
+        let last = next.is_none();
+        if let Some((batches, rows, quarantined)) = next {
+            chunk.extend(batches);
+            chunk_rows += rows;
+            input.rows += rows;
+            input.quarantined.extend(quarantined);
+        }
+        // The last chunk is cleaned even when empty: it gives the schema.
+        if chunk_rows >= CHUNK_ROWS || (last && (chunk_rows > 0 || input.cleaned_parts.is_empty())) {
+            let cleaned = super::clean_kind(kind, std::mem::take(&mut chunk)).await?;
+            input.cleaned_parts.extend(cleaned.batches);
+            input.cleaned_schema = cleaned.schema;
+            input.summary.merge(&cleaned.summary);
+            chunk_rows = 0;
+            // Duplicates repeat across chunks: drop them as they pile up, so
+            // the parts stay near the size of the cleaned table.
+            let part_rows: usize = input.cleaned_parts.iter().map(RecordBatch::num_rows).sum();
+            if part_rows as u64 >= CHUNK_ROWS {
+                input.cleaned_parts = super::distinct(input.cleaned_schema.clone(), std::mem::take(&mut input.cleaned_parts)).await?;
+            }
+        }
+        if last {
+            return Ok(input);
+        }
     }
-    Ok(input)
 }
 
 /// One object's lines: rows, and the refused lines.
