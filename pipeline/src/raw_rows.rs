@@ -28,8 +28,8 @@ use std::sync::Arc;
 use contract::{Kind, RawType};
 use datafusion::arrow::array::{ArrayRef, Float64Builder, Int64Builder, RecordBatch, StringBuilder};
 use datafusion::arrow::datatypes::SchemaRef;
+use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde_json::value::RawValue;
 
 /// Rows per Arrow batch the decoder emits.
 const BATCH_ROWS: usize = 8192;
@@ -67,6 +67,11 @@ pub struct RawRowDecoder {
     builders: Vec<ColumnBuilder>,
     pending: usize,
     batches: Vec<RecordBatch>,
+    /// Per column, the values cleaning will null (the empty string first),
+    /// for the pin text columns; counted here so the summary needs no
+    /// second pass over the rows.
+    placeholders: Vec<Option<&'static [&'static str]>>,
+    nulled: Vec<Vec<u64>>,
 }
 
 impl RawRowDecoder {
@@ -81,7 +86,12 @@ impl RawRowDecoder {
             builders: Vec::new(),
             pending: 0,
             batches: Vec::new(),
+            placeholders: Vec::new(),
+            nulled: Vec::new(),
         };
+        let nulled_values = if kind == Kind::Pin { templates::pin_nulled_values() } else { Vec::new() };
+        decoder.placeholders = columns.iter().map(|(c, _)| nulled_values.iter().find(|(n, _)| n == c).map(|(_, values)| *values)).collect();
+        decoder.nulled = decoder.placeholders.iter().map(|p| vec![0; p.map_or(0, |v| v.len() + 1)]).collect();
         decoder.builders = decoder.new_builders();
         decoder
     }
@@ -104,7 +114,9 @@ impl RawRowDecoder {
     /// Decode one JSON text: a line of a sink object, or a Kinesis
     /// record's data (which may span lines). Blank text gives nothing.
     pub fn push(&mut self, text: &[u8]) -> LineOutcome {
-        if text.iter().all(u8::is_ascii_whitespace) {
+        // Lines start with `{` or `[`: look at the whole text only when not.
+        let starts_with_value = text.first().is_some_and(|b| !b.is_ascii_whitespace());
+        if !starts_with_value && text.iter().all(u8::is_ascii_whitespace) {
             return LineOutcome::default();
         }
         let records = match parse_line(self.columns, text) {
@@ -128,11 +140,20 @@ impl RawRowDecoder {
     }
 
     fn append(&mut self, slots: Vec<Slot<'_>>) {
-        for (builder, slot) in self.builders.iter_mut().zip(slots) {
+        for (i, (builder, slot)) in self.builders.iter_mut().zip(slots).enumerate() {
             match (builder, slot) {
                 (ColumnBuilder::Int(b), Slot::Int(v)) => b.append_value(v),
                 (ColumnBuilder::Float(b), Slot::Float(v)) => b.append_value(v),
-                (ColumnBuilder::Text(b), Slot::Text(v)) => b.append_value(v),
+                (ColumnBuilder::Text(b), Slot::Text(v)) => {
+                    if let Some(values) = self.placeholders[i] {
+                        if v.is_empty() {
+                            self.nulled[i][0] += 1;
+                        } else if let Some(j) = values.iter().position(|p| *p == v) {
+                            self.nulled[i][j + 1] += 1;
+                        }
+                    }
+                    b.append_value(v)
+                }
                 (ColumnBuilder::Int(b), _) => b.append_null(),
                 (ColumnBuilder::Float(b), _) => b.append_null(),
                 (ColumnBuilder::Text(b), _) => b.append_null(),
@@ -160,6 +181,20 @@ impl RawRowDecoder {
             .collect();
         self.batches.push(RecordBatch::try_new(self.schema.clone(), columns).expect("builders follow the raw schema"));
         self.pending = 0;
+    }
+
+    /// Per column and value (`""` for the empty string): how many rows
+    /// decoded so far hold a value the cleaning nulls.
+    pub fn nulled(&self) -> std::collections::BTreeMap<String, std::collections::BTreeMap<String, u64>> {
+        let mut out = std::collections::BTreeMap::new();
+        for (i, counts) in self.nulled.iter().enumerate() {
+            let Some(values) = self.placeholders[i] else { continue };
+            for (j, &n) in counts.iter().enumerate().filter(|(_, n)| **n > 0) {
+                let value = if j == 0 { "" } else { values[j - 1] };
+                out.entry(self.columns[i].0.to_string()).or_insert_with(std::collections::BTreeMap::new).insert(value.to_string(), n);
+            }
+        }
+        out
     }
 
     /// Every row decoded so far, in input order.
@@ -315,15 +350,21 @@ impl RecordVisitor {
     fn visit_map<'de, A: MapAccess<'de>>(self, mut map: A) -> Result<Record<'de>, A::Error> {
         let mut slots: Vec<Slot<'de>> = self.columns.iter().map(|_| Slot::Null).collect();
         let mut problem = None;
+        // Emulators send the columns in order: try the next one first.
+        let mut next = 0;
         while let Some(key) = map.next_key::<Text<'de>>()? {
-            let Some(i) = self.columns.iter().position(|(c, _)| *c == key.0) else {
+            let i = match self.columns.get(next) {
+                Some((c, _)) if *c == key.0 => Some(next),
+                _ => self.columns.iter().position(|(c, _)| *c == key.0),
+            };
+            let Some(i) = i else {
                 map.next_value::<IgnoredAny>()?;
                 continue;
             };
-            let raw: &'de RawValue = map.next_value()?;
+            next = i + 1;
             let (column, ty) = self.columns[i];
             // A repeated key: the last value wins, as in Spark.
-            match slot(ty, raw) {
+            match map.next_value_seed(FieldSeed { ty })? {
                 Ok(s) => slots[i] = s,
                 Err(found) => {
                     problem.get_or_insert_with(|| format!("`{column}` is {found}, expected {}", expected(ty)));
@@ -343,41 +384,82 @@ fn expected(ty: RawType) -> &'static str {
 }
 
 /// The value of one field, or what it is when it does not fit the column.
-fn slot(ty: RawType, raw: &RawValue) -> Result<Slot<'_>, &'static str> {
-    let text = raw.get();
-    let first = text.as_bytes()[0];
-    if text == "null" {
-        return Ok(Slot::Null);
+struct FieldSeed {
+    ty: RawType,
+}
+
+type Field<'a> = Result<Slot<'a>, &'static str>;
+
+impl<'de> DeserializeSeed<'de> for FieldSeed {
+    type Value = Field<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
     }
-    let is_number = first == b'-' || first.is_ascii_digit();
-    match ty {
-        RawType::Int if is_number => {
-            if text.bytes().any(|b| matches!(b, b'.' | b'e' | b'E')) {
-                return Err("a number with a fraction or exponent");
-            }
-            text.parse().map(Slot::Int).map_err(|_| "an integer out of range")
-        }
-        // Out-of-range values become infinite, as in Spark.
-        RawType::Float if is_number => Ok(Slot::Float(text.parse().map_err(|_| "not a number")?)),
-        RawType::Int | RawType::Float => Err(match first {
-            b'"' => "a string",
-            b't' | b'f' => "a boolean",
-            b'[' => "an array",
-            _ => "an object",
-        }),
-        RawType::Text if first == b'"' => {
-            // Without escapes the content is the text itself.
-            if !text.contains('\\') {
-                return Ok(Slot::Text(Cow::Borrowed(&text[1..text.len() - 1])));
-            }
-            serde_json::from_str::<String>(text).map(|s| Slot::Text(Cow::Owned(s))).map_err(|_| "a broken string")
-        }
-        RawType::Text if first == b'{' || first == b'[' => {
-            let mut out = Vec::with_capacity(text.len());
-            crate::json::append_compact_parsed(&mut out, text.as_bytes()).map_err(|_| "nested too deeply")?;
-            Ok(Slot::Text(Cow::Owned(String::from_utf8(out).expect("compacting keeps UTF-8"))))
-        }
-        RawType::Text => Ok(Slot::Text(Cow::Borrowed(text))),
+}
+
+impl<'de> Visitor<'de> for FieldSeed {
+    type Value = Field<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Ok(Slot::Null))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(match self.ty {
+            RawType::Int => Ok(Slot::Int(v)),
+            RawType::Float => Ok(Slot::Float(v as f64)),
+            RawType::Text => Ok(Slot::Text(Cow::Owned(v.to_string()))),
+        })
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(match self.ty {
+            RawType::Int => i64::try_from(v).map(Slot::Int).map_err(|_| "an integer out of range"),
+            RawType::Float => Ok(Slot::Float(v as f64)),
+            RawType::Text => Ok(Slot::Text(Cow::Owned(v.to_string()))),
+        })
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(match self.ty {
+            // serde_json gives an f64 for `1.0`, `1e3` and integers beyond u64.
+            RawType::Int => Err("not an integer"),
+            RawType::Float => Ok(Slot::Float(v)),
+            RawType::Text => Ok(Slot::Text(Cow::Owned(v.to_string()))),
+        })
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(match self.ty {
+            RawType::Text => Ok(Slot::Text(Cow::Borrowed(if v { "true" } else { "false" }))),
+            _ => Err("a boolean"),
+        })
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(match self.ty {
+            RawType::Text => Ok(Slot::Text(Cow::Borrowed(v))),
+            _ => Err("a string"),
+        })
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(match self.ty {
+            RawType::Text => Ok(Slot::Text(Cow::Owned(v.to_string()))),
+            _ => Err("a string"),
+        })
+    }
+    // Nested values: their compact JSON in a text column, as Spark writes it.
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        let value = serde_json::Value::deserialize(de::value::MapAccessDeserializer::new(map))?;
+        Ok(match self.ty {
+            RawType::Text => Ok(Slot::Text(Cow::Owned(value.to_string()))),
+            _ => Err("an object"),
+        })
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        let value = serde_json::Value::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
+        Ok(match self.ty {
+            RawType::Text => Ok(Slot::Text(Cow::Owned(value.to_string()))),
+            _ => Err("an array"),
+        })
     }
 }
 
@@ -476,12 +558,12 @@ mod tests {
         assert_eq!(reason(&o[1]), "a JSON number, not an object or an array of objects");
         assert!(reason(&o[2]).contains("text after the value"), "{}", reason(&o[2]));
         assert_eq!(reason(&o[3]), "`ind` is a string, expected an integer");
-        assert_eq!(reason(&o[4]), "`ind` is a number with a fraction or exponent, expected an integer");
+        assert_eq!(reason(&o[4]), "`ind` is not an integer, expected an integer");
         assert_eq!(reason(&o[5]), "`age` is a string, expected an integer");
         assert_eq!(o[6].refused[0].records, 3, "a bad record refuses its whole line, counted as the records in it");
         assert_eq!(reason(&o[7]), "an array whose element 2 is not an object, not an object or an array of objects");
         assert_eq!(o[7].refused[0].records, 1);
-        assert_eq!(reason(&o[8]), "`ind` is an integer out of range, expected an integer");
+        assert_eq!(reason(&o[8]), "`ind` is not an integer, expected an integer");
     }
 
     #[test]

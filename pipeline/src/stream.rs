@@ -439,8 +439,10 @@ impl TableWorker {
             // Sequence numbers grow within a shard; reads are in order.
             checkpoint.insert(r.shard.clone(), r.sequence.clone());
         }
+        let nulled = decoder.nulled();
         let batch::CleanedBatch { schema: cleaned_schema, batches: cleaned, summary: mut cleaned_summary } =
             batch::clean_kind(self.kind, decoder.finish()).await?;
+        cleaned_summary.nulled = nulled;
         cleaned_summary.quarantined = bad;
         cleaned_summary.records_read += bad;
         let delta_schema = delta_compatible(&cleaned_schema);

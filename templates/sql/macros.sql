@@ -77,10 +77,10 @@ CASE
 TRY_CAST(CASE WHEN {{ ts }} LIKE '____:__:__%' THEN replace(substr({{ ts }}, 1, 10), ':', '-') || substr({{ ts }}, 11) ELSE {{ ts }} END AS TIMESTAMP)
 {%- endmacro parse_timestamp %}
 
-{#- Summary rows for a datetime column: how many non-empty values did not
-    parse, and the smallest of them as the example. -#}
-{% macro unparsed_timestamps(table, name, column) -%}
-SELECT 'unparsed' AS check_name, '{{ name }}' AS column_name, MIN({{ column }}) AS value, COUNT(*) AS n
-FROM {{ table }}
-WHERE NULLIF({{ column }}, '') IS NOT NULL AND {{ self::parse_timestamp(ts=column) }} IS NULL
-{%- endmacro unparsed_timestamps %}
+{#- Summary columns for values of `column` that are present but do not
+    parse (`parsed` is null): how many, and the smallest as the example. The
+    names are `unparsed:<name>` and `example:<name>`. -#}
+{% macro unparsed(q, name, column, present, parsed) -%}
+SUM(CASE WHEN {{ present }} IS NOT NULL AND {{ parsed }} IS NULL THEN 1 ELSE 0 END) AS {{ q }}unparsed:{{ name }}{{ q }},
+  MIN(CASE WHEN {{ present }} IS NOT NULL AND {{ parsed }} IS NULL THEN {{ column }} END) AS {{ q }}example:{{ name }}{{ q }}
+{%- endmacro unparsed %}

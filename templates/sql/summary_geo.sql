@@ -1,3 +1,6 @@
 {% import "sql/macros.sql" as m -%}
 -- What cleaning geo_raw cannot parse (the cleaning summary).
-{{ m::unparsed_timestamps(table="geo_raw", name="timestamp", column=q ~ "timestamp" ~ q) }}
+{%- set ts = q ~ "timestamp" ~ q %}
+SELECT
+  {{ m::unparsed(q=q, name="timestamp", column=ts, present="NULLIF(" ~ ts ~ ", '')", parsed=m::parse_timestamp(ts=ts)) }}
+FROM geo_raw

@@ -1,3 +1,5 @@
 {% import "sql/macros.sql" as m -%}
 -- What cleaning user_raw cannot parse (the cleaning summary).
-{{ m::unparsed_timestamps(table="user_raw", name="date_joined", column="date_joined") }}
+SELECT
+  {{ m::unparsed(q=q, name="date_joined", column="date_joined", present="NULLIF(date_joined, '')", parsed=m::parse_timestamp(ts="date_joined")) }}
+FROM user_raw

@@ -113,7 +113,12 @@ struct NulledColumn {
     values: &'static [&'static str],
 }
 
-/// Every text column of `pin_raw` in raw order, with its placeholders.
+/// Every text column of `pin_raw` in raw order, with its placeholders: the
+/// columns in which cleaning nulls the empty string and these values.
+pub fn pin_nulled_values() -> Vec<(&'static str, &'static [&'static str])> {
+    pin_nulled_columns().into_iter().map(|c| (c.column, c.values)).collect()
+}
+
 fn pin_nulled_columns() -> Vec<NulledColumn> {
     contract::raw_columns(contract::Kind::Pin)
         .iter()
@@ -134,9 +139,8 @@ pub struct CleaningStep {
     pub kind: &'static str,
     pub table: &'static str,
     pub template: &'static str,
-    /// What the step did to `<kind>_raw`, as rows `(check_name,
-    /// column_name, value, n)`: `nulled` per placeholder value, `unparsed`
-    /// per column with the smallest value as the example.
+    /// What the step cannot parse in `<kind>_raw`, in one row:
+    /// `unparsed:<column>` and `example:<column>` per parsed column.
     pub summary_template: &'static str,
 }
 

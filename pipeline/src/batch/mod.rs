@@ -20,7 +20,7 @@ use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 use templates::{CLEANING, Engine, QUERIES, Query, Templates};
 
-pub use read::{KindInput, Quarantined, decode_object};
+pub use read::{DecodedObject, KindInput, Quarantined, decode_object};
 pub use summary::{CleaningSummary, KindSummary, Unparsed};
 
 use crate::storage::{Location, StorageError};
@@ -136,7 +136,7 @@ pub struct BatchOutput {
 /// Read the sink output of the three kinds, cleaned chunk by chunk.
 async fn read_input(config: &BatchConfig) -> Result<Vec<(Kind, KindInput)>, BatchError> {
     let store = crate::storage::open(&config.input, &config.aws).await?;
-    let mut inputs = Vec::new();
+    let mut listed = Vec::new();
     for kind in Kind::ALL {
         let rel = format!("topics/{}/", config.names.topic(kind));
         let list_prefix = object_store::path::Path::from(format!("{}/{}", config.input.prefix(), rel).trim_start_matches('/'));
@@ -147,9 +147,15 @@ async fn read_input(config: &BatchConfig) -> Result<Vec<(Kind, KindInput)>, Batc
         if keys.is_empty() {
             return Err(BatchError::NoInput { kind, location: config.input.to_string(), prefix: rel });
         }
-        inputs.push((kind, read::read_kind(&store, kind, keys).await?));
+        listed.push((kind, keys));
     }
-    Ok(inputs)
+    // The kinds are independent: reading them at the same time keeps both
+    // cores busy while one kind's chunk is being cleaned.
+    let reads = listed.into_iter().map(|(kind, keys)| {
+        let store = store.clone();
+        async move { read::read_kind(&store, kind, keys).await.map(|input| (kind, input)) }
+    });
+    futures::future::try_join_all(reads).await
 }
 
 /// Exact duplicates dropped from rows of one schema.
@@ -291,8 +297,9 @@ pub struct CleanedBatch {
     /// The cleaned schema, which an empty batch still has.
     pub schema: SchemaRef,
     pub batches: Vec<RecordBatch>,
-    /// Rows in, duplicates dropped, placeholders nulled, values unparsed
-    /// (quarantined records are the caller's to add).
+    /// Rows in, duplicates dropped, values unparsed (quarantined records
+    /// and placeholders nulled are counted by the decoder, the caller's to
+    /// add).
     pub summary: KindSummary,
 }
 
@@ -491,16 +498,23 @@ mod tests {
     #[tokio::test]
     async fn the_summary_counts_each_placeholder_and_unparsed_follower_counts() {
         let pins = [pin(1, "User Info Error", "User Info Error", ""), pin(2, "12x", "B", "art"), pin(2, "12x", "B", "art")];
-        let cleaned = clean_kind(Kind::Pin, batches(Kind::Pin, &pins)).await.unwrap();
+        let text: String = pins.iter().map(|p| format!("{p}\n")).collect();
+        let decoded = decode_object(Kind::Pin, "k", text.as_bytes());
+        let cleaned = clean_kind(Kind::Pin, decoded.batches).await.unwrap();
         let s = &cleaned.summary;
         assert_eq!((s.records_read, s.rows, s.duplicates_dropped), (3, 2, 1));
-        assert_eq!(s.nulled["follower_count"]["User Info Error"], 1);
-        assert_eq!(s.nulled["poster_name"]["User Info Error"], 1);
-        assert_eq!(s.nulled["category"][""], 1);
-        assert_eq!(s.nulled["title"]["No Title Data Available"], 3);
-        assert_eq!(s.nulled["description"]["No description available Story format"], 3);
-        assert!(!s.nulled.contains_key("unique_id"));
         assert_eq!(s.unparsed["follower_count"], Unparsed { count: 2, example: "12x".into() });
+        let n = &decoded.nulled;
+        assert_eq!(n["follower_count"]["User Info Error"], 1);
+        assert_eq!(n["poster_name"]["User Info Error"], 1);
+        assert_eq!(n["category"][""], 1);
+        assert_eq!(n["title"]["No Title Data Available"], 3);
+        assert_eq!(n["description"]["No description available Story format"], 3);
+        assert!(!n.contains_key("unique_id") && !n.contains_key("index"));
+        // The cleaning nulls exactly what was counted.
+        let t = Table { name: "pin_clean".into(), title: String::new(), schema: cleaned.schema, batches: cleaned.batches };
+        assert!(col_str(&t, "title").iter().all(Option::is_none));
+        assert_eq!(col_str(&t, "category").iter().filter(|c| c.is_none()).count(), 1);
     }
 
     #[tokio::test]

@@ -2,6 +2,7 @@
 //! rule (`crate::raw_rows`), refused lines into the quarantine with where
 //! they came from. One bad line never fails the job.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use contract::Kind;
@@ -78,8 +79,9 @@ pub async fn list_objects(store: &Arc<dyn ObjectStore>, prefix: &ObjectPath) -> 
 /// everything at once, without holding all raw rows in memory.
 pub async fn read_kind(store: &Arc<dyn ObjectStore>, kind: Kind, keys: Vec<ObjectPath>) -> Result<KindInput, BatchError> {
     let objects = keys.len() as u64;
-    let mut decoded = futures::stream::iter(keys)
-        .map(|key| {
+    let store = store.clone();
+    let decoded = futures::stream::iter(keys)
+        .map(move |key| {
             let store = store.clone();
             async move {
                 let fetch_err = |source| BatchError::Fetch { key: key.to_string(), source };
@@ -91,6 +93,18 @@ pub async fn read_kind(store: &Arc<dyn ObjectStore>, kind: Kind, keys: Vec<Objec
             }
         })
         .buffered(CONCURRENT_OBJECTS);
+    // Fetching and decoding run in a task of their own, so that they go on
+    // while a chunk is being cleaned; the channel bounds what waits.
+    let (tx, mut rx) = tokio::sync::mpsc::channel(CONCURRENT_OBJECTS);
+    let producer = tokio::spawn(async move {
+        let mut decoded = std::pin::pin!(decoded);
+        while let Some(object) = decoded.next().await {
+            let failed = object.is_err();
+            if tx.send(object).await.is_err() || failed {
+                break;
+            }
+        }
+    });
     let mut input = KindInput {
         cleaned_parts: Vec::new(),
         cleaned_schema: Arc::new(datafusion::arrow::datatypes::Schema::empty()),
@@ -102,13 +116,14 @@ pub async fn read_kind(store: &Arc<dyn ObjectStore>, kind: Kind, keys: Vec<Objec
     let mut chunk = Vec::new();
     let mut chunk_rows = 0;
     loop {
-        let next = decoded.try_next().await?;
+        let next = rx.recv().await.transpose()?;
         let last = next.is_none();
-        if let Some((batches, rows, quarantined)) = next {
-            chunk.extend(batches);
-            chunk_rows += rows;
-            input.rows += rows;
-            input.quarantined.extend(quarantined);
+        if let Some(object) = next {
+            chunk.extend(object.batches);
+            chunk_rows += object.rows;
+            input.rows += object.rows;
+            input.quarantined.extend(object.quarantined);
+            input.summary.merge(&KindSummary { nulled: object.nulled, ..Default::default() });
         }
         // The last chunk is cleaned even when empty: it gives the schema.
         if chunk_rows >= CHUNK_ROWS || (last && (chunk_rows > 0 || input.cleaned_parts.is_empty())) {
@@ -125,17 +140,32 @@ pub async fn read_kind(store: &Arc<dyn ObjectStore>, kind: Kind, keys: Vec<Objec
             }
         }
         if last {
+            producer.await.map_err(|e| BatchError::Join(e.to_string()))?;
             return Ok(input);
         }
     }
 }
 
+/// One object's lines, decoded.
+#[derive(Debug)]
+pub struct DecodedObject {
+    pub batches: Vec<RecordBatch>,
+    pub rows: u64,
+    pub quarantined: Vec<Quarantined>,
+    /// Placeholders the cleaning will null, per column and value.
+    pub nulled: BTreeMap<String, BTreeMap<String, u64>>,
+}
+
 /// One object's lines: rows, and the refused lines.
-pub fn decode_object(kind: Kind, key: &str, bytes: &[u8]) -> (Vec<RecordBatch>, u64, Vec<Quarantined>) {
+pub fn decode_object(kind: Kind, key: &str, bytes: &[u8]) -> DecodedObject {
     let mut decoder = RawRowDecoder::new(kind);
     let mut rows = 0;
     let mut quarantined = Vec::new();
-    for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
+    let mut start = 0;
+    let ends = memchr::memchr_iter(b'\n', bytes).chain((bytes.last() != Some(&b'\n')).then_some(bytes.len()));
+    for (i, end) in ends.enumerate() {
+        let line = &bytes[start..end];
+        start = end + 1;
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         let outcome = decoder.push(line);
         rows += outcome.rows;
@@ -149,7 +179,8 @@ pub fn decode_object(kind: Kind, key: &str, bytes: &[u8]) -> (Vec<RecordBatch>, 
             });
         }
     }
-    (decoder.finish(), rows, quarantined)
+    let nulled = decoder.nulled();
+    DecodedObject { batches: decoder.finish(), rows, quarantined, nulled }
 }
 
 #[cfg(test)]
@@ -159,7 +190,8 @@ mod tests {
     #[test]
     fn refused_lines_keep_their_object_and_line_number() {
         let text = b"{\"ind\": 1}\r\n\nnot json\n[{\"ind\": 2}, {\"ind\": 3}]\n{\"country\": \"x\"}\n";
-        let (batches, rows, q) = decode_object(Kind::Geo, "topics/t/partition=0/t+0+0000000000.json", text);
+        let DecodedObject { batches, rows, quarantined: q, .. } =
+            decode_object(Kind::Geo, "topics/t/partition=0/t+0+0000000000.json", text);
         assert_eq!(rows, 3);
         assert_eq!(batches.iter().map(RecordBatch::num_rows).sum::<usize>(), 3);
         assert_eq!(q.len(), 2);

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use contract::Kind;
 use datafusion::arrow::array::{Array, AsArray};
-use datafusion::arrow::datatypes::Int64Type;
+use datafusion::arrow::datatypes::DataType;
 use datafusion::prelude::SessionContext;
 use serde::{Deserialize, Serialize};
 use templates::{CLEANING, Engine, Templates};
@@ -138,34 +138,35 @@ pub async fn checks(ctx: &SessionContext, templates: &Templates, kind: Kind) -> 
         .await
         .map_err(engine_err(format!("running {}", step.summary_template)))?;
     let mut summary = KindSummary::default();
-    for b in &batches {
-        let text = |name: &str| {
-            datafusion::arrow::compute::cast(b.column_by_name(name).expect("summary column"), &datafusion::arrow::datatypes::DataType::Utf8)
-        };
-        let (check, column, value) = (text("check_name"), text("column_name"), text("value"));
-        let (check, column, value) = match (check, column, value) {
-            (Ok(c), Ok(col), Ok(v)) => (c, col, v),
-            _ => return Err(BatchError::Summary(format!("{} returned columns of unexpected types", step.summary_template))),
-        };
-        let n = datafusion::arrow::compute::cast(
-            b.column_by_name("n").expect("summary column"),
-            &datafusion::arrow::datatypes::DataType::Int64,
-        )
-        .map_err(|e| BatchError::Summary(e.to_string()))?;
-        let (check, column, value, n) =
-            (check.as_string::<i32>(), column.as_string::<i32>(), value.as_string::<i32>(), n.as_primitive::<Int64Type>());
-        for i in 0..b.num_rows() {
-            let count = n.value(i) as u64;
-            if count == 0 {
-                continue;
-            }
-            let example = if value.is_null(i) { String::new() } else { value.value(i).to_string() };
-            match check.value(i) {
-                "nulled" => *summary.nulled.entry(column.value(i).to_string()).or_default().entry(example).or_default() += count,
-                _ => {
-                    summary.unparsed.insert(column.value(i).to_string(), Unparsed { count, example });
+    let Some(row) = batches.iter().find(|b| b.num_rows() > 0) else { return Ok(summary) };
+    let bad = |what: &str| BatchError::Summary(format!("{}: {what}", step.summary_template));
+    let schema = row.schema();
+    for (field, column) in schema.fields().iter().zip(row.columns()) {
+        let mut name = field.name().splitn(3, ':');
+        let (check, col) = (name.next().unwrap_or_default(), name.next().ok_or_else(|| bad("a column without a check name"))?);
+        let text = datafusion::arrow::compute::cast(column, &DataType::Utf8).map_err(|e| bad(&e.to_string()))?;
+        let text = text.as_string::<i32>();
+        // SUM over no rows is null: nothing counted.
+        let value = (!text.is_null(0)).then(|| text.value(0).to_string());
+        match check {
+            "nulled" => {
+                let n: u64 = value.map_or(Ok(0), |v| v.parse()).map_err(|_| bad("a count that is not a number"))?;
+                if n > 0 {
+                    summary.nulled.entry(col.to_string()).or_default().insert(name.next().unwrap_or_default().to_string(), n);
                 }
             }
+            "unparsed" => {
+                let n: u64 = value.map_or(Ok(0), |v| v.parse()).map_err(|_| bad("a count that is not a number"))?;
+                if n > 0 {
+                    summary.unparsed.entry(col.to_string()).or_insert(Unparsed { count: 0, example: String::new() }).count = n;
+                }
+            }
+            "example" => {
+                if let Some(example) = value {
+                    summary.unparsed.entry(col.to_string()).or_insert(Unparsed { count: 0, example: String::new() }).example = example;
+                }
+            }
+            other => return Err(bad(&format!("unknown check `{other}`"))),
         }
     }
     Ok(summary)
