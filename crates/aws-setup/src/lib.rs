@@ -77,6 +77,9 @@ impl AwsTarget {
         }
         let region = match &self.region {
             Some(r) => Some(Region::new(r.clone())),
+            // A local emulator runs on no EC2 instance: asking the instance
+            // metadata service only waits and logs warnings.
+            None if self.is_emulator() => aws_config::environment::EnvironmentVariableRegionProvider::new().region().await,
             None => aws_config::default_provider::region::default_provider().region().await,
         };
         loader.region(region.unwrap_or_else(|| Region::new(FALLBACK_REGION))).load().await
