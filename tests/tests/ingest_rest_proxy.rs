@@ -128,7 +128,9 @@ async fn every_documented_error_is_answered_with_its_code() {
         ("unknown topic", Some(JSON_V2), one.clone(), 404, 40401),
         ("unknown partition", Some(JSON_V2), json!({"records": [{"value": 1, "partition": 7}]}).to_string(), 404, 40402),
         ("wrong content type", Some("text/plain"), one.clone(), 415, 415),
-        ("no content type", None, one.clone(), 415, 415),
+        // No Content-Type is application/octet-stream: binary, so a JSON value is refused.
+        ("no content type", None, one.clone(), 422, 42206),
+        ("v1 content type", Some("application/vnd.kafka.json.v1+json"), one.clone(), 415, 415),
         ("empty records", Some(JSON_V2), r#"{"records":[]}"#.into(), 422, 422),
         ("malformed JSON", Some(JSON_V2), r#"{"records":[{"value":"#.into(), 422, 42203),
         ("records not an array", Some(JSON_V2), r#"{"records":{"value":1}}"#.into(), 422, 42206),
@@ -316,5 +318,130 @@ async fn without_a_broker_requests_get_50302_and_a_retry_hint() {
     assert_eq!(brokers.status().as_u16(), 503, "reads say the same");
     let health = reqwest::get(format!("{base}/healthz")).await.unwrap();
     assert!(health.status().is_success() || health.status().as_u16() == 503, "the server itself is up");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn partition_endpoints_content_negotiation_and_record_limits_answer_as_the_proxy() {
+    common::require_kafka().await;
+    let names = common::fresh_names();
+    let topic = names.topic(Kind::Geo);
+    pipeline::kafka::ensure_topics(&common::bootstrap(), &[], std::slice::from_ref(&topic), 3, 1).await.unwrap();
+    let (server, base) = start(4 << 20).await;
+    let http = reqwest::Client::new();
+    let send = |req: reqwest::RequestBuilder| async move {
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let ct = resp.headers()["content-type"].to_str().unwrap().to_string();
+        (status, ct, resp.json::<Value>().await.unwrap())
+    };
+
+    // Produce to one partition: JSON and binary, with keys; offsets follow.
+    let url = format!("{base}/topics/{topic}/partitions/2");
+    let (s, _, body) = send(
+        http.post(&url)
+            .header("Content-Type", JSON_V2)
+            .body(json!({"records": [{"value": {"ind": 1}}, {"key": "k", "value": {"ind": 2}}]}).to_string()),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    assert!(body["offsets"].as_array().unwrap().iter().all(|o| o["partition"] == 2), "{body}");
+    let (s, _, body) = send(
+        http.post(&url)
+            .header("Content-Type", "application/vnd.kafka.binary.v2+json")
+            .body(json!({"records": [{"key": "a2V5", "value": "aGVsbG8="}]}).to_string()),
+    )
+    .await;
+    assert_eq!((s, body["offsets"][0]["partition"].as_i64(), body["offsets"][0]["offset"].as_i64()), (200, Some(2), Some(2)), "{body}");
+    let in_kafka = consume_all(&topic, 3).await;
+    assert_eq!(in_kafka[&(2, 2)], b"hello");
+    assert!(in_kafka.keys().all(|(p, _)| *p == 2));
+
+    let (s, _, body) = send(http.get(format!("{base}/topics/{topic}/partitions/2/offsets"))).await;
+    assert_eq!((s, &body), (200, &json!({"beginning_offset": 0, "end_offset": 3})));
+    let (s, _, body) = send(http.get(format!("{base}/topics/{topic}/partitions/2"))).await;
+    assert_eq!((s, body["partition"].as_i64(), body["replicas"][0]["leader"].as_bool()), (200, Some(2), Some(true)), "{body}");
+
+    // Unknown partitions and topics, on every partition endpoint.
+    for (method, path) in [("POST", "/partitions/3"), ("GET", "/partitions/3"), ("GET", "/partitions/3/offsets")] {
+        let req = if method == "POST" {
+            http.post(format!("{base}/topics/{topic}{path}"))
+                .header("Content-Type", JSON_V2)
+                .body(json!({"records": [{"value": 1}]}).to_string())
+        } else {
+            http.get(format!("{base}/topics/{topic}{path}"))
+        };
+        let (s, _, body) = send(req).await;
+        assert_eq!((s, body["error_code"].as_i64()), (404, Some(40402)), "{method} {path}: {body}");
+        let (s, _, body) = send(http.get(format!("{base}/topics/{topic}-missing{path}"))).await;
+        assert_eq!((s, body["error_code"].as_i64()), (404, Some(40401)), "{path}: {body}");
+    }
+    let (s, _, body) = send(http.get(format!("{base}/topics/{topic}/partitions/two"))).await;
+    assert_eq!((s, body["error_code"].as_i64()), (404, Some(404)));
+    let (s, _, body) =
+        send(http.post(&url).header("Content-Type", JSON_V2).body(json!({"records": [{"value": 1, "partition": 0}]}).to_string())).await;
+    assert_eq!((s, body["error_code"].as_i64()), (422, Some(42206)), "a record naming another partition: {body}");
+
+    // The topic's configs come from the broker.
+    let (s, _, body) = send(http.get(format!("{base}/topics/{topic}"))).await;
+    assert_eq!(s, 200);
+    assert_eq!(body["configs"]["cleanup.policy"], "delete", "{body}");
+    assert!(body["configs"]["retention.ms"].as_str().is_some_and(|v| v.parse::<i64>().is_ok()), "{body}");
+
+    // Less specific content types: binary assumed.
+    for ct in ["application/vnd.kafka.v2+json", "application/vnd.kafka+json", "application/json", "application/octet-stream"] {
+        let (s, _, body) = send(
+            http.post(format!("{base}/topics/{topic}"))
+                .header("Content-Type", ct)
+                .body(json!({"records": [{"value": "eA=="}]}).to_string()),
+        )
+        .await;
+        assert_eq!(s, 200, "{ct}: {body}");
+        let (s, _, body) = send(
+            http.post(format!("{base}/topics/{topic}"))
+                .header("Content-Type", ct)
+                .body(json!({"records": [{"value": {"ind": 1}}]}).to_string()),
+        )
+        .await;
+        assert_eq!((s, body["error_code"].as_i64()), (422, Some(42206)), "{ct}: {body}");
+        assert!(body["message"].as_str().unwrap().contains("application/vnd.kafka.json.v2+json"), "the fix is named: {body}");
+    }
+    let (s, _, body) =
+        send(http.post(format!("{base}/topics/{topic}")).header("Content-Type", "application/vnd.kafka.avro.v2+json").body("{}")).await;
+    assert_eq!((s, body["error_code"].as_i64()), (415, Some(415)));
+    assert!(body["message"].as_str().unwrap().contains("Schema Registry"), "{body}");
+
+    // Accept: the answer's type, or 406.
+    let (s, ct, _) = send(http.get(format!("{base}/topics")).header("Accept", "application/json")).await;
+    assert_eq!((s, ct.as_str()), (200, "application/json"));
+    let (s, ct, _) =
+        send(http.get(format!("{base}/topics")).header("Accept", "application/vnd.kafka.v2+json; q=0.9, application/json; q=0.5")).await;
+    assert_eq!((s, ct.as_str()), (200, "application/vnd.kafka.v2+json"));
+    let (s, ct, body) = send(
+        http.post(format!("{base}/topics/{topic}"))
+            .header("Content-Type", JSON_V2)
+            .header("Accept", "text/html")
+            .body(json!({"records": [{"value": 1}]}).to_string()),
+    )
+    .await;
+    assert_eq!((s, ct.as_str(), body["error_code"].as_i64()), (406, "application/vnd.kafka.v2+json", Some(406)), "{body}");
+
+    // A record above the producer's limit: 422 before Kafka, not a 5xx;
+    // the same bytes spread over records are stored.
+    let big = "x".repeat(pipeline::ingest::DEFAULT_MAX_RECORD_BYTES + 10);
+    let (s, _, body) = send(
+        http.post(format!("{base}/topics/{topic}")).header("Content-Type", JSON_V2).body(json!({"records": [{"value": big}]}).to_string()),
+    )
+    .await;
+    assert_eq!((s, body["error_code"].as_i64()), (422, Some(42206)), "{}", &body.to_string()[..200.min(body.to_string().len())]);
+    assert!(body["message"].as_str().unwrap().contains("message.max.bytes"));
+    let half = "x".repeat(pipeline::ingest::DEFAULT_MAX_RECORD_BYTES / 2);
+    let (s, _, _) = send(
+        http.post(format!("{base}/topics/{topic}"))
+            .header("Content-Type", JSON_V2)
+            .body(json!({"records": [{"value": half}, {"value": half}]}).to_string()),
+    )
+    .await;
+    assert_eq!(s, 200);
     server.stop().await.unwrap();
 }

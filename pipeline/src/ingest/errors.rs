@@ -22,12 +22,23 @@ impl ProxyError {
     pub fn partition_not_found(topic: &str, partition: i32) -> Self {
         Self { code: 40402, message: format!("Partition {partition} of topic {topic} not found.") }
     }
-    pub fn unsupported_media_type(got: Option<&str>) -> Self {
+    pub fn unsupported_media_type(got: Option<&str>, why: &str) -> Self {
         let got = got.unwrap_or("none");
         Self {
             code: 415,
             message: format!(
-                "HTTP 415 Unsupported Media Type: got `{got}`; use application/vnd.kafka.json.v2+json, application/vnd.kafka.binary.v2+json or application/json"
+                "HTTP 415 Unsupported Media Type: `{got}`: {why}; use application/vnd.kafka.json.v2+json (JSON values) or application/vnd.kafka.binary.v2+json (base64 values)"
+            ),
+        }
+    }
+    pub fn not_acceptable(accept: &str, served: &[&str]) -> Self {
+        Self { code: 406, message: format!("HTTP 406 Not Acceptable: `{accept}` accepts none of {}", served.join(", ")) }
+    }
+    pub fn record_too_large(i: usize, bytes: usize, limit: usize) -> Self {
+        Self {
+            code: 42206,
+            message: format!(
+                "Invalid payload: record {i} is {bytes} bytes, more than Kafka accepts ({limit} bytes, the producer's message.max.bytes); split it or raise the limit on the broker and with --kafka-setting message.max.bytes=N"
             ),
         }
     }
@@ -102,7 +113,9 @@ mod tests {
     fn statuses_follow_the_error_code() {
         assert_eq!(ProxyError::topic_not_found("t").status(), StatusCode::NOT_FOUND);
         assert_eq!(ProxyError::partition_not_found("t", 3).status(), StatusCode::NOT_FOUND);
-        assert_eq!(ProxyError::unsupported_media_type(None).status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        assert_eq!(ProxyError::unsupported_media_type(None, "x").status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        assert_eq!(ProxyError::not_acceptable("text/html", &[CONTENT_TYPE_V2]).status(), StatusCode::NOT_ACCEPTABLE);
+        assert_eq!(ProxyError::record_too_large(0, 2, 1).status(), StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(ProxyError::json_conversion("x").status(), StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(ProxyError::invalid_payload("x").status(), StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(ProxyError::empty_records().status(), StatusCode::UNPROCESSABLE_ENTITY);

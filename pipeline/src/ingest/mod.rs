@@ -8,6 +8,7 @@ mod errors;
 mod keep_alive;
 mod kinesis;
 mod metrics;
+mod negotiation;
 mod request;
 
 use std::collections::HashMap;
@@ -60,6 +61,10 @@ pub struct IngestConfig {
     pub kinesis: Option<aws_setup::AwsTarget>,
 }
 
+/// librdkafka's default `message.max.bytes`: the largest record the
+/// producer sends (the broker's default limit, 1048588, is above it).
+pub const DEFAULT_MAX_RECORD_BYTES: usize = 1_000_000;
+
 impl Default for IngestConfig {
     fn default() -> Self {
         Self {
@@ -80,6 +85,18 @@ impl IngestConfig {
     /// What is left of a body after an early answer is drained up to the
     /// body limit, for a few seconds at most (a stalled client's connection
     /// is closed instead).
+    /// The largest record (key plus value) the producer sends: its
+    /// `message.max.bytes`, from the Kafka settings when given there. A
+    /// larger record is refused with 422 before it reaches Kafka.
+    fn max_record_bytes(&self) -> usize {
+        self.kafka_overrides
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "message.max.bytes")
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(DEFAULT_MAX_RECORD_BYTES)
+    }
+
     fn drain_limits(&self) -> keep_alive::DrainLimits {
         keep_alive::DrainLimits { max_bytes: self.max_body_bytes as u64, max_wait: self.body_timeout.min(Duration::from_secs(5)) }
     }
@@ -108,6 +125,8 @@ struct TopicInfo {
 
 struct AppState {
     producer: FutureProducer,
+    /// For the topic configs `GET /topics/{topic}` reports.
+    admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext>,
     config: IngestConfig,
     topics: Mutex<HashMap<String, (Instant, TopicInfo)>>,
     round_robin: std::sync::Mutex<HashMap<String, Arc<AtomicUsize>>>,
@@ -144,6 +163,7 @@ pub async fn start(config: IngestConfig) -> Result<RunningIngest, IngestError> {
     let producer: FutureProducer = kafka::reliable_producer_config(&config.bootstrap, &config.kafka_overrides, config.delivery_timeout)
         .create()
         .map_err(IngestError::Producer)?;
+    let admin = kafka::client_config(&config.bootstrap, &config.kafka_overrides).create().map_err(IngestError::Producer)?;
     let listener =
         tokio::net::TcpListener::bind(config.listen).await.map_err(|source| IngestError::Bind { addr: config.listen, source })?;
     let local_addr = listener.local_addr().map_err(|source| IngestError::Bind { addr: config.listen, source })?;
@@ -159,6 +179,7 @@ pub async fn start(config: IngestConfig) -> Result<RunningIngest, IngestError> {
         body_budget: Arc::new(Semaphore::new(budget)),
         kinesis,
         producer,
+        admin,
         config,
         topics: Mutex::new(HashMap::new()),
         round_robin: Default::default(),
@@ -218,12 +239,17 @@ async fn read_body(state: &AppState, body: Body) -> Result<RequestBody, ProxyErr
 }
 
 fn router(state: Arc<AppState>) -> Router {
-    Router::new()
+    let v2 = Router::new()
         .route("/", get(|| async { v2_json(StatusCode::OK, json!({})) }))
         .route("/topics", get(list_topics))
         .route("/topics/{topic}", post(produce).get(get_topic))
         .route("/topics/{topic}/partitions", get(get_partitions))
+        .route("/topics/{topic}/partitions/{partition}", post(produce_to_partition).get(get_partition))
+        .route("/topics/{topic}/partitions/{partition}/offsets", get(partition_offsets))
         .route("/brokers", get(brokers))
+        .route_layer(axum::middleware::from_fn(negotiate_answer_type));
+    Router::new()
+        .merge(v2)
         .route("/healthz", get(health))
         .route("/metrics", get(metrics_text))
         .merge(kinesis::routes())
@@ -238,6 +264,21 @@ fn router(state: Arc<AppState>) -> Router {
         // connection fit for the next request.
         .layer(axum::middleware::from_fn_with_state(state.config.drain_limits(), keep_alive::drain_unread_body))
         .with_state(state)
+}
+
+/// Answer 406 when the client accepts none of the types the v2 routes
+/// write, and label the answer with the type it prefers.
+async fn negotiate_answer_type(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let accept = req.headers().get(header::ACCEPT).map(|v| v.to_str().unwrap_or("(not text)").to_string());
+    let answer_type = match negotiation::answer_type(accept.as_deref()) {
+        Ok(t) => t,
+        Err(e) => return e.into_response(),
+    };
+    let mut resp = next.run(req).await;
+    if answer_type != CONTENT_TYPE_V2 {
+        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(answer_type));
+    }
+    resp
 }
 
 async fn count_responses(State(state): State<Arc<AppState>>, req: axum::extract::Request, next: axum::middleware::Next) -> Response {
@@ -291,6 +332,28 @@ impl AppState {
         Ok(info)
     }
 
+    /// The topic's configs as the broker reports them (defaults included).
+    async fn topic_configs(&self, topic: &str) -> Result<serde_json::Map<String, Value>, ProxyError> {
+        use rdkafka::admin::{AdminOptions, ResourceSpecifier};
+        let options = AdminOptions::new().request_timeout(Some(Duration::from_secs(5)));
+        let described =
+            self.admin.describe_configs([&ResourceSpecifier::Topic(topic)], &options).await.map_err(ProxyError::broker_not_available)?;
+        let resource =
+            described.into_iter().next().ok_or_else(|| ProxyError::kafka("no answer to DescribeConfigs"))?.map_err(|code| match code {
+                RDKafkaErrorCode::UnknownTopicOrPartition => ProxyError::topic_not_found(topic),
+                other => ProxyError::kafka(other),
+            })?;
+        Ok(resource
+            .entries
+            .into_iter()
+            .map(|e| {
+                // Sensitive values are not the proxy's to tell.
+                let value = if e.is_sensitive { Value::Null } else { e.value.map_or(Value::Null, Value::String) };
+                (e.name, value)
+            })
+            .collect())
+    }
+
     async fn all_metadata(&self) -> Result<rdkafka::metadata::Metadata, ProxyError> {
         let client = self.producer.clone();
         tokio::task::spawn_blocking(move || client.client().fetch_metadata(None, Duration::from_secs(5)))
@@ -328,17 +391,59 @@ fn is_retriable(e: &KafkaError) -> bool {
 }
 
 async fn produce(State(state): State<Arc<AppState>>, Path(topic): Path<String>, headers: HeaderMap, body: Body) -> Response {
-    match produce_inner(&state, &topic, &headers, body).await {
+    match produce_inner(&state, &topic, None, &headers, body).await {
         Ok(resp) => resp,
         Err(e) => e.into_response(),
     }
 }
 
-async fn produce_inner(state: &AppState, topic: &str, headers: &HeaderMap, body: Body) -> Result<Response, ProxyError> {
+/// `POST /topics/{topic}/partitions/{partition}`: every record to that partition.
+async fn produce_to_partition(
+    State(state): State<Arc<AppState>>,
+    Path((topic, partition)): Path<(String, String)>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let Some(partition) = partition_number(&partition) else { return ProxyError::not_found(uri.path()).into_response() };
+    match produce_inner(&state, &topic, Some(partition), &headers, body).await {
+        Ok(resp) => resp,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// A partition in a path: a number, or the path names no endpoint (as a
+/// JAX-RS `int` path parameter gives).
+fn partition_number(s: &str) -> Option<i32> {
+    s.parse::<i32>().ok().filter(|p| *p >= 0)
+}
+
+async fn produce_inner(
+    state: &AppState,
+    topic: &str,
+    path_partition: Option<i32>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ProxyError> {
     let content_type = headers.get(header::CONTENT_TYPE).map(|v| v.to_str().unwrap_or("(not text)"));
-    let format = EmbeddedFormat::from_content_type(content_type)?;
+    let format = negotiation::embedded_format(content_type)?;
     let bytes = read_body(state, body).await?;
-    let records = parse_produce(&bytes, format)?;
+    let mut records = parse_produce(&bytes, format)?;
+    let limit = state.config.max_record_bytes();
+    for (i, r) in records.iter_mut().enumerate() {
+        let size = r.key.as_ref().map_or(0, Vec::len) + r.value.as_ref().map_or(0, Vec::len);
+        if size > limit {
+            return Err(ProxyError::record_too_large(i, size, limit));
+        }
+        if let Some(p) = path_partition {
+            match r.partition {
+                Some(own) if own != p => {
+                    return Err(ProxyError::invalid_payload(format!("record {i} names partition {own}, the path partition {p}")));
+                }
+                _ => r.partition = Some(p),
+            }
+        }
+    }
     let info = state.topic(topic).await?;
     let count = info.partitions.len();
     for r in &records {
@@ -380,7 +485,16 @@ async fn produce_inner(state: &AppState, topic: &str, headers: &HeaderMap, body:
             }),
             Err((e, _)) => {
                 failed += 1;
-                let err = if is_retriable(&e) { ProxyError::kafka_retriable(&e) } else { ProxyError::kafka(&e) };
+                let err = if e.rdkafka_error_code() == Some(RDKafkaErrorCode::MessageSizeTooLarge) {
+                    // Over the broker's limit (the producer's was checked above).
+                    let i = offsets.len();
+                    let size = records[i].key.as_ref().map_or(0, Vec::len) + records[i].value.as_ref().map_or(0, Vec::len);
+                    ProxyError::record_too_large(i, size, limit)
+                } else if is_retriable(&e) {
+                    ProxyError::kafka_retriable(&e)
+                } else {
+                    ProxyError::kafka(&e)
+                };
                 offsets.push(RecordOffset { partition: None, offset: None, error_code: Some(err.code), error: Some(err.message.clone()) });
                 // A non-retriable failure outranks a retriable one.
                 if first_error.as_ref().is_none_or(|f| f.retriable() && !err.retriable()) {
@@ -462,7 +576,42 @@ fn partitions_json(info: &TopicInfo) -> Value {
 
 async fn get_topic(State(state): State<Arc<AppState>>, Path(topic): Path<String>) -> Result<Response, ProxyError> {
     let info = state.topic(&topic).await?;
-    Ok(v2_json(StatusCode::OK, json!({ "name": topic, "configs": {}, "partitions": partitions_json(&info) })))
+    let configs = state.topic_configs(&topic).await?;
+    Ok(v2_json(StatusCode::OK, json!({ "name": topic, "configs": configs, "partitions": partitions_json(&info) })))
+}
+
+async fn get_partition(
+    State(state): State<Arc<AppState>>,
+    Path((topic, partition)): Path<(String, String)>,
+    uri: Uri,
+) -> Result<Response, ProxyError> {
+    let id = partition_number(&partition).ok_or_else(|| ProxyError::not_found(uri.path()))?;
+    let info = state.topic(&topic).await?;
+    let one = TopicInfo { partitions: info.partitions.into_iter().filter(|p| p.id == id).collect() };
+    match partitions_json(&one) {
+        Value::Array(mut parts) if !parts.is_empty() => Ok(v2_json(StatusCode::OK, parts.remove(0))),
+        _ => Err(ProxyError::partition_not_found(&topic, id)),
+    }
+}
+
+/// `GET /topics/{topic}/partitions/{partition}/offsets`: the first offset
+/// still stored and the one the next record gets.
+async fn partition_offsets(
+    State(state): State<Arc<AppState>>,
+    Path((topic, partition)): Path<(String, String)>,
+    uri: Uri,
+) -> Result<Response, ProxyError> {
+    let id = partition_number(&partition).ok_or_else(|| ProxyError::not_found(uri.path()))?;
+    let info = state.topic(&topic).await?;
+    if !info.partitions.iter().any(|p| p.id == id) {
+        return Err(ProxyError::partition_not_found(&topic, id));
+    }
+    let client = state.producer.clone();
+    let (low, high) = tokio::task::spawn_blocking(move || client.client().fetch_watermarks(&topic, id, Duration::from_secs(5)))
+        .await
+        .map_err(ProxyError::kafka)?
+        .map_err(ProxyError::broker_not_available)?;
+    Ok(v2_json(StatusCode::OK, json!({ "beginning_offset": low, "end_offset": high })))
 }
 
 async fn get_partitions(State(state): State<Arc<AppState>>, Path(topic): Path<String>) -> Result<Response, ProxyError> {

@@ -8,26 +8,16 @@ use serde_json::value::RawValue;
 
 use super::errors::ProxyError;
 
-/// The embedded format named by the request's content type.
+/// The embedded format named by the request's content type (see
+/// `negotiation`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EmbeddedFormat {
-    /// `application/vnd.kafka.json.v2+json` and `application/json`: values
-    /// are JSON, stored as their compact text.
+    /// `application/vnd.kafka.json.v2+json`: values are JSON, stored as
+    /// their compact text.
     Json,
-    /// `application/vnd.kafka.binary.v2+json`: values are base64.
+    /// `application/vnd.kafka.binary.v2+json`, and every type that leaves
+    /// the embedded format out: values are base64.
     Binary,
-}
-
-impl EmbeddedFormat {
-    /// From a Content-Type header; parameters such as charset are ignored.
-    pub fn from_content_type(ct: Option<&str>) -> Result<Self, ProxyError> {
-        let media = ct.map(|c| c.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
-        match media.as_deref() {
-            Some("application/vnd.kafka.json.v2+json") | Some("application/json") => Ok(Self::Json),
-            Some("application/vnd.kafka.binary.v2+json") => Ok(Self::Binary),
-            _ => Err(ProxyError::unsupported_media_type(ct)),
-        }
-    }
 }
 
 /// One record to produce.
@@ -127,8 +117,11 @@ fn embedded(i: usize, field: &str, v: Option<&RawValue>, format: EmbeddedFormat,
             Ok(Some(out))
         }
         EmbeddedFormat::Binary => {
-            let text: String = serde_json::from_str(v.get())
-                .map_err(|_| ProxyError::invalid_payload(format!("record {i}: binary {field} must be a base64 string")))?;
+            let text: String = serde_json::from_str(v.get()).map_err(|_| {
+                ProxyError::invalid_payload(format!(
+                    "record {i}: the {field} must be a base64 string in the binary embedded format (the format when the Content-Type names none); for JSON values send Content-Type: application/vnd.kafka.json.v2+json"
+                ))
+            })?;
             base64::engine::general_purpose::STANDARD
                 .decode(text.as_bytes())
                 .map(Some)
@@ -205,16 +198,6 @@ impl<'de> serde::Deserialize<'de> for OneRecord<'de> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn content_types() {
-        use EmbeddedFormat::*;
-        assert_eq!(EmbeddedFormat::from_content_type(Some("application/vnd.kafka.json.v2+json")).unwrap(), Json);
-        assert_eq!(EmbeddedFormat::from_content_type(Some("application/json; charset=utf-8")).unwrap(), Json);
-        assert_eq!(EmbeddedFormat::from_content_type(Some("application/vnd.kafka.binary.v2+json")).unwrap(), Binary);
-        assert_eq!(EmbeddedFormat::from_content_type(Some("text/plain")).unwrap_err().code, 415);
-        assert_eq!(EmbeddedFormat::from_content_type(None).unwrap_err().code, 415);
-    }
 
     #[test]
     fn json_values_are_stored_compact_in_key_order() {
