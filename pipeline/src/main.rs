@@ -184,6 +184,16 @@ enum Command {
         /// Where the Kinesis routes (PUT /streams/<stream>/record ...) send records.
         #[command(flatten)]
         aws: AwsArgs,
+        /// Refuse (401, error code 40101) every request but GET /healthz that
+        /// lacks this header with the right value: for a deployment reached
+        /// without API Gateway, or whose gateway adds a secret header. The
+        /// value comes from --require-header-value-file or
+        /// PIPELINE_INGEST_HEADER_VALUE, never from the command line.
+        #[arg(long, value_name = "NAME")]
+        require_header: Option<String>,
+        /// File holding the required header's value (one line).
+        #[arg(long, value_name = "PATH", requires = "require_header")]
+        require_header_value_file: Option<PathBuf>,
     },
     /// Create or list the deployment's topics.
     Topics {
@@ -372,8 +382,23 @@ async fn main() -> Result<()> {
                 anyhow::bail!("{} of {} records were not acknowledged", summary.failed, summary.sent);
             }
         }
-        Command::Ingest { kafka, listen, max_body_bytes, max_inflight_body_bytes, delivery_timeout, body_timeout, aws } => {
+        Command::Ingest {
+            kafka,
+            listen,
+            max_body_bytes,
+            max_inflight_body_bytes,
+            delivery_timeout,
+            body_timeout,
+            aws,
+            require_header,
+            require_header_value_file,
+        } => {
+            let required_header = match require_header {
+                None => None,
+                Some(name) => Some(required_header(&name, require_header_value_file.as_deref())?),
+            };
             let config = IngestConfig {
+                required_header,
                 body_timeout: Duration::from_secs_f64(body_timeout),
                 kinesis: Some(aws.target()),
                 listen,
@@ -484,6 +509,20 @@ async fn main() -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `--require-header NAME` with its value from a file or the environment.
+fn required_header(name: &str, file: Option<&std::path::Path>) -> Result<ingest::RequiredHeader> {
+    const ENV: &str = "PIPELINE_INGEST_HEADER_VALUE";
+    let value = match file {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("reading the value of header {name} from {}", path.display()))?
+            .trim_end_matches(['\r', '\n'])
+            .to_string(),
+        None => std::env::var(ENV)
+            .with_context(|| format!("--require-header {name} needs its value: set {ENV} or pass --require-header-value-file PATH"))?,
+    };
+    ingest::RequiredHeader::new(name, value).map_err(|e| anyhow::anyhow!("--require-header: {e}"))
 }
 
 /// The cleaning summary on stderr, with a warning per column whose values

@@ -445,3 +445,45 @@ async fn partition_endpoints_content_negotiation_and_record_limits_answer_as_the
     assert_eq!(s, 200);
     server.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_required_header_keeps_out_requests_without_it_and_never_shows_its_value() {
+    common::require_kafka().await;
+    let names = common::fresh_names();
+    let topic = names.topic(Kind::Pin);
+    pipeline::kafka::ensure_topics(&common::bootstrap(), &[], std::slice::from_ref(&topic), 1, 1).await.unwrap();
+    let secret = format!("secret-{}", uuid::Uuid::new_v4());
+    let config = IngestConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        bootstrap: common::bootstrap(),
+        required_header: Some(ingest::RequiredHeader::new("X-Pipeline-Origin", secret.clone()).unwrap()),
+        ..Default::default()
+    };
+    assert!(!format!("{config:?}").contains(&secret), "the config's Debug shows no secret");
+    let server = ingest::start(config).await.unwrap();
+    let base = format!("http://{}", server.local_addr);
+    let http = reqwest::Client::new();
+    let body = json!({"records": [{"value": {"index": 1}}]}).to_string();
+    let post = |value: Option<String>| {
+        let mut req = http.post(format!("{base}/topics/{topic}")).header("Content-Type", JSON_V2).body(body.clone());
+        if let Some(v) = value {
+            req = req.header("X-Pipeline-Origin", v);
+        }
+        async move {
+            let resp = req.send().await.unwrap();
+            (resp.status().as_u16(), resp.text().await.unwrap())
+        }
+    };
+    for wrong in [None, Some(String::new()), Some(format!("{secret}x")), Some(secret[..secret.len() - 1].to_string())] {
+        let (status, text) = post(wrong.clone()).await;
+        let answer: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!((status, answer["error_code"].as_i64()), (401, Some(40101)), "{wrong:?}: {text}");
+        assert!(!text.contains(&secret), "{text}");
+    }
+    assert_eq!(post(Some(secret.clone())).await.0, 200);
+    // Other routes are guarded too; the health check is not.
+    assert_eq!(http.get(format!("{base}/topics")).send().await.unwrap().status(), 401);
+    assert_eq!(http.put(format!("{base}/streams/s/record")).body("{}").send().await.unwrap().status(), 401);
+    assert_eq!(http.get(format!("{base}/healthz")).send().await.unwrap().status(), 200);
+    server.stop().await.unwrap();
+}

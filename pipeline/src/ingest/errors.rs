@@ -31,6 +31,9 @@ impl ProxyError {
             ),
         }
     }
+    pub fn unauthorized(header: &str) -> Self {
+        Self { code: 40101, message: format!("Unauthorized: this server requires the header `{header}` with the deployment's value") }
+    }
     pub fn not_acceptable(accept: &str, served: &[&str]) -> Self {
         Self { code: 406, message: format!("HTTP 406 Not Acceptable: `{accept}` accepts none of {}", served.join(", ")) }
     }

@@ -4,6 +4,7 @@
 //! acknowledged every one of its records. It also serves API Gateway's
 //! Kinesis routes (SPEC 3.2, module `kinesis`).
 
+mod auth;
 mod errors;
 mod keep_alive;
 mod kinesis;
@@ -29,6 +30,7 @@ use rdkafka::util::Timeout;
 use serde_json::{Value, json};
 use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore, oneshot};
 
+pub use auth::RequiredHeader;
 pub use errors::{CONTENT_TYPE_V2, ProxyError};
 pub use request::{EmbeddedFormat, ProduceRecord, parse_produce};
 
@@ -59,6 +61,8 @@ pub struct IngestConfig {
     pub body_timeout: Duration,
     /// Where the Kinesis routes send records; None turns them off.
     pub kinesis: Option<aws_setup::AwsTarget>,
+    /// A header every request (but `GET /healthz`) must carry; None admits all.
+    pub required_header: Option<RequiredHeader>,
 }
 
 /// librdkafka's default `message.max.bytes`: the largest record the
@@ -77,6 +81,7 @@ impl Default for IngestConfig {
             metadata_ttl: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),
             kinesis: None,
+            required_header: None,
         }
     }
 }
@@ -259,6 +264,7 @@ fn router(state: Arc<AppState>) -> Router {
         .method_not_allowed_fallback(|method: axum::http::Method, uri: Uri| async move {
             ProxyError::method_not_allowed(method.as_str(), uri.path())
         })
+        .layer(axum::middleware::from_fn_with_state(state.config.required_header.clone().map(Arc::new), auth::require_header))
         .layer(axum::middleware::from_fn_with_state(state.clone(), count_responses))
         // Outermost, so that every answer, the fallback's too, leaves its
         // connection fit for the next request.
