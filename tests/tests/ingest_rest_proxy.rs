@@ -487,3 +487,89 @@ async fn a_required_header_keeps_out_requests_without_it_and_never_shows_its_val
     assert_eq!(http.get(format!("{base}/healthz")).send().await.unwrap().status(), 200);
     server.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_v3_produce_api_stores_single_and_streamed_records_and_lists_the_cluster() {
+    common::require_kafka().await;
+    let names = common::fresh_names();
+    let topic = names.topic(Kind::User);
+    pipeline::kafka::ensure_topics(&common::bootstrap(), &[], std::slice::from_ref(&topic), 2, 1).await.unwrap();
+    let (server, base) = start(8 << 20).await;
+    let http = reqwest::Client::new();
+
+    // The cluster id is the broker's: the same one an admin client sees.
+    let clusters: Value = http.get(format!("{base}/v3/clusters")).send().await.unwrap().json().await.unwrap();
+    let id = clusters["data"][0]["cluster_id"].as_str().unwrap().to_string();
+    use rdkafka::producer::Producer as _;
+    let probe: rdkafka::producer::BaseProducer = pipeline::kafka::client_config(&common::bootstrap(), &[]).create().unwrap();
+    assert_eq!(Some(id.clone()), probe.client().fetch_cluster_id(Duration::from_secs(5)));
+    let topics: Value = http.get(format!("{base}/v3/clusters/{id}/topics")).send().await.unwrap().json().await.unwrap();
+    let listed = topics["data"].as_array().unwrap().iter().find(|t| t["topic_name"] == topic.as_str()).expect("the topic is listed");
+    assert_eq!((listed["partitions_count"].as_i64(), listed["cluster_id"].as_str()), (Some(2), Some(id.as_str())));
+
+    let url = format!("{base}/v3/clusters/{id}/topics/{topic}/records");
+    let post = |body: String| {
+        let req = http.post(&url).header("Content-Type", "application/json").body(body);
+        async move {
+            let resp = req.send().await.unwrap();
+            (resp.status().as_u16(), resp.text().await.unwrap())
+        }
+    };
+    // One record: JSON value, STRING key, a header, an explicit partition.
+    let (s, text) = post(
+        json!({"partition_id": 1, "headers": [{"name": "h", "value": "aGk="}], "key": {"type": "STRING", "data": "k1"}, "value": {"type": "JSON", "data": {"ind": 1}}}).to_string(),
+    )
+    .await;
+    assert_eq!(s, 200, "{text}");
+    let report: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        (report["error_code"].as_i64(), report["partition_id"].as_i64(), report["offset"].as_i64()),
+        (Some(200), Some(1), Some(0)),
+        "{report}"
+    );
+    assert_eq!((report["key"]["type"].as_str(), report["value"]["size"].as_i64()), (Some("STRING"), Some(9)));
+    // Streamed form: several concatenated records, one report each, in order.
+    let streamed = [
+        json!({"partition_id": 0, "value": {"type": "BINARY", "data": "aGVsbG8="}}),
+        json!({"partition_id": 0, "value": {"type": "AVRO", "data": {}}}),
+        json!({"partition_id": 0, "value": {"type": "JSON", "data": [1, 2]}}),
+    ];
+    let (s, text) = post(streamed.iter().map(Value::to_string).collect::<Vec<_>>().join("\n")).await;
+    assert_eq!(s, 200, "{text}");
+    let reports: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(reports.iter().map(|r| r["error_code"].as_i64().unwrap()).collect::<Vec<_>>(), [200, 400, 200], "{text}");
+    assert_eq!((reports[0]["offset"].as_i64(), reports[2]["offset"].as_i64()), (Some(0), Some(1)));
+    let stored = consume_all(&topic, 3).await;
+    assert_eq!(
+        (stored[&(1, 0)].as_slice(), stored[&(0, 0)].as_slice(), stored[&(0, 1)].as_slice()),
+        (&br#"{"ind":1}"#[..], &b"hello"[..], &b"[1,2]"[..])
+    );
+
+    // Errors: the v3 body, the status as its code.
+    for (what, target, body, status) in [
+        (
+            "unknown cluster",
+            format!("{base}/v3/clusters/nope/topics/{topic}/records"),
+            json!({"value": {"type": "JSON", "data": 1}}).to_string(),
+            404,
+        ),
+        (
+            "unknown topic",
+            format!("{base}/v3/clusters/{id}/topics/{topic}-missing/records"),
+            json!({"value": {"type": "JSON", "data": 1}}).to_string(),
+            404,
+        ),
+        ("unknown partition", url.clone(), json!({"partition_id": 9, "value": {"type": "JSON", "data": 1}}).to_string(), 404),
+        ("no type", url.clone(), json!({"value": {"data": 1}}).to_string(), 400),
+        ("not JSON", url.clone(), "{oops".to_string(), 400),
+    ] {
+        let resp = http.post(&target).header("Content-Type", "application/json").body(body).send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), status, "{what}");
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["error_code"].as_i64(), Some(status as i64), "{what}: {body}");
+        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{what}");
+    }
+    let wrong_type = http.post(&url).header("Content-Type", "text/plain").body("{}").send().await.unwrap();
+    assert_eq!(wrong_type.status().as_u16(), 415);
+    server.stop().await.unwrap();
+}

@@ -11,6 +11,7 @@ mod kinesis;
 mod metrics;
 mod negotiation;
 mod request;
+mod v3;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -139,6 +140,8 @@ struct AppState {
     kinesis: Option<aws_sdk_kinesis::Client>,
     /// Permits are body bytes; see `IngestConfig::max_inflight_body_bytes`.
     body_budget: Arc<Semaphore>,
+    /// The broker's cluster id, for the v3 API; asked on first use.
+    cluster_id: std::sync::OnceLock<String>,
 }
 
 /// A running ingest server.
@@ -189,6 +192,7 @@ pub async fn start(config: IngestConfig) -> Result<RunningIngest, IngestError> {
         topics: Mutex::new(HashMap::new()),
         round_robin: Default::default(),
         metrics: Default::default(),
+        cluster_id: Default::default(),
     });
     let app = router(state.clone());
     let (tx, rx) = oneshot::channel::<()>();
@@ -255,6 +259,9 @@ fn router(state: Arc<AppState>) -> Router {
         .route_layer(axum::middleware::from_fn(negotiate_answer_type));
     Router::new()
         .merge(v2)
+        .route("/v3/clusters", get(v3::list_clusters))
+        .route("/v3/clusters/{cluster_id}/topics", get(v3::list_topics))
+        .route("/v3/clusters/{cluster_id}/topics/{topic}/records", post(v3::produce))
         .route("/healthz", get(health))
         .route("/metrics", get(metrics_text))
         .merge(kinesis::routes())
