@@ -61,7 +61,7 @@ struct Row {
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
-    install::ensure_system_packages()?;
+    install::ensure_bench_packages()?;
     stack::up()?;
     let bin = pipeline_bin::build_one("pipeline", "pipeline", args.profile)?;
     let bench_bin = pipeline_bin::build_one("bench", "pipeline-bench", args.profile)?;

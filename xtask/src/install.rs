@@ -81,10 +81,24 @@ fn is_root() -> bool {
     Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
+/// Only the benchmarks need these: kept out of the test path.
+const BENCH_REQUIREMENTS: &[Requirement] =
+    &[Requirement { what: "wrk (drives the ingest server from outside our process)", package: "wrk", present: || has_command("wrk") }];
+
 /// Make sure the system packages are there; install the missing ones with
 /// apt-get when we may, otherwise say exactly what to run.
 pub fn ensure_system_packages() -> Result<()> {
-    let missing: Vec<&Requirement> = REQUIREMENTS.iter().filter(|r| !(r.present)()).collect();
+    ensure_packages(REQUIREMENTS)
+}
+
+/// [`ensure_system_packages`] plus what the benchmarks need.
+pub fn ensure_bench_packages() -> Result<()> {
+    ensure_packages(REQUIREMENTS)?;
+    ensure_packages(BENCH_REQUIREMENTS)
+}
+
+fn ensure_packages(requirements: &[Requirement]) -> Result<()> {
+    let missing: Vec<&Requirement> = requirements.iter().filter(|r| !(r.present)()).collect();
     if missing.is_empty() {
         return Ok(());
     }
@@ -102,7 +116,7 @@ pub fn ensure_system_packages() -> Result<()> {
         .args(&packages)
         .env("DEBIAN_FRONTEND", "noninteractive"))
     .context("apt-get install")?;
-    let still: Vec<&str> = REQUIREMENTS.iter().filter(|r| !(r.present)()).map(|r| r.what).collect();
+    let still: Vec<&str> = requirements.iter().filter(|r| !(r.present)()).map(|r| r.what).collect();
     if !still.is_empty() {
         bail!("still missing after apt-get install: {}", still.join(", "));
     }

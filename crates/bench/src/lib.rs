@@ -237,8 +237,122 @@ pub async fn ingest(bootstrap: &str, records_per_run: u64, runs: usize) -> Resul
             runs,
         });
     }
+    out.push(ingest_under_wrk(bootstrap, &base, runs).await?);
     server.stop().await.map_err(step("stopping the ingest server"))?;
     Ok(out)
+}
+
+/// Keep-alive connections wrk drives in the one-record-per-POST case.
+const WRK_CONNECTIONS: usize = 64;
+/// How long each wrk run lasts.
+const WRK_SECONDS: u64 = 10;
+
+/// One record per POST, as the original emulator sends them, over
+/// keep-alive connections driven by wrk: an HTTP load generator in its own
+/// process (written in C), so the figure is the server's and not an HTTP
+/// client's in our process. Every request wrk counts must be a stored
+/// record: the topic's end offsets are checked against wrk's 2xx count.
+async fn ingest_under_wrk(bootstrap: &str, base: &str, runs: usize) -> Result<Measurement, BenchError> {
+    let (mut ours, mut peer) = (Vec::new(), Vec::new());
+    let dir = tempfile::tempdir().map_err(step("creating a temporary directory"))?;
+    for _ in 0..runs {
+        let names = fresh_names("bench");
+        let topic = names.topic(Kind::Pin);
+        kafka::ensure_topics(bootstrap, &[], std::slice::from_ref(&topic), 3, 1).await.map_err(step("creating topics"))?;
+        let value = &records(&names, 1)[0].1;
+        let body = format!("{{\"records\":[{{\"value\":{}}}]}}", String::from_utf8_lossy(value));
+        let script = dir.path().join("post.lua");
+        // A Lua long string holds the JSON as it is.
+        let lua = format!("wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"{}\"\nwrk.body = [==[{body}]==]\n", emulate::JSON_V2);
+        std::fs::write(&script, lua).map_err(step("writing the wrk script"))?;
+        let url = format!("{base}/topics/{topic}");
+        let output = tokio::process::Command::new("wrk")
+            .args(["-t", "2", "-c", &WRK_CONNECTIONS.to_string(), "-d", &format!("{WRK_SECONDS}s"), "-s"])
+            .arg(&script)
+            .arg(&url)
+            .output()
+            .await
+            .map_err(|e| BenchError::Step(format!("running wrk ({e}); install it: apt-get install wrk (cargo xtask bench does)")))?;
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        if !output.status.success() {
+            return Err(BenchError::Step(format!("wrk failed: {text}{}", String::from_utf8_lossy(&output.stderr))));
+        }
+        let (requests, seconds, failed) =
+            parse_wrk(&text).ok_or_else(|| BenchError::Step(format!("cannot read wrk's summary:\n{text}")))?;
+        if failed > 0 {
+            return Err(BenchError::Step(format!("{failed} of {requests} requests were not answered 2xx under wrk:\n{text}")));
+        }
+        let stored = end_offsets_sum(bootstrap, &topic, 3).await?;
+        // wrk counts only answered requests; ones cut off at the end of the
+        // run may still be stored, never the other way round.
+        if stored < requests {
+            return Err(BenchError::Step(format!("wrk saw {requests} 2xx answers but {topic} holds {stored} records")));
+        }
+        ours.push(requests as f64 / seconds);
+        let peer_records: Vec<(String, Vec<u8>)> = (0..requests.min(200_000)).map(|_| (topic.clone(), value.clone())).collect();
+        peer.push(produce_direct(bootstrap, &peer_records, true).await?);
+        let _ = kafka::delete_topics(bootstrap, &[topic.as_str()]).await;
+    }
+    Ok(Measurement {
+        bench: "ingest".into(),
+        case: format!("1 record per POST, wrk, {WRK_CONNECTIONS} keep-alive connections"),
+        unit: "records/s".into(),
+        ours: median(ours),
+        peer_name: "direct librdkafka producer".into(),
+        peer: median(peer),
+        runs,
+    })
+}
+
+/// From wrk's summary: requests answered, the run's seconds, and the
+/// answers that were not 2xx or 3xx.
+fn parse_wrk(text: &str) -> Option<(u64, f64, u64)> {
+    // "  123456 requests in 10.00s, 45.67MB read"
+    let line = text.lines().find(|l| l.contains(" requests in "))?;
+    let mut words = line.split_whitespace();
+    let requests: u64 = words.next()?.parse().ok()?;
+    let seconds = words.nth(2)?.trim_end_matches(',');
+    let seconds: f64 = if let Some(ms) = seconds.strip_suffix("ms") {
+        ms.parse::<f64>().ok()? / 1000.0
+    } else if let Some(m) = seconds.strip_suffix('m') {
+        m.parse::<f64>().ok()? * 60.0
+    } else {
+        seconds.strip_suffix('s')?.parse().ok()?
+    };
+    let failed =
+        text.lines().find_map(|l| l.trim().strip_prefix("Non-2xx or 3xx responses:")).and_then(|n| n.trim().parse().ok()).unwrap_or(0);
+    Some((requests, seconds, failed))
+}
+
+/// Records stored in a topic: the sum of its partitions' end offsets.
+async fn end_offsets_sum(bootstrap: &str, topic: &str, partitions: i32) -> Result<u64, BenchError> {
+    let consumer: rdkafka::consumer::BaseConsumer =
+        kafka::client_config(bootstrap, &[]).set("group.id", "bench-offsets").create().map_err(step("creating a consumer"))?;
+    let topic = topic.to_string();
+    tokio::task::spawn_blocking(move || {
+        use rdkafka::consumer::Consumer as _;
+        let mut sum = 0u64;
+        for p in 0..partitions {
+            let (_, high) = consumer.fetch_watermarks(&topic, p, Duration::from_secs(10)).map_err(step("reading end offsets"))?;
+            sum += high as u64;
+        }
+        Ok(sum)
+    })
+    .await
+    .map_err(step("reading end offsets"))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrk_summaries_are_read() {
+        let text = "Running 10s test @ http://127.0.0.1:1/topics/t\n  2 threads and 64 connections\n  Thread Stats   Avg\n  123456 requests in 10.00s, 45.67MB read\n  Non-2xx or 3xx responses: 3\nRequests/sec:  12345.60\n";
+        assert_eq!(parse_wrk(text), Some((123456, 10.0, 3)));
+        assert_eq!(parse_wrk("  10 requests in 500.00ms, 1KB read\n"), Some((10, 0.5, 0)));
+        assert_eq!(parse_wrk("nothing"), None);
+    }
 }
 
 /// Records/s from Kafka to S3 objects (flush.size 1 and 1000) next to raw
