@@ -342,19 +342,6 @@ async fn end_offsets_sum(bootstrap: &str, topic: &str, partitions: i32) -> Resul
     .map_err(step("reading end offsets"))?
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn wrk_summaries_are_read() {
-        let text = "Running 10s test @ http://127.0.0.1:1/topics/t\n  2 threads and 64 connections\n  Thread Stats   Avg\n  123456 requests in 10.00s, 45.67MB read\n  Non-2xx or 3xx responses: 3\nRequests/sec:  12345.60\n";
-        assert_eq!(parse_wrk(text), Some((123456, 10.0, 3)));
-        assert_eq!(parse_wrk("  10 requests in 500.00ms, 1KB read\n"), Some((10, 0.5, 0)));
-        assert_eq!(parse_wrk("nothing"), None);
-    }
-}
-
 /// Records/s from Kafka to S3 objects (flush.size 1 and 1000) next to raw
 /// PUTs of objects of the same size to the same endpoint, with the same
 /// number of uploads in flight.
@@ -879,4 +866,17 @@ pub async fn e2e(
         runs,
     };
     Ok(vec![row("POST -> object in S3, p50", p50s, peer50s), row("POST -> object in S3, p99", p99s, peer99s)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrk_summaries_are_read() {
+        let text = "Running 10s test @ http://127.0.0.1:1/topics/t\n  2 threads and 64 connections\n  Thread Stats   Avg\n  123456 requests in 10.00s, 45.67MB read\n  Non-2xx or 3xx responses: 3\nRequests/sec:  12345.60\n";
+        assert_eq!(parse_wrk(text), Some((123456, 10.0, 3)));
+        assert_eq!(parse_wrk("  10 requests in 500.00ms, 1KB read\n"), Some((10, 0.5, 0)));
+        assert_eq!(parse_wrk("nothing"), None);
+    }
 }
