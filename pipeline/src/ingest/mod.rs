@@ -593,18 +593,22 @@ async fn get_topic(State(state): State<Arc<AppState>>, Path(topic): Path<String>
     Ok(v2_json(StatusCode::OK, json!({ "name": topic, "configs": configs, "partitions": partitions_json(&info) })))
 }
 
+/// The partition a `/topics/{topic}/partitions/{partition}` path names:
+/// 404 for a path that is no partition number, 40401/40402 for unknown ones.
+async fn named_partition(state: &AppState, topic: &str, partition: &str, uri: &Uri) -> Result<PartitionInfo, ProxyError> {
+    let id = partition_number(partition).ok_or_else(|| ProxyError::not_found(uri.path()))?;
+    let info = state.topic(topic).await?;
+    info.partitions.into_iter().find(|p| p.id == id).ok_or_else(|| ProxyError::partition_not_found(topic, id))
+}
+
 async fn get_partition(
     State(state): State<Arc<AppState>>,
     Path((topic, partition)): Path<(String, String)>,
     uri: Uri,
 ) -> Result<Response, ProxyError> {
-    let id = partition_number(&partition).ok_or_else(|| ProxyError::not_found(uri.path()))?;
-    let info = state.topic(&topic).await?;
-    let one = TopicInfo { partitions: info.partitions.into_iter().filter(|p| p.id == id).collect() };
-    match partitions_json(&one) {
-        Value::Array(mut parts) if !parts.is_empty() => Ok(v2_json(StatusCode::OK, parts.remove(0))),
-        _ => Err(ProxyError::partition_not_found(&topic, id)),
-    }
+    let one = TopicInfo { partitions: vec![named_partition(&state, &topic, &partition, &uri).await?] };
+    let Value::Array(mut parts) = partitions_json(&one) else { unreachable!("partitions_json makes an array") };
+    Ok(v2_json(StatusCode::OK, parts.remove(0)))
 }
 
 /// `GET /topics/{topic}/partitions/{partition}/offsets`: the first offset
@@ -614,11 +618,7 @@ async fn partition_offsets(
     Path((topic, partition)): Path<(String, String)>,
     uri: Uri,
 ) -> Result<Response, ProxyError> {
-    let id = partition_number(&partition).ok_or_else(|| ProxyError::not_found(uri.path()))?;
-    let info = state.topic(&topic).await?;
-    if !info.partitions.iter().any(|p| p.id == id) {
-        return Err(ProxyError::partition_not_found(&topic, id));
-    }
+    let id = named_partition(&state, &topic, &partition, &uri).await?.id;
     let client = state.producer.clone();
     let (low, high) = tokio::task::spawn_blocking(move || client.client().fetch_watermarks(&topic, id, Duration::from_secs(5)))
         .await
