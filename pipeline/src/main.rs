@@ -443,7 +443,7 @@ async fn main() -> Result<()> {
                     s.read, s.rows_written, s.dead_lettered, s.commits
                 );
             }
-            print_summary(&run.summary, &format!("{}/{}", output.to_string().trim_end_matches('/'), pipeline::stream::SUMMARY_FILE));
+            print_summary(&run.summary, Some(&format!("{}/{}", output.to_string().trim_end_matches('/'), pipeline::stream::SUMMARY_FILE)));
         }
         Command::Sink {
             kafka,
@@ -492,9 +492,9 @@ async fn main() -> Result<()> {
             let out = batch::run(&config).await.context("batch job failed")?;
             print_output(&out, print)?;
             match &output {
-                Some(dir) => print_summary(&out.summary, &dir.join("summary.json").display().to_string()),
+                Some(dir) => print_summary(&out.summary, Some(&dir.join("summary.json").display().to_string())),
                 None => {
-                    print_summary(&out.summary, "nowhere: no --output");
+                    print_summary(&out.summary, None);
                     if let Some((kind, q)) = out.quarantined.first() {
                         eprintln!(
                             "warning: {} line(s) quarantined and not kept (pass --output DIR to keep them); the first: {kind} {} line {}: {}",
@@ -527,8 +527,11 @@ fn required_header(name: &str, file: Option<&std::path::Path>) -> Result<ingest:
 
 /// The cleaning summary on stderr, with a warning per column whose values
 /// did not parse.
-fn print_summary(summary: &batch::CleaningSummary, written_to: &str) {
-    eprintln!("cleaning summary (written to {written_to}):");
+fn print_summary(summary: &batch::CleaningSummary, written_to: Option<&str>) {
+    match written_to {
+        Some(path) => eprintln!("cleaning summary (written to {path}):"),
+        None => eprintln!("cleaning summary (pass --output DIR to keep it, and the quarantine, next to the results):"),
+    }
     for line in summary.lines() {
         eprintln!("  {line}");
     }
