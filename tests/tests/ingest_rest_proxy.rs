@@ -573,3 +573,100 @@ async fn the_v3_produce_api_stores_single_and_streamed_records_and_lists_the_clu
     assert_eq!(wrong_type.status().as_u16(), 415);
     server.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn v2_consumers_read_json_and_binary_commit_offsets_and_expire_when_idle() {
+    common::require_kafka().await;
+    let names = common::fresh_names();
+    let topic = names.topic(Kind::Geo);
+    pipeline::kafka::ensure_topics(&common::bootstrap(), &[], std::slice::from_ref(&topic), 1, 1).await.unwrap();
+    let config = IngestConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        bootstrap: common::bootstrap(),
+        consumer_idle: Duration::from_secs(2),
+        ..Default::default()
+    };
+    let server = ingest::start(config).await.unwrap();
+    let base = format!("http://{}", server.local_addr);
+    let http = reqwest::Client::new();
+    let v2 = "application/vnd.kafka.v2+json";
+    let values: Vec<Value> = (0..5).map(|i| json!({"ind": i, "country": format!("c{i}")})).collect();
+    let records: Vec<Value> = values.iter().map(|v| json!({"value": v})).collect();
+    let (s, _) = post(&base, &topic, Some(JSON_V2), json!({ "records": records }).to_string()).await;
+    assert_eq!(s, 200);
+
+    let group = format!("{}-readers", names.uid());
+    let create = |body: Value| {
+        let req = http.post(format!("{base}/consumers/{group}")).header("Content-Type", v2).body(body.to_string());
+        async move {
+            let resp = req.send().await.unwrap();
+            (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
+        }
+    };
+    let (s, made) = create(json!({"name": "a", "format": "json", "auto.offset.reset": "earliest"})).await;
+    assert_eq!((s, made["instance_id"].as_str()), (200, Some("a")), "{made}");
+    assert!(made["base_uri"].as_str().unwrap().ends_with(&format!("/consumers/{group}/instances/a")));
+    let (s, dup) = create(json!({"name": "a", "format": "json"})).await;
+    assert_eq!((s, dup["error_code"].as_i64()), (409, Some(40902)));
+    let inst = format!("{base}/consumers/{group}/instances/a");
+    let sub = http
+        .post(format!("{inst}/subscription"))
+        .header("Content-Type", v2)
+        .body(json!({"topics": [topic]}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sub.status().as_u16(), 204);
+    let listed: Value = http.get(format!("{inst}/subscription")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(listed["topics"], json!([topic]));
+
+    // Read until all five arrive (the first fetches join the group).
+    let mut got: Vec<Value> = Vec::new();
+    let started = std::time::Instant::now();
+    while got.len() < 5 && started.elapsed() < Duration::from_secs(30) {
+        let resp = http.get(format!("{inst}/records?timeout=1000")).header("Accept", JSON_V2).send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
+        assert_eq!(resp.headers()["content-type"], JSON_V2);
+        got.extend(resp.json::<Vec<Value>>().await.unwrap());
+    }
+    assert_eq!(got.iter().map(|r| r["value"].clone()).collect::<Vec<_>>(), values, "every record, in order, as JSON");
+    assert!(got.iter().all(|r| r["topic"] == topic.as_str() && r["key"].is_null()));
+    // Commit up to the third record (offset 2): the group resumes at 3.
+    let commit = http
+        .post(format!("{inst}/offsets"))
+        .header("Content-Type", v2)
+        .body(json!({"offsets": [{"topic": topic, "partition": 0, "offset": 2}]}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(commit.status().as_u16(), 200);
+    assert_eq!(http.delete(&inst).send().await.unwrap().status().as_u16(), 204);
+    assert_eq!(http.delete(&inst).send().await.unwrap().status().as_u16(), 404);
+
+    // A binary instance in the same group starts after the commit.
+    let (s, _) = create(json!({"name": "b", "format": "binary", "auto.offset.reset": "earliest"})).await;
+    assert_eq!(s, 200);
+    let inst_b = format!("{base}/consumers/{group}/instances/b");
+    http.post(format!("{inst_b}/subscription"))
+        .header("Content-Type", v2)
+        .body(json!({"topics": [topic]}).to_string())
+        .send()
+        .await
+        .unwrap();
+    let mut rest: Vec<Value> = Vec::new();
+    let started = std::time::Instant::now();
+    while rest.len() < 2 && started.elapsed() < Duration::from_secs(30) {
+        let resp = http.get(format!("{inst_b}/records?timeout=1000")).send().await.unwrap();
+        rest.extend(resp.json::<Vec<Value>>().await.unwrap());
+    }
+    assert_eq!(rest.iter().map(|r| r["offset"].as_i64().unwrap()).collect::<Vec<_>>(), [3, 4], "{rest:?}");
+    let decoded = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, rest[0]["value"].as_str().unwrap()).unwrap();
+    assert_eq!(serde_json::from_slice::<Value>(&decoded).unwrap(), values[3]);
+
+    // Unused for longer than the idle time: closed and forgotten.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let gone = http.get(format!("{inst_b}/records")).send().await.unwrap();
+    assert_eq!(gone.status().as_u16(), 404);
+    assert_eq!(gone.json::<Value>().await.unwrap()["error_code"], 40403);
+    server.stop().await.unwrap();
+}

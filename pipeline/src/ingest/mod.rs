@@ -5,6 +5,7 @@
 //! Kinesis routes (SPEC 3.2, module `kinesis`).
 
 mod auth;
+mod consumers;
 mod errors;
 mod keep_alive;
 mod kinesis;
@@ -64,6 +65,9 @@ pub struct IngestConfig {
     pub kinesis: Option<aws_setup::AwsTarget>,
     /// A header every request (but `GET /healthz`) must carry; None admits all.
     pub required_header: Option<RequiredHeader>,
+    /// A v2 consumer instance unused for this long is closed (the proxy's
+    /// `consumer.instance.timeout.ms`, 5 minutes by default).
+    pub consumer_idle: Duration,
 }
 
 /// librdkafka's default `message.max.bytes`: the largest record the
@@ -83,6 +87,7 @@ impl Default for IngestConfig {
             body_timeout: Duration::from_secs(30),
             kinesis: None,
             required_header: None,
+            consumer_idle: Duration::from_secs(300),
         }
     }
 }
@@ -142,6 +147,8 @@ struct AppState {
     body_budget: Arc<Semaphore>,
     /// The broker's cluster id, for the v3 API; asked on first use.
     cluster_id: std::sync::OnceLock<String>,
+    /// v2 consumer instances.
+    consumers: consumers::Instances,
 }
 
 /// A running ingest server.
@@ -193,6 +200,18 @@ pub async fn start(config: IngestConfig) -> Result<RunningIngest, IngestError> {
         round_robin: Default::default(),
         metrics: Default::default(),
         cluster_id: Default::default(),
+        consumers: Default::default(),
+    });
+    // Idle consumer instances are closed, so forgotten clients hold nothing.
+    let expiry_state = Arc::downgrade(&state);
+    let idle = state.config.consumer_idle;
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval((idle / 4).clamp(Duration::from_millis(100), Duration::from_secs(10)));
+        loop {
+            tick.tick().await;
+            let Some(state) = expiry_state.upgrade() else { break };
+            state.consumers.expire(idle);
+        }
     });
     let app = router(state.clone());
     let (tx, rx) = oneshot::channel::<()>();
@@ -256,6 +275,11 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/topics/{topic}/partitions/{partition}", post(produce_to_partition).get(get_partition))
         .route("/topics/{topic}/partitions/{partition}/offsets", get(partition_offsets))
         .route("/brokers", get(brokers))
+        .route("/consumers/{group}", post(consumers::create))
+        .route("/consumers/{group}/instances/{name}", axum::routing::delete(consumers::delete))
+        .route("/consumers/{group}/instances/{name}/subscription", post(consumers::subscribe).get(consumers::subscription))
+        .route("/consumers/{group}/instances/{name}/records", get(consumers::records))
+        .route("/consumers/{group}/instances/{name}/offsets", post(consumers::commit))
         .route_layer(axum::middleware::from_fn(negotiate_answer_type));
     Router::new()
         .merge(v2)

@@ -1,0 +1,319 @@
+//! The REST Proxy v2 consumer API, for REST clients that read: consumer
+//! instances in a group (`POST /consumers/{group}`), their subscription,
+//! `GET .../records` in the json or binary embedded format, offset commits,
+//! and `DELETE`. Memory is bounded: at most [`MAX_INSTANCES`] instances, at
+//! most [`MAX_RECORDS_BYTES`] per records answer, and an instance that has
+//! not been used for the idle time is closed and forgotten.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::{Message, Offset, TopicPartitionList};
+use serde_json::{Value, json};
+
+use super::request::EmbeddedFormat;
+use super::{AppState, ProxyError, read_body, v2_json};
+use crate::kafka;
+
+/// Consumer instances held at once.
+pub const MAX_INSTANCES: usize = 64;
+/// The most record bytes one `GET .../records` answer holds.
+pub const MAX_RECORDS_BYTES: usize = 8 * 1024 * 1024;
+/// How long `GET .../records` waits for records when the client names no timeout.
+const DEFAULT_FETCH_WAIT: Duration = Duration::from_millis(1000);
+
+struct Instance {
+    consumer: Arc<BaseConsumer>,
+    format: EmbeddedFormat,
+    last_used: std::sync::Mutex<Instant>,
+}
+
+/// The live consumer instances, by (group, name).
+#[derive(Default)]
+pub struct Instances {
+    by_name: std::sync::Mutex<HashMap<(String, String), Arc<Instance>>>,
+}
+
+impl Instances {
+    fn get(&self, group: &str, name: &str) -> Result<Arc<Instance>, ProxyError> {
+        let found = self.by_name.lock().unwrap().get(&(group.to_string(), name.to_string())).cloned();
+        let instance = found.ok_or_else(|| ProxyError { code: 40403, message: "Consumer instance not found.".into() })?;
+        *instance.last_used.lock().unwrap() = Instant::now();
+        Ok(instance)
+    }
+
+    /// Close the instances idle for longer than `idle`.
+    pub fn expire(&self, idle: Duration) -> usize {
+        let mut map = self.by_name.lock().unwrap();
+        let before = map.len();
+        map.retain(|(group, name), i| {
+            let keep = i.last_used.lock().unwrap().elapsed() < idle;
+            if !keep {
+                tracing::info!(group, name, "consumer instance closed after being idle");
+            }
+            keep
+        });
+        before - map.len()
+    }
+}
+
+fn json_body(bytes: &[u8]) -> Result<serde_json::Map<String, Value>, ProxyError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(serde_json::Map::new());
+    }
+    match serde_json::from_slice::<Value>(bytes).map_err(ProxyError::json_conversion)? {
+        Value::Object(m) => Ok(m),
+        _ => Err(ProxyError::invalid_payload("the body must be a JSON object")),
+    }
+}
+
+fn setting(body: &serde_json::Map<String, Value>, key: &str) -> Option<String> {
+    body.get(key).and_then(|v| match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    })
+}
+
+/// `POST /consumers/{group}`: a new instance.
+pub async fn create(
+    State(state): State<Arc<AppState>>,
+    Path(group): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ProxyError> {
+    let body = json_body(&read_body(&state, body).await?)?;
+    let name = setting(&body, "name").unwrap_or_else(|| format!("rest-consumer-{}", uuid::Uuid::new_v4().simple()));
+    let format = match setting(&body, "format").as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("binary") => EmbeddedFormat::Binary,
+        Some("json") => EmbeddedFormat::Json,
+        Some(other) => return Err(ProxyError::invalid_payload(format!("format {other} is not served; use json or binary"))),
+    };
+    let reset = setting(&body, "auto.offset.reset").unwrap_or_else(|| "latest".into());
+    if !["earliest", "latest", "none"].contains(&reset.as_str()) {
+        return Err(ProxyError::invalid_payload(format!("auto.offset.reset {reset} is not earliest, latest or none")));
+    }
+    let auto_commit = setting(&body, "auto.commit.enable").unwrap_or_else(|| "false".into());
+    if !["true", "false"].contains(&auto_commit.as_str()) {
+        return Err(ProxyError::invalid_payload(format!("auto.commit.enable {auto_commit} is not true or false")));
+    }
+    let key = (group.clone(), name.clone());
+    {
+        let map = state.consumers.by_name.lock().unwrap();
+        if map.contains_key(&key) {
+            return Err(ProxyError { code: 40902, message: "Consumer instance with the specified name already exists.".into() });
+        }
+        if map.len() >= MAX_INSTANCES {
+            return Err(ProxyError {
+                code: 429,
+                message: format!(
+                    "{MAX_INSTANCES} consumer instances are open; delete unused ones (DELETE /consumers/<group>/instances/<name>)"
+                ),
+            });
+        }
+    }
+    let consumer: BaseConsumer = kafka::client_config(&state.config.bootstrap, &state.config.kafka_overrides)
+        .set("group.id", &group)
+        .set("auto.offset.reset", &reset)
+        .set("enable.auto.commit", &auto_commit)
+        .set("enable.partition.eof", "false")
+        .create()
+        .map_err(ProxyError::kafka)?;
+    let instance = Arc::new(Instance { consumer: Arc::new(consumer), format, last_used: std::sync::Mutex::new(Instant::now()) });
+    {
+        let mut map = state.consumers.by_name.lock().unwrap();
+        if map.contains_key(&key) {
+            return Err(ProxyError { code: 40902, message: "Consumer instance with the specified name already exists.".into() });
+        }
+        map.insert(key, instance);
+    }
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    Ok(v2_json(StatusCode::OK, json!({ "instance_id": name, "base_uri": format!("http://{host}/consumers/{group}/instances/{name}") })))
+}
+
+/// `DELETE /consumers/{group}/instances/{name}`.
+pub async fn delete(State(state): State<Arc<AppState>>, Path((group, name)): Path<(String, String)>) -> Result<Response, ProxyError> {
+    let removed = state.consumers.by_name.lock().unwrap().remove(&(group, name));
+    match removed {
+        Some(_) => Ok(StatusCode::NO_CONTENT.into_response()),
+        None => Err(ProxyError { code: 40403, message: "Consumer instance not found.".into() }),
+    }
+}
+
+/// `POST .../subscription`: `{"topics": [..]}` or `{"topic_pattern": ".."}`.
+pub async fn subscribe(
+    State(state): State<Arc<AppState>>,
+    Path((group, name)): Path<(String, String)>,
+    body: Body,
+) -> Result<Response, ProxyError> {
+    let instance = state.consumers.get(&group, &name)?;
+    let body = json_body(&read_body(&state, body).await?)?;
+    let topics: Vec<String> = match (body.get("topics"), body.get("topic_pattern")) {
+        (Some(Value::Array(list)), None) => list
+            .iter()
+            .map(|t| t.as_str().map(str::to_string))
+            .collect::<Option<_>>()
+            .ok_or_else(|| ProxyError::invalid_payload("topics must be strings"))?,
+        // librdkafka takes a leading `^` as "this is a regex".
+        (None, Some(Value::String(pattern))) => vec![if pattern.starts_with('^') { pattern.clone() } else { format!("^{pattern}") }],
+        _ => {
+            return Err(ProxyError {
+                code: 40903,
+                message: "Subscription to topics, partitions and pattern are mutually exclusive; give topics or topic_pattern.".into(),
+            });
+        }
+    };
+    let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+    instance.consumer.subscribe(&refs).map_err(ProxyError::kafka)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `GET .../subscription`.
+pub async fn subscription(State(state): State<Arc<AppState>>, Path((group, name)): Path<(String, String)>) -> Result<Response, ProxyError> {
+    let instance = state.consumers.get(&group, &name)?;
+    let list = instance.consumer.subscription().map_err(ProxyError::kafka)?;
+    let topics: Vec<String> = list.elements().iter().map(|e| e.topic().to_string()).collect();
+    Ok(v2_json(StatusCode::OK, json!({ "topics": topics })))
+}
+
+#[derive(serde::Deserialize)]
+pub struct FetchParams {
+    timeout: Option<u64>,
+    max_bytes: Option<usize>,
+}
+
+/// `GET .../records?timeout=<ms>&max_bytes=<n>`: what arrives within the
+/// timeout, up to `max_bytes` (at most [`MAX_RECORDS_BYTES`]).
+pub async fn records(
+    State(state): State<Arc<AppState>>,
+    Path((group, name)): Path<(String, String)>,
+    Query(params): Query<FetchParams>,
+) -> Result<Response, ProxyError> {
+    let instance = state.consumers.get(&group, &name)?;
+    let wait = params.timeout.map_or(DEFAULT_FETCH_WAIT, Duration::from_millis).min(Duration::from_secs(30));
+    let max_bytes = params.max_bytes.unwrap_or(MAX_RECORDS_BYTES).min(MAX_RECORDS_BYTES);
+    let consumer = instance.consumer.clone();
+    let format = instance.format;
+    let fetched = tokio::task::spawn_blocking(move || {
+        let deadline = Instant::now() + wait;
+        let (mut out, mut bytes) = (Vec::new(), 0usize);
+        loop {
+            // Once something came, take what is there now and answer.
+            let remaining = if out.is_empty() { deadline.saturating_duration_since(Instant::now()) } else { Duration::ZERO };
+            match consumer.poll(remaining) {
+                Some(Ok(m)) => {
+                    let size = m.payload().map_or(0, <[u8]>::len) + m.key().map_or(0, <[u8]>::len);
+                    out.push(record_json(&m, format)?);
+                    bytes += size;
+                    if bytes >= max_bytes {
+                        break;
+                    }
+                }
+                Some(Err(e)) => return Err(ProxyError::kafka(e)),
+                None if out.is_empty() && Instant::now() < deadline => continue,
+                None => break,
+            }
+        }
+        Ok(out)
+    })
+    .await
+    .map_err(ProxyError::kafka)??;
+    let mut resp = v2_json(StatusCode::OK, Value::Array(fetched));
+    let ct = match format {
+        EmbeddedFormat::Json => "application/vnd.kafka.json.v2+json",
+        EmbeddedFormat::Binary => "application/vnd.kafka.binary.v2+json",
+    };
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+    Ok(resp)
+}
+
+fn record_json(m: &rdkafka::message::BorrowedMessage<'_>, format: EmbeddedFormat) -> Result<Value, ProxyError> {
+    let embed = |bytes: Option<&[u8]>| -> Result<Value, ProxyError> {
+        let Some(bytes) = bytes else { return Ok(Value::Null) };
+        match format {
+            EmbeddedFormat::Binary => Ok(Value::String(base64::engine::general_purpose::STANDARD.encode(bytes))),
+            EmbeddedFormat::Json => serde_json::from_slice(bytes).map_err(|e| ProxyError {
+                code: 50002,
+                message: format!(
+                    "the record at {}/{}/{} is not JSON ({e}); read it with a binary consumer",
+                    m.topic(),
+                    m.partition(),
+                    m.offset()
+                ),
+            }),
+        }
+    };
+    Ok(
+        json!({ "topic": m.topic(), "key": embed(m.key())?, "value": embed(m.payload())?, "partition": m.partition(), "offset": m.offset() }),
+    )
+}
+
+/// `POST .../offsets`: commit the given offsets (each the last record
+/// consumed, as in the proxy), or, with no body, everything fetched so far.
+pub async fn commit(
+    State(state): State<Arc<AppState>>,
+    Path((group, name)): Path<(String, String)>,
+    body: Body,
+) -> Result<Response, ProxyError> {
+    let instance = state.consumers.get(&group, &name)?;
+    let body = json_body(&read_body(&state, body).await?)?;
+    let consumer = instance.consumer.clone();
+    let list = match body.get("offsets") {
+        None => None,
+        Some(Value::Array(offsets)) => {
+            let mut list = TopicPartitionList::new();
+            for o in offsets {
+                let (Some(topic), Some(partition), Some(offset)) = (
+                    o.get("topic").and_then(Value::as_str),
+                    o.get("partition").and_then(Value::as_i64),
+                    o.get("offset").and_then(Value::as_i64),
+                ) else {
+                    return Err(ProxyError::invalid_payload("each offset needs topic, partition and offset"));
+                };
+                list.add_partition_offset(topic, partition as i32, Offset::Offset(offset + 1)).map_err(ProxyError::kafka)?;
+            }
+            Some(list)
+        }
+        Some(_) => return Err(ProxyError::invalid_payload("offsets must be an array")),
+    };
+    tokio::task::spawn_blocking(move || match list {
+        Some(list) => consumer.commit(&list, CommitMode::Sync),
+        None => consumer.commit_consumer_state(CommitMode::Sync),
+    })
+    .await
+    .map_err(ProxyError::kafka)?
+    .map_err(ProxyError::kafka)?;
+    Ok(StatusCode::OK.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idle_instances_are_forgotten() {
+        let instances = Instances::default();
+        let consumer: BaseConsumer = kafka::client_config("127.0.0.1:1", &[]).set("group.id", "g").create().unwrap();
+        let old = Arc::new(Instance {
+            consumer: Arc::new(consumer),
+            format: EmbeddedFormat::Json,
+            last_used: std::sync::Mutex::new(Instant::now() - Duration::from_secs(60)),
+        });
+        instances.by_name.lock().unwrap().insert(("g".into(), "old".into()), old);
+        assert_eq!(instances.expire(Duration::from_secs(120)), 0);
+        assert!(instances.get("g", "old").is_ok(), "using it renews it");
+        assert_eq!(instances.expire(Duration::from_secs(120)), 0);
+        *instances.by_name.lock().unwrap()[&("g".to_string(), "old".to_string())].last_used.lock().unwrap() =
+            Instant::now() - Duration::from_secs(200);
+        assert_eq!(instances.expire(Duration::from_secs(120)), 1);
+        assert_eq!(instances.get("g", "old").err().map(|e| e.code), Some(40403));
+    }
+}
