@@ -608,7 +608,19 @@ async fn v2_consumers_read_json_and_binary_commit_offsets_and_expire_when_idle()
     assert!(made["base_uri"].as_str().unwrap().ends_with(&format!("/consumers/{group}/instances/a")));
     let (s, dup) = create(json!({"name": "a", "format": "json"})).await;
     assert_eq!((s, dup["error_code"].as_i64()), (409, Some(40902)));
+    let (s, bad) = create(json!({"name": "c", "format": "avro"})).await;
+    assert_eq!((s, bad["error_code"].as_i64()), (422, Some(42206)), "{bad}");
     let inst = format!("{base}/consumers/{group}/instances/a");
+    let both = http
+        .post(format!("{inst}/subscription"))
+        .header("Content-Type", v2)
+        .body(json!({"topics": [topic], "topic_pattern": "x.*"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!((both.status().as_u16(), both.json::<Value>().await.unwrap()["error_code"].as_i64()), (409, Some(40903)));
+    let nobody = http.post(format!("{base}/consumers/{group}/instances/nobody/subscription")).body("{}").send().await.unwrap();
+    assert_eq!((nobody.status().as_u16(), nobody.json::<Value>().await.unwrap()["error_code"].as_i64()), (404, Some(40403)));
     let sub = http
         .post(format!("{inst}/subscription"))
         .header("Content-Type", v2)
