@@ -148,14 +148,24 @@ pub async fn delete(State(state): State<Arc<AppState>>, Path((group, name)): Pat
     }
 }
 
+/// The instance a path names, and the request's JSON object body.
+async fn instance_and_body(
+    state: &AppState,
+    group: &str,
+    name: &str,
+    body: Body,
+) -> Result<(Arc<Instance>, serde_json::Map<String, Value>), ProxyError> {
+    let instance = state.consumers.get(group, name)?;
+    Ok((instance, json_body(&read_body(state, body).await?)?))
+}
+
 /// `POST .../subscription`: `{"topics": [..]}` or `{"topic_pattern": ".."}`.
 pub async fn subscribe(
     State(state): State<Arc<AppState>>,
     Path((group, name)): Path<(String, String)>,
     body: Body,
 ) -> Result<Response, ProxyError> {
-    let instance = state.consumers.get(&group, &name)?;
-    let body = json_body(&read_body(&state, body).await?)?;
+    let (instance, body) = instance_and_body(&state, &group, &name, body).await?;
     let topics: Vec<String> = match (body.get("topics"), body.get("topic_pattern")) {
         (Some(Value::Array(list)), None) => list
             .iter()
@@ -263,8 +273,7 @@ pub async fn commit(
     Path((group, name)): Path<(String, String)>,
     body: Body,
 ) -> Result<Response, ProxyError> {
-    let instance = state.consumers.get(&group, &name)?;
-    let body = json_body(&read_body(&state, body).await?)?;
+    let (instance, body) = instance_and_body(&state, &group, &name, body).await?;
     let consumer = instance.consumer.clone();
     let list = match body.get("offsets") {
         None => None,
