@@ -80,14 +80,20 @@ pub(super) fn routes() -> Router<Arc<AppState>> {
         .route("/streams/{stream}/records", put(put_records))
 }
 
-fn client(state: &AppState) -> Result<&aws_sdk_kinesis::Client, KinesisError> {
-    state.kinesis.as_ref().ok_or_else(|| {
-        KinesisError::new(
+/// The Kinesis client, made on first use: a server used only as a REST
+/// proxy never loads an AWS configuration (on a laptop that means asking
+/// the instance-metadata service for a region, and logging that it failed).
+async fn client(state: &AppState) -> Result<&aws_sdk_kinesis::Client, KinesisError> {
+    let Some(target) = &state.config.kinesis else {
+        return Err(KinesisError::new(
             StatusCode::NOT_FOUND,
             "NotConfigured",
             "the Kinesis routes are off: start `pipeline ingest` with --kinesis (and --aws-endpoint-url for a local emulator)",
-        )
-    })
+        ));
+    };
+    // Not checked for credentials: without them a route answers with the
+    // SDK's error, and the REST proxy keeps serving.
+    Ok(state.kinesis.get_or_init(|| async { aws_sdk_kinesis::Client::new(&target.load().await) }).await)
 }
 
 async fn json_body(state: &AppState, body: Body) -> Result<Value, KinesisError> {
@@ -117,7 +123,7 @@ fn partition_key(v: &Value, field: &str) -> Result<String, KinesisError> {
 }
 
 async fn put_record(State(state): State<Arc<AppState>>, Path(stream): Path<String>, body: Body) -> Answer {
-    let kinesis = client(&state)?;
+    let kinesis = client(&state).await?;
     let req = json_body(&state, body).await?;
     if req["Data"].is_null() {
         return Err(KinesisError::bad_request("`Data` is required: the record (a JSON value) to put"));
@@ -136,7 +142,7 @@ async fn put_record(State(state): State<Arc<AppState>>, Path(stream): Path<Strin
 }
 
 async fn put_records(State(state): State<Arc<AppState>>, Path(stream): Path<String>, body: Body) -> Answer {
-    let kinesis = client(&state)?;
+    let kinesis = client(&state).await?;
     let req = json_body(&state, body).await?;
     let Some(records) = req["records"].as_array() else {
         return Err(KinesisError::bad_request("`records` must be a list of {\"data\": ..., \"partition-key\": ...}"));
@@ -176,7 +182,7 @@ async fn put_records(State(state): State<Arc<AppState>>, Path(stream): Path<Stri
 }
 
 async fn list_streams(State(state): State<Arc<AppState>>) -> Answer {
-    let kinesis = client(&state)?;
+    let kinesis = client(&state).await?;
     let mut names: Vec<String> = Vec::new();
     loop {
         let page = kinesis
@@ -194,7 +200,7 @@ async fn list_streams(State(state): State<Arc<AppState>>) -> Answer {
 }
 
 async fn describe_stream(State(state): State<Arc<AppState>>, Path(stream): Path<String>) -> Answer {
-    let kinesis = client(&state)?;
+    let kinesis = client(&state).await?;
     let out = kinesis.describe_stream().stream_name(&stream).send().await.map_err(|e| KinesisError::from_sdk("DescribeStream", e))?;
     let Some(d) = out.stream_description() else {
         return Err(KinesisError::new(StatusCode::BAD_GATEWAY, "KinesisError", "DescribeStream answered without a description"));
@@ -221,7 +227,7 @@ async fn describe_stream(State(state): State<Arc<AppState>>, Path(stream): Path<
 }
 
 async fn create_stream(State(state): State<Arc<AppState>>, Path(stream): Path<String>, body: Body) -> Answer {
-    let kinesis = client(&state)?;
+    let kinesis = client(&state).await?;
     let req = json_body(&state, body).await?;
     // The gateway's template defaults to 5 shards.
     let shards = match &req["ShardCount"] {
@@ -236,7 +242,7 @@ async fn create_stream(State(state): State<Arc<AppState>>, Path(stream): Path<St
 }
 
 async fn delete_stream(State(state): State<Arc<AppState>>, Path(stream): Path<String>) -> Answer {
-    let kinesis = client(&state)?;
+    let kinesis = client(&state).await?;
     kinesis.delete_stream().stream_name(&stream).send().await.map_err(|e| KinesisError::from_sdk("DeleteStream", e))?;
     Ok(axum::Json(json!({})))
 }

@@ -142,7 +142,8 @@ struct AppState {
     topics: Mutex<HashMap<String, (Instant, TopicInfo)>>,
     round_robin: std::sync::Mutex<HashMap<String, Arc<AtomicUsize>>>,
     metrics: metrics::Metrics,
-    kinesis: Option<aws_sdk_kinesis::Client>,
+    /// Made on the first Kinesis request (see `kinesis::client`).
+    kinesis: tokio::sync::OnceCell<aws_sdk_kinesis::Client>,
     /// Permits are body bytes; see `IngestConfig::max_inflight_body_bytes`.
     body_budget: Arc<Semaphore>,
     /// The broker's cluster id, for the v3 API; asked on first use.
@@ -182,17 +183,10 @@ pub async fn start(config: IngestConfig) -> Result<RunningIngest, IngestError> {
     let listener =
         tokio::net::TcpListener::bind(config.listen).await.map_err(|source| IngestError::Bind { addr: config.listen, source })?;
     let local_addr = listener.local_addr().map_err(|source| IngestError::Bind { addr: config.listen, source })?;
-    let kinesis = match &config.kinesis {
-        // Not checked for credentials here: the REST proxy must start on a
-        // machine without AWS credentials; a Kinesis route then answers
-        // with the SDK's error.
-        Some(target) => Some(aws_sdk_kinesis::Client::new(&target.load().await)),
-        None => None,
-    };
     let budget = config.max_inflight_body_bytes.max(config.max_body_bytes);
     let state = Arc::new(AppState {
         body_budget: Arc::new(Semaphore::new(budget)),
-        kinesis,
+        kinesis: Default::default(),
         producer,
         admin,
         config,
