@@ -93,9 +93,6 @@ impl Default for IngestConfig {
 }
 
 impl IngestConfig {
-    /// What is left of a body after an early answer is drained up to the
-    /// body limit, for a few seconds at most (a stalled client's connection
-    /// is closed instead).
     /// The largest record (key plus value) the producer sends: its
     /// `message.max.bytes`, from the Kafka settings when given there. A
     /// larger record is refused with 422 before it reaches Kafka.
@@ -108,6 +105,9 @@ impl IngestConfig {
             .unwrap_or(DEFAULT_MAX_RECORD_BYTES)
     }
 
+    /// What is left of a body after an early answer is drained up to the
+    /// body limit, for a few seconds at most (a stalled client's connection
+    /// is closed instead).
     fn drain_limits(&self) -> keep_alive::DrainLimits {
         keep_alive::DrainLimits { max_bytes: self.max_body_bytes as u64, max_wait: self.body_timeout.min(Duration::from_secs(5)) }
     }
@@ -136,8 +136,9 @@ struct TopicInfo {
 
 struct AppState {
     producer: FutureProducer,
-    /// For the topic configs `GET /topics/{topic}` reports.
-    admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext>,
+    /// For the topic configs `GET /topics/{topic}` reports; made on first
+    /// use, so a server that is never asked opens no second client.
+    admin: tokio::sync::OnceCell<rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext>>,
     config: IngestConfig,
     topics: Mutex<HashMap<String, (Instant, TopicInfo)>>,
     round_robin: std::sync::Mutex<HashMap<String, Arc<AtomicUsize>>>,
@@ -179,7 +180,6 @@ pub async fn start(config: IngestConfig) -> Result<RunningIngest, IngestError> {
     let producer: FutureProducer = kafka::reliable_producer_config(&config.bootstrap, &config.kafka_overrides, config.delivery_timeout)
         .create()
         .map_err(IngestError::Producer)?;
-    let admin = kafka::client_config(&config.bootstrap, &config.kafka_overrides).create().map_err(IngestError::Producer)?;
     let listener =
         tokio::net::TcpListener::bind(config.listen).await.map_err(|source| IngestError::Bind { addr: config.listen, source })?;
     let local_addr = listener.local_addr().map_err(|source| IngestError::Bind { addr: config.listen, source })?;
@@ -188,7 +188,7 @@ pub async fn start(config: IngestConfig) -> Result<RunningIngest, IngestError> {
         body_budget: Arc::new(Semaphore::new(budget)),
         kinesis: Default::default(),
         producer,
-        admin,
+        admin: Default::default(),
         config,
         topics: Mutex::new(HashMap::new()),
         round_robin: Default::default(),
@@ -366,9 +366,14 @@ impl AppState {
     /// The topic's configs as the broker reports them (defaults included).
     async fn topic_configs(&self, topic: &str) -> Result<serde_json::Map<String, Value>, ProxyError> {
         use rdkafka::admin::{AdminOptions, ResourceSpecifier};
+        let admin = self
+            .admin
+            .get_or_try_init(|| async { kafka::client_config(&self.config.bootstrap, &self.config.kafka_overrides).create() })
+            .await
+            .map_err(ProxyError::kafka)?;
         let options = AdminOptions::new().request_timeout(Some(Duration::from_secs(5)));
         let described =
-            self.admin.describe_configs([&ResourceSpecifier::Topic(topic)], &options).await.map_err(ProxyError::broker_not_available)?;
+            admin.describe_configs([&ResourceSpecifier::Topic(topic)], &options).await.map_err(ProxyError::broker_not_available)?;
         let resource =
             described.into_iter().next().ok_or_else(|| ProxyError::kafka("no answer to DescribeConfigs"))?.map_err(|code| match code {
                 RDKafkaErrorCode::UnknownTopicOrPartition => ProxyError::topic_not_found(topic),
@@ -391,6 +396,30 @@ impl AppState {
             .await
             .map_err(ProxyError::kafka)?
             .map_err(ProxyError::broker_not_available)
+    }
+
+    /// A record for `topic` (of `partitions` partitions), the v2 and v3
+    /// APIs alike: with neither key nor partition it goes round-robin, as
+    /// the REST proxy does; a key alone leaves the choice to the partitioner.
+    fn record_to<'a>(
+        &self,
+        topic: &'a str,
+        partitions: usize,
+        partition: Option<i32>,
+        key: Option<&'a [u8]>,
+        value: Option<&'a [u8]>,
+    ) -> FutureRecord<'a, [u8], [u8]> {
+        let mut rec = FutureRecord::to(topic);
+        if let Some(p) = partition.or_else(|| key.is_none().then(|| self.next_partition(topic, partitions))) {
+            rec = rec.partition(p);
+        }
+        if let Some(k) = key {
+            rec = rec.key(k);
+        }
+        if let Some(v) = value {
+            rec = rec.payload(v);
+        }
+        rec
     }
 
     fn next_partition(&self, topic: &str, count: usize) -> i32 {
@@ -462,9 +491,8 @@ async fn produce_inner(
     let mut records = parse_produce(&bytes, format)?;
     let limit = state.config.max_record_bytes();
     for (i, r) in records.iter_mut().enumerate() {
-        let size = r.key.as_ref().map_or(0, Vec::len) + r.value.as_ref().map_or(0, Vec::len);
-        if size > limit {
-            return Err(ProxyError::record_too_large(i, size, limit));
+        if r.size() > limit {
+            return Err(ProxyError::record_too_large(i, r.size(), limit));
         }
         if let Some(p) = path_partition {
             match r.partition {
@@ -487,18 +515,7 @@ async fn produce_inner(
 
     let started = Instant::now();
     let sends = records.iter().map(|r| {
-        // Neither key nor partition: round-robin, as the REST proxy does.
-        let partition = r.partition.or_else(|| r.key.is_none().then(|| state.next_partition(topic, count)));
-        let mut rec: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic);
-        if let Some(p) = partition {
-            rec = rec.partition(p);
-        }
-        if let Some(k) = &r.key {
-            rec = rec.key(k.as_slice());
-        }
-        if let Some(v) = &r.value {
-            rec = rec.payload(v.as_slice());
-        }
+        let rec = state.record_to(topic, count, r.partition, r.key.as_deref(), r.value.as_deref());
         state.producer.send(rec, Timeout::After(state.config.delivery_timeout))
     });
     let results = futures::future::join_all(sends).await;
@@ -519,8 +536,7 @@ async fn produce_inner(
                 let err = if e.rdkafka_error_code() == Some(RDKafkaErrorCode::MessageSizeTooLarge) {
                     // Over the broker's limit (the producer's was checked above).
                     let i = offsets.len();
-                    let size = records[i].key.as_ref().map_or(0, Vec::len) + records[i].value.as_ref().map_or(0, Vec::len);
-                    ProxyError::record_too_large(i, size, limit)
+                    ProxyError::record_too_large(i, records[i].size(), limit)
                 } else if is_retriable(&e) {
                     ProxyError::kafka_retriable(&e)
                 } else {
@@ -593,16 +609,13 @@ async fn list_topics(State(state): State<Arc<AppState>>) -> Result<Response, Pro
 }
 
 fn partitions_json(info: &TopicInfo) -> Value {
-    Value::Array(
-        info.partitions
-            .iter()
-            .map(|p| {
-                let replicas: Vec<Value> =
-                    p.replicas.iter().map(|b| json!({ "broker": b, "leader": *b == p.leader, "in_sync": p.isr.contains(b) })).collect();
-                json!({ "partition": p.id, "leader": p.leader, "replicas": replicas })
-            })
-            .collect(),
-    )
+    Value::Array(info.partitions.iter().map(partition_json).collect())
+}
+
+fn partition_json(p: &PartitionInfo) -> Value {
+    let replicas: Vec<Value> =
+        p.replicas.iter().map(|b| json!({ "broker": b, "leader": *b == p.leader, "in_sync": p.isr.contains(b) })).collect();
+    json!({ "partition": p.id, "leader": p.leader, "replicas": replicas })
 }
 
 async fn get_topic(State(state): State<Arc<AppState>>, Path(topic): Path<String>) -> Result<Response, ProxyError> {
@@ -624,9 +637,8 @@ async fn get_partition(
     Path((topic, partition)): Path<(String, String)>,
     uri: Uri,
 ) -> Result<Response, ProxyError> {
-    let one = TopicInfo { partitions: vec![named_partition(&state, &topic, &partition, &uri).await?] };
-    let Value::Array(mut parts) = partitions_json(&one) else { unreachable!("partitions_json makes an array") };
-    Ok(v2_json(StatusCode::OK, parts.remove(0)))
+    let p = named_partition(&state, &topic, &partition, &uri).await?;
+    Ok(v2_json(StatusCode::OK, partition_json(&p)))
 }
 
 /// `GET /topics/{topic}/partitions/{partition}/offsets`: the first offset

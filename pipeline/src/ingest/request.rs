@@ -28,6 +28,13 @@ pub struct ProduceRecord {
     pub partition: Option<i32>,
 }
 
+impl ProduceRecord {
+    /// Key plus value bytes: what the producer's `message.max.bytes` bounds.
+    pub fn size(&self) -> usize {
+        self.key.as_ref().map_or(0, Vec::len) + self.value.as_ref().map_or(0, Vec::len)
+    }
+}
+
 /// Parse `{"records":[{"key":..,"value":..,"partition":..}, ...]}`.
 ///
 /// Values are taken as raw JSON text from the body and stored compact,

@@ -17,7 +17,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use rdkafka::producer::{FutureRecord, Producer};
+use rdkafka::producer::Producer;
 use rdkafka::util::Timeout;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
@@ -27,7 +27,7 @@ use super::{AppState, ProxyError, read_body};
 const JSON: &str = "application/json";
 
 /// A v3 error: the HTTP status is the error code.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct V3Error {
     status: StatusCode,
     message: String,
@@ -149,6 +149,11 @@ struct V3Record {
     timestamp: Option<i64>,
 }
 
+/// The bytes of a key or value.
+fn data_bytes<'a>(data: &'a Option<(&'static str, Vec<u8>)>) -> Option<&'a [u8]> {
+    data.as_ref().map(|(_, b)| b.as_slice())
+}
+
 fn bad(message: impl Into<String>) -> V3Error {
     V3Error::new(StatusCode::BAD_REQUEST, message)
 }
@@ -259,7 +264,7 @@ pub async fn produce(
             {
                 return Err(V3Error::new(StatusCode::NOT_FOUND, "This server does not host this topic-partition."));
             }
-            let size = record.key.as_ref().map_or(0, |k| k.1.len()) + record.value.as_ref().map_or(0, |v| v.1.len());
+            let size = data_bytes(&record.key).map_or(0, <[u8]>::len) + data_bytes(&record.value).map_or(0, <[u8]>::len);
             if size > limit {
                 return Err(V3Error::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
@@ -270,21 +275,8 @@ pub async fn produce(
         })
         .collect();
     let sends = pending.iter().map(|r| async {
-        let r = match r {
-            Ok(r) => r,
-            Err(e) => return Err(V3Error::new(e.status, e.message.clone())),
-        };
-        let partition = r.partition.or_else(|| r.key.is_none().then(|| state.next_partition(&topic, info.partitions.len())));
-        let mut rec: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&topic);
-        if let Some(p) = partition {
-            rec = rec.partition(p);
-        }
-        if let Some((_, k)) = &r.key {
-            rec = rec.key(k.as_slice());
-        }
-        if let Some((_, v)) = &r.value {
-            rec = rec.payload(v.as_slice());
-        }
+        let r = r.as_ref().map_err(V3Error::clone)?;
+        let mut rec = state.record_to(&topic, info.partitions.len(), r.partition, data_bytes(&r.key), data_bytes(&r.value));
         if let Some(ts) = r.timestamp {
             rec = rec.timestamp(ts);
         }
@@ -337,7 +329,7 @@ pub async fn produce(
     if let [only] = reports.as_slice() {
         return match only {
             Ok(report) => Ok(json_answer(StatusCode::OK, report)),
-            Err(e) => Err(V3Error::new(e.status, e.message.clone())),
+            Err(e) => Err(e.clone()),
         };
     }
     let text: String = reports.iter().map(|r| r.as_ref().map_or_else(V3Error::body, Value::clone).to_string() + "\n").collect();
