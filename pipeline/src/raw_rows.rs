@@ -107,10 +107,6 @@ impl RawRowDecoder {
             .collect()
     }
 
-    pub fn schema(&self) -> SchemaRef {
-        self.schema.clone()
-    }
-
     /// Decode one JSON text: a line of a sink object, or a Kinesis
     /// record's data (which may span lines). Blank text gives nothing.
     pub fn push(&mut self, text: &[u8]) -> LineOutcome {

@@ -81,6 +81,8 @@ pub enum StreamError {
     Aws(#[from] aws_setup::AwsSetupError),
     #[error("writing dead letter {path}: {source}")]
     DeadLetter { path: String, source: object_store::Error },
+    #[error("writing the cleaning summary {path}: {source}")]
+    Summary { path: String, source: object_store::Error },
     #[error(
         "another writer committed to Delta table {table} at the same time; run one `pipeline stream` per uid and output (this one stopped; its positions up to the last commit are kept)"
     )]
@@ -197,9 +199,7 @@ pub async fn run_observed(
     }
     let path = join_path(&config.output.prefix(), &[SUMMARY_FILE]);
     let text = serde_json::to_string_pretty(&run.summary).expect("summaries serialise") + "\n";
-    root.put(&path, PutPayload::from(text.into_bytes()))
-        .await
-        .map_err(|source| StreamError::DeadLetter { path: path.to_string(), source })?;
+    root.put(&path, PutPayload::from(text.into_bytes())).await.map_err(|source| StreamError::Summary { path: path.to_string(), source })?;
     Ok(run)
 }
 

@@ -64,6 +64,11 @@ fn templates() -> &'static Templates {
     TEMPLATES.get_or_init(Templates::new)
 }
 
+/// The cleaning step of a kind (its SQL, summary SQL and table name).
+fn cleaning_step(kind: Kind) -> &'static templates::CleaningStep {
+    CLEANING.iter().find(|s| s.kind == kind.as_str()).expect("every kind has a cleaning step")
+}
+
 /// Arrow schema of `<kind>_raw`, from the column list the Spark notebook
 /// is rendered from too.
 pub fn raw_schema(kind: Kind) -> Schema {
@@ -169,7 +174,7 @@ async fn distinct(schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<Vec<Re
 
 /// Drop the duplicates across chunks and register the cleaned table.
 async fn register_cleaned(ctx: &SessionContext, kind: Kind, input: &mut KindInput) -> Result<Table, BatchError> {
-    let step = CLEANING.iter().find(|s| s.kind == kind.as_str()).expect("every kind has a cleaning step");
+    let step = cleaning_step(kind);
     let schema = input.cleaned_schema.clone();
     let batches = distinct(schema.clone(), std::mem::take(&mut input.cleaned_parts)).await?;
     let table = MemTable::try_new(schema.clone(), vec![batches.clone()]).map_err(engine_err(format!("building {}", step.table)))?;
@@ -312,7 +317,7 @@ pub async fn clean_kind(kind: Kind, raw: Vec<RecordBatch>) -> Result<CleanedBatc
     register_raw_batches(&ctx, kind, raw)?;
     let templates = templates();
     let mut summary = summary::checks(&ctx, templates, kind).await?;
-    let step = CLEANING.iter().find(|s| s.kind == kind.as_str()).expect("every kind has a cleaning step");
+    let step = cleaning_step(kind);
     let sql = templates.sql(step.template, Engine::DataFusion)?;
     let df = ctx.sql(&sql).await.map_err(engine_err(format!("planning {}", step.template)))?;
     let schema = Arc::new(df.schema().as_arrow().clone());

@@ -46,7 +46,6 @@ pub struct KindInput {
     pub cleaned_schema: SchemaRef,
     /// The chunks' summaries merged (counts of rows are set by the caller).
     pub summary: KindSummary,
-    pub objects: u64,
     /// Rows decoded.
     pub rows: u64,
     pub quarantined: Vec<Quarantined>,
@@ -78,7 +77,6 @@ pub async fn list_objects(store: &Arc<dyn ObjectStore>, prefix: &ObjectPath) -> 
 /// dropping duplicates across them gives the same table as cleaning
 /// everything at once, without holding all raw rows in memory.
 pub async fn read_kind(store: &Arc<dyn ObjectStore>, kind: Kind, keys: Vec<ObjectPath>) -> Result<KindInput, BatchError> {
-    let objects = keys.len() as u64;
     let store = store.clone();
     let decoded = futures::stream::iter(keys)
         .map(move |key| {
@@ -109,7 +107,6 @@ pub async fn read_kind(store: &Arc<dyn ObjectStore>, kind: Kind, keys: Vec<Objec
         cleaned_parts: Vec::new(),
         cleaned_schema: Arc::new(datafusion::arrow::datatypes::Schema::empty()),
         summary: KindSummary::default(),
-        objects,
         rows: 0,
         quarantined: Vec::new(),
     };

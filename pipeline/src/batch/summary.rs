@@ -9,7 +9,7 @@ use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::prelude::SessionContext;
 use serde::{Deserialize, Serialize};
-use templates::{CLEANING, Engine, Templates};
+use templates::{Engine, Templates};
 
 use super::{BatchError, engine_err};
 
@@ -125,10 +125,10 @@ impl CleaningSummary {
     }
 }
 
-/// Run the kind's summary SQL on `<kind>_raw`: placeholders nulled and
-/// values unparsed (the counts of records are the caller's).
+/// Run the kind's summary SQL on `<kind>_raw`: the values that did not
+/// parse (placeholders are counted by the decoder, records by the caller).
 pub async fn checks(ctx: &SessionContext, templates: &Templates, kind: Kind) -> Result<KindSummary, BatchError> {
-    let step = CLEANING.iter().find(|s| s.kind == kind.as_str()).expect("every kind has a cleaning step");
+    let step = super::cleaning_step(kind);
     let sql = templates.sql(step.summary_template, Engine::DataFusion)?;
     let batches = ctx
         .sql(&sql)
@@ -142,19 +142,12 @@ pub async fn checks(ctx: &SessionContext, templates: &Templates, kind: Kind) -> 
     let bad = |what: &str| BatchError::Summary(format!("{}: {what}", step.summary_template));
     let schema = row.schema();
     for (field, column) in schema.fields().iter().zip(row.columns()) {
-        let mut name = field.name().splitn(3, ':');
-        let (check, col) = (name.next().unwrap_or_default(), name.next().ok_or_else(|| bad("a column without a check name"))?);
+        let (check, col) = field.name().split_once(':').ok_or_else(|| bad("a column without a check name"))?;
         let text = datafusion::arrow::compute::cast(column, &DataType::Utf8).map_err(|e| bad(&e.to_string()))?;
         let text = text.as_string::<i32>();
         // SUM over no rows is null: nothing counted.
         let value = (!text.is_null(0)).then(|| text.value(0).to_string());
         match check {
-            "nulled" => {
-                let n: u64 = value.map_or(Ok(0), |v| v.parse()).map_err(|_| bad("a count that is not a number"))?;
-                if n > 0 {
-                    summary.nulled.entry(col.to_string()).or_default().insert(name.next().unwrap_or_default().to_string(), n);
-                }
-            }
             "unparsed" => {
                 let n: u64 = value.map_or(Ok(0), |v| v.parse()).map_err(|_| bad("a count that is not a number"))?;
                 if n > 0 {
