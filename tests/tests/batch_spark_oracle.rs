@@ -11,36 +11,16 @@ use std::path::Path;
 use std::process::Command;
 
 use contract::{Kind, Names};
-use pipeline::batch::{self, BatchConfig, Table};
+use pipeline::batch::{self, BatchConfig};
 use pipeline::generate::{self, ORIGINAL_TABLE_ROWS, SyntheticSource};
 use pipeline::storage::Location;
 use serde_json::Value;
 use templates::config::PipelineConfig;
 
-fn datafusion_rows(table: &Table) -> Vec<Value> {
-    wild::ordered_rows(&table.batches)
-}
-
 fn spark_rows(dir: &Path, name: &str) -> Vec<Value> {
     let path = dir.join(format!("{name}.json"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("Spark wrote no {}: {e}", path.display()));
     text.lines().map(|l| wild::normalise(serde_json::from_str(l).unwrap())).collect()
-}
-
-fn sorted(mut rows: Vec<Value>) -> Vec<Value> {
-    rows.sort_by_key(|r| r.to_string());
-    rows
-}
-
-/// First rows that differ, for a readable failure.
-fn diff(a: &[Value], b: &[Value]) -> String {
-    let only = |x: &[Value], y: &[Value]| {
-        let mut counts: BTreeMap<String, i64> = BTreeMap::new();
-        x.iter().for_each(|r| *counts.entry(r.to_string()).or_default() += 1);
-        y.iter().for_each(|r| *counts.entry(r.to_string()).or_default() -= 1);
-        counts.into_iter().filter(|(_, n)| *n > 0).map(|(r, _)| r).take(5).collect::<Vec<_>>()
-    };
-    format!("only in DataFusion: {:?}\nonly in Spark: {:?}", only(a, b), only(b, a))
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -112,14 +92,14 @@ async fn spark_and_datafusion_agree_on_every_row() {
         assert!(spark_quarantine.iter().all(|q| q["object"].as_str().unwrap().ends_with("+7+0000000000.json")), "{spark_quarantine:?}");
     }
     for table in &ours.cleaned {
-        let (a, b) = (sorted(datafusion_rows(table)), sorted(spark_rows(&spark_out, &table.name)));
+        let (a, b) = (wild::table_rows(&table.batches), wild::sorted(spark_rows(&spark_out, &table.name)));
         assert!(!a.is_empty(), "{} is empty", table.name);
-        assert!(a == b, "{}: {} rows in DataFusion, {} in Spark\n{}", table.name, a.len(), b.len(), diff(&a, &b));
+        wild::assert_same_rows(&format!("{} (DataFusion, expected as Spark)", table.name), &a, &b);
     }
     for table in &ours.results {
         // The queries order their output, so order is compared too.
-        let (a, b) = (datafusion_rows(table), spark_rows(&spark_out, &table.name));
+        let (a, b) = (wild::ordered_rows(&table.batches), spark_rows(&spark_out, &table.name));
         assert!(!a.is_empty(), "{} is empty: the input does not exercise it", table.name);
-        assert!(a == b, "{}: {} rows in DataFusion, {} in Spark\n{}", table.name, a.len(), b.len(), diff(&a, &b));
+        wild::assert_same_rows(&format!("{} (DataFusion, expected as Spark)", table.name), &a, &b);
     }
 }

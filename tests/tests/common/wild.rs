@@ -117,7 +117,11 @@ pub async fn expected_tables(variant: Variant, rounds: &[Round]) -> (Vec<pipelin
 /// Rows as JSON objects, nulls dropped and timestamps in one spelling
 /// (Spark and Delta write `...Z` or `.000`), sorted.
 pub fn table_rows(batches: &[RecordBatch]) -> Vec<Value> {
-    let mut rows = ordered_rows(batches);
+    sorted(ordered_rows(batches))
+}
+
+/// Rows in one order, for comparing tables whose order means nothing.
+pub fn sorted(mut rows: Vec<Value>) -> Vec<Value> {
     rows.sort_by_key(|r| r.to_string());
     rows
 }
@@ -158,12 +162,18 @@ fn normalise_timestamp(s: &str) -> Option<String> {
     Some(t.to_string())
 }
 
-/// Panics with the rows that differ (a few of them), not the whole tables.
+/// Panics with the rows that differ (a few of them, duplicates counted),
+/// not the whole tables.
 pub fn assert_same_rows(label: &str, ours: &[Value], want: &[Value]) {
     if ours == want {
         return;
     }
-    let only = |x: &[Value], y: &[Value]| x.iter().filter(|r| !y.contains(r)).take(3).map(Value::to_string).collect::<Vec<_>>();
+    let only = |x: &[Value], y: &[Value]| {
+        let mut counts: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
+        x.iter().for_each(|r| *counts.entry(r.to_string()).or_default() += 1);
+        y.iter().for_each(|r| *counts.entry(r.to_string()).or_default() -= 1);
+        counts.into_iter().filter(|(_, n)| *n > 0).map(|(r, _)| r).take(5).collect::<Vec<_>>()
+    };
     panic!(
         "{label}: {} rows, expected {}\nonly ours: {:?}\nonly expected: {:?}\n(same rows in another order if both are empty)",
         ours.len(),
