@@ -229,7 +229,18 @@ pub async fn provision(args: ProvisionArgs) -> Result<()> {
             println!("  {name:<24} {value}");
         }
         if let Some(url) = &p.found.invoke_url {
-            println!("emulate against it: pipeline emulate --target {url}");
+            match &p.found.api_key_file {
+                Some(key) => println!("emulate against it: pipeline emulate --target {url} --api-key-file {}", key.display()),
+                None => println!("emulate against it: pipeline emulate --target {url}  (the API is open: api_gateway.auth = \"none\")"),
+            }
+        }
+        if let Some(secret) = &p.found.gateway_secret_file {
+            println!(
+                "API Gateway adds header {} to what it forwards; an ingest server refuses anything else with: pipeline ingest --require-header {} --require-header-value-file {}",
+                templates::apigateway::GATEWAY_SECRET_HEADER,
+                templates::apigateway::GATEWAY_SECRET_HEADER,
+                secret.display()
+            );
         }
         Ok(())
     }

@@ -44,6 +44,17 @@ enum Command {
 }
 
 fn main() -> Result<()> {
+    use tracing_subscriber::prelude::*;
+    let spec = std::env::var("RUST_LOG").ok().filter(|s| !s.trim().is_empty()).unwrap_or_else(|| "info".into());
+    let filter = tracing_subscriber::EnvFilter::try_new(&spec).unwrap_or_else(|_| "info".into());
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_filter(filter)
+                .with_filter(tracing_subscriber::filter::filter_fn(infra::log_allowed)),
+        )
+        .init();
     let rt = tokio::runtime::Runtime::new()?;
     match Cli::parse().command {
         Command::Render(args) => commands::render(args),

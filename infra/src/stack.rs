@@ -26,6 +26,11 @@ pub struct StackNames {
     pub plugin: String,
     pub connector: String,
     pub api: String,
+    pub usage_plan: String,
+    pub api_key: String,
+    /// File (under the key directory) of the secret API Gateway adds to
+    /// what it forwards to the REST port.
+    pub gateway_secret: String,
     pub streams: Vec<String>,
     pub mwaa_environment: String,
 }
@@ -49,6 +54,9 @@ impl StackNames {
             plugin: n.plugin(),
             connector: n.connector(),
             api: n.resource("pipeline-api"),
+            usage_plan: n.resource("usage-plan"),
+            api_key: n.resource("api-key"),
+            gateway_secret: n.resource("gateway-secret"),
             streams: n.streams(),
             mwaa_environment: n.resource("mwaa"),
             uid: n.uid().to_string(),

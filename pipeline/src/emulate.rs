@@ -191,6 +191,30 @@ pub struct EmulateConfig {
     /// Seed of the random row offsets (rows repeat, as in the original).
     pub offset_seed: u64,
     pub progress: bool,
+    /// The deployment's API Gateway key, sent with every request.
+    pub api_key: Option<ApiKey>,
+}
+
+/// An API Gateway key, sent as `x-api-key` (templates::apigateway::API_KEY_HEADER).
+/// Its `Debug` and the request's logs never show the value.
+#[derive(Clone)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    pub fn new(value: impl Into<String>) -> Result<Self, EmulateError> {
+        let value = value.into();
+        let trimmed = value.trim();
+        if trimmed.is_empty() || reqwest::header::HeaderValue::from_str(trimmed).is_err() {
+            return Err(EmulateError::BadApiKey);
+        }
+        Ok(Self(trimmed.to_string()))
+    }
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiKey(<redacted>)")
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -199,6 +223,8 @@ pub enum EmulateError {
     BadTarget(String),
     #[error("give --count or --duration: an emulation must end on its own")]
     Unbounded,
+    #[error("the API key is empty or holds characters a header cannot carry: check the key file or PIPELINE_API_KEY")]
+    BadApiKey,
     #[error("HTTP client: {0}")]
     Client(#[from] reqwest::Error),
     /// Reading the source failed; what was sent before is in `summary`.
@@ -271,7 +297,13 @@ pub async fn run(config: EmulateConfig) -> Result<Summary, EmulateError> {
         return Err(EmulateError::Unbounded);
     }
     let batch = config.batch.max(1);
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(60)).build()?;
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(ApiKey(key)) = &config.api_key {
+        let mut value = reqwest::header::HeaderValue::from_str(key).map_err(|_| EmulateError::BadApiKey)?;
+        value.set_sensitive(true);
+        headers.insert(templates::apigateway::API_KEY_HEADER, value);
+    }
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(60)).default_headers(headers).build()?;
     let bar = if config.progress {
         let bar = match config.rounds {
             Some(n) => ProgressBar::new(n * 3),
@@ -401,7 +433,13 @@ async fn send(client: &reqwest::Client, request: &Request, records: u64, retries
             Ok(resp) => {
                 let status = resp.status();
                 let text = resp.text().await.unwrap_or_default();
-                (status.as_u16() == 503 || status.as_u16() == 429, format!("{status}: {}", text.trim()))
+                // API Gateway answers 403 without its key; our ingest 401 without its header.
+                let hint = if matches!(status.as_u16(), 401 | 403) {
+                    " (does the target need the deployment's API key? pass --api-key-file, or set PIPELINE_API_KEY)"
+                } else {
+                    ""
+                };
+                (status.as_u16() == 503 || status.as_u16() == 429, format!("{status}: {}{hint}", text.trim()))
             }
             Err(e) => (e.is_connect() || e.is_timeout(), format!("{url}: {e}")),
         };

@@ -119,6 +119,11 @@ enum Command {
         /// Rows per synthetic source table.
         #[arg(long, default_value_t = ORIGINAL_TABLE_ROWS)]
         rows: u64,
+        /// File holding the deployment's API Gateway key, sent as x-api-key
+        /// (`provision` writes it to .local/keys/<uid>-api-key). The
+        /// PIPELINE_API_KEY variable works too; never on the command line.
+        #[arg(long, value_name = "PATH")]
+        api_key_file: Option<PathBuf>,
     },
     /// Create the source tables (pinterest_data, geolocation_data, user_data,
     /// the original's columns) in a MySQL/MariaDB database and fill them from
@@ -346,7 +351,7 @@ async fn main() -> Result<()> {
             let written = mysql_source::seed(&url, &SyntheticSource::new(seed, rows), replace).await?;
             println!("wrote {written} rows to each of pinterest_data, geolocation_data, user_data at {}", mysql_source::redacted(&url));
         }
-        Command::Emulate { uid, target, mode, count, duration, rate, batch, concurrency, retries, source, seed, rows } => {
+        Command::Emulate { uid, target, mode, count, duration, rate, batch, concurrency, retries, source, seed, rows, api_key_file } => {
             let source = if source == "synthetic" {
                 RowSource::Synthetic(SyntheticSource::new(seed, rows))
             } else if source.starts_with("mysql://") {
@@ -375,6 +380,7 @@ async fn main() -> Result<()> {
                 retries,
                 offset_seed: seed.wrapping_add(1),
                 progress: true,
+                api_key: api_key(api_key_file.as_deref())?,
             };
             let summary = emulate::run(config).await?;
             println!("{summary}");
@@ -509,6 +515,18 @@ async fn main() -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `emulate`'s API key: from `--api-key-file`, else PIPELINE_API_KEY, else none.
+fn api_key(file: Option<&std::path::Path>) -> Result<Option<emulate::ApiKey>> {
+    let value = match file {
+        Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading the API key from {}", path.display()))?,
+        None => match std::env::var("PIPELINE_API_KEY") {
+            Ok(value) => value,
+            Err(_) => return Ok(None),
+        },
+    };
+    Ok(Some(emulate::ApiKey::new(value)?))
 }
 
 /// `--require-header NAME` with its value from a file or the environment.

@@ -130,15 +130,47 @@ impl Default for KinesisVars {
     }
 }
 
+/// Who may call the deployed API (SPEC 8.7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ApiAuth {
+    /// Every method needs the deployment's API key, under a usage plan.
+    ApiKey,
+    /// The original's open API: anyone with the invoke URL may call it.
+    None,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ApiGatewayVars {
     pub stage: String,
+    pub auth: ApiAuth,
+    /// The usage plan: steady requests per second, burst, and a quota of
+    /// requests per `quota_period` (DAY, WEEK or MONTH).
+    pub throttle_rate_limit: f64,
+    pub throttle_burst_limit: i32,
+    pub quota_limit: i32,
+    pub quota_period: String,
+    /// The Kinesis stream management routes (list, describe, create,
+    /// delete). Off by default; when on they need IAM-signed requests.
+    pub stream_routes: bool,
+    /// AWS's published address ranges, read to open the REST port to API
+    /// Gateway only: an http(s) URL or a local copy of the file.
+    pub ip_ranges_url: String,
 }
 
 impl Default for ApiGatewayVars {
     fn default() -> Self {
-        Self { stage: "prod".into() }
+        Self {
+            stage: "prod".into(),
+            auth: ApiAuth::ApiKey,
+            throttle_rate_limit: 100.0,
+            throttle_burst_limit: 200,
+            quota_limit: 1_000_000,
+            quota_period: "DAY".into(),
+            stream_routes: false,
+            ip_ranges_url: "https://ip-ranges.amazonaws.com/ip-ranges.json".into(),
+        }
     }
 }
 
@@ -256,6 +288,12 @@ impl PipelineConfig {
     /// Checks serde cannot express.
     fn validate(&self) -> Result<(), TemplateError> {
         check_uid(&self.uid).map_err(TemplateError::Config)?;
+        if !["DAY", "WEEK", "MONTH"].contains(&self.api_gateway.quota_period.as_str()) {
+            return Err(TemplateError::Config(format!(
+                "api_gateway.quota_period `{}`: write DAY, WEEK or MONTH",
+                self.api_gateway.quota_period
+            )));
+        }
         if split_date(&self.airflow.start_date).is_none() {
             return Err(TemplateError::Config(format!("airflow.start_date `{}` is not a date: write YYYY-MM-DD", self.airflow.start_date)));
         }
@@ -297,6 +335,8 @@ impl PipelineConfig {
         }
         *slot = match (&*slot, value.parse::<i64>()) {
             (Value::Number(_), Ok(n)) => n.into(),
+            (Value::Number(_), Err(_)) if value.parse::<f64>().is_ok() => value.parse::<f64>().expect("checked").into(),
+            (Value::Bool(_), _) if value == "true" || value == "false" => (value == "true").into(),
             // Lists are written comma-separated: `airflow.subnet_ids=a,b`.
             (Value::Array(_), _) => value.split(',').map(str::trim).filter(|p| !p.is_empty()).map(|p| Value::String(p.into())).collect(),
             _ => Value::String(value.to_string()),
@@ -341,5 +381,12 @@ mod tests {
         c.set("kafka.broker_count", "2").unwrap();
         assert_eq!(c.kafka.broker_count, 2);
         assert!(c.set("kafka.broker_count", "many").unwrap_err().to_string().contains("kafka.broker_count"));
+        c.set("api_gateway.stream_routes", "true").unwrap();
+        assert!(c.api_gateway.stream_routes);
+        c.set("api_gateway.throttle_rate_limit", "12.5").unwrap();
+        assert_eq!(c.api_gateway.throttle_rate_limit, 12.5);
+        c.set("api_gateway.auth", "none").unwrap();
+        assert_eq!(c.api_gateway.auth, ApiAuth::None);
+        assert!(c.set("api_gateway.quota_period", "HOUR").unwrap_err().to_string().contains("DAY, WEEK or MONTH"));
     }
 }

@@ -35,6 +35,7 @@ async fn emulate(names: &Names, rounds: u64, batch: usize) -> pipeline::emulate:
         retries: 0,
         offset_seed: 9,
         progress: false,
+        api_key: None,
     })
     .await
     .unwrap();

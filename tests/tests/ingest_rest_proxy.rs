@@ -488,6 +488,63 @@ async fn a_required_header_keeps_out_requests_without_it_and_never_shows_its_val
     server.stop().await.unwrap();
 }
 
+/// `pipeline emulate --api-key-file` against an ingest server that requires
+/// the key (`--require-header x-api-key`, as a deployment without API
+/// Gateway would run it): without the key nothing is accepted or stored;
+/// with it every record is.
+#[tokio::test]
+async fn emulate_sends_the_api_key_and_without_it_nothing_is_stored() {
+    use pipeline::emulate::{self, ApiKey, EmulateConfig, RowSource};
+    common::require_kafka().await;
+    let names = common::fresh_names();
+    pipeline::kafka::ensure_topics(&common::bootstrap(), &[], &names.topics(), 1, 1).await.unwrap();
+    let key = format!("key-{}", uuid::Uuid::new_v4().simple());
+    let server = ingest::start(IngestConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        bootstrap: common::bootstrap(),
+        required_header: Some(ingest::RequiredHeader::new(templates::apigateway::API_KEY_HEADER, key.clone()).unwrap()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let config = |api_key: Option<ApiKey>| EmulateConfig {
+        mode: Default::default(),
+        target: format!("http://{}", server.local_addr),
+        names: names.clone(),
+        source: RowSource::Synthetic(pipeline::generate::SyntheticSource::new(3, 500)),
+        rounds: Some(20),
+        duration: None,
+        rate: None,
+        batch: 1,
+        concurrency: 4,
+        retries: 0,
+        offset_seed: 4,
+        progress: false,
+        api_key,
+    };
+    let without = emulate::run(config(None)).await.unwrap();
+    assert_eq!((without.sent, without.acked), (60, 0), "{without:?}");
+    assert!(without.errors.iter().any(|e| e.starts_with("401") && e.contains("--api-key-file")), "{:?}", without.errors);
+    let wrong = emulate::run(config(Some(ApiKey::new(format!("{key}x")).unwrap()))).await.unwrap();
+    assert_eq!(wrong.acked, 0, "{wrong:?}");
+    let with = emulate::run(config(Some(ApiKey::new(format!("{key}\n")).unwrap()))).await.unwrap();
+    assert_eq!((with.sent, with.acked), (60, 60), "{:?}", with.errors);
+    let mut stored = 0;
+    for kind in Kind::ALL {
+        stored += consume_all(&names.topic(kind), 20).await.len() as u64;
+    }
+    assert_eq!(stored, with.acked, "only the authenticated records are in Kafka");
+    common::report_scenario(&common::ScenarioRow {
+        scenario: "requests without or with a wrong API key".into(),
+        sent: without.sent + wrong.sent,
+        acknowledged: without.acked + wrong.acked,
+        stored: stored - with.acked,
+        lost: 0,
+        duplicated: 0,
+    });
+    server.stop().await.unwrap();
+}
+
 #[tokio::test]
 async fn the_v3_produce_api_stores_single_and_streamed_records_and_lists_the_cluster() {
     common::require_kafka().await;

@@ -96,6 +96,7 @@ async fn rows_read_from_mysql_reach_kafka_unchanged() {
         retries: 0,
         offset_seed: 5,
         progress: false,
+        api_key: None,
     })
     .await
     .unwrap();
@@ -173,6 +174,7 @@ async fn source_problems_are_named_with_the_fix() {
         retries: 0,
         offset_seed: 3,
         progress: false,
+        api_key: None,
     })
     .await;
     match summary {

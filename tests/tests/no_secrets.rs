@@ -2,7 +2,9 @@
 //! for provisioning, the AWS secret key and
 //! the EC2 private key appear in no step report, no error message and no log
 //! line, even at TRACE level with the SDK's own logging on, on success and on
-//! failure (an API moto lacks).
+//! failure (an API moto lacks); the deployment's API key and gateway secret
+//! appear in none of those with `pipeline-infra`'s log filter, nor in the
+//! rendered files.
 
 mod common;
 
@@ -31,10 +33,26 @@ impl Write for Captured {
 
 #[tokio::test]
 async fn secrets_stay_out_of_reports_errors_and_logs() {
+    use tracing_subscriber::prelude::*;
+    // Everything at TRACE, and what `pipeline-infra` logs at TRACE (its
+    // filter drops the SDK's body dumps, infra::log_allowed).
     let logs = Captured::default();
-    let writer = logs.clone();
-    let subscriber =
-        tracing_subscriber::fmt().with_max_level(tracing::Level::TRACE).with_writer(move || writer.clone()).with_ansi(false).finish();
+    let tool_logs = Captured::default();
+    let (writer, tool_writer) = (logs.clone(), tool_logs.clone());
+    let subscriber = tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(move || writer.clone())
+                .with_ansi(false)
+                .with_filter(tracing_subscriber::filter::LevelFilter::TRACE),
+        )
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(move || tool_writer.clone())
+                .with_ansi(false)
+                .with_filter(tracing_subscriber::filter::LevelFilter::TRACE)
+                .with_filter(tracing_subscriber::filter::filter_fn(infra::log_allowed)),
+        );
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let sdk = aws_config::defaults(BehaviorVersion::latest())
@@ -47,6 +65,7 @@ async fn secrets_stay_out_of_reports_errors_and_logs() {
     let mut config = PipelineConfig::for_uid(&uid);
     config.set("airflow.dags_bucket", &format!("{uid}-dags")).unwrap();
     config.set("kafka.bootstrap_servers", "b-1.x:9098").unwrap();
+    config.set("api_gateway.ip_ranges_url", &common::ip_ranges_file()).unwrap();
     let keys = tempfile::tempdir().unwrap();
     // A local plugin file: provisioning uploads it to the sink bucket.
     let plugin = keys.path().join("connector-plugin.zip");
@@ -67,6 +86,15 @@ async fn secrets_stay_out_of_reports_errors_and_logs() {
     let private_key = std::fs::read_to_string(keys.path().join(format!("{uid}-key-pair.pem"))).unwrap();
     let key_body: String = private_key.lines().filter(|l| !l.starts_with("-----")).collect();
     assert!(key_body.len() > 100, "the private key was written");
+    // The deployment's API key and the secret API Gateway adds to what it forwards.
+    let api_key = std::fs::read_to_string(keys.path().join(format!("{uid}-api-key"))).unwrap();
+    let gateway_secret = std::fs::read_to_string(keys.path().join(format!("{uid}-gateway-secret"))).unwrap();
+    assert!(api_key.len() >= 20 && gateway_secret.len() >= 32, "both were written");
+    // Rendered files: the client machine's user-data and the connector's settings.
+    let mut render_config = config.clone();
+    render_config.set("kafka.client_role_arn", "arn:aws:iam::123456789012:role/ec2-access-role").unwrap();
+    let rendered = templates::render::provisioning_files(&templates::Templates::new(), &render_config).unwrap();
+    let rendered = format!("{}\n{}", rendered.connector_properties, rendered.user_data);
 
     let mut down = Provisioner::new(infra::clients::Clients::new(&sdk), config, options());
     down.options.skip = [Component::Connect, Component::Mwaa].into();
@@ -75,11 +103,22 @@ async fn secrets_stay_out_of_reports_errors_and_logs() {
     let report: String = p.steps.iter().chain(&down.steps).map(|s| format!("{s}\n")).collect();
     let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
     assert!(logged.len() > 10_000, "the SDK's trace logs were captured ({} bytes)", logged.len());
-    for (what, text) in [("error", &err), ("step report", &report), ("logs", &logged)] {
+    let tool_logged = String::from_utf8(tool_logs.0.lock().unwrap().clone()).unwrap();
+    assert!(tool_logged.len() > 10_000, "the tool's trace logs were captured ({} bytes)", tool_logged.len());
+    for (what, text) in
+        [("error", &err), ("step report", &report), ("logs", &logged), ("tool's logs", &tool_logged), ("rendered files", &rendered)]
+    {
         assert!(!text.contains(SECRET), "the AWS secret key is in the {what}");
         // Any 40 consecutive characters of the key would be a leak.
         let chunks: Vec<&str> = key_body.as_bytes().chunks(40).filter(|c| c.len() == 40).map(|c| std::str::from_utf8(c).unwrap()).collect();
         assert!(!chunks.iter().any(|c| text.contains(c)), "private key material is in the {what}");
+    }
+    // The SDK itself prints API Gateway's key value and integration
+    // parameters at TRACE; the tool's own filter keeps them out.
+    assert!(logged.contains(&api_key), "the uncapped SDK trace shows the key (else this test proves nothing)");
+    for (what, text) in [("error", &err), ("step report", &report), ("tool's logs", &tool_logged), ("rendered files", &rendered)] {
+        assert!(!text.contains(&api_key), "the API key is in the {what}");
+        assert!(!text.contains(&gateway_secret), "the gateway secret is in the {what}");
     }
     // The error says what failed and how to leave it out, in one line.
     assert!(err.contains("ListCustomPlugins") && err.contains("--skip connect"), "{err}");

@@ -25,6 +25,7 @@ fn config(uid: &str) -> PipelineConfig {
     let mut c = PipelineConfig::for_uid(uid);
     c.set("airflow.dags_bucket", &format!("{uid}-dags")).unwrap();
     c.set("kafka.bootstrap_servers", BOOTSTRAP).unwrap();
+    c.set("api_gateway.ip_ranges_url", &common::ip_ranges_file()).unwrap();
     c
 }
 
@@ -57,6 +58,8 @@ fn expected_kinds() -> BTreeMap<&'static str, usize> {
         ("msk cluster", 1),
         ("ec2 instance", 1),
         ("kinesis stream", 3),
+        ("usage plan", 1),
+        ("api key", 1),
         ("rest api", 1),
     ]
     .into()
@@ -88,9 +91,14 @@ async fn provision_twice_changes_nothing_the_second_time_and_teardown_leaves_not
         format!("rest api {uid}-pipeline-api"),
         "/{proxy+} ANY".to_string(),
         "/streams/{stream-name}/record PUT".to_string(),
+        format!("usage plan {uid}-usage-plan"),
+        format!("api key {uid}-api-key"),
+        format!("usage plan key {uid}-api-key"),
     ] {
         assert!(created.contains(&wanted), "{wanted} not created: {created:?}");
     }
+    // The stream management routes are off by default.
+    assert!(!created.iter().any(|r| r.starts_with("/streams ") || r.contains("} POST") || r.contains("} DELETE")), "{created:?}");
 
     // The private key: written 0600, never in the step report.
     let key_file = first.found.key_file.clone().expect("key file");
@@ -103,6 +111,18 @@ async fn provision_twice_changes_nothing_the_second_time_and_teardown_leaves_not
     }
     let report: String = first.steps.iter().map(|s| s.to_string()).collect();
     assert!(!report.contains(key.lines().nth(1).unwrap()), "no key material in the report");
+    let api_key_file = first.found.api_key_file.clone().expect("api key file");
+    let secret_file = first.found.gateway_secret_file.clone().expect("gateway secret file");
+    for file in [&api_key_file, &secret_file] {
+        let value = std::fs::read_to_string(file).unwrap();
+        assert!(value.len() >= 20, "{} holds a value", file.display());
+        assert!(!report.contains(&value), "{} is not in the report", file.display());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(file).unwrap().permissions().mode() & 0o777, 0o600, "{}", file.display());
+        }
+    }
 
     // What AWS (moto) now holds, read independently of the provisioner.
     let c = clients().await;
@@ -118,6 +138,39 @@ async fn provision_twice_changes_nothing_the_second_time_and_teardown_leaves_not
         c.apigateway.get_integration().rest_api_id(&api_id).resource_id(record.id().unwrap()).http_method("PUT").send().await.unwrap();
     assert_eq!(put.uri(), Some("arn:aws:apigateway:us-east-1:kinesis:action/PutRecord"));
     assert_eq!(put.credentials(), first.found.role_arns.get("kinesis").map(String::as_str));
+
+    // Access: every method needs the key; the proxy adds the gateway secret.
+    let secret = std::fs::read_to_string(&secret_file).unwrap();
+    let header = format!("integration.request.header.{}", templates::apigateway::GATEWAY_SECRET_HEADER);
+    assert_eq!(integration.request_parameters().and_then(|m| m.get(&header)), Some(&format!("'{secret}'")));
+    for r in resources.items() {
+        for method in r.resource_methods().map(|m| m.keys().cloned().collect::<Vec<_>>()).unwrap_or_default() {
+            let m = c.apigateway.get_method().rest_api_id(&api_id).resource_id(r.id().unwrap()).http_method(&method).send().await.unwrap();
+            assert_eq!((m.api_key_required(), m.authorization_type()), (Some(true), Some("NONE")), "{} {method}", r.path().unwrap());
+        }
+    }
+    let paths: Vec<&str> =
+        resources.items().iter().filter(|r| r.resource_methods().is_some_and(|m| !m.is_empty())).filter_map(|r| r.path()).collect();
+    assert!(!paths.contains(&"/streams") && !paths.contains(&"/streams/{stream-name}"), "no stream management routes: {paths:?}");
+    let plan = c.apigateway.get_usage_plan().usage_plan_id(first.found.usage_plan_id.clone().unwrap()).send().await.unwrap();
+    assert_eq!(plan.throttle().map(|t| (t.rate_limit(), t.burst_limit())), Some((100.0, 200)));
+    assert_eq!(plan.quota().map(|q| (q.limit(), q.period().map(|p| p.as_str().to_string()))), Some((1_000_000, Some("DAY".into()))));
+    assert!(plan.api_stages().iter().any(|s| s.api_id() == Some(api_id.as_str()) && s.stage() == Some("prod")));
+    let key_id = first.found.api_key_id.clone().unwrap();
+    let plan_keys = c.apigateway.get_usage_plan_keys().usage_plan_id(plan.id().unwrap()).send().await.unwrap();
+    assert!(plan_keys.items().iter().any(|k| k.id() == Some(key_id.as_str())), "the key is in the plan");
+    let key_value = c.apigateway.get_api_key().api_key(&key_id).include_value(true).send().await.unwrap();
+    assert_eq!(key_value.value().map(str::to_string), Some(std::fs::read_to_string(&api_key_file).unwrap()));
+
+    // The REST port is open to API Gateway's ranges of the region only; SSH is closed.
+    let group = c.ec2.describe_security_groups().group_ids(first.found.security_group_id.clone().unwrap()).send().await.unwrap();
+    let rules = group.security_groups()[0].ip_permissions();
+    let mut sources: Vec<(i32, String)> = rules
+        .iter()
+        .flat_map(|r| r.ip_ranges().iter().map(move |x| (r.from_port().unwrap_or(-1), x.cidr_ip().unwrap_or_default().to_string())))
+        .collect();
+    sources.sort();
+    assert_eq!(sources, common::GATEWAY_RANGES_US_EAST_1.map(|c| (8082, c.to_string())), "{rules:#?}");
     let instance = first.found.instance_id.clone().unwrap();
     let attr = c
         .ec2
@@ -152,6 +205,116 @@ async fn provision_twice_changes_nothing_the_second_time_and_teardown_leaves_not
     let mut after = provisioner(config(&uid), keys.path(), false).await;
     assert_eq!(after.status().await.expect("status"), [], "nothing tagged remains");
     assert!(!key_file.exists(), "the key file goes with the key pair");
+    assert!(!api_key_file.exists() && !secret_file.exists(), "the API key and gateway secret files go with the API");
+}
+
+/// Settings changed on a live stack change it in place: the stream
+/// management routes on (IAM-signed) then off (deleted), and a REST port an
+/// older deployment opened to the world is closed again.
+#[tokio::test]
+async fn access_settings_change_in_place_and_a_world_open_rest_port_is_revoked() {
+    let uid = common::fresh_names().uid().to_string();
+    let keys = tempfile::tempdir().unwrap();
+    let mut with_routes = config(&uid);
+    with_routes.set("api_gateway.stream_routes", "true").unwrap();
+    let mut first = provisioner(with_routes, keys.path(), false).await;
+    first.apply().await.expect("apply with stream routes");
+    let c = clients().await;
+    let api_id = first.found.api_id.clone().unwrap();
+    let method = |path: &'static str, http_method: &'static str| {
+        let c = c.clone();
+        let api_id = api_id.clone();
+        async move {
+            let resources = c.apigateway.get_resources().rest_api_id(&api_id).send().await.unwrap();
+            let r = resources.items().iter().find(|r| r.path() == Some(path))?.clone();
+            c.apigateway.get_method().rest_api_id(&api_id).resource_id(r.id().unwrap()).http_method(http_method).send().await.ok()
+        }
+    };
+    for (path, m) in [("/streams", "GET"), ("/streams/{stream-name}", "POST"), ("/streams/{stream-name}", "DELETE")] {
+        let got = method(path, m).await.unwrap_or_else(|| panic!("{path} {m} exists"));
+        assert_eq!(got.authorization_type(), Some("AWS_IAM"), "{path} {m}");
+    }
+    assert_eq!(method("/streams/{stream-name}/record", "PUT").await.unwrap().authorization_type(), Some("NONE"));
+
+    // What an older provision made: the REST port open to everyone.
+    let group = first.found.security_group_id.clone().unwrap();
+    c.ec2
+        .authorize_security_group_ingress()
+        .group_id(&group)
+        .ip_permissions(
+            aws_sdk_ec2::types::IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(8082)
+                .to_port(8082)
+                .ip_ranges(aws_sdk_ec2::types::IpRange::builder().cidr_ip("0.0.0.0/0").build())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let mut plan = provisioner(config(&uid), keys.path(), true).await;
+    plan.apply().await.unwrap();
+    assert_eq!(plan.clients.log.mutating(), [], "a plan changes nothing");
+    let deletes: Vec<String> = plan.steps.iter().filter(|s| s.action == Action::Delete).map(|s| s.resource.clone()).collect();
+    assert_eq!(deletes.len(), 4, "the four management routes go: {deletes:?}");
+    let sg = plan.steps.iter().find(|s| s.resource.starts_with("security group")).unwrap();
+    assert!(matches!(&sg.action, Action::Update(why) if why.contains("revoke 0.0.0.0/0 on port 8082")), "{sg}");
+
+    let mut second = provisioner(config(&uid), keys.path(), false).await;
+    second.apply().await.expect("apply with the defaults");
+    for (path, m) in [("/streams", "GET"), ("/streams/{stream-name}", "POST"), ("/streams/{stream-name}", "DELETE")] {
+        assert!(method(path, m).await.is_none(), "{path} {m} deleted");
+    }
+    let rules = c.ec2.describe_security_groups().group_ids(&group).send().await.unwrap();
+    let open: Vec<_> = rules.security_groups()[0]
+        .ip_permissions()
+        .iter()
+        .flat_map(|r| r.ip_ranges())
+        .filter(|r| r.cidr_ip() == Some("0.0.0.0/0"))
+        .collect();
+    assert!(open.is_empty(), "no rule open to the world remains: {open:?}");
+    let mut third = provisioner(config(&uid), keys.path(), false).await;
+    third.apply().await.unwrap();
+    assert_eq!(third.clients.log.mutating(), [], "converged");
+
+    // The original's open API, one setting away.
+    let mut open_config = config(&uid);
+    open_config.set("api_gateway.auth", "none").unwrap();
+    let mut opened = provisioner(open_config, keys.path(), false).await;
+    opened.apply().await.unwrap();
+    assert_eq!(method("/streams/{stream-name}/record", "PUT").await.unwrap().api_key_required(), Some(false));
+
+    let mut down = provisioner(config(&uid), keys.path(), false).await;
+    down.teardown().await.expect("teardown");
+    let mut after = provisioner(config(&uid), keys.path(), false).await;
+    assert_eq!(after.status().await.unwrap(), [], "nothing tagged remains");
+}
+
+/// A user who brings a cluster: msk skipped, `kafka.bootstrap_servers`
+/// configured. The client machine's user-data points at that cluster.
+#[tokio::test]
+async fn a_cluster_the_user_brings_reaches_the_client_machine() {
+    let uid = common::fresh_names().uid().to_string();
+    let keys = tempfile::tempdir().unwrap();
+    let mut p = provisioner(config(&uid), keys.path(), false).await;
+    p.options.skip.insert(Component::Msk);
+    p.apply().await.expect("apply with msk skipped");
+    assert_eq!(p.found.cluster_arn, None, "no cluster was made or looked up");
+    let c = clients().await;
+    let attr = c
+        .ec2
+        .describe_instance_attribute()
+        .instance_id(p.found.instance_id.clone().expect("the client machine"))
+        .attribute(aws_sdk_ec2::types::InstanceAttributeName::UserData)
+        .send()
+        .await
+        .unwrap();
+    let user_data = base64::engine::general_purpose::STANDARD.decode(attr.user_data().and_then(|u| u.value()).unwrap()).unwrap();
+    assert!(String::from_utf8(user_data).unwrap().contains(BOOTSTRAP), "user-data names the configured cluster");
+    let mut down = provisioner(config(&uid), keys.path(), false).await;
+    down.options.skip.insert(Component::Msk);
+    down.teardown().await.expect("teardown");
 }
 
 /// Run an apply and drop it (as Ctrl-C would) once it has sent `after`

@@ -2,22 +2,37 @@
 //! `/{proxy+}` ANY as an HTTP proxy to the REST proxy on the client machine,
 //! and the `/streams` routes as AWS integrations calling Kinesis with the
 //! API Gateway role. Deployed to one stage; prints the invoke URL.
+//!
+//! Access (SPEC 8.7): by default every method needs the deployment's API
+//! key under a usage plan; the stream management routes exist only when
+//! `api_gateway.stream_routes` is on, and then need IAM-signed requests;
+//! the HTTP proxy adds a per-deployment secret header so that the REST
+//! port can refuse what did not come through the gateway.
 
 use std::collections::HashMap;
+use std::io::Write;
+use std::path::PathBuf;
 
-use aws_sdk_apigateway::types::{EndpointConfiguration, EndpointType, IntegrationType};
-use templates::apigateway::KINESIS_ROUTES;
+use aws_sdk_apigateway::types::{
+    ApiStage, EndpointConfiguration, EndpointType, IntegrationType, Op, PatchOperation, QuotaPeriodType, QuotaSettings, ThrottleSettings,
+};
+use templates::apigateway::{GATEWAY_SECRET_HEADER, KINESIS_ROUTES};
+use templates::config::ApiAuth;
 
 use super::{Action, Component, Found, ProvisionError, Provisioner, Result};
 use crate::stack::STACK_TAG;
 
 const C: Component = Component::ApiGateway;
 
-/// One method and its integration, as this stack wants it.
-#[derive(Debug, Clone)]
+/// One method and its integration, as this stack wants it. Not `Debug`:
+/// the proxy route's parameters hold the gateway secret.
+#[derive(Clone)]
 struct Route {
     path: String,
     http_method: &'static str,
+    /// `NONE` or `AWS_IAM`.
+    authorization: &'static str,
+    api_key_required: bool,
     kind: IntegrationType,
     integration_http_method: &'static str,
     uri: String,
@@ -28,7 +43,13 @@ struct Route {
     request_template: Option<&'static str>,
 }
 
-fn routes(p: &Provisioner) -> (Vec<Route>, Option<String>) {
+/// What the methods of the API require of a caller, by route kind.
+fn access(p: &Provisioner, manages_streams: bool) -> (&'static str, bool) {
+    let key = p.config.api_gateway.auth == ApiAuth::ApiKey;
+    (if manages_streams { "AWS_IAM" } else { "NONE" }, key)
+}
+
+fn routes(p: &Provisioner, secret: &str) -> (Vec<Route>, Option<String>) {
     let mut out = Vec::new();
     let mut skipped = None;
     // In a plan the instance may not exist yet; its name is known after apply.
@@ -37,21 +58,30 @@ fn routes(p: &Provisioner) -> (Vec<Route>, Option<String>) {
         Some(dns) => out.push(Route {
             path: "/{proxy+}".into(),
             http_method: "ANY",
+            authorization: access(p, false).0,
+            api_key_required: access(p, false).1,
             kind: IntegrationType::HttpProxy,
             integration_http_method: "ANY",
             uri: format!("http://{dns}:{}/{{proxy}}", p.config.rest_proxy_port),
             credentials: None,
             path_parameters: vec!["method.request.path.proxy".into()],
-            integration_parameters: vec![("integration.request.path.proxy".into(), "method.request.path.proxy".into())],
+            integration_parameters: vec![
+                ("integration.request.path.proxy".into(), "method.request.path.proxy".into()),
+                // A static value is written in single quotes.
+                (format!("integration.request.header.{GATEWAY_SECRET_HEADER}"), format!("'{secret}'")),
+            ],
             request_template: None,
         }),
         None => skipped = Some("the client machine's public DNS is unknown (client skipped or not running)".into()),
     }
     let role = p.found.role_arns.get("kinesis").cloned();
-    for r in KINESIS_ROUTES {
+    for r in KINESIS_ROUTES.iter().filter(|r| !r.manages_streams || p.config.api_gateway.stream_routes) {
+        let (authorization, api_key_required) = access(p, r.manages_streams);
         out.push(Route {
             path: r.path.into(),
             http_method: r.http_method,
+            authorization,
+            api_key_required,
             kind: IntegrationType::Aws,
             // Every Kinesis API action is a POST.
             integration_http_method: "POST",
@@ -78,8 +108,15 @@ async fn find_api(p: &Provisioner) -> Result<Option<(String, bool)>> {
 }
 
 pub async fn apply(p: &mut Provisioner) -> Result<()> {
+    if p.config.api_gateway.auth == ApiAuth::None {
+        tracing::warn!(
+            "api_gateway.auth = \"none\": anyone who learns the invoke URL can post records{}; set it to \"api-key\" (the default) to require the deployment's key",
+            if p.config.api_gateway.stream_routes { " and create or delete the deployment's streams" } else { "" }
+        );
+    }
+    let secret = gateway_secret(p)?;
     let api_name = p.names.api.clone();
-    let (routes, skipped) = routes(p);
+    let (routes, skipped) = routes(p, &secret);
     if let Some(why) = skipped {
         p.record(C, "/{proxy+} ANY (HTTP proxy)", Action::Skip(why));
     }
@@ -99,7 +136,7 @@ pub async fn apply(p: &mut Provisioner) -> Result<()> {
             }
             p.record(C, format!("stage {}", p.config.api_gateway.stage), Action::Create);
             if p.dry_run() {
-                return Ok(());
+                return usage(p, None).await;
             }
             let (k, v) = p.stack_tag();
             let out = p
@@ -119,25 +156,50 @@ pub async fn apply(p: &mut Provisioner) -> Result<()> {
                 put_route(p, &id, &mut resources, r).await?;
             }
             deploy(p, &id).await?;
-            return Ok(());
+            return usage(p, Some(&id)).await;
         }
     };
     let mut resources = resources(p, &api_id).await?;
     let mut changed = false;
     for r in &routes {
         let label = format!("{} {}", r.path, r.http_method);
-        let current = match resources.get(&r.path) {
-            Some(res) if res.1.contains(&r.http_method.to_string()) => integration_differs(p, &api_id, &res.0, r).await?,
-            _ => Some("missing".to_string()),
+        let present = resources.get(&r.path).filter(|res| res.1.contains(&r.http_method.to_string())).map(|res| res.0.clone());
+        let action = match present {
+            None => Action::Create,
+            Some(resource_id) => match method_differs(p, &api_id, &resource_id, r).await? {
+                // Authorization cannot be patched on every emulator: the
+                // method is deleted and put again, with its integration.
+                Some(why) => Action::Update(format!("{why}: method replaced")),
+                None => match integration_differs(p, &api_id, &resource_id, r).await? {
+                    Some(why) => Action::Update(why),
+                    None => Action::Exists,
+                },
+            },
         };
-        match current {
-            None => p.record(C, label, Action::Exists),
-            Some(why) => {
-                changed = true;
-                p.record(C, label, if why == "missing" { Action::Create } else { Action::Update(why) });
-                if !p.dry_run() {
-                    put_route(p, &api_id, &mut resources, r).await?;
-                }
+        let replace = matches!(&action, Action::Update(why) if why.ends_with("method replaced"));
+        let change = action.is_change();
+        p.record(C, label, action);
+        if !change {
+            continue;
+        }
+        changed = true;
+        if p.dry_run() {
+            continue;
+        }
+        if replace {
+            delete_method(p, &api_id, &mut resources, &r.path, r.http_method).await?;
+        }
+        put_route(p, &api_id, &mut resources, r).await?;
+    }
+    // Routes the stack no longer wants: the stream management routes after
+    // `api_gateway.stream_routes` was turned off.
+    let wanted: Vec<(String, &str)> = routes.iter().map(|r| (r.path.clone(), r.http_method)).collect();
+    for r in KINESIS_ROUTES.iter().filter(|r| !wanted.contains(&(r.path.to_string(), r.http_method))) {
+        if resources.get(r.path).is_some_and(|res| res.1.contains(&r.http_method.to_string())) {
+            changed = true;
+            p.record(C, format!("{} {}", r.path, r.http_method), Action::Delete);
+            if !p.dry_run() {
+                delete_method(p, &api_id, &mut resources, r.path, r.http_method).await?;
             }
         }
     }
@@ -160,6 +222,257 @@ pub async fn apply(p: &mut Provisioner) -> Result<()> {
         p.record(C, format!("stage {stage}"), Action::Exists);
         set_invoke_url(p, &api_id);
     }
+    usage(p, Some(&api_id)).await
+}
+
+/// The per-deployment secret the HTTP proxy integration adds as a header:
+/// read from its 0600 file, or made and written there on first apply. A
+/// plan that would make one shows a placeholder instead.
+fn gateway_secret(p: &mut Provisioner) -> Result<String> {
+    let path = p.options.key_dir.join(&p.names.gateway_secret);
+    match std::fs::read_to_string(&path) {
+        Ok(text) if !text.trim().is_empty() => {
+            p.found.gateway_secret_file = Some(path);
+            return Ok(text.trim().to_string());
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(source) => return Err(ProvisionError::Io { what: format!("reading {}", path.display()), source }),
+    }
+    if p.dry_run() {
+        return Ok("<new secret>".into());
+    }
+    let bytes: [u8; 32] = rand::random();
+    let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let _ = std::fs::remove_file(&path);
+    write_private(p, &path, &secret)?;
+    p.found.gateway_secret_file = Some(path);
+    Ok(secret)
+}
+
+fn write_private(p: &Provisioner, path: &std::path::Path, text: &str) -> Result<()> {
+    std::fs::create_dir_all(&p.options.key_dir)
+        .map_err(|source| ProvisionError::Io { what: format!("creating {}", p.options.key_dir.display()), source })?;
+    let mut file = super::network::open_private(path)?;
+    file.write_all(text.as_bytes())
+        .and_then(|_| file.sync_all())
+        .map_err(|source| ProvisionError::Io { what: format!("writing {}", path.display()), source })
+}
+
+fn key_file(p: &Provisioner) -> PathBuf {
+    p.options.key_dir.join(&p.names.api_key)
+}
+
+/// The usage plan (throttle, quota, the API's stage), the deployment's API
+/// key in it, and the key's value in a 0600 file. Nothing when the API is
+/// open (`api_gateway.auth = "none"`). `api_id` is `None` in the plan of an
+/// API not made yet.
+async fn usage(p: &mut Provisioner, api_id: Option<&str>) -> Result<()> {
+    if p.config.api_gateway.auth != ApiAuth::ApiKey {
+        return Ok(());
+    }
+    let gw = p.clients.apigateway.clone();
+    let plan_name = p.names.usage_plan.clone();
+    let stage = p.config.api_gateway.stage.clone();
+    let vars = p.config.api_gateway.clone();
+    let throttle = ThrottleSettings::builder().rate_limit(vars.throttle_rate_limit).burst_limit(vars.throttle_burst_limit).build();
+    let quota = QuotaSettings::builder().limit(vars.quota_limit).period(QuotaPeriodType::from(vars.quota_period.as_str())).build();
+    let (k, v) = p.stack_tag();
+
+    let mut existing_plan = None;
+    let mut pages = gw.get_usage_plans().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(ProvisionError::aws("GetUsagePlans", plan_name.clone()))?;
+        if let Some(plan) = page.items().iter().find(|u| u.name() == Some(plan_name.as_str())) {
+            existing_plan = Some(plan.clone());
+            break;
+        }
+    }
+    let label = format!("usage plan {plan_name}");
+    let plan_id = match existing_plan {
+        Some(plan) => {
+            let mut ops = Vec::new();
+            let replace = |path: &str, value: String| PatchOperation::builder().op(Op::Replace).path(path).value(value).build();
+            let t = plan.throttle();
+            if t.map(|t| t.rate_limit()) != Some(vars.throttle_rate_limit) {
+                ops.push(("throttle rate", replace("/throttle/rateLimit", vars.throttle_rate_limit.to_string())));
+            }
+            if t.map(|t| t.burst_limit()) != Some(vars.throttle_burst_limit) {
+                ops.push(("throttle burst", replace("/throttle/burstLimit", vars.throttle_burst_limit.to_string())));
+            }
+            let q = plan.quota();
+            if q.map(|q| q.limit()) != Some(vars.quota_limit) {
+                ops.push(("quota", replace("/quota/limit", vars.quota_limit.to_string())));
+            }
+            if q.and_then(|q| q.period()).map(|p| p.as_str()) != Some(vars.quota_period.as_str()) {
+                ops.push(("quota period", replace("/quota/period", vars.quota_period.clone())));
+            }
+            if let Some(api_id) = api_id
+                && !plan.api_stages().iter().any(|s| s.api_id() == Some(api_id) && s.stage() == Some(stage.as_str()))
+            {
+                ops.push((
+                    "api stage",
+                    PatchOperation::builder().op(Op::Add).path("/apiStages").value(format!("{api_id}:{stage}")).build(),
+                ));
+            }
+            if ops.is_empty() {
+                p.record(C, label, Action::Exists);
+            } else {
+                let what: Vec<&str> = ops.iter().map(|(w, _)| *w).collect();
+                p.record(C, label, Action::Update(what.join(", ")));
+                if !p.dry_run() {
+                    gw.update_usage_plan()
+                        .usage_plan_id(plan.id().unwrap_or_default())
+                        .set_patch_operations(Some(ops.into_iter().map(|(_, op)| op).collect()))
+                        .send()
+                        .await
+                        .map_err(ProvisionError::aws("UpdateUsagePlan", plan_name.clone()))?;
+                }
+            }
+            plan.id().map(str::to_string)
+        }
+        None => {
+            p.record(C, label, Action::Create);
+            match api_id {
+                Some(api_id) if !p.dry_run() => {
+                    let out = gw
+                        .create_usage_plan()
+                        .name(&plan_name)
+                        .description(format!("Throttle and quota of pipeline {}", p.uid()))
+                        .throttle(throttle)
+                        .quota(quota)
+                        .api_stages(ApiStage::builder().api_id(api_id).stage(&stage).build())
+                        .tags(&k, &v)
+                        .send()
+                        .await
+                        .map_err(ProvisionError::aws("CreateUsagePlan", plan_name.clone()))?;
+                    out.id().map(str::to_string)
+                }
+                _ => None,
+            }
+        }
+    };
+
+    let key_name = p.names.api_key.clone();
+    let path = key_file(p);
+    let mut existing_key = None;
+    let mut position = None;
+    loop {
+        let page = gw
+            .get_api_keys()
+            .name_query(&key_name)
+            .include_values(true)
+            .set_position(position)
+            .send()
+            .await
+            .map_err(ProvisionError::aws("GetApiKeys", key_name.clone()))?;
+        if let Some(key) = page.items().iter().find(|a| a.name() == Some(key_name.as_str())) {
+            existing_key = Some(key.clone());
+            break;
+        }
+        match page.position() {
+            Some(next) => position = Some(next.to_string()),
+            None => break,
+        }
+    }
+    let saved = std::fs::metadata(&path).is_ok_and(|m| m.len() > 0);
+    let label = format!("api key {key_name}");
+    let key = match existing_key {
+        Some(key) => {
+            // Unlike an EC2 key pair, the value can be read again.
+            p.record(C, label, if saved { Action::Exists } else { Action::Update("value not saved: written again".into()) });
+            Some((key.id().unwrap_or_default().to_string(), key.value().unwrap_or_default().to_string()))
+        }
+        None => {
+            p.record(C, label, Action::Create);
+            if p.dry_run() {
+                None
+            } else {
+                let out = gw
+                    .create_api_key()
+                    .name(&key_name)
+                    .description(format!("Callers of pipeline {}", p.uid()))
+                    .enabled(true)
+                    .tags(&k, &v)
+                    .send()
+                    .await
+                    .map_err(ProvisionError::aws("CreateApiKey", key_name.clone()))?;
+                Some((out.id().unwrap_or_default().to_string(), out.value().unwrap_or_default().to_string()))
+            }
+        }
+    };
+    let Some((key_id, value)) = key else { return Ok(()) };
+    if !saved && !p.dry_run() {
+        let _ = std::fs::remove_file(&path);
+        write_private(p, &path, &value)?;
+    }
+    p.found.api_key_id = Some(key_id.clone());
+    p.found.api_key_file = Some(path);
+    let Some(plan_id) = plan_id else { return Ok(()) };
+    p.found.usage_plan_id = Some(plan_id.clone());
+    let keys = gw
+        .get_usage_plan_keys()
+        .usage_plan_id(&plan_id)
+        .send()
+        .await
+        .map_err(ProvisionError::aws("GetUsagePlanKeys", plan_name.clone()))?;
+    let label = format!("usage plan key {key_name}");
+    if keys.items().iter().any(|k| k.id() == Some(key_id.as_str())) {
+        p.record(C, label, Action::Exists);
+    } else {
+        p.record(C, label, Action::Create);
+        if !p.dry_run() {
+            gw.create_usage_plan_key()
+                .usage_plan_id(&plan_id)
+                .key_id(&key_id)
+                .key_type("API_KEY")
+                .send()
+                .await
+                .map_err(ProvisionError::aws("CreateUsagePlanKey", key_name.clone()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Why the deployed method's access differs from the wanted one, if it does.
+async fn method_differs(p: &Provisioner, api_id: &str, resource_id: &str, r: &Route) -> Result<Option<String>> {
+    let m = p
+        .clients
+        .apigateway
+        .get_method()
+        .rest_api_id(api_id)
+        .resource_id(resource_id)
+        .http_method(r.http_method)
+        .send()
+        .await
+        .map_err(ProvisionError::aws("GetMethod", format!("{} {}", r.path, r.http_method)))?;
+    if m.authorization_type() != Some(r.authorization) {
+        return Ok(Some(format!("authorization {} -> {}", m.authorization_type().unwrap_or("none"), r.authorization)));
+    }
+    if m.api_key_required().unwrap_or(false) != r.api_key_required {
+        return Ok(Some(if r.api_key_required { "API key not required yet".into() } else { "API key no longer required".into() }));
+    }
+    Ok(None)
+}
+
+async fn delete_method(
+    p: &Provisioner,
+    api_id: &str,
+    resources: &mut HashMap<String, (String, Vec<String>)>,
+    path: &str,
+    http_method: &str,
+) -> Result<()> {
+    let Some((resource_id, methods)) = resources.get_mut(path) else { return Ok(()) };
+    p.clients
+        .apigateway
+        .delete_method()
+        .rest_api_id(api_id)
+        .resource_id(resource_id.as_str())
+        .http_method(http_method)
+        .send()
+        .await
+        .map_err(ProvisionError::aws("DeleteMethod", format!("{path} {http_method}")))?;
+    methods.retain(|m| m != http_method);
     Ok(())
 }
 
@@ -198,6 +511,11 @@ async fn integration_differs(p: &Provisioner, api_id: &str, resource_id: &str, r
     if template != r.request_template {
         return Ok(Some("request mapping template".into()));
     }
+    let deployed = i.request_parameters();
+    // Named, never shown: one of them carries the gateway secret.
+    if let Some((name, _)) = r.integration_parameters.iter().find(|(k, v)| deployed.and_then(|d| d.get(k)) != Some(v)) {
+        return Ok(Some(format!("integration parameter {name}")));
+    }
     Ok(None)
 }
 
@@ -209,7 +527,13 @@ async fn put_route(p: &Provisioner, api_id: &str, resources: &mut HashMap<String
     let label = || format!("{} {}", r.path, r.http_method);
     let methods = &resources.get(&r.path).expect("ensured").1;
     if !methods.contains(&r.http_method.to_string()) {
-        let mut m = gw.put_method().rest_api_id(api_id).resource_id(&resource_id).http_method(r.http_method).authorization_type("NONE");
+        let mut m = gw
+            .put_method()
+            .rest_api_id(api_id)
+            .resource_id(&resource_id)
+            .http_method(r.http_method)
+            .authorization_type(r.authorization)
+            .api_key_required(r.api_key_required);
         for param in &r.path_parameters {
             m = m.request_parameters(param, true);
         }
@@ -302,33 +626,98 @@ fn set_invoke_url(p: &mut Provisioner, api_id: &str) {
 }
 
 pub async fn discover(p: &mut Provisioner) -> Result<Vec<Found>> {
+    let gw = &p.clients.apigateway;
+    let ours = |tags: Option<&HashMap<String, String>>| tags.and_then(|t| t.get(STACK_TAG)).map(String::as_str) == Some(p.uid());
+    // In delete order: the plan holds the stage and the key.
     let mut out = Vec::new();
-    let mut pages = p.clients.apigateway.get_rest_apis().into_paginator().send();
+    let mut pages = gw.get_usage_plans().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(ProvisionError::aws("GetUsagePlans", "(all)"))?;
+        for plan in page.items().iter().filter(|u| ours(u.tags())) {
+            out.push(Found {
+                component: C,
+                kind: "usage plan",
+                id: plan.id().unwrap_or_default().to_string(),
+                state: plan.name().map(str::to_string),
+            });
+        }
+    }
+    let mut pages = gw.get_api_keys().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(ProvisionError::aws("GetApiKeys", "(all)"))?;
+        for key in page.items().iter().filter(|k| ours(k.tags())) {
+            // The id only: the value stays in its file.
+            out.push(Found {
+                component: C,
+                kind: "api key",
+                id: key.id().unwrap_or_default().to_string(),
+                state: key.name().map(str::to_string),
+            });
+        }
+    }
+    let mut pages = gw.get_rest_apis().into_paginator().send();
     while let Some(page) = pages.next().await {
         let page = page.map_err(ProvisionError::aws("GetRestApis", "(all)"))?;
-        for api in page.items() {
-            if api.tags().and_then(|t| t.get(STACK_TAG)).map(String::as_str) == Some(p.uid()) {
-                out.push(Found {
-                    component: C,
-                    kind: "rest api",
-                    id: api.id().unwrap_or_default().to_string(),
-                    state: api.name().map(str::to_string),
-                });
-            }
+        for api in page.items().iter().filter(|a| ours(a.tags())) {
+            out.push(Found {
+                component: C,
+                kind: "rest api",
+                id: api.id().unwrap_or_default().to_string(),
+                state: api.name().map(str::to_string),
+            });
         }
     }
     Ok(out)
 }
 
 pub async fn delete(p: &mut Provisioner, found: &[Found]) -> Result<()> {
+    let gw = p.clients.apigateway.clone();
     for f in found {
-        p.clients
-            .apigateway
-            .delete_rest_api()
-            .rest_api_id(&f.id)
-            .send()
-            .await
-            .map_err(ProvisionError::aws("DeleteRestApi", f.id.clone()))?;
+        match f.kind {
+            "usage plan" => {
+                // A plan still holding a stage cannot be deleted.
+                let plan =
+                    gw.get_usage_plan().usage_plan_id(&f.id).send().await.map_err(ProvisionError::aws("GetUsagePlan", f.id.clone()))?;
+                let ops: Vec<PatchOperation> = plan
+                    .api_stages()
+                    .iter()
+                    .map(|s| {
+                        PatchOperation::builder()
+                            .op(Op::Remove)
+                            .path("/apiStages")
+                            .value(format!("{}:{}", s.api_id().unwrap_or_default(), s.stage().unwrap_or_default()))
+                            .build()
+                    })
+                    .collect();
+                if !ops.is_empty() {
+                    gw.update_usage_plan()
+                        .usage_plan_id(&f.id)
+                        .set_patch_operations(Some(ops))
+                        .send()
+                        .await
+                        .map_err(ProvisionError::aws("UpdateUsagePlan", f.id.clone()))?;
+                }
+                gw.delete_usage_plan().usage_plan_id(&f.id).send().await.map_err(ProvisionError::aws("DeleteUsagePlan", f.id.clone()))?;
+            }
+            "api key" => {
+                gw.delete_api_key().api_key(&f.id).send().await.map_err(ProvisionError::aws("DeleteApiKey", f.id.clone()))?;
+                remove_file(&key_file(p))?;
+            }
+            _ => {
+                gw.delete_rest_api().rest_api_id(&f.id).send().await.map_err(ProvisionError::aws("DeleteRestApi", f.id.clone()))?;
+                // The secret guards nothing once the API is gone.
+                remove_file(&p.options.key_dir.join(&p.names.gateway_secret))?;
+            }
+        }
     }
     Ok(())
+}
+
+fn remove_file(path: &std::path::Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(ProvisionError::Io { what: format!("removing {}", path.display()), source: e })
+        }
+        _ => Ok(()),
+    }
 }

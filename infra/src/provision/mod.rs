@@ -10,6 +10,7 @@ mod buckets;
 mod client_instance;
 mod connect;
 mod iam;
+pub mod ip_ranges;
 mod kinesis;
 mod msk;
 mod mwaa;
@@ -223,6 +224,15 @@ pub struct Discovered {
     pub public_dns: Option<String>,
     pub api_id: Option<String>,
     pub invoke_url: Option<String>,
+    /// The deployment's API key: its id (safe to show) and the 0600 file
+    /// holding its value (never printed).
+    pub api_key_id: Option<String>,
+    pub api_key_file: Option<PathBuf>,
+    pub usage_plan_id: Option<String>,
+    /// The secret API Gateway adds to forwarded requests (0600 file).
+    pub gateway_secret_file: Option<PathBuf>,
+    /// Source ranges the REST port is open to, and where they came from.
+    pub rest_port_sources: Option<String>,
     pub plugin_arn: Option<String>,
     pub connector_arn: Option<String>,
     pub mwaa_arn: Option<String>,
@@ -255,6 +265,11 @@ impl Discovered {
         push("client instance", &self.instance_id);
         push("client public dns", &self.public_dns);
         push("invoke url", &self.invoke_url);
+        push("api key id", &self.api_key_id);
+        push("api key file", &self.api_key_file.as_ref().map(|p| p.display().to_string()));
+        push("usage plan", &self.usage_plan_id);
+        push("gateway secret file", &self.gateway_secret_file.as_ref().map(|p| p.display().to_string()));
+        push("rest port open to", &self.rest_port_sources);
         push("key file", &self.key_file.as_ref().map(|p| p.display().to_string()));
         push("connector", &self.connector_arn);
         push("mwaa environment", &self.mwaa_arn);
@@ -429,8 +444,14 @@ impl Provisioner {
     /// (bootstrap servers, the EC2 role) filled in.
     pub(crate) fn provisioning_files(&self) -> Result<templates::render::ProvisioningFiles> {
         let mut config = self.config.clone();
-        config.kafka.bootstrap_servers = self.found.bootstrap_servers.clone();
-        config.kafka.client_role_arn = self.found.role_arns.get("ec2").cloned();
+        // What this run discovered wins; without it (msk skipped: a cluster
+        // the user brings) the configured value stands.
+        if let Some(servers) = &self.found.bootstrap_servers {
+            config.kafka.bootstrap_servers = Some(servers.clone());
+        }
+        if let Some(role) = self.found.role_arns.get("ec2") {
+            config.kafka.client_role_arn = Some(role.clone());
+        }
         templates::render::provisioning_files(&templates::Templates::new(), &config)
             .map_err(|e| ProvisionError::Config(format!("rendering the files provisioning sends: {e}")))
     }

@@ -1,6 +1,8 @@
 //! Network and access of the client machine and the cluster: the default
 //! VPC's subnets, one security group, and the EC2 key pair whose private key
-//! is written 0600 and never printed.
+//! is written 0600 and never printed. The group opens the REST port to API
+//! Gateway's published ranges for the region only, and SSH only to
+//! `ec2.ssh_cidr`; any other source on those ports is revoked.
 
 use std::io::Write;
 
@@ -31,7 +33,10 @@ pub(super) fn stack_filter(p: &Provisioner) -> Filter {
 
 pub async fn apply(p: &mut Provisioner) -> Result<()> {
     default_vpc(p).await?;
-    ensure_security_group(p).await?;
+    let ranges = super::ip_ranges::read(&p.config.api_gateway.ip_ranges_url, "API_GATEWAY", p.region()).await?;
+    p.found.rest_port_sources =
+        Some(format!("{} API Gateway range(s) of {} ({}, created {})", ranges.prefixes.len(), p.region(), ranges.source, ranges.created));
+    ensure_security_group(p, &ranges.prefixes).await?;
     ensure_key_pair(p).await
 }
 
@@ -74,18 +79,21 @@ async fn default_vpc(p: &mut Provisioner) -> Result<()> {
     Ok(())
 }
 
+/// A security group's default quota of inbound rules (one per source range).
+const MAX_INGRESS_RULES: usize = 60;
+
 /// Ingress the deployment needs: members of the group reach each other
 /// (client to brokers on 9098, MSK Connect), API Gateway reaches the REST
-/// proxy, and SSH from the configured range only.
-fn wanted_rules(p: &Provisioner, group_id: &str) -> Vec<IpPermission> {
+/// port from its published ranges, and SSH from the configured range only.
+fn wanted_rules(p: &Provisioner, group_id: &str, gateway_ranges: &[String]) -> Vec<IpPermission> {
+    let port = i32::from(p.config.rest_proxy_port);
+    let mut rest = IpPermission::builder().ip_protocol("tcp").from_port(port).to_port(port);
+    for cidr in gateway_ranges {
+        rest = rest.ip_ranges(IpRange::builder().cidr_ip(cidr).description("API Gateway HTTP proxy to the REST port").build());
+    }
     let mut rules = vec![
         IpPermission::builder().ip_protocol("-1").user_id_group_pairs(UserIdGroupPair::builder().group_id(group_id).build()).build(),
-        IpPermission::builder()
-            .ip_protocol("tcp")
-            .from_port(p.config.rest_proxy_port.into())
-            .to_port(p.config.rest_proxy_port.into())
-            .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").description("API Gateway HTTP proxy to the REST proxy").build())
-            .build(),
+        rest.build(),
     ];
     if let Some(cidr) = &p.config.ec2.ssh_cidr {
         rules.push(
@@ -100,6 +108,31 @@ fn wanted_rules(p: &Provisioner, group_id: &str) -> Vec<IpPermission> {
     rules
 }
 
+/// Sources on the REST and SSH ports that the wanted rules do not name
+/// (0.0.0.0/0 from an older deployment, an SSH range since unset).
+fn unwanted_rules(p: &Provisioner, existing: &[IpPermission], wanted: &[IpPermission]) -> Vec<IpPermission> {
+    let guarded = [i32::from(p.config.rest_proxy_port), 22];
+    let mut out = Vec::new();
+    for e in existing.iter().filter(|e| e.ip_protocol() == Some("tcp")) {
+        let Some(port) = e.from_port().filter(|port| guarded.contains(port) && e.to_port() == Some(*port)) else { continue };
+        let allowed: Vec<&str> = wanted
+            .iter()
+            .filter(|w| w.ip_protocol() == Some("tcp") && w.from_port() == Some(port))
+            .flat_map(|w| w.ip_ranges().iter().filter_map(|r| r.cidr_ip()))
+            .collect();
+        let extra: Vec<IpRange> = e
+            .ip_ranges()
+            .iter()
+            .filter(|r| r.cidr_ip().is_some_and(|c| !allowed.contains(&c)))
+            .map(|r| IpRange::builder().set_cidr_ip(r.cidr_ip().map(str::to_string)).build())
+            .collect();
+        if !extra.is_empty() {
+            out.push(IpPermission::builder().ip_protocol("tcp").from_port(port).to_port(port).set_ip_ranges(Some(extra)).build());
+        }
+    }
+    out
+}
+
 fn rule_present(existing: &[IpPermission], want: &IpPermission) -> bool {
     existing.iter().any(|e| {
         e.ip_protocol() == want.ip_protocol()
@@ -109,7 +142,15 @@ fn rule_present(existing: &[IpPermission], want: &IpPermission) -> bool {
     })
 }
 
-async fn ensure_security_group(p: &mut Provisioner) -> Result<()> {
+async fn ensure_security_group(p: &mut Provisioner, gateway_ranges: &[String]) -> Result<()> {
+    let rules = gateway_ranges.len() + 1 + usize::from(p.config.ec2.ssh_cidr.is_some());
+    if rules > MAX_INGRESS_RULES {
+        return Err(ProvisionError::Config(format!(
+            "API Gateway has {} address ranges in {}: with the group's other rules that is {rules} inbound rules, above a security group's default quota of {MAX_INGRESS_RULES}; raise the quota (Service Quotas, \"Inbound or outbound rules per security group\") and re-run",
+            gateway_ranges.len(),
+            p.region()
+        )));
+    }
     let ec2 = p.clients.ec2.clone();
     let name = p.names.security_group.clone();
     let vpc = p.found.vpc_id.clone().expect("default_vpc ran");
@@ -148,23 +189,65 @@ async fn ensure_security_group(p: &mut Provisioner) -> Result<()> {
         }
     };
     p.found.security_group_id = Some(group_id.clone());
-    let missing: Vec<IpPermission> = wanted_rules(p, &group_id).into_iter().filter(|w| !rule_present(&existing, w)).collect();
+    let wanted = wanted_rules(p, &group_id, gateway_ranges);
+    // A rule is missing when any of its sources is; authorizing one that
+    // exists fails, so only the missing sources are sent.
+    let missing: Vec<IpPermission> = wanted
+        .iter()
+        .filter(|w| !rule_present(&existing, w))
+        .map(|w| {
+            let mut w = w.clone();
+            let have = |r: &IpRange| {
+                existing.iter().any(|e| e.from_port() == w.from_port() && e.ip_ranges().iter().any(|x| x.cidr_ip() == r.cidr_ip()))
+            };
+            if w.ip_protocol() == Some("tcp") {
+                w.ip_ranges = Some(w.ip_ranges().iter().filter(|r| !have(r)).cloned().collect());
+            }
+            w
+        })
+        .collect();
+    let unwanted = unwanted_rules(p, &existing, &wanted);
     if !created {
-        if missing.is_empty() {
+        if missing.is_empty() && unwanted.is_empty() {
             p.record(C, resource, Action::Exists);
             return Ok(());
         }
-        p.record(C, resource, Action::Update(format!("{} ingress rule(s) missing", missing.len())));
+        let mut why = Vec::new();
+        if !missing.is_empty() {
+            why.push(format!("{} ingress rule(s) missing", missing.len()));
+        }
+        let revoked: Vec<String> = unwanted
+            .iter()
+            .flat_map(|u| {
+                u.ip_ranges()
+                    .iter()
+                    .map(move |r| format!("{} on port {}", r.cidr_ip().unwrap_or_default(), u.from_port().unwrap_or_default()))
+            })
+            .collect();
+        if !revoked.is_empty() {
+            why.push(format!("revoke {}", revoked.join(", ")));
+        }
+        p.record(C, resource, Action::Update(why.join("; ")));
     }
     if p.dry_run() {
         return Ok(());
     }
-    ec2.authorize_security_group_ingress()
-        .group_id(&group_id)
-        .set_ip_permissions(Some(missing))
-        .send()
-        .await
-        .map_err(ProvisionError::aws("AuthorizeSecurityGroupIngress", name))?;
+    if !unwanted.is_empty() {
+        ec2.revoke_security_group_ingress()
+            .group_id(&group_id)
+            .set_ip_permissions(Some(unwanted))
+            .send()
+            .await
+            .map_err(ProvisionError::aws("RevokeSecurityGroupIngress", name.clone()))?;
+    }
+    if !missing.is_empty() {
+        ec2.authorize_security_group_ingress()
+            .group_id(&group_id)
+            .set_ip_permissions(Some(missing))
+            .send()
+            .await
+            .map_err(ProvisionError::aws("AuthorizeSecurityGroupIngress", name))?;
+    }
     Ok(())
 }
 
@@ -253,7 +336,7 @@ async fn key_in_use(p: &Provisioner, name: &str) -> Result<bool> {
     Ok(out.reservations().iter().any(|r| !r.instances().is_empty()))
 }
 
-fn open_private(path: &std::path::Path) -> Result<std::fs::File> {
+pub(super) fn open_private(path: &std::path::Path) -> Result<std::fs::File> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

@@ -19,6 +19,16 @@ pub fn s3_endpoint() -> String {
     std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:5000".to_string())
 }
 
+/// A stand-in for AWS's ip-ranges.json, with documentation prefixes
+/// (RFC 5737) instead of AWS's: provisioning reads it from a path as it
+/// would from ip-ranges.amazonaws.com, which tests must not need.
+pub fn ip_ranges_file() -> String {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/ip-ranges.json").to_string()
+}
+
+/// The file's API Gateway prefixes for us-east-1, sorted.
+pub const GATEWAY_RANGES_US_EAST_1: [&str; 2] = ["192.0.2.0/26", "198.51.100.0/24"];
+
 /// MariaDB of the local stack (a URL with the stack's throwaway password).
 pub fn mysql_url() -> String {
     std::env::var("PIPELINE_MYSQL_URL").unwrap_or_else(|_| "mysql://pipeline:pipeline@127.0.0.1:13306/pinterest".to_string())
