@@ -19,6 +19,8 @@ pub struct Clients {
     pub tagging: aws_sdk_resourcegroupstagging::Client,
     pub log: OperationLog,
     pub region: String,
+    /// The custom endpoint (moto, LocalStack) every client talks to, if any.
+    pub endpoint_url: Option<String>,
 }
 
 impl Clients {
@@ -39,10 +41,39 @@ impl Clients {
             connect: client!(aws_sdk_kafkaconnect),
             apigateway: client!(aws_sdk_apigateway),
             kinesis: client!(aws_sdk_kinesis),
-            mwaa: client!(aws_sdk_mwaa),
+            mwaa: {
+                let builder = aws_sdk_mwaa::config::Builder::from(config).interceptor(log.clone());
+                // MWAA's operations put `api.` or `env.` before the host; an
+                // emulator is one host, so against a custom endpoint the
+                // prefix would only make a name that does not resolve.
+                let builder = if config.endpoint_url().is_some() { builder.interceptor(NoHostPrefix) } else { builder };
+                aws_sdk_mwaa::Client::from_conf(builder.build())
+            },
             tagging: client!(aws_sdk_resourcegroupstagging),
             region: config.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into()),
+            endpoint_url: config.endpoint_url().map(str::to_string),
             log,
         }
+    }
+}
+
+/// Drops the host prefix an operation asks for, before the endpoint is
+/// applied. Hand-written: the SDK has no setting to turn host prefixes off.
+#[derive(Debug)]
+struct NoHostPrefix;
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for NoHostPrefix {
+    fn name(&self) -> &'static str {
+        "NoHostPrefix"
+    }
+
+    fn read_before_attempt(
+        &self,
+        _: &aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef<'_>,
+        _: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        cfg.interceptor_state().unset::<aws_smithy_runtime_api::client::endpoint::EndpointPrefix>();
+        Ok(())
     }
 }

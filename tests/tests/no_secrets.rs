@@ -78,8 +78,14 @@ async fn secrets_stay_out_of_reports_errors_and_logs() {
         ..Options::default()
     };
     let mut p = Provisioner::new(infra::clients::Clients::new(&sdk), config.clone(), options());
-    // Without --skip: MSK Connect is not in moto, so this ends in an error.
-    let err = p.apply().await.expect_err("moto has no MSK Connect").to_string();
+    // Without --skip: MSK Connect is not in moto, which is reported and passed over.
+    p.apply().await.expect("apply against moto");
+    assert!(p.steps.iter().any(|s| s.component == Component::Connect && s.to_string().contains("not available at this endpoint")));
+    // And a run that fails, for its error message.
+    let mut broken_config = config.clone();
+    broken_config.set("kafka.broker_count", "5").unwrap();
+    let mut broken = Provisioner::new(infra::clients::Clients::new(&sdk), broken_config, options());
+    let err = broken.apply().await.expect_err("5 brokers fit no zone layout").to_string();
     let sdk_s3 = aws_setup::s3::client(&sdk);
     let uploaded = sdk_s3.head_object().bucket(format!("user-{uid}-bucket")).key("kafka-connect-s3/connector-plugin.zip").send().await;
     assert!(uploaded.is_ok(), "the plugin zip was uploaded from its local path before MSK Connect was asked");
@@ -100,7 +106,7 @@ async fn secrets_stay_out_of_reports_errors_and_logs() {
     down.options.skip = [Component::Connect, Component::Mwaa].into();
     down.teardown().await.unwrap();
 
-    let report: String = p.steps.iter().chain(&down.steps).map(|s| format!("{s}\n")).collect();
+    let report: String = p.steps.iter().chain(&broken.steps).chain(&down.steps).map(|s| format!("{s}\n")).collect();
     let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
     assert!(logged.len() > 10_000, "the SDK's trace logs were captured ({} bytes)", logged.len());
     let tool_logged = String::from_utf8(tool_logs.0.lock().unwrap().clone()).unwrap();
@@ -120,8 +126,8 @@ async fn secrets_stay_out_of_reports_errors_and_logs() {
         assert!(!text.contains(&api_key), "the API key is in the {what}");
         assert!(!text.contains(&gateway_secret), "the gateway secret is in the {what}");
     }
-    // The error says what failed and how to leave it out, in one line.
-    assert!(err.contains("ListCustomPlugins") && err.contains("--skip connect"), "{err}");
+    // The error says what failed and how to fix it, in one line.
+    assert!(err.contains("kafka.broker_count") && !err.contains('\n'), "{err}");
 }
 
 /// Output (stdout + stderr, logs at TRACE) of a `pipeline` run.

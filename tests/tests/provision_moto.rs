@@ -416,3 +416,46 @@ async fn teardown_keeps_pipeline_data_unless_asked() {
     down.teardown().await.expect("teardown with --delete-data");
     assert!(c.s3.head_bucket().bucket(&bucket).send().await.is_err(), "bucket gone");
 }
+
+/// moto has neither MSK Connect nor MWAA: apply, status and teardown with
+/// nothing skipped report those two as not available at this endpoint,
+/// with the service's answer, and carry on with the rest.
+#[tokio::test]
+async fn services_the_emulator_lacks_are_reported_and_the_rest_goes_on() {
+    let uid = common::fresh_names().uid().to_string();
+    let keys = tempfile::tempdir().unwrap();
+    let plugin = keys.path().join("connector-plugin.zip");
+    std::fs::write(&plugin, b"PK\x03\x04 a stand-in for the Confluent S3 sink zip").unwrap();
+    let mut config = config(&uid);
+    config.set("connect.plugin_source", plugin.to_str().unwrap()).unwrap();
+    let unavailable = |p: &Provisioner| -> Vec<Component> {
+        p.steps
+            .iter()
+            .filter(|s| matches!(&s.action, Action::Skip(why) if why.starts_with("not available at this endpoint")))
+            .map(|s| s.component)
+            .collect()
+    };
+    let mut apply = provisioner(config.clone(), keys.path(), false).await;
+    apply.options.skip.clear();
+    apply.apply().await.expect("apply carries on past MSK Connect");
+    assert_eq!(unavailable(&apply), [Component::Connect, Component::Mwaa]);
+    for c in [Component::Connect, Component::Mwaa] {
+        let step = apply.steps.iter().find(|s| s.component == c && matches!(s.action, Action::Skip(_))).unwrap();
+        // The endpoint's own answer, not a DNS failure of a prefixed host name.
+        assert!(step.to_string().contains("HTTP 500"), "the service's answer is shown: {step}");
+    }
+    assert!(apply.found.invoke_url.is_some(), "the components after it ran");
+
+    let mut status = provisioner(config.clone(), keys.path(), false).await;
+    status.options.skip.clear();
+    let found = status.status().await.expect("status carries on");
+    assert_eq!(kinds(&found), expected_kinds());
+    assert_eq!(unavailable(&status), [Component::Connect, Component::Mwaa]);
+
+    let mut down = provisioner(config.clone(), keys.path(), false).await;
+    down.options.skip.clear();
+    down.teardown().await.expect("teardown carries on");
+    assert_eq!(unavailable(&down), [Component::Mwaa, Component::Connect], "in teardown order");
+    let mut after = provisioner(config, keys.path(), false).await;
+    assert_eq!(after.status().await.unwrap(), [], "the rest was torn down");
+}

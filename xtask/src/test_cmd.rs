@@ -85,16 +85,17 @@ fn print_scenarios(path: &std::path::Path) {
         return;
     }
     println!("\nfault scenarios:");
-    println!("{:<52} {:>6} {:>12} {:>7} {:>5} {:>10}", "scenario", "sent", "acknowledged", "stored", "lost", "duplicated");
+    println!("{:<54} {:>6} {:>12} {:>7} {:>5} {:>10}", "scenario", "sent", "acknowledged", "stored", "lost", "duplicated");
     for r in rows {
         println!(
-            "{:<52} {:>6} {:>12} {:>7} {:>5} {:>10}",
+            "{:<54} {:>6} {:>12} {:>7} {:>5} {:>10}",
             r["scenario"].as_str().unwrap_or("?"),
-            r["sent"],
-            r["acknowledged"],
-            r["stored"],
-            r["lost"],
-            r["duplicated"]
+            // As numbers: a JSON value's Display ignores the width.
+            r["sent"].as_u64().unwrap_or_default(),
+            r["acknowledged"].as_u64().unwrap_or_default(),
+            r["stored"].as_u64().unwrap_or_default(),
+            r["lost"].as_u64().unwrap_or_default(),
+            r["duplicated"].as_u64().unwrap_or_default()
         );
     }
 }

@@ -134,6 +134,11 @@ impl std::fmt::Display for Step {
 pub enum ProvisionError {
     #[error("{operation} {resource}: {detail}")]
     Aws { operation: &'static str, resource: String, detail: String },
+    /// An answer that says the endpoint lacks the API (HTTP 501, or 404/500
+    /// with a body that is not the service's error); against an emulator
+    /// the component is reported as not available and the run goes on.
+    #[error("{operation} {resource}: {detail}")]
+    Unavailable { operation: &'static str, resource: String, detail: String },
     #[error("timed out after {waited:?} waiting for {what} (last state: {last}); re-run to keep waiting, or raise --wait-timeout")]
     Timeout { what: String, waited: Duration, last: String },
     #[error("{what} failed: {detail}")]
@@ -149,19 +154,46 @@ impl ProvisionError {
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
-        move |e| ProvisionError::Aws { operation, resource: resource.into(), detail: describe_sdk_error(&e) }
+        move |e| {
+            let detail = describe_sdk_error(&e);
+            if lacks_the_api(&e) {
+                ProvisionError::Unavailable { operation, resource: resource.into(), detail }
+            } else {
+                ProvisionError::Aws { operation, resource: resource.into(), detail }
+            }
+        }
+    }
+
+    fn is_unavailable(&self) -> bool {
+        matches!(self, ProvisionError::Unavailable { .. })
     }
 
     /// Name the component that failed and how to leave it out.
     fn in_component(self, component: Component) -> Self {
         match self {
-            ProvisionError::Aws { operation, resource, detail } => ProvisionError::Aws {
-                operation,
-                resource,
-                detail: format!("{detail} [component `{component}`; to leave it out: --skip {component}]"),
-            },
+            ProvisionError::Aws { operation, resource, detail } | ProvisionError::Unavailable { operation, resource, detail } => {
+                ProvisionError::Aws {
+                    operation,
+                    resource,
+                    detail: format!("{detail} [component `{component}`; to leave it out: --skip {component}]"),
+                }
+            }
             other => other,
         }
+    }
+}
+
+/// Whether an answer says the endpoint does not implement the API at all:
+/// LocalStack's free edition answers 501 for MSK Connect and MWAA, moto a
+/// 500 or 404 HTML page for services it lacks. A service's own errors carry
+/// an error code and are never taken for this.
+fn lacks_the_api<E: ProvideErrorMetadata + std::error::Error + 'static>(e: &SdkError<E, HttpResponse>) -> bool {
+    match e {
+        SdkError::ServiceError(se) => {
+            let status = se.raw().status().as_u16();
+            status == 501 || (matches!(status, 404 | 500) && e.code().is_none())
+        }
+        _ => false,
     }
 }
 
@@ -346,9 +378,24 @@ impl Provisioner {
                 self.record(component, "(all)", Action::Skip("--skip".into()));
                 continue;
             }
-            self.apply_component(component).await.map_err(|e| e.in_component(component))?;
+            let result = self.apply_component(component).await;
+            self.unless_unavailable(component, result)?;
         }
         Ok(())
+    }
+
+    /// Against an emulator (a custom endpoint), a component whose service it
+    /// lacks is reported as a skip with the service's answer and the run
+    /// goes on; on AWS, or for any other error, the run stops there.
+    fn unless_unavailable<T: Default>(&mut self, component: Component, result: Result<T>) -> Result<T> {
+        match result {
+            Err(e) if e.is_unavailable() && self.clients.endpoint_url.is_some() => {
+                let endpoint = self.clients.endpoint_url.clone().unwrap_or_default();
+                self.record(component, "(all)", Action::Skip(format!("not available at this endpoint ({endpoint}): {e}")));
+                Ok(T::default())
+            }
+            other => other.map_err(|e| e.in_component(component)),
+        }
     }
 
     /// Plan or apply one component, using what `found` holds from earlier ones.
@@ -374,7 +421,8 @@ impl Provisioner {
             if self.options.skip.contains(&component) {
                 continue;
             }
-            out.extend(self.discover(component).await.map_err(|e| e.in_component(component))?);
+            let found = self.discover(component).await;
+            out.extend(self.unless_unavailable(component, found)?);
         }
         Ok(out)
     }
@@ -403,14 +451,16 @@ impl Provisioner {
                 self.record(component, "(all)", Action::Skip("--skip".into()));
                 continue;
             }
-            let found = self.discover(component).await.map_err(|e| e.in_component(component))?;
+            let found = self.discover(component).await;
+            let found = self.unless_unavailable(component, found)?;
             for f in &found {
                 self.record(component, format!("{} {}", f.kind, f.id), Action::Delete);
             }
             if self.dry_run() || found.is_empty() {
                 continue;
             }
-            self.delete(component, &found).await.map_err(|e| e.in_component(component))?;
+            let deleted = self.delete(component, &found).await;
+            self.unless_unavailable(component, deleted)?;
         }
         Ok(())
     }
