@@ -13,6 +13,12 @@ use crate::paths;
 pub const KAFKA_VERSION: &str = "3.9.1";
 /// moto server release range for the local AWS APIs.
 pub const MOTO_REQUIREMENT: &str = "moto[server]>=5.2,<5.3";
+/// LocalStack, the second local AWS (`local up --localstack`), without
+/// Docker. Its current dependencies need these pins to import: cbor2 6 and
+/// pyOpenSSL 26 break it, its TLS set-up needs cryptography 45.0.1 or newer
+/// and service-identity.
+pub const LOCALSTACK_REQUIREMENTS: &[&str] =
+    &["localstack-core[runtime]==2026.3.0", "cbor2<6", "pyopenssl<26", "cryptography>=45.0.1", "service-identity"];
 
 fn has_command(cmd: &str) -> bool {
     Command::new("sh")
@@ -79,6 +85,57 @@ pub fn mariadbd() -> Result<PathBuf> {
 
 fn is_root() -> bool {
     Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// Only LocalStack needs these: its Kinesis runs on Node.js (an npm package
+/// it installs on first use), and it wants Python 3.13.
+const LOCALSTACK_SYSTEM_REQUIREMENTS: &[Requirement] = &[
+    Requirement { what: "Node.js (runs LocalStack's Kinesis)", package: "nodejs", present: || has_command("node") },
+    Requirement { what: "npm (installs LocalStack's Kinesis)", package: "npm", present: || has_command("npm") },
+];
+
+/// [`ensure_system_packages`] plus what LocalStack needs.
+pub fn ensure_localstack_packages() -> Result<()> {
+    ensure_packages(REQUIREMENTS)?;
+    ensure_packages(LOCALSTACK_SYSTEM_REQUIREMENTS)
+}
+
+/// A Python 3.13 interpreter: `python3.13` or `python3` on PATH when it is
+/// 3.13 (Debian 13), else one of pyenv's.
+pub fn python313() -> Result<PathBuf> {
+    let is_313 = |cmd: &Path| {
+        Command::new(cmd)
+            .args(["-c", "import sys; assert sys.version_info[:2] == (3, 13); import venv"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    for cmd in ["python3.13", "python3"] {
+        if is_313(Path::new(cmd)) {
+            return Ok(PathBuf::from(cmd));
+        }
+    }
+    let pyenv_root =
+        std::env::var_os("PYENV_ROOT").map(PathBuf::from).or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".pyenv")));
+    if let Some(root) = pyenv_root
+        && let Ok(entries) = std::fs::read_dir(root.join("versions"))
+    {
+        let mut found: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with("3.13"))
+            .map(|e| e.path().join("bin/python3.13"))
+            .filter(|p| is_313(p))
+            .collect();
+        found.sort();
+        if let Some(p) = found.pop() {
+            return Ok(p);
+        }
+    }
+    bail!(
+        "LocalStack needs Python 3.13 and none was found (tried python3.13, python3 and pyenv's versions): \
+         install it (Debian 13: sudo apt-get install -y python3 python3-venv; elsewhere: pyenv install 3.13) and run again"
+    )
 }
 
 /// Only the benchmarks need these: kept out of the test path.
@@ -194,6 +251,11 @@ pub const PYSPARK: &str = "pyspark==4.3.0";
 /// A Python virtual environment with the given requirements, created on
 /// first use. Returns the venv's bin directory.
 pub fn python_venv(name: &str, requirements: &[&str]) -> Result<PathBuf> {
+    python_venv_with(Path::new("python3"), name, requirements)
+}
+
+/// [`python_venv`] made with the given interpreter.
+pub fn python_venv_with(python: &Path, name: &str, requirements: &[&str]) -> Result<PathBuf> {
     let dir = paths::venv_dir(name);
     let bin = dir.join("bin");
     let marker = dir.join(".requirements");
@@ -203,7 +265,7 @@ pub fn python_venv(name: &str, requirements: &[&str]) -> Result<PathBuf> {
     }
     eprintln!("creating Python venv {} with {} (once)...", dir.display(), requirements.join(", "));
     let log = paths::log_dir().join(format!("venv-{name}.log"));
-    run_logged(Command::new("python3").args(["-m", "venv", "--clear"]).arg(&dir), &log)?;
+    run_logged(Command::new(python).args(["-m", "venv", "--clear"]).arg(&dir), &log)?;
     run_logged(Command::new(bin.join("pip")).args(["install", "--disable-pip-version-check", "-q"]).args(requirements), &log)
         .with_context(|| format!("installing {} from PyPI", requirements.join(", ")))?;
     std::fs::write(&marker, wanted)?;

@@ -24,7 +24,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Manage the local stack: Apache Kafka (KRaft) and moto, on 127.0.0.1.
+    /// Manage the local stack: Apache Kafka (KRaft), moto and MariaDB (and LocalStack on request), on 127.0.0.1.
     Local {
         #[command(subcommand)]
         action: LocalAction,
@@ -66,8 +66,13 @@ struct Forward {
 
 #[derive(Subcommand)]
 enum LocalAction {
-    /// Install (first run) and start Kafka and moto; reuses healthy running services.
-    Up,
+    /// Install (first run) and start Kafka, moto and MariaDB; reuses healthy running services.
+    Up {
+        /// Also start LocalStack (no Docker, Python 3.13) at http://127.0.0.1:4566,
+        /// a second local AWS beside moto: S3, STS, IAM, EC2, API Gateway, Kinesis.
+        #[arg(long)]
+        localstack: bool,
+    },
     /// Stop the services.
     Down,
     /// Show each service's state, pid, address and log file.
@@ -76,9 +81,14 @@ enum LocalAction {
 
 fn main() -> Result<()> {
     match Cli::parse().command {
-        Cmd::Local { action: LocalAction::Up } => {
-            install::ensure_system_packages()?;
-            stack::up()?;
+        Cmd::Local { action: LocalAction::Up { localstack } } => {
+            if localstack {
+                install::ensure_localstack_packages()?;
+                stack::up_services(&stack::Service::ALL)?;
+            } else {
+                install::ensure_system_packages()?;
+                stack::up()?;
+            }
             for line in stack::status() {
                 println!("{line}");
             }

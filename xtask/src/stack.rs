@@ -1,6 +1,7 @@
 //! The local stack: a real Apache Kafka broker (KRaft, single node), a
 //! moto server for the AWS APIs and a MariaDB server holding the source
-//! tables, all on 127.0.0.1, with pid files, data and logs under `.local/`.
+//! tables, all on 127.0.0.1, with pid files, data and logs under `.local/`;
+//! with `--localstack`, LocalStack as a second local AWS beside moto.
 //! `up` is idempotent: a healthy running service is reused.
 
 use std::io::{Read, Write};
@@ -13,13 +14,18 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::install::{self, KAFKA_VERSION, MOTO_REQUIREMENT};
+use crate::install::{self, KAFKA_VERSION, LOCALSTACK_REQUIREMENTS, MOTO_REQUIREMENT};
 use crate::paths;
 
 pub const KAFKA_PORT: u16 = 19092;
 pub const KAFKA_CONTROLLER_PORT: u16 = 19093;
 pub const MOTO_PORT: u16 = 5000;
 pub const MARIADB_PORT: u16 = 13306;
+/// LocalStack's gateway (its usual port).
+pub const LOCALSTACK_PORT: u16 = 4566;
+/// What LocalStack runs: the services its free edition has that the
+/// pipeline uses (no MSK, MSK Connect or MWAA there).
+const LOCALSTACK_SERVICES: &str = "s3,sts,iam,ec2,apigateway,kinesis,resourcegroupstaggingapi";
 /// Database and account the local MariaDB is started with: loopback only,
 /// a throwaway password like moto's dummy keys.
 const MARIADB_DATABASE: &str = "pinterest";
@@ -32,6 +38,10 @@ pub fn kafka_bootstrap() -> String {
 
 pub fn moto_endpoint() -> String {
     format!("http://127.0.0.1:{MOTO_PORT}")
+}
+
+pub fn localstack_endpoint() -> String {
+    format!("http://127.0.0.1:{LOCALSTACK_PORT}")
 }
 
 /// URL of the local source database, as `pipeline emulate --source` takes it.
@@ -57,16 +67,20 @@ pub enum Service {
     Kafka,
     Moto,
     Mariadb,
+    Localstack,
 }
 
 impl Service {
-    pub const ALL: [Service; 3] = [Service::Kafka, Service::Moto, Service::Mariadb];
+    /// What `up` starts by default.
+    pub const DEFAULT: [Service; 3] = [Service::Kafka, Service::Moto, Service::Mariadb];
+    pub const ALL: [Service; 4] = [Service::Kafka, Service::Moto, Service::Mariadb, Service::Localstack];
 
     pub fn name(self) -> &'static str {
         match self {
             Service::Kafka => "kafka",
             Service::Moto => "moto",
             Service::Mariadb => "mariadb",
+            Service::Localstack => "localstack",
         }
     }
 
@@ -75,6 +89,7 @@ impl Service {
             Service::Kafka => KAFKA_PORT,
             Service::Moto => MOTO_PORT,
             Service::Mariadb => MARIADB_PORT,
+            Service::Localstack => LOCALSTACK_PORT,
         }
     }
 
@@ -83,6 +98,7 @@ impl Service {
             Service::Kafka => kafka_bootstrap(),
             Service::Moto => moto_endpoint(),
             Service::Mariadb => format!("127.0.0.1:{MARIADB_PORT}"),
+            Service::Localstack => localstack_endpoint(),
         }
     }
 
@@ -101,6 +117,7 @@ impl Service {
             Service::Kafka => "kafka.Kafka",
             Service::Moto => "moto_server",
             Service::Mariadb => "mariadbd",
+            Service::Localstack => "localstack.runtime.main",
         }
     }
 
@@ -122,9 +139,10 @@ impl Service {
             // An open broker port after start-up means the broker has
             // finished recovery; clients retry metadata anyway.
             Service::Kafka => true,
-            Service::Moto => {
+            Service::Moto | Service::Localstack => {
+                let path = if self == Service::Moto { "/moto-api/" } else { "/_localstack/health" };
                 let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-                let req = format!("GET /moto-api/ HTTP/1.0\r\nHost: 127.0.0.1:{}\r\n\r\n", self.port());
+                let req = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{}\r\n\r\n", self.port());
                 if stream.write_all(req.as_bytes()).is_err() {
                     return false;
                 }
@@ -157,6 +175,7 @@ impl Service {
                 c
             }
             Service::Mariadb => mariadb_command()?,
+            Service::Localstack => localstack_command()?,
         };
         std::fs::create_dir_all(paths::log_dir())?;
         std::fs::create_dir_all(paths::run_dir())?;
@@ -173,6 +192,40 @@ impl Service {
         std::fs::write(self.pid_file(), child.id().to_string())?;
         Ok(child)
     }
+}
+
+/// LocalStack without Docker, on 127.0.0.1 only, everything it writes under
+/// `.local/localstack/`. Its default gateway server binds 0.0.0.0 whatever
+/// GATEWAY_LISTEN says; hypercorn binds what it is told. Its own DNS server
+/// (0.0.0.0:53) is off. It takes this machine for a container when
+/// /.dockerenv exists, and would then write under /var/lib/localstack.
+fn localstack_command() -> Result<Command> {
+    let python = install::python313()?;
+    let bin = install::python_venv_with(&python, "localstack", LOCALSTACK_REQUIREMENTS)?;
+    let dir = paths::local_dir().join("localstack");
+    let (root, tmp) = (dir.join("filesystem"), dir.join("tmp"));
+    std::fs::create_dir_all(&root)?;
+    std::fs::create_dir_all(&tmp)?;
+    let loopback = dir.join("node-loopback.js");
+    std::fs::write(&loopback, include_str!("../files/node-loopback.js"))?;
+    let mut c = Command::new(bin.join("python"));
+    c.args(["-m", "localstack.runtime.main"])
+        .current_dir(&dir)
+        .env("OVERRIDE_IN_DOCKER", "0")
+        .env("FILESYSTEM_ROOT", &root)
+        .env("TMPDIR", &tmp)
+        .env("GATEWAY_LISTEN", format!("127.0.0.1:{LOCALSTACK_PORT}"))
+        .env("GATEWAY_SERVER", "hypercorn")
+        .env("LOCALSTACK_HOST", format!("127.0.0.1:{LOCALSTACK_PORT}"))
+        .env("DNS_ADDRESS", "0")
+        .env("SERVICES", LOCALSTACK_SERVICES)
+        .env("SKIP_SSL_CERT_DOWNLOAD", "1")
+        .env("DISABLE_EVENTS", "1")
+        // Kinesis Mock delays stream creation like AWS (and then refuses a
+        // sixth concurrent CreateStream); moto does not. Same as moto here.
+        .env("KINESIS_LATENCY", "0")
+        .env("NODE_OPTIONS", format!("--require {}", loopback.display()));
+    Ok(c)
 }
 
 fn kafka_command() -> Result<Command> {
@@ -305,10 +358,15 @@ pub enum UpOutcome {
     Reused,
 }
 
-/// Start every service that is not running and healthy; wait until all are.
+/// Start every default service that is not running and healthy; wait until all are.
 pub fn up() -> Result<Vec<(Service, UpOutcome)>> {
+    up_services(&Service::DEFAULT)
+}
+
+/// [`up`] for the given services.
+pub fn up_services(services: &[Service]) -> Result<Vec<(Service, UpOutcome)>> {
     let mut outcomes = Vec::new();
-    for svc in Service::ALL {
+    for &svc in services {
         outcomes.push((svc, up_one(svc)?));
     }
     Ok(outcomes)
@@ -377,14 +435,20 @@ pub fn down(services: &[Service]) -> Result<()> {
             continue;
         };
         signal(pid, "TERM");
+        // LocalStack's hypercorn gateway does not always stop on SIGTERM.
+        let grace = if svc == Service::Localstack { Duration::from_secs(5) } else { Duration::from_secs(20) };
         let start = Instant::now();
-        while svc.pid().is_some() && start.elapsed() < Duration::from_secs(20) {
+        while svc.pid().is_some() && start.elapsed() < grace {
             // A zombie child of ours has an empty cmdline, so pid() is None.
             std::thread::sleep(Duration::from_millis(200));
         }
         if svc.pid().is_some() {
             signal(pid, "KILL");
             std::thread::sleep(Duration::from_millis(300));
+        }
+        if svc == Service::Localstack {
+            // Its Kinesis Mock runs on in its own process otherwise.
+            let _ = Command::new("pkill").args(["-KILL", "-f", "kinesis-local/"]).status();
         }
         let _ = std::fs::remove_file(svc.pid_file());
         eprintln!("{}: stopped (pid {pid})", svc.name());
@@ -398,18 +462,20 @@ fn signal(pid: u32, sig: &str) {
 
 /// One line per service: state, pid, address, log.
 pub fn status() -> Vec<String> {
-    let mut lines = vec![format!("{:<8} {:<9} {:<8} {:<24} {}", "name", "state", "pid", "address", "log")];
+    let mut lines = vec![format!("{:<10} {:<9} {:<8} {:<24} {}", "name", "state", "pid", "address", "log")];
     for svc in Service::ALL {
         let (state, pid) = match svc.pid() {
             Some(pid) if svc.healthy() => ("healthy", pid.to_string()),
             Some(pid) => ("starting", pid.to_string()),
+            None if svc == Service::Localstack => ("off", "-".into()),
             None => ("stopped", "-".into()),
         };
-        lines.push(format!("{:<8} {:<9} {:<8} {:<24} {}", svc.name(), state, pid, svc.address(), svc.log_file().display()));
+        lines.push(format!("{:<10} {:<9} {:<8} {:<24} {}", svc.name(), state, pid, svc.address(), svc.log_file().display()));
     }
     lines.push(format!(
-        "kafka {KAFKA_VERSION} (KRaft), {MOTO_REQUIREMENT}, MariaDB from Debian's mariadb-server; source tables at {}",
-        mysql_url()
+        "kafka {KAFKA_VERSION} (KRaft), {MOTO_REQUIREMENT}, MariaDB from Debian's mariadb-server; source tables at {}; LocalStack ({}) with `local up --localstack`",
+        mysql_url(),
+        LOCALSTACK_REQUIREMENTS[0]
     ));
     lines
 }

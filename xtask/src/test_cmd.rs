@@ -42,13 +42,18 @@ fn python_tools() -> Result<Vec<(&'static str, String)>> {
     })
 }
 
+/// Test binaries that also run against LocalStack, the second local AWS
+/// (S3, Kinesis, the stream path to Delta on S3, the DAG upload). The
+/// provisioning tests have a LocalStack file of their own.
+const LOCALSTACK_PASS: [&str; 3] = ["s3_moto", "deploy_dag", "stream_kinesis"];
+
 pub fn run(args: TestArgs) -> Result<()> {
-    install::ensure_system_packages()?;
+    install::ensure_localstack_packages()?;
     let python = python_tools()?;
     // Some tests run the binary as a process (to kill -9 it); the dev build
     // shares its artifacts with `cargo test --workspace`.
     let bin = crate::pipeline_bin::build_for_tests()?;
-    let outcomes = stack::up()?;
+    let outcomes = stack::up_services(&Service::ALL)?;
     let started: Vec<Service> = outcomes.iter().filter(|(_, o)| *o == UpOutcome::Started).map(|(s, _)| *s).collect();
 
     // Fault-scenario tests append a row each; the table is printed at the end.
@@ -59,13 +64,34 @@ pub fn run(args: TestArgs) -> Result<()> {
     cmd.args(["test", "--workspace", "--no-fail-fast"])
         .args(&args.cargo_args)
         .envs(stack::client_env())
-        .envs(python)
+        .envs(python.clone())
         .env("PIPELINE_BIN", &bin)
         .env("PIPELINE_SCENARIO_REPORT", &scenarios)
+        .env("PIPELINE_LOCALSTACK_ENDPOINT", stack::localstack_endpoint())
         // Tests want an answer, not the SDK's retries against a local server.
         .env("AWS_MAX_ATTEMPTS", "1");
     let status = cmd.status()?;
-    print_scenarios(&scenarios);
+    print_scenarios(&scenarios, "fault scenarios:");
+
+    // The same AWS-facing tests once more, with LocalStack as the AWS. A
+    // filter given after `--` applies to this pass too.
+    let localstack_scenarios = paths::log_dir().join("test-scenarios-localstack.jsonl");
+    let _ = std::fs::remove_file(&localstack_scenarios);
+    let mut cmd = paths::cargo_command();
+    cmd.args(["test", "--workspace", "--no-fail-fast"]);
+    for test in LOCALSTACK_PASS {
+        cmd.args(["--test", test]);
+    }
+    cmd.args(&args.cargo_args)
+        .envs(stack::client_env())
+        .env("AWS_ENDPOINT_URL", stack::localstack_endpoint())
+        .envs(python)
+        .env("PIPELINE_BIN", &bin)
+        .env("PIPELINE_SCENARIO_REPORT", &localstack_scenarios)
+        .env("AWS_MAX_ATTEMPTS", "1");
+    eprintln!("\nthe AWS-facing tests again, against LocalStack at {}:", stack::localstack_endpoint());
+    let localstack_status = cmd.status()?;
+    print_scenarios(&localstack_scenarios, "fault scenarios against LocalStack:");
 
     if !args.keep_stack && !started.is_empty() {
         stack::down(&started)?;
@@ -73,18 +99,21 @@ pub fn run(args: TestArgs) -> Result<()> {
     if !status.success() {
         bail!("tests failed ({status})");
     }
+    if !localstack_status.success() {
+        bail!("tests against LocalStack failed ({localstack_status})");
+    }
     Ok(())
 }
 
 /// The fault scenarios' summary: records sent, acknowledged, stored, lost,
 /// duplicated, one row per scenario that ran.
-fn print_scenarios(path: &std::path::Path) {
+fn print_scenarios(path: &std::path::Path, title: &str) {
     let Ok(text) = std::fs::read_to_string(path) else { return };
     let rows: Vec<serde_json::Value> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
     if rows.is_empty() {
         return;
     }
-    println!("\nfault scenarios:");
+    println!("\n{title}");
     println!("{:<54} {:>6} {:>12} {:>7} {:>5} {:>10}", "scenario", "sent", "acknowledged", "stored", "lost", "duplicated");
     for r in rows {
         println!(
