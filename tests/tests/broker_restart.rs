@@ -3,9 +3,13 @@
 //! during the outage get a retriable error with a retry hint (never a 200),
 //! and the ingest server recovers without a restart.
 //!
-//! This stops the shared local broker, so it is its own test binary: cargo
-//! runs test binaries one after another, never two at once.
+//! This stops the shared local broker, so it is its own test binary, not a
+//! module of `it`: cargo runs test binaries one after another, never two at
+//! once, while the tests of one binary run side by side.
 
+// The shared fixtures of `it`; this binary uses a few of them.
+#[allow(dead_code)]
+#[path = "it/common/mod.rs"]
 mod common;
 
 use std::collections::{BTreeMap, HashMap};

@@ -42,10 +42,36 @@ fn python_tools() -> Result<Vec<(&'static str, String)>> {
     })
 }
 
-/// Test binaries that also run against LocalStack, the second local AWS
-/// (S3, Kinesis, the stream path to Delta on S3, the DAG upload). The
-/// provisioning tests have a LocalStack file of their own.
-const LOCALSTACK_PASS: [&str; 3] = ["s3_moto", "deploy_dag", "stream_kinesis"];
+/// Test modules (of the one integration-test binary, `tests/tests/it/`)
+/// that also run against LocalStack, the second local AWS: S3, Kinesis,
+/// the stream path to Delta on S3, the DAG upload. The provisioning tests
+/// have a LocalStack module of their own.
+const LOCALSTACK_PASS: [&str; 3] = ["s3_moto::", "deploy_dag::", "stream_kinesis::"];
+
+/// The second pass's arguments: cargo's own options as given, then the
+/// harness's flags as given, and as filters our modules, narrowed to the
+/// user's filters that fall inside them. `None` when the user's filters
+/// select nothing there.
+fn localstack_pass_args(cargo_args: &[String]) -> Option<Vec<String>> {
+    let split = cargo_args.iter().position(|a| a == "--").unwrap_or(cargo_args.len());
+    let (cargo_opts, harness) = (&cargo_args[..split], cargo_args.get(split + 1..).unwrap_or_default());
+    let flags: Vec<String> = harness.iter().filter(|a| a.starts_with('-')).cloned().collect();
+    let user_filters: Vec<&String> = harness.iter().filter(|a| !a.starts_with('-')).collect();
+    let filters: Vec<String> = if user_filters.is_empty() {
+        LOCALSTACK_PASS.iter().map(|m| m.to_string()).collect()
+    } else {
+        user_filters.into_iter().filter(|f| LOCALSTACK_PASS.iter().any(|m| f.starts_with(m))).cloned().collect()
+    };
+    if filters.is_empty() {
+        return None;
+    }
+    let mut out: Vec<String> = ["test", "--workspace", "--no-fail-fast", "--test", "it"].map(String::from).to_vec();
+    out.extend(cargo_opts.iter().cloned());
+    out.push("--".into());
+    out.extend(flags);
+    out.extend(filters);
+    Some(out)
+}
 
 pub fn run(args: TestArgs) -> Result<()> {
     install::ensure_localstack_packages()?;
@@ -77,21 +103,23 @@ pub fn run(args: TestArgs) -> Result<()> {
     // filter given after `--` applies to this pass too.
     let localstack_scenarios = paths::log_dir().join("test-scenarios-localstack.jsonl");
     let _ = std::fs::remove_file(&localstack_scenarios);
-    let mut cmd = paths::cargo_command();
-    cmd.args(["test", "--workspace", "--no-fail-fast"]);
-    for test in LOCALSTACK_PASS {
-        cmd.args(["--test", test]);
-    }
-    cmd.args(&args.cargo_args)
-        .envs(stack::client_env())
-        .env("AWS_ENDPOINT_URL", stack::localstack_endpoint())
-        .envs(python)
-        .env("PIPELINE_BIN", &bin)
-        .env("PIPELINE_SCENARIO_REPORT", &localstack_scenarios)
-        .env("AWS_MAX_ATTEMPTS", "1");
-    eprintln!("\nthe AWS-facing tests again, against LocalStack at {}:", stack::localstack_endpoint());
-    let localstack_status = cmd.status()?;
-    print_scenarios(&localstack_scenarios, "fault scenarios against LocalStack:");
+    let localstack_status = match localstack_pass_args(&args.cargo_args) {
+        None => None,
+        Some(pass_args) => {
+            let mut cmd = paths::cargo_command();
+            cmd.args(pass_args)
+                .envs(stack::client_env())
+                .env("AWS_ENDPOINT_URL", stack::localstack_endpoint())
+                .envs(python)
+                .env("PIPELINE_BIN", &bin)
+                .env("PIPELINE_SCENARIO_REPORT", &localstack_scenarios)
+                .env("AWS_MAX_ATTEMPTS", "1");
+            eprintln!("\nthe AWS-facing tests again, against LocalStack at {}:", stack::localstack_endpoint());
+            let status = cmd.status()?;
+            print_scenarios(&localstack_scenarios, "fault scenarios against LocalStack:");
+            Some(status)
+        }
+    };
 
     if !args.keep_stack && !started.is_empty() {
         stack::down(&started)?;
@@ -99,8 +127,10 @@ pub fn run(args: TestArgs) -> Result<()> {
     if !status.success() {
         bail!("tests failed ({status})");
     }
-    if !localstack_status.success() {
-        bail!("tests against LocalStack failed ({localstack_status})");
+    if let Some(status) = localstack_status
+        && !status.success()
+    {
+        bail!("tests against LocalStack failed ({status})");
     }
     Ok(())
 }
@@ -126,5 +156,23 @@ fn print_scenarios(path: &std::path::Path, title: &str) {
             r["lost"].as_u64().unwrap_or_default(),
             r["duplicated"].as_u64().unwrap_or_default()
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn the_localstack_pass_keeps_flags_and_only_the_filters_inside_its_modules() {
+        let all = localstack_pass_args(&[]).unwrap();
+        assert_eq!(all[all.len() - 3..], args("s3_moto:: deploy_dag:: stream_kinesis::"));
+        let narrowed = localstack_pass_args(&args("--release -- --nocapture stream_kinesis::delta ingest_")).unwrap();
+        assert_eq!(narrowed, args("test --workspace --no-fail-fast --test it --release -- --nocapture stream_kinesis::delta"));
+        assert_eq!(localstack_pass_args(&args("-- ingest_rest_proxy::")), None);
     }
 }

@@ -1,6 +1,6 @@
 //! Produce to and consume from the real local broker.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! of HTTP. Each gets its documented answer (or the connection closed), and
 //! a well-behaved client is served throughout.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -4,7 +4,7 @@
 //! the bootstrap servers (GetBootstrapBrokers, also missing) come from the
 //! config, which is how a user supplies them too.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! The rendered DAG imports under the real Airflow (3.x, and 2.10 as on
 //! MWAA) and carries the settings of SPEC 6.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

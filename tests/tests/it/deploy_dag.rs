@@ -1,7 +1,7 @@
 //! `deploy-dag` against moto's S3: the rendered DAG and requirements.txt land
 //! where MWAA reads them, byte for byte.
 
-mod common;
+use crate::common;
 
 use templates::config::PipelineConfig;
 use templates::render;

@@ -1,8 +1,6 @@
 //! Shared set-up of the integration tests: where the local stack is, and
 //! fresh names so tests never see each other's data.
 
-#![allow(dead_code)]
-
 pub mod wild;
 
 use std::time::Duration;

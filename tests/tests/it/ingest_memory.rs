@@ -3,7 +3,7 @@
 //! process (peak RSS from /proc), next to the same load against a server
 //! whose budget is too large to matter, so the test shows the bound works.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};

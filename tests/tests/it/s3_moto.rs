@@ -1,7 +1,7 @@
 //! Write and list objects in moto's S3, through the AWS set-up's SDK client
 //! and the object_store the sink and batch job use.
 
-mod common;
+use crate::common;
 
 use object_store::{ObjectStoreExt, PutPayload};
 use pipeline::storage::{self, Location};

@@ -5,7 +5,7 @@
 //! not available there and passed over. The client machine is skipped: its
 //! EC2 does not see the instance profiles its IAM makes (docs/SPEC.md 8.8).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

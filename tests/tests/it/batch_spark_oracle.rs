@@ -2,7 +2,7 @@
 //! real (local) PySpark over the same sink output as `pipeline batch`, and
 //! every row of every cleaned table and query result must match DataFusion's.
 
-mod common;
+use crate::common;
 
 use common::wild::{self, Variant};
 

@@ -6,7 +6,7 @@
 //! appear in none of those with `pipeline-infra`'s log filter, nor in the
 //! rendered files.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};

@@ -2,7 +2,7 @@
 //! Kinesis routes (SPEC 3.2), and `pipeline stream` into Delta tables,
 //! across a SIGKILL, read back by the `deltalake` Python package.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};

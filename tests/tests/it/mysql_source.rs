@@ -1,7 +1,7 @@
 //! `pipeline emulate --source mysql://...` against the local MariaDB: the
 //! original emulator's database and query, end to end into Kafka.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! The ingest server against the real broker: what the REST Proxy v2 API
 //! promises (SPEC 3.1), checked from the outside with an HTTP client.
 
-mod common;
+use crate::common;
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;

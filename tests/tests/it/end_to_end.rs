@@ -1,7 +1,7 @@
 //! The batch path end to end on the real stack: emulator -> ingest server
 //! -> Kafka -> sink -> S3 (moto) -> batch job.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;

@@ -1,0 +1,23 @@
+//! The integration tests: one binary, a module per area, against the real
+//! local stack (`cargo xtask test` starts it and sets the environment).
+//! One binary links DataFusion, rdkafka and the SDKs once, not once per area.
+//! The broker-restart test stops the shared broker, so it stays a binary of
+//! its own (`tests/tests/broker_restart.rs`).
+
+mod common;
+
+mod airflow_dag;
+mod batch_spark_oracle;
+mod deploy_dag;
+mod end_to_end;
+mod ingest_hostile;
+mod ingest_memory;
+mod ingest_rest_proxy;
+mod kafka_roundtrip;
+mod mysql_source;
+mod no_secrets;
+mod provision_localstack;
+mod provision_moto;
+mod provision_replay;
+mod s3_moto;
+mod stream_kinesis;
