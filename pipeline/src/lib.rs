@@ -9,6 +9,7 @@ pub mod generate;
 pub mod ingest;
 pub mod json;
 pub mod kafka;
+pub mod metrics;
 pub mod mysql_source;
 pub mod raw_rows;
 pub mod sink;

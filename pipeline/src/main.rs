@@ -245,6 +245,11 @@ enum Command {
         /// emulators; on AWS `cargo xtask provision` creates it).
         #[arg(long)]
         create_bucket: bool,
+        /// Serve Prometheus metrics (records, objects and bytes written,
+        /// upload durations, dead letters, consumer lag per partition) at
+        /// http://ADDR/metrics while the sink runs, e.g. 127.0.0.1:9102.
+        #[arg(long, value_name = "ADDR")]
+        metrics_listen: Option<std::net::SocketAddr>,
     },
     /// Clean the sink output and print the analysis tables.
     Batch {
@@ -294,6 +299,11 @@ enum Command {
         /// Records per GetRecords call (at most 10000).
         #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(i32).range(1..=10_000))]
         max_records: i32,
+        /// Serve Prometheus metrics (records read, quarantined, rows
+        /// committed, seconds behind each shard's tip, Delta versions, commit
+        /// durations) at http://ADDR/metrics while the worker runs.
+        #[arg(long, value_name = "ADDR")]
+        metrics_listen: Option<std::net::SocketAddr>,
     },
 }
 
@@ -431,7 +441,7 @@ async fn main() -> Result<()> {
                 println!("{t}\t{state}");
             }
         }
-        Command::Stream { uid, aws, output, stop_when_idle, max_records } => {
+        Command::Stream { uid, aws, output, stop_when_idle, max_records, metrics_listen } => {
             let config = pipeline::stream::StreamConfig {
                 names: uid.names()?,
                 aws: aws.target(),
@@ -440,7 +450,9 @@ async fn main() -> Result<()> {
                 max_records,
                 poll_interval: Duration::from_millis(500),
                 stop_when_idle: stop_when_idle.map(Duration::from_secs_f64),
+                metrics: Default::default(),
             };
+            let _metrics = serve_metrics(metrics_listen, "stream", |r| config.metrics.register(r)).await?;
             let output = config.output.clone();
             let run = pipeline::stream::run_observed(config, shutdown_signal(), |_| {}).await?;
             for (kind, s) in &run.stats {
@@ -463,6 +475,7 @@ async fn main() -> Result<()> {
             upload_concurrency,
             until_caught_up,
             create_bucket,
+            metrics_listen,
         } => {
             let names = uid.names()?;
             let to = to.unwrap_or_else(|| format!("s3://{}", names.sink_bucket()));
@@ -485,6 +498,7 @@ async fn main() -> Result<()> {
                 config.stop = StopWhen::CaughtUp { idle: Duration::from_secs(2) };
             }
             eprintln!("sink: {} -> {location} (flush.size={flush_size})", config.topics_regex);
+            let _metrics = serve_metrics(metrics_listen, "sink", |r| config.metrics.register(r)).await?;
             let stats = sink::run(config, shutdown_signal()).await?;
             println!(
                 "sink: wrote {} records in {} objects, {} dead letters, {} stale objects replaced",
@@ -515,6 +529,23 @@ async fn main() -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `--metrics-listen`: serve what `register` puts in a registry while the
+/// command runs (the server stops when the returned value is dropped).
+async fn serve_metrics(
+    listen: Option<std::net::SocketAddr>,
+    command: &str,
+    register: impl FnOnce(&mut pipeline::metrics::Registry),
+) -> Result<Option<pipeline::metrics::MetricsServer>> {
+    let Some(addr) = listen else { return Ok(None) };
+    let mut registry = pipeline::metrics::Registry::default();
+    register(&mut registry);
+    let server = pipeline::metrics::serve(addr, std::sync::Arc::new(registry))
+        .await
+        .with_context(|| format!("--metrics-listen {addr}: cannot listen there (in use, or not this machine's address?)"))?;
+    eprintln!("{command}: metrics at http://{}/metrics", server.local_addr);
+    Ok(Some(server))
 }
 
 /// `emulate`'s API key: from `--api-key-file`, else PIPELINE_API_KEY, else none.

@@ -493,6 +493,7 @@ fn local_stream_config(
         max_records,
         poll_interval,
         stop_when_idle,
+        metrics: Default::default(),
     };
     (output, config)
 }

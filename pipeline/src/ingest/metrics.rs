@@ -1,66 +1,68 @@
-//! Counters exposed in Prometheus text format on `GET /metrics`.
+//! The ingest server's metrics, on its own `GET /metrics`
+//! (`pipeline_ingest_*`, crate::metrics).
 
-use std::collections::BTreeMap;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-#[derive(Default)]
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::{Registry, Unit};
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct StatusLabel {
+    status: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: &'static str,
+}
+
 pub struct Metrics {
-    responses: Mutex<BTreeMap<u16, u64>>,
-    records_acked: AtomicU64,
-    records_failed: AtomicU64,
-    produce_micros_sum: AtomicU64,
-    produce_requests: AtomicU64,
-    kinesis_records: AtomicU64,
+    responses: Family<StatusLabel, Counter>,
+    records: Family<OutcomeLabel, Counter>,
+    produce: Histogram,
+    kinesis_records: Counter,
+    registry: Registry,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let responses = Family::<StatusLabel, Counter>::default();
+        let records = Family::<OutcomeLabel, Counter>::default();
+        let produce = Histogram::new(crate::metrics::duration_buckets());
+        let kinesis_records = Counter::default();
+        let mut registry = Registry::with_prefix("pipeline_ingest");
+        registry.register("http_responses", "HTTP responses by status code", responses.clone());
+        registry.register("records", "Records of produce requests by outcome: acknowledged by Kafka, or failed", records.clone());
+        registry.register_with_unit(
+            "produce_duration",
+            "Time from a produce request's arrival to Kafka's last answer",
+            Unit::Seconds,
+            produce.clone(),
+        );
+        registry.register("kinesis_records", "Records Kinesis accepted through the stream routes", kinesis_records.clone());
+        Self { responses, records, produce, kinesis_records, registry }
+    }
 }
 
 impl Metrics {
     pub fn response(&self, status: u16) {
-        *self.responses.lock().unwrap().entry(status).or_default() += 1;
+        self.responses.get_or_create(&StatusLabel { status: status.to_string() }).inc();
     }
 
     pub fn produced(&self, acked: u64, failed: u64, took: Duration) {
-        self.records_acked.fetch_add(acked, Ordering::Relaxed);
-        self.records_failed.fetch_add(failed, Ordering::Relaxed);
-        self.produce_micros_sum.fetch_add(took.as_micros() as u64, Ordering::Relaxed);
-        self.produce_requests.fetch_add(1, Ordering::Relaxed);
+        self.records.get_or_create(&OutcomeLabel { outcome: "acknowledged" }).inc_by(acked);
+        self.records.get_or_create(&OutcomeLabel { outcome: "failed" }).inc_by(failed);
+        self.produce.observe(took.as_secs_f64());
     }
 
     pub fn kinesis_records(&self, put: u64) {
-        self.kinesis_records.fetch_add(put, Ordering::Relaxed);
+        self.kinesis_records.inc_by(put);
     }
 
     pub fn render(&self) -> String {
-        let mut out = String::new();
-        out.push_str("# HELP ingest_http_responses_total HTTP responses by status code.\n");
-        out.push_str("# TYPE ingest_http_responses_total counter\n");
-        for (status, n) in self.responses.lock().unwrap().iter() {
-            out.push_str(&format!("ingest_http_responses_total{{status=\"{status}\"}} {n}\n"));
-        }
-        let gauge = |out: &mut String, name: &str, help: &str, v: u64| {
-            out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}\n"));
-        };
-        gauge(&mut out, "ingest_records_acked_total", "Records acknowledged by Kafka.", self.records_acked.load(Ordering::Relaxed));
-        gauge(&mut out, "ingest_records_failed_total", "Records Kafka did not store.", self.records_failed.load(Ordering::Relaxed));
-        gauge(
-            &mut out,
-            "ingest_produce_requests_total",
-            "Produce requests that reached Kafka.",
-            self.produce_requests.load(Ordering::Relaxed),
-        );
-        gauge(
-            &mut out,
-            "ingest_kinesis_records_total",
-            "Records Kinesis accepted through the stream routes.",
-            self.kinesis_records.load(Ordering::Relaxed),
-        );
-        gauge(
-            &mut out,
-            "ingest_produce_seconds_sum_micros",
-            "Sum of produce request durations in microseconds.",
-            self.produce_micros_sum.load(Ordering::Relaxed),
-        );
-        out
+        crate::metrics::text(&self.registry)
     }
 }

@@ -14,6 +14,7 @@
 //! objects upload while the next records are read, and each partition's
 //! offsets are committed in order as its objects land.
 
+mod metrics;
 mod reader;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
@@ -31,6 +32,7 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use crate::kafka;
 use crate::storage::{Location, StorageError};
+pub use metrics::SinkMetrics;
 use reader::{Reader, Sealed, SinkContext};
 
 /// When the worker stops on its own.
@@ -71,6 +73,8 @@ pub struct SinkConfig {
     /// How long to wait for any partition to be assigned before giving up
     /// (`CaughtUp` only).
     pub assignment_timeout: Duration,
+    /// Updated as the sink runs; register them to serve them.
+    pub metrics: SinkMetrics,
 }
 
 impl SinkConfig {
@@ -88,6 +92,7 @@ impl SinkConfig {
             max_buffered_bytes: 64 * 1024 * 1024,
             stop: StopWhen::Never,
             assignment_timeout: Duration::from_secs(30),
+            metrics: SinkMetrics::default(),
         }
     }
 }
@@ -251,6 +256,8 @@ struct Landed {
     has_object: bool,
     dead_letters: u64,
     bytes: usize,
+    /// Bytes of the object itself (its dead letters not counted).
+    object_bytes: u64,
 }
 
 /// Run the sink until `stop` says so or `shutdown` resolves. Everything
@@ -272,12 +279,15 @@ pub async fn run(config: SinkConfig, shutdown: impl std::future::Future<Output =
         // librdkafka's 500 ms default left the worker idle between fetches
         // even with a backlog: 0.5 s gaps, 28k records/s into a local
         // directory; at 50 ms, 250k. An idle worker asks 20 times a second.
-        .set("fetch.wait.max.ms", "50");
+        .set("fetch.wait.max.ms", "50")
+        // The per-partition lag the metrics show.
+        .set("statistics.interval.ms", "1000");
     // The caller's -X settings come last, so they can change any of these.
     for (key, value) in &config.kafka_overrides {
         client.set(key, value);
     }
-    let consumer: Arc<BaseConsumer<SinkContext>> = Arc::new(client.create_with_context(SinkContext { coord: coord.clone() })?);
+    let consumer: Arc<BaseConsumer<SinkContext>> =
+        Arc::new(client.create_with_context(SinkContext { coord: coord.clone(), metrics: config.metrics.clone() })?);
     consumer.subscribe(&[&config.topics_regex])?;
     let (sealed_tx, sealed_rx) = tokio::sync::mpsc::unbounded_channel();
     let reader = Reader::new(config.clone(), consumer.clone(), coord.clone(), sealed_tx);
@@ -297,6 +307,7 @@ pub async fn run(config: SinkConfig, shutdown: impl std::future::Future<Output =
         landed_bytes: Vec::new(),
         stats: SinkStats::default(),
         last_write: None,
+        metrics: config.metrics.clone(),
     };
     let uploaded = uploader.run(sealed_rx, shutdown).await;
     // The reader ends on its own once stopped or caught up; on an upload
@@ -341,6 +352,7 @@ struct Uploader {
     landed_bytes: Vec<usize>,
     stats: SinkStats,
     last_write: Option<Instant>,
+    metrics: SinkMetrics,
 }
 
 impl Uploader {
@@ -404,22 +416,25 @@ impl Uploader {
         self.next_id += 1;
         self.order.entry(generation).or_default().push_back((id, s.next_offset, false));
         let mut puts = Vec::new();
-        let (records, has_object) = match s.object {
+        let (records, has_object, object_bytes) = match s.object {
             Some((key, body, records)) => {
+                let len = body.len() as u64;
                 puts.push((self.full_key(&key), body));
-                (records as u64, true)
+                (records as u64, true, len)
             }
-            None => (0, false),
+            None => (0, false, 0),
         };
         let dead_letters = s.dead_letters.len() as u64;
         for (key, body) in s.dead_letters {
             puts.push((self.full_key(&key), body));
         }
         let store = self.store.clone();
+        let metrics = self.metrics.clone();
         let (tp, epoch) = (s.tp, s.epoch);
         Ok(Some(
             async move {
                 let _slot = slot;
+                let started = Instant::now();
                 futures::future::try_join_all(puts.into_iter().map(|(path, body)| {
                     let store = store.clone();
                     async move {
@@ -427,7 +442,8 @@ impl Uploader {
                     }
                 }))
                 .await?;
-                Ok(Landed { tp, epoch, id, records, has_object, dead_letters, bytes })
+                metrics.upload_took(started.elapsed().as_secs_f64());
+                Ok(Landed { tp, epoch, id, records, has_object, dead_letters, bytes, object_bytes })
             }
             .boxed(),
         ))
@@ -442,6 +458,7 @@ impl Uploader {
             self.stats.records_written += l.records;
         }
         self.stats.dead_letters += l.dead_letters;
+        self.metrics.landed(l.records, u64::from(l.has_object), l.object_bytes, l.dead_letters);
         let generation = (l.tp.clone(), l.epoch);
         if let Some(queue) = self.order.get_mut(&generation) {
             if let Some(entry) = queue.iter_mut().find(|(id, _, _)| *id == l.id) {

@@ -23,9 +23,14 @@ const TICK: Duration = Duration::from_millis(100);
 
 pub(super) struct SinkContext {
     pub(super) coord: Arc<Coordination>,
+    pub(super) metrics: super::SinkMetrics,
 }
 
-impl ClientContext for SinkContext {}
+impl ClientContext for SinkContext {
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        self.metrics.statistics(&statistics);
+    }
+}
 
 impl ConsumerContext for SinkContext {
     fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {

@@ -109,8 +109,8 @@ async fn hostile_clients_get_their_answers_and_others_are_served_meanwhile() {
     // Still serving, and what it stored is only the good records.
     assert_eq!(good_post(&base, &topic).await.0, 200);
     let metrics = reqwest::get(format!("{base}/metrics")).await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("ingest_records_acked_total 2"), "{metrics}");
-    assert!(metrics.contains("ingest_http_responses_total{status=\"408\"} 50"), "{metrics}");
+    assert!(metrics.contains("pipeline_ingest_records_total{outcome=\"acknowledged\"} 2"), "{metrics}");
+    assert!(metrics.contains("pipeline_ingest_http_responses_total{status=\"408\"} 50"), "{metrics}");
     server.stop().await.unwrap();
 
     println!("{:<36} answer", "scenario");

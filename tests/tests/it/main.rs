@@ -14,6 +14,7 @@ mod ingest_hostile;
 mod ingest_memory;
 mod ingest_rest_proxy;
 mod kafka_roundtrip;
+mod metrics;
 mod mysql_source;
 mod no_secrets;
 mod provision_localstack;

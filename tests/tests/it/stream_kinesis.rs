@@ -406,3 +406,92 @@ async fn every_wire_variant_reaches_delta_as_the_batch_job_cleans_it() {
     }
     server.stop().await.unwrap();
 }
+
+/// The worker's metrics, scraped while it runs: records read per stream,
+/// dead letters, rows committed, the Delta table's version and how far
+/// behind each shard's tip it reads.
+#[tokio::test]
+async fn stream_metrics_show_reads_commits_versions_and_the_lag() {
+    let names = common::fresh_names();
+    create_streams(&names, 1).await;
+    let k = kinesis().await;
+    let source = SyntheticSource::new(23, 1_000);
+    let pin = names.stream(Kind::Pin);
+    for i in 0..12 {
+        let data = source.round(i).value(Kind::Pin).to_string();
+        k.put_record()
+            .stream_name(&pin)
+            .data(aws_sdk_kinesis::primitives::Blob::new(data))
+            .partition_key(format!("p{i}"))
+            .send()
+            .await
+            .unwrap();
+    }
+    k.put_record()
+        .stream_name(&pin)
+        .data(aws_sdk_kinesis::primitives::Blob::new(&b"{not json"[..]))
+        .partition_key("bad")
+        .send()
+        .await
+        .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = pipeline::stream::StreamConfig {
+        names: names.clone(),
+        aws: aws_setup::AwsTarget::emulator(common::s3_endpoint()),
+        output: Location::Local { dir: dir.path().to_path_buf() },
+        dead_letter: None,
+        max_records: 5,
+        poll_interval: Duration::from_millis(100),
+        stop_when_idle: None,
+        metrics: Default::default(),
+    };
+    let mut registry = pipeline::metrics::Registry::default();
+    config.metrics.register(&mut registry);
+    let server = pipeline::metrics::serve("127.0.0.1:0".parse().unwrap(), std::sync::Arc::new(registry)).await.unwrap();
+    let url = format!("http://{}/metrics", server.local_addr);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(pipeline::stream::run_observed(
+        config,
+        async move {
+            let _ = stopped.await;
+        },
+        |_| {},
+    ));
+    let value = |metrics: &str, series: &str| -> Option<f64> {
+        metrics.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.split_whitespace().next()?.parse().ok())
+    };
+    let table = names.delta_table(Kind::Pin);
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    let metrics = loop {
+        let metrics = http.get(&url).send().await.unwrap().text().await.unwrap();
+        if value(&metrics, &format!("pipeline_stream_records_read_total{{stream=\"{pin}\"}}")) == Some(13.0) {
+            break metrics;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "the worker did not read the 13 records:\n{metrics}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    stop.send(()).unwrap();
+    let done = run.await.unwrap().unwrap();
+    let stats = &done.stats[&Kind::Pin];
+    assert_eq!(value(&metrics, &format!("pipeline_stream_quarantined_records_total{{stream=\"{pin}\"}}")), Some(1.0), "{metrics}");
+    assert_eq!(
+        value(&metrics, &format!("pipeline_stream_rows_written_total{{table=\"{table}\"}}")),
+        Some(stats.rows_written as f64),
+        "{metrics}"
+    );
+    assert_eq!(stats.rows_written, 12);
+    // Five records per read: three micro-batches after version 0, which
+    // creates the table.
+    assert_eq!(stats.commits, 3);
+    assert_eq!(value(&metrics, "pipeline_stream_commit_duration_seconds_count"), Some(3.0), "{metrics}");
+    assert_eq!(value(&metrics, &format!("pipeline_stream_delta_version{{table=\"{table}\"}}")), Some(3.0), "{metrics}");
+    let behind: Vec<f64> = metrics
+        .lines()
+        .filter(|l| l.starts_with(&format!("pipeline_stream_behind_latest_seconds{{stream=\"{pin}\"")))
+        .filter_map(|l| l.split_whitespace().last()?.parse().ok())
+        .collect();
+    assert_eq!(behind.len(), 1, "one gauge for the one shard: {metrics}");
+    assert!(behind[0] >= 0.0, "{behind:?}");
+}

@@ -16,6 +16,9 @@
 //! which S3 has honoured since 2024), so two writers can never both win a
 //! version: Delta's own rule, without the DynamoDB lock table.
 
+mod metrics;
+pub use metrics::StreamMetrics;
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Once};
@@ -61,6 +64,8 @@ pub struct StreamConfig {
     pub poll_interval: Duration,
     /// Stop after this long without new records (None: run until stopped).
     pub stop_when_idle: Option<Duration>,
+    /// Updated as the worker runs; register them to serve them.
+    pub metrics: StreamMetrics,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -116,6 +121,7 @@ struct TableWorker {
     stats: StreamStats,
     /// This run's cleaning summary.
     summary: KindSummary,
+    metrics: StreamMetrics,
 }
 
 /// A record read from a shard.
@@ -326,6 +332,7 @@ impl TableWorker {
             iterators: HashMap::new(),
             stats: StreamStats::default(),
             summary: KindSummary::default(),
+            metrics: config.metrics.clone(),
         };
         if exists {
             let table = worker.builder()?.load().await.map_err(delta_err(&worker.table_name))?;
@@ -412,6 +419,7 @@ impl TableWorker {
             for r in out.records() {
                 reads.push(Read { shard: shard.clone(), sequence: r.sequence_number().to_string(), data: r.data().as_ref().to_vec() });
             }
+            self.metrics.read(&self.stream, &shard, out.records().len() as u64, out.millis_behind_latest());
             self.iterators.insert(shard, out.next_shard_iterator().map(str::to_string));
         }
         if reads.is_empty() {
@@ -460,7 +468,16 @@ impl TableWorker {
             writer.write(b).await.map_err(delta_err(&self.table_name))?;
         }
         let table = self.table.as_mut().expect("ensured");
+        let started = std::time::Instant::now();
         writer.flush_and_commit(table).await.map_err(delta_err(&self.table_name))?;
+        self.metrics.committed(
+            &self.stream,
+            &self.table_name,
+            written,
+            bad,
+            table.version().and_then(|v| i64::try_from(v).ok()),
+            started.elapsed().as_secs_f64(),
+        );
         self.checkpoint = checkpoint;
         self.stats.rows_written += written;
         self.stats.dead_lettered += bad;
