@@ -13,5 +13,6 @@ pub mod metrics;
 pub mod mysql_source;
 pub mod raw_rows;
 pub mod sink;
+pub mod status;
 pub mod storage;
 pub mod stream;

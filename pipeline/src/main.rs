@@ -305,6 +305,35 @@ enum Command {
         #[arg(long, value_name = "ADDR")]
         metrics_listen: Option<std::net::SocketAddr>,
     },
+    /// Where the deployment's data stands: the three topics' end offsets, the
+    /// sink group's committed offsets and lag, the objects under the sink
+    /// prefix, the Delta tables' versions and row counts, and the last batch
+    /// run's cleaning summary. A part that cannot be read says why; the
+    /// others are still shown.
+    Status {
+        #[command(flatten)]
+        kafka: KafkaArgs,
+        #[command(flatten)]
+        uid: UidArg,
+        #[command(flatten)]
+        aws: AwsArgs,
+        /// The sink's destination: s3://bucket[/prefix] or a directory
+        /// (default s3://user-<uid>-bucket).
+        #[arg(long)]
+        sink: Option<String>,
+        /// The sink's consumer group (default <uid>-connector).
+        #[arg(long)]
+        group_id: Option<String>,
+        /// Where `pipeline stream` writes the Delta tables (not looked at unless given).
+        #[arg(long)]
+        delta: Option<String>,
+        /// The batch job's --output directory, for its summary.json (not looked at unless given).
+        #[arg(long)]
+        batch_output: Option<PathBuf>,
+        /// Print JSON for scripts instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -439,6 +468,26 @@ async fn main() -> Result<()> {
             for t in names.topics() {
                 let state = if created.contains(&t) { "created" } else { "exists" };
                 println!("{t}\t{state}");
+            }
+        }
+        Command::Status { kafka, uid, aws, sink, group_id, delta, batch_output, json } => {
+            let names = uid.names()?;
+            let config = pipeline::status::StatusConfig {
+                bootstrap: kafka.bootstrap_servers,
+                kafka_overrides: kafka.kafka_setting,
+                group_id: group_id.unwrap_or_else(|| format!("{}-connector", names.uid())),
+                sink: Some(Location::parse(&sink.unwrap_or_else(|| format!("s3://{}", names.sink_bucket())))?),
+                delta: delta.as_deref().map(Location::parse).transpose()?,
+                batch_output,
+                aws: aws.target(),
+                timeout: Duration::from_secs(10),
+                names,
+            };
+            let status = pipeline::status::collect(&config).await;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&status)?);
+            } else {
+                print!("{status}");
             }
         }
         Command::Stream { uid, aws, output, stop_when_idle, max_records, metrics_listen } => {

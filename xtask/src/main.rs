@@ -75,7 +75,8 @@ enum LocalAction {
     },
     /// Stop the services.
     Down,
-    /// Show each service's state, pid, address and log file.
+    /// Show each service's state, pid, address and log file, then
+    /// `pipeline status` for the default uid (the demo's data).
     Status,
 }
 
@@ -97,6 +98,12 @@ fn main() -> Result<()> {
         Cmd::Local { action: LocalAction::Status } => {
             for line in stack::status() {
                 println!("{line}");
+            }
+            // Where the demo's data stands, when the binary is built.
+            let bin = paths::repo_root().join("target/debug/pipeline");
+            if bin.exists() && stack::Service::Kafka.healthy() {
+                println!();
+                let _ = std::process::Command::new(bin).arg("status").envs(stack::client_env()).status();
             }
         }
         Cmd::Demo(args) => demo::run(args)?,

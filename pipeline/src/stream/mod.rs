@@ -516,6 +516,48 @@ impl TableWorker {
     }
 }
 
+/// The version and row count of a kind's Delta table under `output`, or
+/// `None` when there is no table there yet (for `pipeline status`).
+pub async fn table_state(
+    output: &Location,
+    aws: &aws_setup::AwsTarget,
+    names: &Names,
+    kind: Kind,
+) -> Result<Option<(i64, i64)>, StreamError> {
+    let table_name = names.delta_table(kind);
+    let url = table_url(output, names, kind)?;
+    let builder = DeltaTableBuilder::from_url(url.clone()).map_err(delta_err(&table_name))?;
+    let builder = match output {
+        Location::Local { dir } => {
+            if !table_path(dir, names, kind).join("_delta_log").is_dir() {
+                return Ok(None);
+            }
+            builder
+        }
+        Location::S3 { .. } => {
+            register_s3_log_store();
+            let root = crate::storage::open(output, aws).await?;
+            let log = join_path(&output.prefix(), &[&table_name, "_delta_log"]);
+            let listed = root
+                .list_with_delimiter(Some(&log))
+                .await
+                .map_err(|source| StreamError::Storage(StorageError::Open { location: format!("{url}_delta_log"), source }))?;
+            if listed.objects.is_empty() {
+                return Ok(None);
+            }
+            builder.with_storage_backend(root, url)
+        }
+    };
+    let table = builder.load().await.map_err(delta_err(&table_name))?;
+    let version = table.version().and_then(|v| i64::try_from(v).ok()).unwrap_or(0);
+    let adds = table.snapshot().map_err(delta_err(&table_name))?.add_actions_table(true).map_err(delta_err(&table_name))?;
+    let rows = adds
+        .column_by_name("num_records")
+        .and_then(|c| c.as_any().downcast_ref::<datafusion::arrow::array::Int64Array>())
+        .map_or(0, |c| c.iter().flatten().sum());
+    Ok(Some((version, rows)))
+}
+
 /// The positions committed last: the newest commit carrying them.
 async fn read_checkpoint(table: &DeltaTable, name: &str) -> Result<BTreeMap<String, String>, StreamError> {
     let infos: Vec<_> = table.history(None).try_collect().await.map_err(delta_err(name))?;

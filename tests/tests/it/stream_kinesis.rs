@@ -466,10 +466,13 @@ async fn stream_metrics_show_reads_commits_versions_and_the_lag() {
     let started = Instant::now();
     let metrics = loop {
         let metrics = http.get(&url).send().await.unwrap().text().await.unwrap();
-        if value(&metrics, &format!("pipeline_stream_records_read_total{{stream=\"{pin}\"}}")) == Some(13.0) {
+        // Read is counted at the read, rows at the commit after it: wait for both.
+        if value(&metrics, &format!("pipeline_stream_records_read_total{{stream=\"{pin}\"}}")) == Some(13.0)
+            && value(&metrics, "pipeline_stream_commit_duration_seconds_count") == Some(3.0)
+        {
             break metrics;
         }
-        assert!(started.elapsed() < Duration::from_secs(60), "the worker did not read the 13 records:\n{metrics}");
+        assert!(started.elapsed() < Duration::from_secs(60), "the worker did not read and commit the 13 records:\n{metrics}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     stop.send(()).unwrap();
@@ -494,4 +497,124 @@ async fn stream_metrics_show_reads_commits_versions_and_the_lag() {
         .collect();
     assert_eq!(behind.len(), 1, "one gauge for the one shard: {metrics}");
     assert!(behind[0] >= 0.0, "{behind:?}");
+}
+
+/// `pipeline status` (the library and the binary): end offsets, the sink
+/// group's committed offsets and lag, the sink's objects, the Delta tables'
+/// versions and rows, the last batch summary; each against what was done.
+#[tokio::test]
+async fn status_reports_offsets_lag_objects_delta_tables_and_the_last_batch() {
+    let names = common::fresh_names();
+    pipeline::kafka::ensure_topics(&common::bootstrap(), &[], &names.topics(), 1, 1).await.unwrap();
+    let server = ingest_server().await;
+    let base = format!("http://{}", server.local_addr);
+    let http = reqwest::Client::new();
+    let source = SyntheticSource::new(31, 1_000);
+    let post = |kind: Kind, range: std::ops::Range<u64>| {
+        let records: Vec<Value> = range.map(|i| json!({"value": source.round(i).value(kind)})).collect();
+        http.post(format!("{base}/topics/{}", names.topic(kind)))
+            .header("Content-Type", "application/vnd.kafka.json.v2+json")
+            .body(json!({"records": records}).to_string())
+            .send()
+    };
+    for kind in Kind::ALL {
+        assert_eq!(post(kind, 0..10).await.unwrap().status(), 200);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let sink_dir = dir.path().join("sink");
+    let group = format!("{}-connector", names.uid());
+    let mut sink_config =
+        pipeline::sink::SinkConfig::new(&common::bootstrap(), &names.topics_regex(), &group, Location::Local { dir: sink_dir.clone() });
+    sink_config.flush_size = 4;
+    sink_config.rotate_interval = Duration::from_millis(300);
+    sink_config.stop = pipeline::sink::StopWhen::CaughtUp { idle: Duration::from_secs(1) };
+    let sunk = pipeline::sink::run(sink_config, std::future::pending()).await.unwrap();
+    assert_eq!(sunk.records_written, 30);
+    // Five more pin records the sink has not seen: its lag.
+    assert_eq!(post(Kind::Pin, 10..15).await.unwrap().status(), 200);
+    server.stop().await.unwrap();
+
+    create_streams(&names, 1).await;
+    let k = kinesis().await;
+    for i in 0..6 {
+        let data = source.round(i).value(Kind::Geo).to_string();
+        k.put_record()
+            .stream_name(names.stream(Kind::Geo))
+            .data(aws_sdk_kinesis::primitives::Blob::new(data))
+            .partition_key("p")
+            .send()
+            .await
+            .unwrap();
+    }
+    let delta = Location::Local { dir: dir.path().join("delta") };
+    let streamed = pipeline::stream::run(pipeline::stream::StreamConfig {
+        names: names.clone(),
+        aws: aws_setup::AwsTarget::emulator(common::s3_endpoint()),
+        output: delta.clone(),
+        dead_letter: None,
+        max_records: 1000,
+        poll_interval: Duration::from_millis(100),
+        stop_when_idle: Some(Duration::from_secs(1)),
+        metrics: Default::default(),
+    })
+    .await
+    .unwrap();
+    let geo_commits = streamed.stats[&Kind::Geo].commits as i64;
+
+    let batch_dir = dir.path().join("batch");
+    pipeline::batch::run(&pipeline::batch::BatchConfig {
+        input: Location::Local { dir: sink_dir.clone() },
+        names: names.clone(),
+        aws: aws_setup::AwsTarget::default(),
+        output: Some(batch_dir.clone()),
+        strict: false,
+    })
+    .await
+    .unwrap();
+
+    let config = pipeline::status::StatusConfig {
+        names: names.clone(),
+        bootstrap: common::bootstrap(),
+        kafka_overrides: Vec::new(),
+        group_id: group.clone(),
+        sink: Some(Location::Local { dir: sink_dir.clone() }),
+        delta: Some(delta.clone()),
+        batch_output: Some(batch_dir.clone()),
+        aws: aws_setup::AwsTarget::emulator(common::s3_endpoint()),
+        timeout: Duration::from_secs(10),
+    };
+    let status = pipeline::status::collect(&config).await;
+    let pipeline::status::Part::Ok(topics) = &status.kafka else { panic!("{status:?}") };
+    let by_topic: BTreeMap<&str, (i64, i64)> = topics.iter().map(|t| (t.topic.as_str(), (t.end_offset, t.lag))).collect();
+    assert_eq!(by_topic[names.topic(Kind::Pin).as_str()], (15, 5), "{status}");
+    assert_eq!(by_topic[names.topic(Kind::Geo).as_str()], (10, 0), "{status}");
+    assert_eq!(topics[0].partitions[0].committed, Some(10), "{status}");
+    let pipeline::status::Part::Ok(objects) = &status.sink_objects else { panic!("{status:?}") };
+    for o in objects {
+        let dir = sink_dir.join("topics").join(&o.topic).join("partition=0");
+        let files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).collect();
+        assert_eq!((o.objects, o.bytes), (files.len() as u64, files.iter().sum::<u64>()), "{status}");
+        assert_eq!(o.objects, 3, "10 records at flush.size 4: {status}");
+    }
+    let pipeline::status::Part::Ok(tables) = &status.delta_tables else { panic!("{status:?}") };
+    let geo = tables.iter().find(|t| t.table == names.delta_table(Kind::Geo)).unwrap();
+    assert_eq!((geo.version, geo.rows), (Some(geo_commits), Some(6)), "{status}");
+    let pipeline::status::Part::Ok(summary) = &status.last_batch else { panic!("{status:?}") };
+    assert_eq!(summary["pin"]["records_read"], 10, "{summary}");
+
+    // The binary, as a script reads it.
+    let out = Command::new(common::pipeline_bin())
+        .args(["status", "--uid", names.uid(), "--json", "--bootstrap-servers", &common::bootstrap()])
+        .arg("--sink")
+        .arg(&sink_dir)
+        .arg("--delta")
+        .arg(dir.path().join("delta"))
+        .arg("--batch-output")
+        .arg(&batch_dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["kafka"]["ok"][0]["lag"], 5, "{json}");
+    assert_eq!(json["delta_tables"]["ok"][1]["rows"], 6, "{json}");
 }
