@@ -273,6 +273,11 @@ enum Command {
         /// everything); by default such lines are skipped and counted.
         #[arg(long)]
         strict: bool,
+        /// Also write a self-contained HTML page: a bar chart per question,
+        /// the cleaning summary and the input read (nothing fetched from the
+        /// network; open it in any browser).
+        #[arg(long, value_name = "PATH")]
+        report: Option<PathBuf>,
     },
     /// Kinesis to Delta: read streaming-<uid>-pin|geo|user from the oldest
     /// record, clean each micro-batch with the batch job's SQL, append to the
@@ -554,12 +559,18 @@ async fn main() -> Result<()> {
                 stats.records_written, stats.objects_written, stats.dead_letters, stats.stale_objects_removed
             );
         }
-        Command::Batch { uid, aws, input, output, print, strict } => {
+        Command::Batch { uid, aws, input, output, print, strict, report } => {
             let names = uid.names()?;
             let input = input.unwrap_or_else(|| format!("s3://{}", names.sink_bucket()));
             let config = batch::BatchConfig { input: Location::parse(&input)?, names, aws: aws.target(), output: output.clone(), strict };
             let out = batch::run(&config).await.context("batch job failed")?;
             print_output(&out, print)?;
+            if let Some(path) = &report {
+                let generated = chrono::Utc::now().format("%Y-%m-%d %H:%M:%S UTC").to_string();
+                std::fs::write(path, batch::report::html(&out, &input, &generated))
+                    .with_context(|| format!("writing the report to {}", path.display()))?;
+                eprintln!("report: {}", path.display());
+            }
             match &output {
                 Some(dir) => print_summary(&out.summary, Some(&dir.join("summary.json").display().to_string())),
                 None => {

@@ -98,7 +98,10 @@ pub fn run(args: DemoArgs) -> Result<()> {
         ]),
         &env,
     )?;
-    pipeline_bin::run(&bin, &cat(&["batch", "--input", &s3, "--aws-endpoint-url", &endpoint]), &env)?;
-    eprintln!("\ndemo done. The stack keeps running (`cargo xtask local status`; `cargo xtask local down` stops it).");
+    let report = paths::local_dir().join("demo-report.html");
+    let report_arg = report.display().to_string();
+    pipeline_bin::run(&bin, &cat(&["batch", "--input", &s3, "--aws-endpoint-url", &endpoint, "--report", &report_arg]), &env)?;
+    eprintln!("\nthe analysis as charts: {} (open it in a browser)", report.display());
+    eprintln!("demo done. The stack keeps running (`cargo xtask local status`; `cargo xtask local down` stops it).");
     Ok(())
 }

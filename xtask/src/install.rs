@@ -100,6 +100,16 @@ pub fn ensure_localstack_packages() -> Result<()> {
     ensure_packages(LOCALSTACK_SYSTEM_REQUIREMENTS)
 }
 
+/// Only the tests need this: the batch report is checked in a real browser.
+const TEST_REQUIREMENTS: &[Requirement] =
+    &[Requirement { what: "Chromium (loads the batch report, headless)", package: "chromium", present: || has_command("chromium") }];
+
+/// What `cargo xtask test` needs: the system packages, LocalStack's and the browser.
+pub fn ensure_test_packages() -> Result<()> {
+    ensure_localstack_packages()?;
+    ensure_packages(TEST_REQUIREMENTS)
+}
+
 /// A Python 3.13 interpreter: `python3.13` or `python3` on PATH when it is
 /// 3.13 (Debian 13), else one of pyenv's.
 pub fn python313() -> Result<PathBuf> {

@@ -74,7 +74,7 @@ fn localstack_pass_args(cargo_args: &[String]) -> Option<Vec<String>> {
 }
 
 pub fn run(args: TestArgs) -> Result<()> {
-    install::ensure_localstack_packages()?;
+    install::ensure_test_packages()?;
     let python = python_tools()?;
     // Some tests run the binary as a process (to kill -9 it); the dev build
     // shares its artifacts with `cargo test --workspace`.
@@ -94,6 +94,7 @@ pub fn run(args: TestArgs) -> Result<()> {
         .env("PIPELINE_BIN", &bin)
         .env("PIPELINE_SCENARIO_REPORT", &scenarios)
         .env("PIPELINE_LOCALSTACK_ENDPOINT", stack::localstack_endpoint())
+        .env("PIPELINE_CHROMIUM", "chromium")
         // Tests want an answer, not the SDK's retries against a local server.
         .env("AWS_MAX_ATTEMPTS", "1");
     let status = cmd.status()?;

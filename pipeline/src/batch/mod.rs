@@ -8,6 +8,7 @@
 //! job; what cleaning nulls or cannot parse is counted (`summary`).
 
 mod read;
+pub mod report;
 pub mod summary;
 
 use std::sync::Arc;

@@ -7,6 +7,7 @@
 mod common;
 
 mod airflow_dag;
+mod batch_report;
 mod batch_spark_oracle;
 mod deploy_dag;
 mod end_to_end;
