@@ -239,7 +239,7 @@ fn batch_bench(bin: &Path, rows: u64, runs: usize) -> Result<Vec<Row>> {
         )?;
         std::fs::write(&marker, "")?;
     }
-    let spark_python = install::python_venv("pyspark", &[install::PYSPARK])?.join("python");
+    let spark_python = install::python_venv("pyspark", install::PYSPARK_VENV)?.join("python");
     let notebook = paths::local_dir().join("bench").join("batch_notebook.py");
     let config = templates::config::PipelineConfig::for_uid(uid);
     std::fs::write(&notebook, templates::render::render_one(&templates::Templates::new(), &config, "databricks/batch_notebook.py")?)?;

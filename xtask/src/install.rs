@@ -257,6 +257,10 @@ pub fn kafka_libs() -> Result<PathBuf> {
 
 /// PySpark, the oracle of the batch SQL and the batch benchmark's peer.
 pub const PYSPARK: &str = "pyspark==4.3.0";
+/// The pyspark venv, as the tests and the benchmarks both make it (one list,
+/// or each would rebuild it for the other): matplotlib draws the notebook's
+/// charts, as it does on Databricks.
+pub const PYSPARK_VENV: &[&str] = &[PYSPARK, "matplotlib==3.11.2"];
 
 /// A Python virtual environment with the given requirements, created on
 /// first use. Returns the venv's bin directory.

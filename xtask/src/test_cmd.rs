@@ -20,7 +20,7 @@ pub struct TestArgs {
 /// and PySpark's do not mix): environment variable naming its python, venv
 /// name, requirements.
 const PYTHON_TOOLS: [(&str, &str, &[&str]); 4] = [
-    ("PIPELINE_PYSPARK_PYTHON", "pyspark", &[install::PYSPARK]),
+    ("PIPELINE_PYSPARK_PYTHON", "pyspark", install::PYSPARK_VENV),
     ("PIPELINE_AIRFLOW3_PYTHON", "airflow3", &["apache-airflow==3.3.2", "apache-airflow-providers-databricks==7.23.0"]),
     // MWAA runs Airflow 2.10: the rendered DAG must import there too.
     ("PIPELINE_AIRFLOW2_PYTHON", "airflow2", &["apache-airflow==2.10.5", "apache-airflow-providers-databricks<7"]),

@@ -17,10 +17,18 @@ use super::{BatchOutput, Table};
 /// query's order) and says how many it left out.
 const MAX_BARS: usize = 40;
 
-/// One bar: the row's text columns joined, and its last numeric column.
-struct Bar {
-    label: String,
-    value: f64,
+/// One bar: the row's other columns joined, and its last numeric column.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bar {
+    pub label: String,
+    pub value: f64,
+}
+
+/// The bars a result's chart shows (the Databricks notebook draws the same).
+pub fn chart_bars(table: &Table) -> Vec<Bar> {
+    let mut all = bars(table).0;
+    all.truncate(MAX_BARS);
+    all
 }
 
 fn escape(s: &str) -> String {

@@ -13,10 +13,12 @@
 # COMMAND ----------
 
 import argparse
+import json
 import os
 
 from pyspark.sql import SparkSession
 from pyspark.sql.functions import coalesce, col, input_file_name, lit, struct, to_json, when
+from pyspark.sql.types import NumericType
 
 UID = "{{ uid }}"
 DEFAULT_SOURCE = "{{ databricks.source }}"
@@ -69,6 +71,46 @@ def show(df, title):
     except NameError:
         print(f"\n== {title}")
         df.show(50, truncate=False)
+
+
+# The bars of `pipeline batch --report` (SPEC 8.10), so that both engines
+# show the same picture: a bar per row, at most this many.
+CHART_MAX_BARS = 40
+
+
+def bars(df):
+    """A bar per row: labelled with the row's other columns joined by " · ",
+    as long as its last numeric column."""
+    numeric = [f.name for f in df.schema.fields if isinstance(f.dataType, NumericType)]
+    if not numeric:
+        return []
+    value = numeric[-1]
+    labels = [f.name for f in df.schema.fields if f.name != value]
+    return [
+        {"label": " · ".join("" if row[c] is None else str(row[c]) for c in labels), "value": float(row[value] or 0)}
+        for row in df.limit(CHART_MAX_BARS).collect()
+    ]
+
+
+def chart(df, query_id, title, output):
+    data = bars(df)
+    if output:
+        with open(os.path.join(output, f"chart_{query_id}.json"), "w", encoding="utf-8") as f:
+            json.dump(data, f)
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    fig, ax = plt.subplots(figsize=(9, 0.28 * len(data) + 1.2))
+    ax.barh([d["label"] for d in data], [d["value"] for d in data], color="#3b6ea8")
+    ax.invert_yaxis()
+    ax.set_title(title)
+    try:
+        display(fig)  # noqa: F821 - defined by Databricks
+    except NameError:
+        if output:
+            fig.savefig(os.path.join(output, f"chart_{query_id}.png"), bbox_inches="tight")
+    plt.close(fig)
 
 
 def read_raw(spark_session, kind, path):
@@ -143,3 +185,4 @@ for query_id, title, sql in QUERIES:
     df.createOrReplaceTempView(query_id)
     show(df, f"{query_id}: {title}")
     save(df, output, query_id)
+    chart(df, query_id, title, output)

@@ -102,4 +102,17 @@ async fn spark_and_datafusion_agree_on_every_row() {
         assert!(!a.is_empty(), "{} is empty: the input does not exercise it", table.name);
         wild::assert_same_rows(&format!("{} (DataFusion, expected as Spark)", table.name), &a, &b);
     }
+    // The same charts: the report's bars and the notebook's, drawn too.
+    for table in &ours.results {
+        let ours = batch::report::chart_bars(table);
+        let path = spark_out.join(format!("chart_{}.json", table.name));
+        let spark: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(ours.len(), spark.len(), "{}: bars", table.name);
+        for (a, b) in ours.iter().zip(&spark) {
+            assert_eq!(a.label, b["label"].as_str().unwrap(), "{}", table.name);
+            assert!((a.value - b["value"].as_f64().unwrap()).abs() < 1e-9, "{}: {a:?} vs {b}", table.name);
+        }
+        let png = std::fs::read(spark_out.join(format!("chart_{}.png", table.name))).unwrap();
+        assert!(png.starts_with(b"\x89PNG"), "{}: the notebook drew its chart", table.name);
+    }
 }
