@@ -100,15 +100,23 @@ impl std::fmt::Display for Location {
 /// the same error when there are no credentials.
 pub async fn open(location: &Location, aws: &AwsTarget) -> Result<Arc<dyn ObjectStore>, StorageError> {
     match location {
+        Location::S3 { .. } => open_with(location, &aws.load().await).await,
+        Location::Local { dir } => local_store(location, dir),
+    }
+}
+
+/// [`open`] with an AWS configuration already loaded, for a caller that
+/// talks to several services (the stream worker: Kinesis and S3).
+pub async fn open_with(location: &Location, sdk: &aws_setup::aws_config::SdkConfig) -> Result<Arc<dyn ObjectStore>, StorageError> {
+    match location {
         Location::S3 { bucket, .. } => {
-            let sdk = aws.load().await;
             // Checked here, so a missing credential is the set-up's error,
             // not a failed request later; the first request then uses them.
-            let checked = aws_setup::credentials(&sdk).await?;
+            let checked = aws_setup::credentials(sdk).await?;
             let mut b = AmazonS3Builder::new()
                 .with_bucket_name(bucket)
                 .with_region(sdk.region().map_or(aws_setup::FALLBACK_REGION, |r| r.as_ref()))
-                .with_credentials(Arc::new(SdkCredentials::new(&sdk, &checked)));
+                .with_credentials(Arc::new(SdkCredentials::new(sdk, &checked)));
             let endpoint =
                 std::env::var("AWS_ENDPOINT_URL_S3").ok().filter(|u| !u.is_empty()).or_else(|| sdk.endpoint_url().map(str::to_string));
             if let Some(ep) = endpoint {
@@ -117,13 +125,14 @@ pub async fn open(location: &Location, aws: &AwsTarget) -> Result<Arc<dyn Object
             let store = b.build().map_err(|source| StorageError::Open { location: location.to_string(), source })?;
             Ok(Arc::new(store))
         }
-        Location::Local { dir } => {
-            std::fs::create_dir_all(dir).map_err(|source| StorageError::CreateDir { dir: dir.display().to_string(), source })?;
-            let store =
-                LocalFileSystem::new_with_prefix(dir).map_err(|source| StorageError::Open { location: location.to_string(), source })?;
-            Ok(Arc::new(store))
-        }
+        Location::Local { dir } => local_store(location, dir),
     }
+}
+
+fn local_store(location: &Location, dir: &std::path::Path) -> Result<Arc<dyn ObjectStore>, StorageError> {
+    std::fs::create_dir_all(dir).map_err(|source| StorageError::CreateDir { dir: dir.display().to_string(), source })?;
+    let store = LocalFileSystem::new_with_prefix(dir).map_err(|source| StorageError::Open { location: location.to_string(), source })?;
+    Ok(Arc::new(store))
 }
 
 /// Create the bucket of an S3 location if it is missing (a local

@@ -163,11 +163,12 @@ pub async fn run_observed(
     stop: impl std::future::Future<Output = ()>,
     mut observe: impl FnMut(Committed),
 ) -> Result<StreamRun, StreamError> {
-    let kinesis = aws_sdk_kinesis::Client::new(&config.aws.load_checked().await?);
+    // Loaded once: Kinesis, the tables' store and the dead letters share it.
+    let sdk = config.aws.load_checked().await?;
+    let kinesis = aws_sdk_kinesis::Client::new(&sdk);
     let dead_letter_location = config.dead_letter.clone().unwrap_or_else(|| config.output.join("_dead_letter"));
-    let dead_letter =
-        DeadLetters { store: storage::open(&dead_letter_location, &config.aws).await?, prefix: dead_letter_location.prefix() };
-    let root = storage::open(&config.output, &config.aws).await?;
+    let dead_letter = DeadLetters { store: storage::open_with(&dead_letter_location, &sdk).await?, prefix: dead_letter_location.prefix() };
+    let root = storage::open_with(&config.output, &sdk).await?;
     let mut workers = Vec::new();
     for kind in Kind::ALL {
         workers.push(TableWorker::open(&config, kind, &root).await?);
