@@ -679,3 +679,84 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
 async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
     ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], state.metrics.render()).into_response()
 }
+
+/// Routing and the answers given before Kafka is asked: no broker is needed
+/// (the bootstrap address has nothing behind it), so these run anywhere.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const JSON_V2: &str = "application/vnd.kafka.json.v2+json";
+
+    async fn server(required: Option<RequiredHeader>) -> (RunningIngest, String) {
+        let config = IngestConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            bootstrap: "127.0.0.1:1".into(),
+            required_header: required,
+            ..Default::default()
+        };
+        let server = start(config).await.unwrap();
+        let base = format!("http://{}", server.local_addr);
+        (server, base)
+    }
+
+    async fn answer(req: reqwest::RequestBuilder) -> (u16, Value) {
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    #[tokio::test]
+    async fn routes_methods_and_media_types_are_answered_like_the_rest_proxy() {
+        let (server, base) = server(None).await;
+        let http = reqwest::Client::new();
+        // No broker behind the bootstrap address: the health check says so.
+        assert_eq!(http.get(format!("{base}/healthz")).send().await.unwrap().status(), 503);
+        let (s, body) = answer(http.get(format!("{base}/no/such/endpoint"))).await;
+        assert_eq!((s, body["error_code"].as_i64()), (404, Some(404)), "{body}");
+        let (s, body) = answer(http.put(format!("{base}/topics/t")).body("{}")).await;
+        assert_eq!((s, body["error_code"].as_i64()), (405, Some(405)), "{body}");
+        let (s, body) =
+            answer(http.post(format!("{base}/topics/t")).header("Content-Type", "application/vnd.kafka.avro.v2+json").body("{}")).await;
+        assert_eq!((s, body["error_code"].as_i64()), (415, Some(415)), "{body}");
+        let (s, _) =
+            answer(http.post(format!("{base}/topics/t")).header("Content-Type", JSON_V2).header("Accept", "text/html").body("{}")).await;
+        assert_eq!(s, 406);
+        // A partition that is not a number names no endpoint.
+        let (s, _) = answer(http.post(format!("{base}/topics/t/partitions/x")).header("Content-Type", JSON_V2).body("{}")).await;
+        assert_eq!(s, 404);
+        server.stop().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn bodies_are_refused_before_kafka_is_asked() {
+        let (server, base) = server(None).await;
+        let http = reqwest::Client::new();
+        let post = |body: Vec<u8>| http.post(format!("{base}/topics/t")).header("Content-Type", JSON_V2).body(body);
+        let (s, body) = answer(post(b"{\"records\": [".to_vec())).await;
+        assert_eq!((s, body["error_code"].as_i64().map(|c| c / 100)), (422, Some(422)), "malformed JSON: {body}");
+        let (s, body) = answer(post(vec![0xff, 0xfe, 0x00])).await;
+        assert_eq!((s, body["error_code"].as_i64()), (422, Some(42203)), "not UTF-8: {body}");
+        let big = "x".repeat(DEFAULT_MAX_RECORD_BYTES + 1);
+        let (s, body) = answer(post(json!({"records": [{"value": big}]}).to_string().into_bytes())).await;
+        assert_eq!((s, body["error_code"].as_i64()), (422, Some(42206)), "too large: {}", body["message"]);
+        server.stop().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_required_header_guards_every_route_but_the_health_check() {
+        let (server, base) = server(Some(RequiredHeader::new("X-Check", "s3cret").unwrap())).await;
+        let http = reqwest::Client::new();
+        for path in ["/topics", "/topics/t", "/v3/clusters", "/metrics"] {
+            let (s, body) = answer(http.get(format!("{base}{path}"))).await;
+            assert_eq!((s, body["error_code"].as_i64()), (401, Some(40101)), "{path}: {body}");
+        }
+        // The health check answers without the header (503 here: no broker).
+        assert_eq!(http.get(format!("{base}/healthz")).send().await.unwrap().status(), 503);
+        // With the header, the request gets past the check (here to a 415).
+        let (s, _) =
+            answer(http.post(format!("{base}/topics/t")).header("X-Check", "s3cret").header("Content-Type", "text/csv").body("a")).await;
+        assert_eq!(s, 415);
+        server.stop().await.unwrap();
+    }
+}
