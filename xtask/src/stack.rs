@@ -393,7 +393,41 @@ fn up_one(svc: Service) -> Result<UpOutcome> {
     let mut child = svc.spawn()?;
     eprintln!("{}: started (pid {}), log {}", svc.name(), child.id(), svc.log_file().display());
     wait_healthy(svc, Some(&mut child), Duration::from_secs(120))?;
+    if svc == Service::Localstack {
+        warm_up_localstack_kinesis()?;
+    }
     Ok(UpOutcome::Started)
+}
+
+/// LocalStack installs its Kinesis (an npm package) on the first Kinesis
+/// call, which then takes seconds; tests that send one attempt each should
+/// not be that first call. A stream is made and removed with the boto3 of
+/// LocalStack's own venv.
+fn warm_up_localstack_kinesis() -> Result<()> {
+    const SCRIPT: &str = r#"
+import sys, time, boto3
+k = boto3.client("kinesis", endpoint_url=sys.argv[1], region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
+k.create_stream(StreamName="xtask-warm-up", ShardCount=1)
+for _ in range(240):
+    if k.describe_stream(StreamName="xtask-warm-up")["StreamDescription"]["StreamStatus"] == "ACTIVE":
+        break
+    time.sleep(0.5)
+k.delete_stream(StreamName="xtask-warm-up")
+"#;
+    let bar = spinner("localstack: installing and starting its Kinesis (first use)".into());
+    let started = Instant::now();
+    let out = Command::new(paths::venv_dir("localstack").join("bin/python")).args(["-c", SCRIPT, &localstack_endpoint()]).output()?;
+    bar.finish_and_clear();
+    if !out.status.success() {
+        bail!(
+            "localstack: its Kinesis did not start ({}); end of {}:\n{}",
+            String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or_default(),
+            Service::Localstack.log_file().display(),
+            install::tail(&Service::Localstack.log_file(), 20)
+        );
+    }
+    eprintln!("localstack: Kinesis ready after {:.1}s", started.elapsed().as_secs_f64());
+    Ok(())
 }
 
 /// Wait for health; `child` is the process we just spawned (its pid file
