@@ -98,27 +98,10 @@ pub async fn collect(config: &StatusConfig) -> Status {
     };
     let delta_tables = match &config.delta {
         None => Part::NotAsked,
-        Some(location) => {
-            let mut out = Vec::new();
-            let mut error = None;
-            for kind in Kind::ALL {
-                match crate::stream::table_state(location, &config.aws, &config.names, kind).await {
-                    Ok(state) => out.push(DeltaStatus {
-                        table: config.names.delta_table(kind),
-                        version: state.map(|s| s.0),
-                        rows: state.map(|s| s.1),
-                    }),
-                    Err(e) => {
-                        error = Some(format!("{}: {e}", config.names.delta_table(kind)));
-                        break;
-                    }
-                }
-            }
-            match error {
-                Some(e) => Part::Error(e),
-                None => Part::Ok(out),
-            }
-        }
+        Some(location) => match delta_tables(config, location).await {
+            Ok(t) => Part::Ok(t),
+            Err(e) => Part::Error(e),
+        },
     };
     let last_batch = match &config.batch_output {
         None => Part::NotAsked,
@@ -179,6 +162,23 @@ async fn kafka_status(config: StatusConfig) -> Result<Vec<TopicStatus>, String> 
     })
     .await
     .expect("the Kafka status task does not panic")
+}
+
+async fn delta_tables(config: &StatusConfig, location: &Location) -> Result<Vec<DeltaStatus>, String> {
+    // One store for the three tables on S3; a directory is only read.
+    let s3_root = match location {
+        Location::S3 { .. } => Some(crate::storage::open(location, &config.aws).await.map_err(|e| e.to_string())?),
+        Location::Local { .. } => None,
+    };
+    let mut out = Vec::new();
+    for kind in Kind::ALL {
+        let table = config.names.delta_table(kind);
+        let state = crate::stream::table_state(location, s3_root.as_ref(), &config.names, kind)
+            .await
+            .map_err(|e| format!("{table}: {}", short(&e.to_string())))?;
+        out.push(DeltaStatus { table, version: state.map(|s| s.0), rows: state.map(|s| s.1) });
+    }
+    Ok(out)
 }
 
 async fn objects(config: &StatusConfig, location: &Location) -> Result<Vec<ObjectsStatus>, String> {

@@ -305,23 +305,16 @@ impl TableWorker {
     async fn open(config: &StreamConfig, kind: Kind, root: &Arc<dyn ObjectStore>) -> Result<Self, StreamError> {
         let table_name = config.names.delta_table(kind);
         let url = table_url(&config.output, &config.names, kind)?;
-        let (root, exists) = match &config.output {
+        let root = match &config.output {
             Location::Local { dir } => {
                 let path = table_path(dir, &config.names, kind);
                 std::fs::create_dir_all(&path)
                     .map_err(|source| StreamError::Io { what: format!("creating {}", path.display()), source })?;
-                (None, path.join("_delta_log").is_dir())
+                None
             }
-            Location::S3 { .. } => {
-                register_s3_log_store();
-                let log = join_path(&config.output.prefix(), &[&table_name, "_delta_log"]);
-                let listed = root
-                    .list_with_delimiter(Some(&log))
-                    .await
-                    .map_err(|source| StreamError::Storage(StorageError::Open { location: format!("{url}_delta_log"), source }))?;
-                (Some(root.clone()), !listed.objects.is_empty())
-            }
+            Location::S3 { .. } => Some(root.clone()),
         };
+        let exists = log_exists(&config.output, root.as_ref(), &config.names, kind).await?;
         let mut worker = Self {
             kind,
             stream: config.names.stream(kind),
@@ -344,13 +337,8 @@ impl TableWorker {
         Ok(worker)
     }
 
-    /// A builder for this table, on our S3 store when the table is on S3.
     fn builder(&self) -> Result<DeltaTableBuilder, StreamError> {
-        let builder = DeltaTableBuilder::from_url(self.url.clone()).map_err(delta_err(&self.table_name))?;
-        Ok(match &self.root {
-            Some(root) => builder.with_storage_backend(root.clone(), self.url.clone()),
-            None => builder,
-        })
+        delta_builder(&self.url, &self.table_name, self.root.as_ref())
     }
 
     /// Start iterators for shards not seen yet: after the committed
@@ -517,39 +505,52 @@ impl TableWorker {
     }
 }
 
-/// The version and row count of a kind's Delta table under `output`, or
-/// `None` when there is no table there yet (for `pipeline status`).
-pub async fn table_state(
-    output: &Location,
-    aws: &aws_setup::AwsTarget,
-    names: &Names,
-    kind: Kind,
-) -> Result<Option<(i64, i64)>, StreamError> {
-    let table_name = names.delta_table(kind);
-    let url = table_url(output, names, kind)?;
-    let builder = DeltaTableBuilder::from_url(url.clone()).map_err(delta_err(&table_name))?;
-    let builder = match output {
-        Location::Local { dir } => {
-            if !table_path(dir, names, kind).join("_delta_log").is_dir() {
-                return Ok(None);
-            }
-            builder
-        }
-        Location::S3 { .. } => {
+/// A builder for a table, on our S3 store (`s3_root`) when the table is on S3.
+fn delta_builder(url: &url::Url, table_name: &str, s3_root: Option<&ObjectStoreRef>) -> Result<DeltaTableBuilder, StreamError> {
+    let builder = DeltaTableBuilder::from_url(url.clone()).map_err(delta_err(table_name))?;
+    Ok(match s3_root {
+        Some(root) => {
             register_s3_log_store();
-            let root = crate::storage::open(output, aws).await?;
-            let log = join_path(&output.prefix(), &[&table_name, "_delta_log"]);
+            builder.with_storage_backend(root.clone(), url.clone())
+        }
+        None => builder,
+    })
+}
+
+/// Whether a kind's table under `output` has a log yet: its `_delta_log`
+/// directory, or objects under that prefix in `s3_root` (the output's
+/// store, given for an S3 output).
+async fn log_exists(output: &Location, s3_root: Option<&ObjectStoreRef>, names: &Names, kind: Kind) -> Result<bool, StreamError> {
+    match output {
+        Location::Local { dir } => Ok(table_path(dir, names, kind).join("_delta_log").is_dir()),
+        Location::S3 { bucket, .. } => {
+            let root = s3_root.expect("an S3 output comes with its store");
+            let log = join_path(&output.prefix(), &[&names.delta_table(kind), "_delta_log"]);
             let listed = root
                 .list_with_delimiter(Some(&log))
                 .await
-                .map_err(|source| StreamError::Storage(StorageError::Open { location: format!("{url}_delta_log"), source }))?;
-            if listed.objects.is_empty() {
-                return Ok(None);
-            }
-            builder.with_storage_backend(root, url)
+                .map_err(|source| StreamError::Storage(StorageError::Open { location: format!("s3://{bucket}/{log}"), source }))?;
+            Ok(!listed.objects.is_empty())
         }
-    };
-    let table = builder.load().await.map_err(delta_err(&table_name))?;
+    }
+}
+
+/// The version and row count of a kind's Delta table under `output`, or
+/// `None` when there is no table there yet (for `pipeline status`).
+/// `s3_root` is the output's store, for an S3 output; a directory output is
+/// only read, never created.
+pub async fn table_state(
+    output: &Location,
+    s3_root: Option<&ObjectStoreRef>,
+    names: &Names,
+    kind: Kind,
+) -> Result<Option<(i64, i64)>, StreamError> {
+    if !log_exists(output, s3_root, names, kind).await? {
+        return Ok(None);
+    }
+    let table_name = names.delta_table(kind);
+    let url = table_url(output, names, kind)?;
+    let table = delta_builder(&url, &table_name, s3_root)?.load().await.map_err(delta_err(&table_name))?;
     let version = table.version().and_then(|v| i64::try_from(v).ok()).unwrap_or(0);
     let adds = table.snapshot().map_err(delta_err(&table_name))?.add_actions_table(true).map_err(delta_err(&table_name))?;
     let rows = adds
