@@ -164,19 +164,18 @@ pub async fn apply(p: &mut Provisioner) -> Result<()> {
     for r in &routes {
         let label = format!("{} {}", r.path, r.http_method);
         let present = resources.get(&r.path).filter(|res| res.1.contains(&r.http_method.to_string())).map(|res| res.0.clone());
-        let action = match present {
-            None => Action::Create,
+        // `replace`: authorization cannot be patched on every emulator, so
+        // the method is deleted and put again, with its integration.
+        let (action, replace) = match present {
+            None => (Action::Create, false),
             Some(resource_id) => match method_differs(p, &api_id, &resource_id, r).await? {
-                // Authorization cannot be patched on every emulator: the
-                // method is deleted and put again, with its integration.
-                Some(why) => Action::Update(format!("{why}: method replaced")),
+                Some(why) => (Action::Update(format!("{why}: method replaced")), true),
                 None => match integration_differs(p, &api_id, &resource_id, r).await? {
-                    Some(why) => Action::Update(why),
-                    None => Action::Exists,
+                    Some(why) => (Action::Update(why), false),
+                    None => (Action::Exists, false),
                 },
             },
         };
-        let replace = matches!(&action, Action::Update(why) if why.ends_with("method replaced"));
         let change = action.is_change();
         p.record(C, label, action);
         if !change {
@@ -244,13 +243,15 @@ fn gateway_secret(p: &mut Provisioner) -> Result<String> {
     }
     let bytes: [u8; 32] = rand::random();
     let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    let _ = std::fs::remove_file(&path);
     write_private(p, &path, &secret)?;
     p.found.gateway_secret_file = Some(path);
     Ok(secret)
 }
 
+/// Write `text` to a 0600 file at `path`, in place of an empty or unreadable
+/// one left there (these values, unlike an EC2 key, can be had again).
 fn write_private(p: &Provisioner, path: &std::path::Path, text: &str) -> Result<()> {
+    super::network::remove_private(path)?;
     std::fs::create_dir_all(&p.options.key_dir)
         .map_err(|source| ProvisionError::Io { what: format!("creating {}", p.options.key_dir.display()), source })?;
     let mut file = super::network::open_private(path)?;
@@ -356,23 +357,12 @@ async fn usage(p: &mut Provisioner, api_id: Option<&str>) -> Result<()> {
     let key_name = p.names.api_key.clone();
     let path = key_file(p);
     let mut existing_key = None;
-    let mut position = None;
-    loop {
-        let page = gw
-            .get_api_keys()
-            .name_query(&key_name)
-            .include_values(true)
-            .set_position(position)
-            .send()
-            .await
-            .map_err(ProvisionError::aws("GetApiKeys", key_name.clone()))?;
+    let mut pages = gw.get_api_keys().name_query(&key_name).include_values(true).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(ProvisionError::aws("GetApiKeys", key_name.clone()))?;
         if let Some(key) = page.items().iter().find(|a| a.name() == Some(key_name.as_str())) {
             existing_key = Some(key.clone());
             break;
-        }
-        match page.position() {
-            Some(next) => position = Some(next.to_string()),
-            None => break,
         }
     }
     let saved = std::fs::metadata(&path).is_ok_and(|m| m.len() > 0);
@@ -403,7 +393,6 @@ async fn usage(p: &mut Provisioner, api_id: Option<&str>) -> Result<()> {
     };
     let Some((key_id, value)) = key else { return Ok(()) };
     if !saved && !p.dry_run() {
-        let _ = std::fs::remove_file(&path);
         write_private(p, &path, &value)?;
     }
     p.found.api_key_id = Some(key_id.clone());
@@ -701,23 +690,14 @@ pub async fn delete(p: &mut Provisioner, found: &[Found]) -> Result<()> {
             }
             "api key" => {
                 gw.delete_api_key().api_key(&f.id).send().await.map_err(ProvisionError::aws("DeleteApiKey", f.id.clone()))?;
-                remove_file(&key_file(p))?;
+                super::network::remove_private(&key_file(p))?;
             }
             _ => {
                 gw.delete_rest_api().rest_api_id(&f.id).send().await.map_err(ProvisionError::aws("DeleteRestApi", f.id.clone()))?;
                 // The secret guards nothing once the API is gone.
-                remove_file(&p.options.key_dir.join(&p.names.gateway_secret))?;
+                super::network::remove_private(&p.options.key_dir.join(&p.names.gateway_secret))?;
             }
         }
     }
     Ok(())
-}
-
-fn remove_file(path: &std::path::Path) -> Result<()> {
-    match std::fs::remove_file(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            Err(ProvisionError::Io { what: format!("removing {}", path.display()), source: e })
-        }
-        _ => Ok(()),
-    }
 }

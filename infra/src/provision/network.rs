@@ -336,6 +336,16 @@ async fn key_in_use(p: &Provisioner, name: &str) -> Result<bool> {
     Ok(out.reservations().iter().any(|r| !r.instances().is_empty()))
 }
 
+/// Remove a file [`open_private`] made, if it is there.
+pub(super) fn remove_private(path: &std::path::Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(ProvisionError::Io { what: format!("removing {}", path.display()), source: e })
+        }
+        _ => Ok(()),
+    }
+}
+
 pub(super) fn open_private(path: &std::path::Path) -> Result<std::fs::File> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -381,11 +391,7 @@ pub async fn delete(p: &mut Provisioner, found: &[Found]) -> Result<()> {
             "key pair" => {
                 ec2.delete_key_pair().key_name(&f.id).send().await.map_err(ProvisionError::aws("DeleteKeyPair", f.id.clone()))?;
                 // The private key is useless once AWS forgot the public half.
-                let path = p.options.key_dir.join(format!("{}.pem", f.id));
-                if path.exists() {
-                    std::fs::remove_file(&path)
-                        .map_err(|source| ProvisionError::Io { what: format!("removing {}", path.display()), source })?;
-                }
+                remove_private(&p.options.key_dir.join(format!("{}.pem", f.id)))?;
             }
             _ => {
                 // The cluster's and instance's network interfaces linger a
