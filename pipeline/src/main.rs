@@ -610,28 +610,28 @@ async fn serve_metrics(
 
 /// `emulate`'s API key: from `--api-key-file`, else PIPELINE_API_KEY, else none.
 fn api_key(file: Option<&std::path::Path>) -> Result<Option<emulate::ApiKey>> {
-    let value = match file {
-        Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading the API key from {}", path.display()))?,
-        None => match std::env::var("PIPELINE_API_KEY") {
-            Ok(value) => value,
-            Err(_) => return Ok(None),
-        },
-    };
-    Ok(Some(emulate::ApiKey::new(value)?))
+    let value = secret_value(file, "PIPELINE_API_KEY", "the API key")?;
+    Ok(value.map(emulate::ApiKey::new).transpose()?)
 }
 
 /// `--require-header NAME` with its value from a file or the environment.
 fn required_header(name: &str, file: Option<&std::path::Path>) -> Result<ingest::RequiredHeader> {
     const ENV: &str = "PIPELINE_INGEST_HEADER_VALUE";
-    let value = match file {
-        Some(path) => std::fs::read_to_string(path)
-            .with_context(|| format!("reading the value of header {name} from {}", path.display()))?
-            .trim_end_matches(['\r', '\n'])
-            .to_string(),
-        None => std::env::var(ENV)
-            .with_context(|| format!("--require-header {name} needs its value: set {ENV} or pass --require-header-value-file PATH"))?,
-    };
+    let value = secret_value(file, ENV, &format!("the value of header {name}"))?
+        .with_context(|| format!("--require-header {name} needs its value: set {ENV} or pass --require-header-value-file PATH"))?;
     ingest::RequiredHeader::new(name, value).map_err(|e| anyhow::anyhow!("--require-header: {e}"))
+}
+
+/// A secret from its file (without the line end), or else from `env`;
+/// `None` when neither is given. Never from the command line.
+fn secret_value(file: Option<&std::path::Path>, env: &str, what: &str) -> Result<Option<String>> {
+    match file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {what} from {}", path.display()))?;
+            Ok(Some(text.trim_end_matches(['\r', '\n']).to_string()))
+        }
+        None => Ok(std::env::var(env).ok()),
+    }
 }
 
 /// The cleaning summary on stderr, with a warning per column whose values
