@@ -13,9 +13,13 @@ use serde_json::json;
 
 const JSON_V2: &str = "application/vnd.kafka.json.v2+json";
 
-/// The value of one series (`name{labels}`) in a text exposition.
-fn value(metrics: &str, series: &str) -> Option<f64> {
-    metrics.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.split_whitespace().next()?.parse().ok())
+use common::metric_value as value;
+
+async fn ingest_server() -> (ingest::RunningIngest, String) {
+    let config = IngestConfig { listen: "127.0.0.1:0".parse().unwrap(), bootstrap: common::bootstrap(), ..Default::default() };
+    let server = ingest::start(config).await.unwrap();
+    let base = format!("http://{}", server.local_addr);
+    (server, base)
 }
 
 async fn post_records(http: &reqwest::Client, base: &str, topic: &str, n: usize, first: usize) -> u16 {
@@ -30,11 +34,7 @@ async fn ingest_metrics_count_what_was_answered_and_stored() {
     let names = common::fresh_names();
     let topic = names.topic(Kind::Pin);
     pipeline::kafka::ensure_topics(&common::bootstrap(), &[], std::slice::from_ref(&topic), 1, 1).await.unwrap();
-    let server =
-        ingest::start(IngestConfig { listen: "127.0.0.1:0".parse().unwrap(), bootstrap: common::bootstrap(), ..Default::default() })
-            .await
-            .unwrap();
-    let base = format!("http://{}", server.local_addr);
+    let (server, base) = ingest_server().await;
     let http = reqwest::Client::new();
     for round in 0..5 {
         assert_eq!(post_records(&http, &base, &topic, 10, round * 10).await, 200);
@@ -62,11 +62,7 @@ async fn sink_metrics_match_the_objects_written_and_the_lag_drains_to_zero() {
     common::require_kafka().await;
     let names = common::fresh_names();
     pipeline::kafka::ensure_topics(&common::bootstrap(), &[], &names.topics(), 2, 1).await.unwrap();
-    let server =
-        ingest::start(IngestConfig { listen: "127.0.0.1:0".parse().unwrap(), bootstrap: common::bootstrap(), ..Default::default() })
-            .await
-            .unwrap();
-    let base = format!("http://{}", server.local_addr);
+    let (server, base) = ingest_server().await;
     let http = reqwest::Client::new();
     for kind in Kind::ALL {
         // Keyless records spread over both partitions.
@@ -97,11 +93,7 @@ async fn sink_metrics_match_the_objects_written_and_the_lag_drains_to_zero() {
     let deadline = Instant::now() + Duration::from_secs(60);
     let metrics = loop {
         let metrics = http.get(&url).send().await.unwrap().text().await.unwrap();
-        let lags: Vec<f64> = metrics
-            .lines()
-            .filter(|l| l.starts_with("pipeline_sink_consumer_lag{"))
-            .filter_map(|l| l.split_whitespace().last()?.parse().ok())
-            .collect();
+        let lags = common::metric_values(&metrics, "pipeline_sink_consumer_lag{");
         if value(&metrics, "pipeline_sink_records_written_total") == Some(120.0) && lags.len() == 6 && lags.iter().all(|l| *l == 0.0) {
             break metrics;
         }

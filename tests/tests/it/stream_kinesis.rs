@@ -458,9 +458,7 @@ async fn stream_metrics_show_reads_commits_versions_and_the_lag() {
         },
         |_| {},
     ));
-    let value = |metrics: &str, series: &str| -> Option<f64> {
-        metrics.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.split_whitespace().next()?.parse().ok())
-    };
+    let value = common::metric_value;
     let table = names.delta_table(Kind::Pin);
     let http = reqwest::Client::new();
     let started = Instant::now();
@@ -490,11 +488,7 @@ async fn stream_metrics_show_reads_commits_versions_and_the_lag() {
     assert_eq!(stats.commits, 3);
     assert_eq!(value(&metrics, "pipeline_stream_commit_duration_seconds_count"), Some(3.0), "{metrics}");
     assert_eq!(value(&metrics, &format!("pipeline_stream_delta_version{{table=\"{table}\"}}")), Some(3.0), "{metrics}");
-    let behind: Vec<f64> = metrics
-        .lines()
-        .filter(|l| l.starts_with(&format!("pipeline_stream_behind_latest_seconds{{stream=\"{pin}\"")))
-        .filter_map(|l| l.split_whitespace().last()?.parse().ok())
-        .collect();
+    let behind = common::metric_values(&metrics, &format!("pipeline_stream_behind_latest_seconds{{stream=\"{pin}\""));
     assert_eq!(behind.len(), 1, "one gauge for the one shard: {metrics}");
     assert!(behind[0] >= 0.0, "{behind:?}");
 }

@@ -27,6 +27,16 @@ pub fn ip_ranges_file() -> String {
 /// The file's API Gateway prefixes for us-east-1, sorted.
 pub const GATEWAY_RANGES_US_EAST_1: [&str; 2] = ["192.0.2.0/26", "198.51.100.0/24"];
 
+/// The value of one series (`name{labels}`, exactly) in a text exposition.
+pub fn metric_value(metrics: &str, series: &str) -> Option<f64> {
+    metrics.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.split_whitespace().next()?.parse().ok())
+}
+
+/// The values of every series whose line starts with `prefix`.
+pub fn metric_values(metrics: &str, prefix: &str) -> Vec<f64> {
+    metrics.lines().filter(|l| l.starts_with(prefix)).filter_map(|l| l.split_whitespace().last()?.parse().ok()).collect()
+}
+
 /// MariaDB of the local stack (a URL with the stack's throwaway password).
 pub fn mysql_url() -> String {
     std::env::var("PIPELINE_MYSQL_URL").unwrap_or_else(|_| "mysql://pipeline:pipeline@127.0.0.1:13306/pinterest".to_string())
