@@ -82,42 +82,35 @@ pub fn run(args: TestArgs) -> Result<()> {
     let outcomes = stack::up_services(&Service::ALL)?;
     let started: Vec<Service> = outcomes.iter().filter(|(_, o)| *o == UpOutcome::Started).map(|(s, _)| *s).collect();
 
-    // Fault-scenario tests append a row each; the table is printed at the end.
-    let scenarios = paths::log_dir().join("test-scenarios.jsonl");
+    // Fault-scenario tests append a row each to the pass's report file; its
+    // table is printed after the pass.
     std::fs::create_dir_all(paths::log_dir())?;
-    let _ = std::fs::remove_file(&scenarios);
-    let mut cmd = paths::cargo_command();
-    cmd.args(["test", "--workspace", "--no-fail-fast"])
-        .args(&args.cargo_args)
-        .envs(stack::client_env())
-        .envs(python.clone())
-        .env("PIPELINE_BIN", &bin)
-        .env("PIPELINE_SCENARIO_REPORT", &scenarios)
-        .env("PIPELINE_LOCALSTACK_ENDPOINT", stack::localstack_endpoint())
-        .env("PIPELINE_CHROMIUM", "chromium")
-        // Tests want an answer, not the SDK's retries against a local server.
-        .env("AWS_MAX_ATTEMPTS", "1");
-    let status = cmd.status()?;
+    let test_command = |report: &std::path::Path| {
+        let _ = std::fs::remove_file(report);
+        let mut cmd = paths::cargo_command();
+        cmd.envs(stack::client_env())
+            .envs(python.clone())
+            .env("PIPELINE_BIN", &bin)
+            .env("PIPELINE_SCENARIO_REPORT", report)
+            .env("PIPELINE_LOCALSTACK_ENDPOINT", stack::localstack_endpoint())
+            .env("PIPELINE_CHROMIUM", "chromium")
+            // Tests want an answer, not the SDK's retries against a local server.
+            .env("AWS_MAX_ATTEMPTS", "1");
+        cmd
+    };
+    let scenarios = paths::log_dir().join("test-scenarios.jsonl");
+    let status = test_command(&scenarios).args(["test", "--workspace", "--no-fail-fast"]).args(&args.cargo_args).status()?;
     print_scenarios(&scenarios, "fault scenarios:");
 
     // The same AWS-facing tests once more, with LocalStack as the AWS. A
     // filter given after `--` applies to this pass too.
-    let localstack_scenarios = paths::log_dir().join("test-scenarios-localstack.jsonl");
-    let _ = std::fs::remove_file(&localstack_scenarios);
     let localstack_status = match localstack_pass_args(&args.cargo_args) {
         None => None,
         Some(pass_args) => {
-            let mut cmd = paths::cargo_command();
-            cmd.args(pass_args)
-                .envs(stack::client_env())
-                .env("AWS_ENDPOINT_URL", stack::localstack_endpoint())
-                .envs(python)
-                .env("PIPELINE_BIN", &bin)
-                .env("PIPELINE_SCENARIO_REPORT", &localstack_scenarios)
-                .env("AWS_MAX_ATTEMPTS", "1");
+            let scenarios = paths::log_dir().join("test-scenarios-localstack.jsonl");
             eprintln!("\nthe AWS-facing tests again, against LocalStack at {}:", stack::localstack_endpoint());
-            let status = cmd.status()?;
-            print_scenarios(&localstack_scenarios, "fault scenarios against LocalStack:");
+            let status = test_command(&scenarios).args(pass_args).env("AWS_ENDPOINT_URL", stack::localstack_endpoint()).status()?;
+            print_scenarios(&scenarios, "fault scenarios against LocalStack:");
             Some(status)
         }
     };
