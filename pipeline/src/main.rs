@@ -38,8 +38,27 @@ struct KafkaArgs {
     #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS", default_value = kafka::LOCAL_BOOTSTRAP)]
     bootstrap_servers: String,
     /// Extra librdkafka setting, repeatable (e.g. -X security.protocol=SASL_SSL).
+    /// Given after --kafka-auth's settings, so they can change those.
     #[arg(short = 'X', value_parser = kafka::parse_override)]
     kafka_setting: Vec<(String, String)>,
+    /// How the clients authenticate. msk-iam: SASL/OAUTHBEARER over TLS
+    /// with a token signed by the standard AWS credentials chain (the
+    /// instance profile on EC2), for the IAM listener (port 9098) of the
+    /// MSK cluster `cargo xtask provision` makes.
+    #[arg(long, value_enum, env = "PIPELINE_KAFKA_AUTH", default_value_t = kafka::KafkaAuthMode::None)]
+    kafka_auth: kafka::KafkaAuthMode,
+    /// Region of the MSK cluster the tokens are for; default: AWS_REGION,
+    /// the profile's, the instance's, then us-east-1.
+    #[arg(long, value_name = "REGION")]
+    msk_region: Option<String>,
+}
+
+impl KafkaArgs {
+    /// The authentication the clients share; for MSK IAM the credentials
+    /// are looked up now, so their absence is the first error.
+    async fn auth(&self) -> Result<kafka::KafkaAuth> {
+        Ok(kafka::KafkaAuth::resolve(self.kafka_auth, self.msk_region.clone()).await?)
+    }
 }
 
 #[derive(Args, Clone)]
@@ -447,7 +466,9 @@ async fn main() -> Result<()> {
                 None => None,
                 Some(name) => Some(required_header(&name, require_header_value_file.as_deref())?),
             };
+            let kafka_auth = kafka.auth().await?;
             let config = IngestConfig {
+                kafka_auth,
                 required_header,
                 body_timeout: Duration::from_secs_f64(body_timeout),
                 kinesis: Some(aws.target()),
@@ -467,9 +488,11 @@ async fn main() -> Result<()> {
         Command::Topics { action: TopicsAction::Create { kafka, uid, partitions, replication, wait_secs } } => {
             let names = uid.names()?;
             let wait = Duration::try_from_secs_f64(wait_secs).context("--wait-secs must be a positive number")?;
-            kafka::wait_ready_with(&kafka.bootstrap_servers, &kafka.kafka_setting, wait).await?;
+            let auth = kafka.auth().await?;
+            kafka::wait_ready_with(&kafka.bootstrap_servers, &auth, &kafka.kafka_setting, wait).await?;
             let created =
-                kafka::ensure_topics(&kafka.bootstrap_servers, &kafka.kafka_setting, &names.topics(), partitions, replication).await?;
+                kafka::ensure_topics(&kafka.bootstrap_servers, &auth, &kafka.kafka_setting, &names.topics(), partitions, replication)
+                    .await?;
             for t in names.topics() {
                 let state = if created.contains(&t) { "created" } else { "exists" };
                 println!("{t}\t{state}");
@@ -478,6 +501,7 @@ async fn main() -> Result<()> {
         Command::Status { kafka, uid, aws, sink, group_id, delta, batch_output, json } => {
             let names = uid.names()?;
             let config = pipeline::status::StatusConfig {
+                kafka_auth: kafka.auth().await?,
                 bootstrap: kafka.bootstrap_servers,
                 kafka_overrides: kafka.kafka_setting,
                 group_id: group_id.unwrap_or_else(|| format!("{}-connector", names.uid())),
@@ -543,6 +567,7 @@ async fn main() -> Result<()> {
                 &group_id.unwrap_or_else(|| format!("{}-connector", names.uid())),
                 location.clone(),
             );
+            config.kafka_auth = kafka.auth().await?;
             config.kafka_overrides = kafka.kafka_setting;
             config.aws = aws.target();
             config.flush_size = flush_size;

@@ -23,6 +23,7 @@ pub struct StatusConfig {
     pub names: Names,
     pub bootstrap: String,
     pub kafka_overrides: Vec<(String, String)>,
+    pub kafka_auth: crate::kafka::KafkaAuth,
     /// The sink's consumer group (`<uid>-connector` by default).
     pub group_id: String,
     pub sink: Option<Location>,
@@ -123,9 +124,11 @@ pub async fn collect(config: &StatusConfig) -> Status {
 /// nothing (it only asks), in a blocking task.
 async fn kafka_status(config: StatusConfig) -> Result<Vec<TopicStatus>, String> {
     tokio::task::spawn_blocking(move || {
-        let mut client = crate::kafka::client_config(&config.bootstrap, &config.kafka_overrides);
+        let mut client = crate::kafka::client_config(&config.bootstrap, &config.kafka_auth, &config.kafka_overrides);
         client.set("group.id", &config.group_id).set("enable.auto.commit", "false");
-        let consumer: BaseConsumer = client.create().map_err(|e| format!("Kafka client: {e}"))?;
+        let consumer: BaseConsumer<crate::kafka::AuthContext> =
+            client.create_with_context(config.kafka_auth.context()).map_err(|e| format!("Kafka client: {e}"))?;
+        config.kafka_auth.prime(consumer.client());
         let mut out = Vec::new();
         for topic in config.names.topics() {
             let metadata = consumer

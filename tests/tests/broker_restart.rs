@@ -101,7 +101,9 @@ async fn acknowledged_records_survive_a_broker_restart_exactly_once() {
     common::require_kafka().await;
     let names = common::fresh_names();
     let topic = names.topic(Kind::Geo);
-    pipeline::kafka::ensure_topics(&common::bootstrap(), &[], std::slice::from_ref(&topic), 3, 1).await.unwrap();
+    pipeline::kafka::ensure_topics(&common::bootstrap(), &pipeline::kafka::KafkaAuth::none(), &[], std::slice::from_ref(&topic), 3, 1)
+        .await
+        .unwrap();
     let server = ingest::start(IngestConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         bootstrap: common::bootstrap(),

@@ -65,6 +65,11 @@ const REQUIREMENTS: &[Requirement] = &[
     Requirement { what: "pkg-config", package: "pkg-config", present: || has_command("pkg-config") },
     Requirement { what: "MariaDB server (holds the emulator's source tables)", package: "mariadb-server", present: || mariadbd().is_ok() },
     Requirement {
+        what: "OpenSSL headers (librdkafka's TLS, which MSK's listeners need)",
+        package: "libssl-dev",
+        present: || succeeds("pkg-config", &["--exists", "openssl"]),
+    },
+    Requirement {
         what: "libcurl headers (librdkafka includes curl.h)",
         package: "libcurl4-openssl-dev",
         present: || succeeds("pkg-config", &["--exists", "libcurl"]),
@@ -104,9 +109,24 @@ pub fn ensure_localstack_packages() -> Result<()> {
 const TEST_REQUIREMENTS: &[Requirement] =
     &[Requirement { what: "Chromium (loads the batch report, headless)", package: "chromium", present: || has_command("chromium") }];
 
-/// What `cargo xtask test` needs: the system packages, LocalStack's and the browser.
+/// The MSK IAM test broker's token verifier is compiled on first start.
+const MSK_IAM_REQUIREMENTS: &[Requirement] = &[Requirement {
+    what: "a JDK's javac (compiles the MSK IAM test broker's token verifier)",
+    package: "openjdk-17-jdk-headless",
+    present: || has_command("javac"),
+}];
+
+/// [`ensure_system_packages`] plus what the MSK IAM test broker needs.
+pub fn ensure_msk_iam_packages() -> Result<()> {
+    ensure_packages(REQUIREMENTS)?;
+    ensure_packages(MSK_IAM_REQUIREMENTS)
+}
+
+/// What `cargo xtask test` needs: the system packages, LocalStack's, the
+/// MSK IAM broker's and the browser.
 pub fn ensure_test_packages() -> Result<()> {
     ensure_localstack_packages()?;
+    ensure_packages(MSK_IAM_REQUIREMENTS)?;
     ensure_packages(TEST_REQUIREMENTS)
 }
 

@@ -72,6 +72,11 @@ enum LocalAction {
         /// a second local AWS beside moto: S3, STS, IAM, EC2, API Gateway, Kinesis.
         #[arg(long)]
         localstack: bool,
+        /// Also start a second Kafka broker at 127.0.0.1:19094 whose client
+        /// listener takes only MSK IAM tokens (SASL_PLAINTEXT/OAUTHBEARER,
+        /// signature checked for the test key pair; needs a JDK's javac).
+        #[arg(long)]
+        msk_iam: bool,
     },
     /// Stop the services.
     Down,
@@ -82,14 +87,18 @@ enum LocalAction {
 
 fn main() -> Result<()> {
     match Cli::parse().command {
-        Cmd::Local { action: LocalAction::Up { localstack } } => {
+        Cmd::Local { action: LocalAction::Up { localstack, msk_iam } } => {
+            let mut services = stack::Service::DEFAULT.to_vec();
+            install::ensure_system_packages()?;
             if localstack {
                 install::ensure_localstack_packages()?;
-                stack::up_services(&stack::Service::ALL)?;
-            } else {
-                install::ensure_system_packages()?;
-                stack::up()?;
+                services.push(stack::Service::Localstack);
             }
+            if msk_iam {
+                install::ensure_msk_iam_packages()?;
+                services.push(stack::Service::KafkaMskIam);
+            }
+            stack::up_services(&services)?;
             for line in stack::status() {
                 println!("{line}");
             }

@@ -1,7 +1,9 @@
 //! The local stack: a real Apache Kafka broker (KRaft, single node), a
 //! moto server for the AWS APIs and a MariaDB server holding the source
 //! tables, all on 127.0.0.1, with pid files, data and logs under `.local/`;
-//! with `--localstack`, LocalStack as a second local AWS beside moto.
+//! with `--localstack`, LocalStack as a second local AWS beside moto; with
+//! `--msk-iam`, a second broker whose only client listener takes MSK IAM
+//! tokens (SASL/OAUTHBEARER), checked against a test key pair.
 //! `up` is idempotent: a healthy running service is reused.
 
 use std::io::{Read, Write};
@@ -19,6 +21,16 @@ use crate::paths;
 
 pub const KAFKA_PORT: u16 = 19092;
 pub const KAFKA_CONTROLLER_PORT: u16 = 19093;
+/// The MSK IAM broker: its SASL_PLAINTEXT/OAUTHBEARER client listener, its
+/// controller, and the plain listener it talks to itself on.
+pub const MSK_IAM_KAFKA_PORT: u16 = 19094;
+const MSK_IAM_CONTROLLER_PORT: u16 = 19095;
+const MSK_IAM_INTERNAL_PORT: u16 = 19096;
+/// The one key pair the MSK IAM broker accepts tokens of, and the region
+/// they must be for. Made up, like moto's: they open nothing anywhere else.
+pub const MSK_IAM_ACCESS_KEY_ID: &str = "AKIDPIPELINELOCALMSK";
+pub const MSK_IAM_SECRET_ACCESS_KEY: &str = "local-msk-iam-broker-test-secret";
+pub const MSK_IAM_REGION: &str = "us-east-1";
 pub const MOTO_PORT: u16 = 5000;
 pub const MARIADB_PORT: u16 = 13306;
 /// LocalStack's gateway (its usual port).
@@ -34,6 +46,10 @@ const MARIADB_PASSWORD: &str = "pipeline";
 
 pub fn kafka_bootstrap() -> String {
     format!("127.0.0.1:{KAFKA_PORT}")
+}
+
+pub fn msk_iam_bootstrap() -> String {
+    format!("127.0.0.1:{MSK_IAM_KAFKA_PORT}")
 }
 
 pub fn moto_endpoint() -> String {
@@ -68,12 +84,13 @@ pub enum Service {
     Moto,
     Mariadb,
     Localstack,
+    KafkaMskIam,
 }
 
 impl Service {
     /// What `up` starts by default.
     pub const DEFAULT: [Service; 3] = [Service::Kafka, Service::Moto, Service::Mariadb];
-    pub const ALL: [Service; 4] = [Service::Kafka, Service::Moto, Service::Mariadb, Service::Localstack];
+    pub const ALL: [Service; 5] = [Service::Kafka, Service::Moto, Service::Mariadb, Service::Localstack, Service::KafkaMskIam];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -81,7 +98,13 @@ impl Service {
             Service::Moto => "moto",
             Service::Mariadb => "mariadb",
             Service::Localstack => "localstack",
+            Service::KafkaMskIam => "kafka-msk-iam",
         }
+    }
+
+    /// Started only when asked for (`local up --localstack`, `--msk-iam`).
+    fn optional(self) -> bool {
+        matches!(self, Service::Localstack | Service::KafkaMskIam)
     }
 
     fn port(self) -> u16 {
@@ -90,6 +113,7 @@ impl Service {
             Service::Moto => MOTO_PORT,
             Service::Mariadb => MARIADB_PORT,
             Service::Localstack => LOCALSTACK_PORT,
+            Service::KafkaMskIam => MSK_IAM_KAFKA_PORT,
         }
     }
 
@@ -99,6 +123,7 @@ impl Service {
             Service::Moto => moto_endpoint(),
             Service::Mariadb => format!("127.0.0.1:{MARIADB_PORT}"),
             Service::Localstack => localstack_endpoint(),
+            Service::KafkaMskIam => msk_iam_bootstrap(),
         }
     }
 
@@ -118,6 +143,9 @@ impl Service {
             Service::Moto => "moto_server",
             Service::Mariadb => "mariadbd",
             Service::Localstack => "localstack.runtime.main",
+            // Both brokers run kafka.Kafka; this one's properties file is
+            // under its own directory.
+            Service::KafkaMskIam => "kafka-msk-iam/server.properties",
         }
     }
 
@@ -138,7 +166,7 @@ impl Service {
         match self {
             // An open broker port after start-up means the broker has
             // finished recovery; clients retry metadata anyway.
-            Service::Kafka => true,
+            Service::Kafka | Service::KafkaMskIam => true,
             Service::Moto | Service::Localstack => {
                 let path = if self == Service::Moto { "/moto-api/" } else { "/_localstack/health" };
                 let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
@@ -168,6 +196,7 @@ impl Service {
     fn spawn(self) -> Result<std::process::Child> {
         let mut cmd = match self {
             Service::Kafka => kafka_command()?,
+            Service::KafkaMskIam => msk_iam_kafka_command()?,
             Service::Moto => {
                 let bin = install::python_venv("moto", &[MOTO_REQUIREMENT])?;
                 let mut c = Command::new(bin.join("moto_server"));
@@ -229,8 +258,54 @@ fn localstack_command() -> Result<Command> {
 }
 
 fn kafka_command() -> Result<Command> {
+    let listeners = format!(
+        "listeners=PLAINTEXT://127.0.0.1:{KAFKA_PORT},CONTROLLER://127.0.0.1:{KAFKA_CONTROLLER_PORT}\n\
+         advertised.listeners=PLAINTEXT://127.0.0.1:{KAFKA_PORT}\n\
+         controller.quorum.voters=1@127.0.0.1:{KAFKA_CONTROLLER_PORT}\n\
+         listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n"
+    );
+    kafka_broker_command("kafka", &listeners, None)
+}
+
+/// The MSK IAM broker: clients reach it only on a SASL_PLAINTEXT listener
+/// whose OAUTHBEARER tokens `MskIamTokenVerifier` (xtask/files/, compiled
+/// here with the JDK's javac) checks as MSK would, against
+/// [`MSK_IAM_ACCESS_KEY_ID`] and [`MSK_IAM_SECRET_ACCESS_KEY`].
+fn msk_iam_kafka_command() -> Result<Command> {
     let libs = install::kafka_libs()?;
-    let dir = paths::local_dir().join("kafka");
+    let dir = paths::local_dir().join("kafka-msk-iam");
+    let src = dir.join("src/MskIamTokenVerifier.java");
+    let classes = dir.join("classes");
+    std::fs::create_dir_all(src.parent().expect("has a parent"))?;
+    let source = include_str!("../files/MskIamTokenVerifier.java");
+    if std::fs::read_to_string(&src).ok().as_deref() != Some(source) || !classes.join("pipeline/msk/MskIamTokenVerifier.class").exists() {
+        std::fs::write(&src, source)?;
+        install::run_logged(
+            Command::new("javac").arg("-cp").arg(format!("{}/*", libs.display())).arg("-d").arg(&classes).arg(&src),
+            &paths::log_dir().join("kafka-msk-iam-javac.log"),
+        )
+        .context("compiling the MSK IAM token verifier (needs a JDK: sudo apt-get install -y openjdk-17-jdk-headless)")?;
+    }
+    let listeners = format!(
+        "listeners=CLIENT://127.0.0.1:{MSK_IAM_KAFKA_PORT},INTERNAL://127.0.0.1:{MSK_IAM_INTERNAL_PORT},CONTROLLER://127.0.0.1:{MSK_IAM_CONTROLLER_PORT}\n\
+         advertised.listeners=CLIENT://127.0.0.1:{MSK_IAM_KAFKA_PORT},INTERNAL://127.0.0.1:{MSK_IAM_INTERNAL_PORT}\n\
+         controller.quorum.voters=1@127.0.0.1:{MSK_IAM_CONTROLLER_PORT}\n\
+         listener.security.protocol.map=CLIENT:SASL_PLAINTEXT,INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
+         inter.broker.listener.name=INTERNAL\n\
+         listener.name.client.sasl.enabled.mechanisms=OAUTHBEARER\n\
+         listener.name.client.oauthbearer.sasl.server.callback.handler.class=pipeline.msk.MskIamTokenVerifier\n\
+         listener.name.client.oauthbearer.sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required \
+         accessKeyId=\"{MSK_IAM_ACCESS_KEY_ID}\" secretAccessKey=\"{MSK_IAM_SECRET_ACCESS_KEY}\" region=\"{MSK_IAM_REGION}\" \
+         unsecuredLoginStringClaim_sub=\"broker\";\n"
+    );
+    kafka_broker_command("kafka-msk-iam", &listeners, Some(&classes))
+}
+
+/// A single-node KRaft broker under `.local/<name>/` with these listeners,
+/// optionally with more classes on its classpath.
+fn kafka_broker_command(name: &str, listeners: &str, extra_classes: Option<&std::path::Path>) -> Result<Command> {
+    let libs = install::kafka_libs()?;
+    let dir = paths::local_dir().join(name);
     let data = dir.join("data");
     std::fs::create_dir_all(&dir)?;
     let props = dir.join("server.properties");
@@ -240,11 +315,8 @@ fn kafka_command() -> Result<Command> {
             "# Written by cargo xtask local up; edits are overwritten.\n\
              process.roles=broker,controller\n\
              node.id=1\n\
-             controller.quorum.voters=1@127.0.0.1:{KAFKA_CONTROLLER_PORT}\n\
-             listeners=PLAINTEXT://127.0.0.1:{KAFKA_PORT},CONTROLLER://127.0.0.1:{KAFKA_CONTROLLER_PORT}\n\
-             advertised.listeners=PLAINTEXT://127.0.0.1:{KAFKA_PORT}\n\
+             {listeners}\
              controller.listener.names=CONTROLLER\n\
-             listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
              log.dirs={data}\n\
              num.partitions=3\n\
              # As on MSK: topics are created on purpose, never by a typo.\n\
@@ -266,7 +338,10 @@ fn kafka_command() -> Result<Command> {
          log4j.appender.stdout.layout=org.apache.log4j.PatternLayout\n\
          log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n\n",
     )?;
-    let classpath = format!("{}/*", libs.display());
+    let mut classpath = format!("{}/*", libs.display());
+    if let Some(extra) = extra_classes {
+        classpath = format!("{}:{classpath}", extra.display());
+    }
     if !data.join("meta.properties").exists() {
         let out = Command::new("java")
             .args(["-cp", &classpath, "kafka.tools.StorageTool", "random-uuid"])
@@ -281,7 +356,7 @@ fn kafka_command() -> Result<Command> {
                 .arg(format!("-Dlog4j.configuration=file:{}", log4j.display()))
                 .args(["-cp", &classpath, "kafka.tools.StorageTool", "format", "-t", &cluster_id, "-c"])
                 .arg(&props),
-            &paths::log_dir().join("kafka-format.log"),
+            &paths::log_dir().join(format!("{name}-format.log")),
         )
         .context("formatting the Kafka data directory")?;
     }
@@ -496,18 +571,18 @@ fn signal(pid: u32, sig: &str) {
 
 /// One line per service: state, pid, address, log.
 pub fn status() -> Vec<String> {
-    let mut lines = vec![format!("{:<10} {:<9} {:<8} {:<24} {}", "name", "state", "pid", "address", "log")];
+    let mut lines = vec![format!("{:<14} {:<9} {:<8} {:<24} {}", "name", "state", "pid", "address", "log")];
     for svc in Service::ALL {
         let (state, pid) = match svc.pid() {
             Some(pid) if svc.healthy() => ("healthy", pid.to_string()),
             Some(pid) => ("starting", pid.to_string()),
-            None if svc == Service::Localstack => ("off", "-".into()),
+            None if svc.optional() => ("off", "-".into()),
             None => ("stopped", "-".into()),
         };
-        lines.push(format!("{:<10} {:<9} {:<8} {:<24} {}", svc.name(), state, pid, svc.address(), svc.log_file().display()));
+        lines.push(format!("{:<14} {:<9} {:<8} {:<24} {}", svc.name(), state, pid, svc.address(), svc.log_file().display()));
     }
     lines.push(format!(
-        "kafka {KAFKA_VERSION} (KRaft), {MOTO_REQUIREMENT}, MariaDB from Debian's mariadb-server; source tables at {}; LocalStack ({}) with `local up --localstack`",
+        "kafka {KAFKA_VERSION} (KRaft), {MOTO_REQUIREMENT}, MariaDB from Debian's mariadb-server; source tables at {}; LocalStack ({}) with `local up --localstack`; the MSK IAM broker with `local up --msk-iam`",
         mysql_url(),
         LOCALSTACK_REQUIREMENTS[0]
     ));

@@ -24,7 +24,11 @@ const PYTHON_TOOLS: [(&str, &str, &[&str]); 4] = [
     ("PIPELINE_AIRFLOW3_PYTHON", "airflow3", &["apache-airflow==3.3.2", "apache-airflow-providers-databricks==7.23.0"]),
     // MWAA runs Airflow 2.10: the rendered DAG must import there too.
     ("PIPELINE_AIRFLOW2_PYTHON", "airflow2", &["apache-airflow==2.10.5", "apache-airflow-providers-databricks<7"]),
-    ("PIPELINE_CLIENTS_PYTHON", "clients", &["requests==2.34.2", "deltalake==1.6.6", "pyarrow==26.0.1", "aiohttp==3.14.5"]),
+    (
+        "PIPELINE_CLIENTS_PYTHON",
+        "clients",
+        &["requests==2.34.2", "deltalake==1.6.6", "pyarrow==26.0.1", "aiohttp==3.14.5", "aws-msk-iam-sasl-signer-python==1.0.2"],
+    ),
 ];
 
 /// Install the venvs side by side (downloads dominate), and return the
@@ -93,6 +97,10 @@ pub fn run(args: TestArgs) -> Result<()> {
             .env("PIPELINE_BIN", &bin)
             .env("PIPELINE_SCENARIO_REPORT", report)
             .env("PIPELINE_LOCALSTACK_ENDPOINT", stack::localstack_endpoint())
+            .env("PIPELINE_MSK_IAM_BOOTSTRAP", stack::msk_iam_bootstrap())
+            .env("PIPELINE_MSK_IAM_ACCESS_KEY_ID", stack::MSK_IAM_ACCESS_KEY_ID)
+            .env("PIPELINE_MSK_IAM_SECRET_ACCESS_KEY", stack::MSK_IAM_SECRET_ACCESS_KEY)
+            .env("PIPELINE_MSK_IAM_REGION", stack::MSK_IAM_REGION)
             .env("PIPELINE_CHROMIUM", "chromium")
             // Tests want an answer, not the SDK's retries against a local server.
             .env("AWS_MAX_ATTEMPTS", "1");

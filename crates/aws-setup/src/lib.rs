@@ -11,6 +11,7 @@
 //! - credentials otherwise come from the standard AWS chain (environment,
 //!   profile, SSO, web identity, the instance profile on EC2).
 
+pub mod msk_iam;
 pub mod s3;
 
 use aws_config::meta::region::ProvideRegion;
@@ -105,7 +106,7 @@ pub async fn credentials(config: &SdkConfig) -> Result<Credentials, AwsSetupErro
 }
 
 /// An error with its sources, one line.
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut out = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

@@ -77,8 +77,9 @@ fn records(names: &Names, rounds: u64) -> Vec<(String, Vec<u8>)> {
 /// the long-running ingest server it is compared with; left out where the
 /// topics must hold exactly `records`.
 pub async fn produce_direct(bootstrap: &str, records: &[(String, Vec<u8>)], warm_up: bool) -> Result<f64, BenchError> {
-    let producer: FutureProducer =
-        kafka::reliable_producer_config(bootstrap, &[], Duration::from_secs(60)).create().map_err(step("creating the producer"))?;
+    let producer: FutureProducer = kafka::reliable_producer_config(bootstrap, &kafka::KafkaAuth::none(), &[], Duration::from_secs(60))
+        .create()
+        .map_err(step("creating the producer"))?;
     if warm_up {
         let topics: std::collections::BTreeSet<&str> = records.iter().map(|(t, _)| t.as_str()).collect();
         for topic in topics {
@@ -209,7 +210,9 @@ pub async fn ingest(bootstrap: &str, records_per_run: u64, runs: usize) -> Resul
             let names = fresh_names("bench");
             let peer_names = fresh_names("bench");
             for n in [&names, &peer_names] {
-                kafka::ensure_topics(bootstrap, &[], &n.topics(), 3, 1).await.map_err(step("creating topics"))?;
+                kafka::ensure_topics(bootstrap, &kafka::KafkaAuth::none(), &[], &n.topics(), 3, 1)
+                    .await
+                    .map_err(step("creating topics"))?;
             }
             // The same records, generated once; the peer's go to its own topics.
             let our_records = records(&names, rounds);
@@ -258,7 +261,9 @@ async fn ingest_under_wrk(bootstrap: &str, base: &str, runs: usize) -> Result<Me
     for _ in 0..runs {
         let names = fresh_names("bench");
         let topic = names.topic(Kind::Pin);
-        kafka::ensure_topics(bootstrap, &[], std::slice::from_ref(&topic), 3, 1).await.map_err(step("creating topics"))?;
+        kafka::ensure_topics(bootstrap, &kafka::KafkaAuth::none(), &[], std::slice::from_ref(&topic), 3, 1)
+            .await
+            .map_err(step("creating topics"))?;
         let value = &records(&names, 1)[0].1;
         let body = format!("{{\"records\":[{{\"value\":{}}}]}}", String::from_utf8_lossy(value));
         let script = dir.path().join("post.lua");
@@ -326,8 +331,10 @@ fn parse_wrk(text: &str) -> Option<(u64, f64, u64)> {
 
 /// Records stored in a topic: the sum of its partitions' end offsets.
 async fn end_offsets_sum(bootstrap: &str, topic: &str, partitions: i32) -> Result<u64, BenchError> {
-    let consumer: rdkafka::consumer::BaseConsumer =
-        kafka::client_config(bootstrap, &[]).set("group.id", "bench-offsets").create().map_err(step("creating a consumer"))?;
+    let consumer: rdkafka::consumer::BaseConsumer = kafka::client_config(bootstrap, &kafka::KafkaAuth::none(), &[])
+        .set("group.id", "bench-offsets")
+        .create()
+        .map_err(step("creating a consumer"))?;
     let topic = topic.to_string();
     tokio::task::spawn_blocking(move || {
         use rdkafka::consumer::Consumer as _;
@@ -362,7 +369,9 @@ pub async fn sink(
         let (mut ours, mut peer) = (Vec::new(), Vec::new());
         for run in 0..runs {
             let names = fresh_names("bench");
-            kafka::ensure_topics(bootstrap, &[], &names.topics(), 3, 1).await.map_err(step("creating topics"))?;
+            kafka::ensure_topics(bootstrap, &kafka::KafkaAuth::none(), &[], &names.topics(), 3, 1)
+                .await
+                .map_err(step("creating topics"))?;
             let recs = records(&names, rounds);
             produce_direct(bootstrap, &recs, false).await?;
 
@@ -725,7 +734,7 @@ pub async fn e2e(
     let (mut p50s, mut p99s, mut peer50s, mut peer99s) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for run in 0..runs.max(1) {
         let names = fresh_names("be");
-        kafka::ensure_topics(bootstrap, &[], &names.topics(), 3, 1).await.map_err(step("creating topics"))?;
+        kafka::ensure_topics(bootstrap, &kafka::KafkaAuth::none(), &[], &names.topics(), 3, 1).await.map_err(step("creating topics"))?;
         let location = Location::parse(&format!("{bucket_url}/e2e-{}-{run}", names.uid())).map_err(step("location"))?;
         let store = storage::open(&location, aws).await.map_err(step("opening the store"))?;
         let mut config = SinkConfig::new(bootstrap, &names.topics_regex(), &format!("{}-sink", names.uid()), location.clone());

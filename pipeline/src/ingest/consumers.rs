@@ -30,7 +30,7 @@ pub const MAX_RECORDS_BYTES: usize = 8 * 1024 * 1024;
 const DEFAULT_FETCH_WAIT: Duration = Duration::from_millis(1000);
 
 struct Instance {
-    consumer: Arc<BaseConsumer>,
+    consumer: Arc<BaseConsumer<kafka::AuthContext>>,
     format: EmbeddedFormat,
     last_used: std::sync::Mutex<Instant>,
 }
@@ -120,13 +120,15 @@ pub async fn create(
             });
         }
     }
-    let consumer: BaseConsumer = kafka::client_config(&state.config.bootstrap, &state.config.kafka_overrides)
+    let auth = &state.config.kafka_auth;
+    let consumer: BaseConsumer<kafka::AuthContext> = kafka::client_config(&state.config.bootstrap, auth, &state.config.kafka_overrides)
         .set("group.id", &group)
         .set("auto.offset.reset", &reset)
         .set("enable.auto.commit", &auto_commit)
         .set("enable.partition.eof", "false")
-        .create()
+        .create_with_context(auth.context())
         .map_err(ProxyError::kafka)?;
+    auth.prime(consumer.client());
     let instance = Arc::new(Instance { consumer: Arc::new(consumer), format, last_used: std::sync::Mutex::new(Instant::now()) });
     {
         let mut map = state.consumers.by_name.lock().unwrap();
@@ -310,7 +312,10 @@ mod tests {
     #[test]
     fn idle_instances_are_forgotten() {
         let instances = Instances::default();
-        let consumer: BaseConsumer = kafka::client_config("127.0.0.1:1", &[]).set("group.id", "g").create().unwrap();
+        let consumer: BaseConsumer<kafka::AuthContext> = kafka::client_config("127.0.0.1:1", &kafka::KafkaAuth::none(), &[])
+            .set("group.id", "g")
+            .create_with_context(Default::default())
+            .unwrap();
         let old = Arc::new(Instance {
             consumer: Arc::new(consumer),
             format: EmbeddedFormat::Json,

@@ -46,6 +46,8 @@ pub struct IngestConfig {
     pub bootstrap: String,
     /// Extra librdkafka settings (e.g. MSK IAM / TLS).
     pub kafka_overrides: Vec<(String, String)>,
+    /// How the producer and the other clients authenticate (MSK IAM).
+    pub kafka_auth: kafka::KafkaAuth,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
     /// Request body bytes held at once over all requests (raised to at
@@ -80,6 +82,7 @@ impl Default for IngestConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8082)),
             bootstrap: kafka::LOCAL_BOOTSTRAP.to_string(),
             kafka_overrides: Vec::new(),
+            kafka_auth: kafka::KafkaAuth::none(),
             max_body_bytes: 8 * 1024 * 1024,
             max_inflight_body_bytes: 64 * 1024 * 1024,
             delivery_timeout: Duration::from_secs(10),
@@ -135,10 +138,10 @@ struct TopicInfo {
 }
 
 struct AppState {
-    producer: FutureProducer,
+    producer: FutureProducer<kafka::AuthContext>,
     /// For the topic configs `GET /topics/{topic}` reports; made on first
     /// use, so a server that is never asked opens no second client.
-    admin: tokio::sync::OnceCell<rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext>>,
+    admin: tokio::sync::OnceCell<rdkafka::admin::AdminClient<kafka::AuthContext>>,
     config: IngestConfig,
     topics: Mutex<HashMap<String, (Instant, TopicInfo)>>,
     round_robin: std::sync::Mutex<HashMap<String, Arc<AtomicUsize>>>,
@@ -177,9 +180,11 @@ impl RunningIngest {
 
 /// Create the producer, bind the listener and start serving.
 pub async fn start(config: IngestConfig) -> Result<RunningIngest, IngestError> {
-    let producer: FutureProducer = kafka::reliable_producer_config(&config.bootstrap, &config.kafka_overrides, config.delivery_timeout)
-        .create()
-        .map_err(IngestError::Producer)?;
+    let producer: FutureProducer<kafka::AuthContext> =
+        kafka::reliable_producer_config(&config.bootstrap, &config.kafka_auth, &config.kafka_overrides, config.delivery_timeout)
+            .create_with_context(config.kafka_auth.context())
+            .map_err(IngestError::Producer)?;
+    config.kafka_auth.prime(producer.client());
     let listener =
         tokio::net::TcpListener::bind(config.listen).await.map_err(|source| IngestError::Bind { addr: config.listen, source })?;
     let local_addr = listener.local_addr().map_err(|source| IngestError::Bind { addr: config.listen, source })?;
@@ -338,7 +343,7 @@ impl AppState {
         let md = tokio::task::spawn_blocking(move || client.client().fetch_metadata(Some(&name), Duration::from_secs(5)))
             .await
             .map_err(ProxyError::kafka)?
-            .map_err(ProxyError::broker_not_available)?;
+            .map_err(|e| self.unavailable(e))?;
         let Some(t) = md.topics().iter().find(|t| t.name() == topic) else {
             return Err(ProxyError::topic_not_found(topic));
         };
@@ -368,9 +373,13 @@ impl AppState {
         use rdkafka::admin::{AdminOptions, ResourceSpecifier};
         let admin = self
             .admin
-            .get_or_try_init(|| async { kafka::client_config(&self.config.bootstrap, &self.config.kafka_overrides).create() })
+            .get_or_try_init(|| async {
+                kafka::admin_client(&self.config.bootstrap, &self.config.kafka_auth, &self.config.kafka_overrides)
+            })
             .await
             .map_err(ProxyError::kafka)?;
+        // Never polled for the refresh event: a fresh token for each use.
+        self.config.kafka_auth.prime(admin.inner());
         let options = AdminOptions::new().request_timeout(Some(Duration::from_secs(5)));
         let described =
             admin.describe_configs([&ResourceSpecifier::Topic(topic)], &options).await.map_err(ProxyError::broker_not_available)?;
@@ -395,7 +404,17 @@ impl AppState {
         tokio::task::spawn_blocking(move || client.client().fetch_metadata(None, Duration::from_secs(5)))
             .await
             .map_err(ProxyError::kafka)?
-            .map_err(ProxyError::broker_not_available)
+            .map_err(|e| self.unavailable(e))
+    }
+
+    /// 503 for a broker that did not answer, saying so when the reason is
+    /// that it refused our credentials (MSK IAM): retrying will not help
+    /// until those are fixed, and the client should know.
+    fn unavailable(&self, e: impl std::fmt::Display) -> ProxyError {
+        match self.config.kafka_auth.refusal() {
+            Some(refusal) => ProxyError::broker_not_available(format!("{e}; the brokers refused our authentication: {refusal}")),
+            None => ProxyError::broker_not_available(e),
+        }
     }
 
     /// A record for `topic` (of `partitions` partitions), the v2 and v3
@@ -653,7 +672,7 @@ async fn partition_offsets(
     let (low, high) = tokio::task::spawn_blocking(move || client.client().fetch_watermarks(&topic, id, Duration::from_secs(5)))
         .await
         .map_err(ProxyError::kafka)?
-        .map_err(ProxyError::broker_not_available)?;
+        .map_err(|e| state.unavailable(e))?;
     Ok(v2_json(StatusCode::OK, json!({ "beginning_offset": low, "end_offset": high })))
 }
 

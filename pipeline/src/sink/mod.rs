@@ -52,6 +52,8 @@ pub const DEFAULT_UPLOAD_CONCURRENCY: usize = 16;
 pub struct SinkConfig {
     pub bootstrap: String,
     pub kafka_overrides: Vec<(String, String)>,
+    /// How the consumer authenticates (MSK IAM).
+    pub kafka_auth: kafka::KafkaAuth,
     /// `topics.regex`, e.g. `^<uid>\..*`.
     pub topics_regex: String,
     pub group_id: String,
@@ -82,6 +84,7 @@ impl SinkConfig {
         Self {
             bootstrap: bootstrap.to_string(),
             kafka_overrides: Vec::new(),
+            kafka_auth: kafka::KafkaAuth::none(),
             topics_regex: topics_regex.to_string(),
             group_id: group_id.to_string(),
             location,
@@ -111,6 +114,8 @@ pub enum SinkError {
     NothingAssigned { regex: String, waited: Duration },
     #[error("flush.size must be at least 1")]
     FlushSize,
+    #[error(transparent)]
+    Client(#[from] kafka::KafkaError),
 }
 
 /// Counts of a sink run.
@@ -268,7 +273,7 @@ pub async fn run(config: SinkConfig, shutdown: impl std::future::Future<Output =
     }
     let store = crate::storage::open(&config.location, &config.aws).await?;
     let coord = Arc::new(Coordination::default());
-    let mut client = kafka::client_config(&config.bootstrap, &[]);
+    let mut client = kafka::client_config(&config.bootstrap, &config.kafka_auth, &[]);
     client
         .set("group.id", &config.group_id)
         .set("enable.auto.commit", "false")
@@ -286,8 +291,12 @@ pub async fn run(config: SinkConfig, shutdown: impl std::future::Future<Output =
     for (key, value) in &config.kafka_overrides {
         client.set(key, value);
     }
-    let consumer: Arc<BaseConsumer<SinkContext>> =
-        Arc::new(client.create_with_context(SinkContext { coord: coord.clone(), metrics: config.metrics.clone() })?);
+    let consumer: Arc<BaseConsumer<SinkContext>> = Arc::new(client.create_with_context(SinkContext {
+        coord: coord.clone(),
+        metrics: config.metrics.clone(),
+        auth: config.kafka_auth.clone(),
+    })?);
+    config.kafka_auth.prime(consumer.client());
     consumer.subscribe(&[&config.topics_regex])?;
     let (sealed_tx, sealed_rx) = tokio::sync::mpsc::unbounded_channel();
     let reader = Reader::new(config.clone(), consumer.clone(), coord.clone(), sealed_tx);

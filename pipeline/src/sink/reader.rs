@@ -24,11 +24,18 @@ const TICK: Duration = Duration::from_millis(100);
 pub(super) struct SinkContext {
     pub(super) coord: Arc<Coordination>,
     pub(super) metrics: super::SinkMetrics,
+    pub(super) auth: crate::kafka::KafkaAuth,
 }
 
 impl ClientContext for SinkContext {
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
     fn stats(&self, statistics: rdkafka::Statistics) {
         self.metrics.statistics(&statistics);
+    }
+
+    fn generate_oauth_token(&self, _config: Option<&str>) -> Result<rdkafka::client::OAuthToken, Box<dyn std::error::Error>> {
+        self.auth.oauth_token()
     }
 }
 
@@ -145,6 +152,16 @@ impl Reader {
                     last_record = Instant::now();
                     first_record.get_or_insert(last_record);
                     self.add((m.topic().to_string(), m.partition()), m.offset(), m.payload());
+                }
+                // Retrying with the same credentials cannot succeed: stop,
+                // with nothing committed past what was written.
+                Some(Err(e)) if crate::kafka::is_authentication_error(&e) => {
+                    self.coord.stop();
+                    return Err(crate::kafka::KafkaError::Authentication {
+                        bootstrap: self.config.bootstrap.clone(),
+                        detail: e.to_string(),
+                    }
+                    .into());
                 }
                 Some(Err(e)) => tracing::warn!(error = %e, "Kafka consumer error; retrying"),
                 None => {}

@@ -55,7 +55,7 @@ fn sink_config(names: &Names, group: &str, location: Location, flush_size: usize
 /// Every record of the deployment's topics, by (topic, partition, offset):
 /// the `expected` acknowledged ones, and nothing more arriving after them.
 async fn kafka_content(names: &Names, expected: u64) -> BTreeMap<(String, i32, i64), Vec<u8>> {
-    let consumer: StreamConsumer = pipeline::kafka::client_config(&common::bootstrap(), &[])
+    let consumer: StreamConsumer = pipeline::kafka::client_config(&common::bootstrap(), &pipeline::kafka::KafkaAuth::none(), &[])
         .set("group.id", format!("check-{}", uuid::Uuid::new_v4()))
         .set("auto.offset.reset", "earliest")
         .create()
@@ -109,7 +109,7 @@ async fn posted_records_reach_s3_exactly_once_and_feed_the_batch_job() {
     common::require_kafka().await;
     common::set_dummy_aws_env();
     let names = common::fresh_names();
-    pipeline::kafka::ensure_topics(&common::bootstrap(), &[], &names.topics(), 3, 1).await.unwrap();
+    pipeline::kafka::ensure_topics(&common::bootstrap(), &pipeline::kafka::KafkaAuth::none(), &[], &names.topics(), 3, 1).await.unwrap();
     let summary = emulate(&names, 120, 1).await;
     assert_eq!((summary.sent, summary.acked, summary.failed), (360, 360, 0), "{summary}");
     let in_kafka = kafka_content(&names, 360).await;
@@ -153,7 +153,7 @@ async fn posted_records_reach_s3_exactly_once_and_feed_the_batch_job() {
 async fn large_objects_and_uncommitted_rewrites_keep_exactly_once() {
     common::require_kafka().await;
     let names = common::fresh_names();
-    pipeline::kafka::ensure_topics(&common::bootstrap(), &[], &names.topics(), 3, 1).await.unwrap();
+    pipeline::kafka::ensure_topics(&common::bootstrap(), &pipeline::kafka::KafkaAuth::none(), &[], &names.topics(), 3, 1).await.unwrap();
     let summary = emulate(&names, 300, 25).await;
     assert_eq!(summary.acked, 900, "{summary}");
     let in_kafka = kafka_content(&names, 900).await;
@@ -190,7 +190,7 @@ async fn sink_killed_with_sigkill_and_restarted_loses_and_repeats_nothing() {
     common::require_kafka().await;
     common::set_dummy_aws_env();
     let names = common::fresh_names();
-    pipeline::kafka::ensure_topics(&common::bootstrap(), &[], &names.topics(), 3, 1).await.unwrap();
+    pipeline::kafka::ensure_topics(&common::bootstrap(), &pipeline::kafka::KafkaAuth::none(), &[], &names.topics(), 3, 1).await.unwrap();
     let summary = emulate(&names, 500, 50).await;
     assert_eq!(summary.acked, 1500, "{summary}");
     let in_kafka = kafka_content(&names, 1500).await;
@@ -289,8 +289,10 @@ async fn one_partition_topic() -> (Names, String, rdkafka::producer::FutureProdu
     common::require_kafka().await;
     let names = common::fresh_names();
     let topic = names.topic(Kind::Pin);
-    pipeline::kafka::ensure_topics(&common::bootstrap(), &[], std::slice::from_ref(&topic), 1, 1).await.unwrap();
-    let producer = pipeline::kafka::client_config(&common::bootstrap(), &[]).create().unwrap();
+    pipeline::kafka::ensure_topics(&common::bootstrap(), &pipeline::kafka::KafkaAuth::none(), &[], std::slice::from_ref(&topic), 1, 1)
+        .await
+        .unwrap();
+    let producer = pipeline::kafka::client_config(&common::bootstrap(), &pipeline::kafka::KafkaAuth::none(), &[]).create().unwrap();
     (names, topic, producer)
 }
 
@@ -375,12 +377,14 @@ async fn partitions_moving_between_two_workers_lose_and_repeat_nothing() {
     common::require_kafka().await;
     common::set_dummy_aws_env();
     let names = common::fresh_names();
-    pipeline::kafka::ensure_topics(&common::bootstrap(), &[], &names.topics(), 3, 1).await.unwrap();
+    pipeline::kafka::ensure_topics(&common::bootstrap(), &pipeline::kafka::KafkaAuth::none(), &[], &names.topics(), 3, 1).await.unwrap();
     let client = common::s3_client().await;
     aws_setup::s3::ensure_bucket(&client, &names.sink_bucket()).await.unwrap();
     let s3 = Location::parse(&format!("s3://{}", names.sink_bucket())).unwrap();
     let producer: FutureProducer =
-        pipeline::kafka::reliable_producer_config(&common::bootstrap(), &[], Duration::from_secs(30)).create().unwrap();
+        pipeline::kafka::reliable_producer_config(&common::bootstrap(), &pipeline::kafka::KafkaAuth::none(), &[], Duration::from_secs(30))
+            .create()
+            .unwrap();
     let topics = names.topics();
 
     // Objects cut by time, not size: the next owner of a partition cuts
@@ -469,7 +473,9 @@ async fn every_wire_variant_gives_the_expected_tables_and_nothing_goes_unaccount
     let rounds: Vec<_> = SyntheticSource::new(11, 150).random_rounds(3).take(200).collect();
     for variant in VARIANTS {
         let names = common::fresh_names();
-        pipeline::kafka::ensure_topics(&common::bootstrap(), &[], &names.topics(), 2, 1).await.unwrap();
+        pipeline::kafka::ensure_topics(&common::bootstrap(), &pipeline::kafka::KafkaAuth::none(), &[], &names.topics(), 2, 1)
+            .await
+            .unwrap();
         let mut posted = HashMap::new();
         for kind in Kind::ALL {
             let mut values: Vec<serde_json::Value> = rounds.iter().map(|r| variant.encode(kind, r)).collect();

@@ -49,7 +49,9 @@ async fn hostile_clients_get_their_answers_and_others_are_served_meanwhile() {
     common::require_kafka().await;
     let names = common::fresh_names();
     let topic = names.topic(Kind::Pin);
-    pipeline::kafka::ensure_topics(&common::bootstrap(), &[], std::slice::from_ref(&topic), 1, 1).await.unwrap();
+    pipeline::kafka::ensure_topics(&common::bootstrap(), &pipeline::kafka::KafkaAuth::none(), &[], std::slice::from_ref(&topic), 1, 1)
+        .await
+        .unwrap();
     let config = IngestConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         bootstrap: common::bootstrap(),

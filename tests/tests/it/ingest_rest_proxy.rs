@@ -34,7 +34,7 @@ async fn post(base: &str, topic: &str, content_type: Option<&str>, body: impl In
 }
 
 async fn consume_all(topic: &str, expected: usize) -> HashMap<(i32, i64), Vec<u8>> {
-    let consumer: StreamConsumer = pipeline::kafka::client_config(&common::bootstrap(), &[])
+    let consumer: StreamConsumer = pipeline::kafka::client_config(&common::bootstrap(), &pipeline::kafka::KafkaAuth::none(), &[])
         .set("group.id", format!("check-{}", uuid::Uuid::new_v4()))
         .set("auto.offset.reset", "earliest")
         .create()
@@ -54,7 +54,7 @@ async fn consume_all(topic: &str, expected: usize) -> HashMap<(i32, i64), Vec<u8
 async fn acknowledged_records_are_in_kafka_at_the_answered_offsets() {
     common::require_kafka().await;
     let names = common::fresh_names();
-    pipeline::kafka::ensure_topics(&common::bootstrap(), &[], &names.topics(), 3, 1).await.unwrap();
+    pipeline::kafka::ensure_topics(&common::bootstrap(), &pipeline::kafka::KafkaAuth::none(), &[], &names.topics(), 3, 1).await.unwrap();
     let topic = names.topic(Kind::Pin);
     let (server, base) = start(8 << 20).await;
     let source = pipeline::generate::SyntheticSource::new(11, 500);
@@ -93,7 +93,9 @@ async fn keys_partitions_and_binary_values_are_honoured() {
     common::require_kafka().await;
     let names = common::fresh_names();
     let topic = names.topic(Kind::Geo);
-    pipeline::kafka::ensure_topics(&common::bootstrap(), &[], std::slice::from_ref(&topic), 3, 1).await.unwrap();
+    pipeline::kafka::ensure_topics(&common::bootstrap(), &pipeline::kafka::KafkaAuth::none(), &[], std::slice::from_ref(&topic), 3, 1)
+        .await
+        .unwrap();
     let (server, base) = start(8 << 20).await;
 
     let (status, body) = post(&base, &topic, Some(JSON_V2), json!({"records": [{"value": {"a": 1}, "partition": 2}]}).to_string()).await;
@@ -120,7 +122,9 @@ async fn every_documented_error_is_answered_with_its_code() {
     common::require_kafka().await;
     let names = common::fresh_names();
     let topic = names.topic(Kind::User);
-    pipeline::kafka::ensure_topics(&common::bootstrap(), &[], std::slice::from_ref(&topic), 3, 1).await.unwrap();
+    pipeline::kafka::ensure_topics(&common::bootstrap(), &pipeline::kafka::KafkaAuth::none(), &[], std::slice::from_ref(&topic), 3, 1)
+        .await
+        .unwrap();
     let (server, base) = start(4096).await;
     let one = json!({"records": [{"value": {"ind": 1}}]}).to_string();
 
@@ -214,7 +218,7 @@ async fn python_client(script: &str, args: &[&str]) -> Value {
 async fn python_requests_client_like_the_original_emulator() {
     common::require_kafka().await;
     let names = common::fresh_names();
-    pipeline::kafka::ensure_topics(&common::bootstrap(), &[], &names.topics(), 3, 1).await.unwrap();
+    pipeline::kafka::ensure_topics(&common::bootstrap(), &pipeline::kafka::KafkaAuth::none(), &[], &names.topics(), 3, 1).await.unwrap();
     let (server, base) = start(8 << 20).await;
     let rounds = 20;
     let report = python_client("rest_proxy_client.py", &[&base, names.uid(), &rounds.to_string()]).await;
@@ -256,7 +260,7 @@ async fn python_requests_client_like_the_original_emulator() {
 async fn keep_alive_client_loses_no_request_after_an_early_answer() {
     common::require_kafka().await;
     let names = common::fresh_names();
-    pipeline::kafka::ensure_topics(&common::bootstrap(), &[], &names.topics(), 1, 1).await.unwrap();
+    pipeline::kafka::ensure_topics(&common::bootstrap(), &pipeline::kafka::KafkaAuth::none(), &[], &names.topics(), 1, 1).await.unwrap();
     let topic = names.topic(Kind::Pin);
     let (server, base) = start(8 << 20).await;
     let rounds = 20;
@@ -327,7 +331,9 @@ async fn partition_endpoints_content_negotiation_and_record_limits_answer_as_the
     common::require_kafka().await;
     let names = common::fresh_names();
     let topic = names.topic(Kind::Geo);
-    pipeline::kafka::ensure_topics(&common::bootstrap(), &[], std::slice::from_ref(&topic), 3, 1).await.unwrap();
+    pipeline::kafka::ensure_topics(&common::bootstrap(), &pipeline::kafka::KafkaAuth::none(), &[], std::slice::from_ref(&topic), 3, 1)
+        .await
+        .unwrap();
     let (server, base) = start(4 << 20).await;
     let http = reqwest::Client::new();
     let send = |req: reqwest::RequestBuilder| async move {
@@ -452,7 +458,9 @@ async fn a_required_header_keeps_out_requests_without_it_and_never_shows_its_val
     common::require_kafka().await;
     let names = common::fresh_names();
     let topic = names.topic(Kind::Pin);
-    pipeline::kafka::ensure_topics(&common::bootstrap(), &[], std::slice::from_ref(&topic), 1, 1).await.unwrap();
+    pipeline::kafka::ensure_topics(&common::bootstrap(), &pipeline::kafka::KafkaAuth::none(), &[], std::slice::from_ref(&topic), 1, 1)
+        .await
+        .unwrap();
     let secret = format!("secret-{}", uuid::Uuid::new_v4());
     let config = IngestConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
@@ -498,7 +506,7 @@ async fn emulate_sends_the_api_key_and_without_it_nothing_is_stored() {
     use pipeline::emulate::{self, ApiKey, EmulateConfig, RowSource};
     common::require_kafka().await;
     let names = common::fresh_names();
-    pipeline::kafka::ensure_topics(&common::bootstrap(), &[], &names.topics(), 1, 1).await.unwrap();
+    pipeline::kafka::ensure_topics(&common::bootstrap(), &pipeline::kafka::KafkaAuth::none(), &[], &names.topics(), 1, 1).await.unwrap();
     let key = format!("key-{}", uuid::Uuid::new_v4().simple());
     let server = ingest::start(IngestConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
@@ -551,7 +559,9 @@ async fn the_v3_produce_api_stores_single_and_streamed_records_and_lists_the_clu
     common::require_kafka().await;
     let names = common::fresh_names();
     let topic = names.topic(Kind::User);
-    pipeline::kafka::ensure_topics(&common::bootstrap(), &[], std::slice::from_ref(&topic), 2, 1).await.unwrap();
+    pipeline::kafka::ensure_topics(&common::bootstrap(), &pipeline::kafka::KafkaAuth::none(), &[], std::slice::from_ref(&topic), 2, 1)
+        .await
+        .unwrap();
     let (server, base) = start(8 << 20).await;
     let http = reqwest::Client::new();
 
@@ -559,7 +569,8 @@ async fn the_v3_produce_api_stores_single_and_streamed_records_and_lists_the_clu
     let clusters: Value = http.get(format!("{base}/v3/clusters")).send().await.unwrap().json().await.unwrap();
     let id = clusters["data"][0]["cluster_id"].as_str().unwrap().to_string();
     use rdkafka::producer::Producer as _;
-    let probe: rdkafka::producer::BaseProducer = pipeline::kafka::client_config(&common::bootstrap(), &[]).create().unwrap();
+    let probe: rdkafka::producer::BaseProducer =
+        pipeline::kafka::client_config(&common::bootstrap(), &pipeline::kafka::KafkaAuth::none(), &[]).create().unwrap();
     assert_eq!(Some(id.clone()), probe.client().fetch_cluster_id(Duration::from_secs(5)));
     let topics: Value = http.get(format!("{base}/v3/clusters/{id}/topics")).send().await.unwrap().json().await.unwrap();
     let listed = topics["data"].as_array().unwrap().iter().find(|t| t["topic_name"] == topic.as_str()).expect("the topic is listed");
@@ -637,7 +648,9 @@ async fn v2_consumers_read_json_and_binary_commit_offsets_and_expire_when_idle()
     common::require_kafka().await;
     let names = common::fresh_names();
     let topic = names.topic(Kind::Geo);
-    pipeline::kafka::ensure_topics(&common::bootstrap(), &[], std::slice::from_ref(&topic), 1, 1).await.unwrap();
+    pipeline::kafka::ensure_topics(&common::bootstrap(), &pipeline::kafka::KafkaAuth::none(), &[], std::slice::from_ref(&topic), 1, 1)
+        .await
+        .unwrap();
     let config = IngestConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         bootstrap: common::bootstrap(),

@@ -14,13 +14,23 @@ async fn records_produced_are_consumed_back_byte_for_byte() {
     common::require_kafka().await;
     let names = common::fresh_names();
     let topic = names.topic(contract::Kind::Pin);
-    let created = pipeline::kafka::ensure_topics(&common::bootstrap(), &[], std::slice::from_ref(&topic), 3, 1).await.unwrap();
+    let created =
+        pipeline::kafka::ensure_topics(&common::bootstrap(), &pipeline::kafka::KafkaAuth::none(), &[], std::slice::from_ref(&topic), 3, 1)
+            .await
+            .unwrap();
     assert_eq!(created, vec![topic.clone()]);
     // A second call finds it there and creates nothing.
-    assert!(pipeline::kafka::ensure_topics(&common::bootstrap(), &[], std::slice::from_ref(&topic), 3, 1).await.unwrap().is_empty());
+    assert!(
+        pipeline::kafka::ensure_topics(&common::bootstrap(), &pipeline::kafka::KafkaAuth::none(), &[], std::slice::from_ref(&topic), 3, 1)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
-    let producer: FutureProducer =
-        pipeline::kafka::client_config(&common::bootstrap(), &[]).set("enable.idempotence", "true").create().unwrap();
+    let producer: FutureProducer = pipeline::kafka::client_config(&common::bootstrap(), &pipeline::kafka::KafkaAuth::none(), &[])
+        .set("enable.idempotence", "true")
+        .create()
+        .unwrap();
     let source = pipeline::generate::SyntheticSource::new(3, 1000);
     let mut sent = HashMap::new();
     for i in 0..200u64 {
@@ -32,7 +42,7 @@ async fn records_produced_are_consumed_back_byte_for_byte() {
     }
     assert_eq!(sent.len(), 200, "every record got its own offset");
 
-    let consumer: StreamConsumer = pipeline::kafka::client_config(&common::bootstrap(), &[])
+    let consumer: StreamConsumer = pipeline::kafka::client_config(&common::bootstrap(), &pipeline::kafka::KafkaAuth::none(), &[])
         .set("group.id", format!("{}-roundtrip", names.uid()))
         .set("auto.offset.reset", "earliest")
         .create()

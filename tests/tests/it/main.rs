@@ -16,6 +16,7 @@ mod ingest_memory;
 mod ingest_rest_proxy;
 mod kafka_roundtrip;
 mod metrics;
+mod msk_iam;
 mod mysql_source;
 mod no_secrets;
 mod provision_localstack;

@@ -33,7 +33,9 @@ async fn ingest_metrics_count_what_was_answered_and_stored() {
     common::require_kafka().await;
     let names = common::fresh_names();
     let topic = names.topic(Kind::Pin);
-    pipeline::kafka::ensure_topics(&common::bootstrap(), &[], std::slice::from_ref(&topic), 1, 1).await.unwrap();
+    pipeline::kafka::ensure_topics(&common::bootstrap(), &pipeline::kafka::KafkaAuth::none(), &[], std::slice::from_ref(&topic), 1, 1)
+        .await
+        .unwrap();
     let (server, base) = ingest_server().await;
     let http = reqwest::Client::new();
     for round in 0..5 {
@@ -61,7 +63,7 @@ async fn ingest_metrics_count_what_was_answered_and_stored() {
 async fn sink_metrics_match_the_objects_written_and_the_lag_drains_to_zero() {
     common::require_kafka().await;
     let names = common::fresh_names();
-    pipeline::kafka::ensure_topics(&common::bootstrap(), &[], &names.topics(), 2, 1).await.unwrap();
+    pipeline::kafka::ensure_topics(&common::bootstrap(), &pipeline::kafka::KafkaAuth::none(), &[], &names.topics(), 2, 1).await.unwrap();
     let (server, base) = ingest_server().await;
     let http = reqwest::Client::new();
     for kind in Kind::ALL {

@@ -33,7 +33,7 @@ async fn fresh_database() -> String {
 }
 
 async fn consume(topic: &str, expected: usize) -> Vec<Vec<u8>> {
-    let consumer: StreamConsumer = pipeline::kafka::client_config(&common::bootstrap(), &[])
+    let consumer: StreamConsumer = pipeline::kafka::client_config(&common::bootstrap(), &pipeline::kafka::KafkaAuth::none(), &[])
         .set("group.id", format!("check-{}", uuid::Uuid::new_v4()))
         .set("auto.offset.reset", "earliest")
         .create()
@@ -77,7 +77,7 @@ async fn rows_read_from_mysql_reach_kafka_unchanged() {
     }
 
     let names = common::fresh_names();
-    pipeline::kafka::ensure_topics(&common::bootstrap(), &[], &names.topics(), 3, 1).await.unwrap();
+    pipeline::kafka::ensure_topics(&common::bootstrap(), &pipeline::kafka::KafkaAuth::none(), &[], &names.topics(), 3, 1).await.unwrap();
     let server =
         ingest::start(IngestConfig { listen: "127.0.0.1:0".parse().unwrap(), bootstrap: common::bootstrap(), ..Default::default() })
             .await

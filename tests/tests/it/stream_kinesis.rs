@@ -499,7 +499,7 @@ async fn stream_metrics_show_reads_commits_versions_and_the_lag() {
 #[tokio::test]
 async fn status_reports_offsets_lag_objects_delta_tables_and_the_last_batch() {
     let names = common::fresh_names();
-    pipeline::kafka::ensure_topics(&common::bootstrap(), &[], &names.topics(), 1, 1).await.unwrap();
+    pipeline::kafka::ensure_topics(&common::bootstrap(), &pipeline::kafka::KafkaAuth::none(), &[], &names.topics(), 1, 1).await.unwrap();
     let server = ingest_server().await;
     let base = format!("http://{}", server.local_addr);
     let http = reqwest::Client::new();
@@ -567,6 +567,7 @@ async fn status_reports_offsets_lag_objects_delta_tables_and_the_last_batch() {
     .unwrap();
 
     let config = pipeline::status::StatusConfig {
+        kafka_auth: Default::default(),
         names: names.clone(),
         bootstrap: common::bootstrap(),
         kafka_overrides: Vec::new(),

@@ -1,11 +1,15 @@
 //! Kafka client settings and topic administration shared by the ingest
 //! server, the sink and the tooling.
 
+mod auth;
+
+pub use auth::{AuthContext, KafkaAuth, KafkaAuthMode, is_authentication_error};
+
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::{ClientContext, DefaultClientContext};
+use rdkafka::client::{ClientContext, OAuthToken};
 use rdkafka::consumer::Consumer;
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::producer::{BaseProducer, Producer, ProducerContext};
@@ -28,17 +32,28 @@ pub enum KafkaError {
          Check the security settings (-X security.protocol=..., sasl.*) against the broker's listener"
     )]
     AdminTimedOut { bootstrap: String, waited: Duration },
+    #[error(
+        "the Kafka brokers at {bootstrap} refused our authentication: {detail}. With --kafka-auth msk-iam: \
+         check that the AWS credentials (AWS_PROFILE, the instance profile) are the ones meant, that their \
+         policy allows kafka-cluster:Connect on the cluster, and that --msk-region is the cluster's region"
+    )]
+    Authentication { bootstrap: String, detail: String },
+    #[error(transparent)]
+    MskIam(#[from] aws_setup::msk_iam::MskIamError),
 }
 
 /// Keeps librdkafka's last client-level error (a failed authentication, a
 /// wrong security.protocol, an unresolvable host) so that a timeout can say
 /// why nothing answered instead of only that it timed out.
 #[derive(Default)]
-struct LastClientError(std::sync::Mutex<Option<String>>);
+struct LastClientError {
+    last: std::sync::Mutex<Option<String>>,
+    auth: KafkaAuth,
+}
 
 impl LastClientError {
     fn describe(&self) -> String {
-        self.0.lock().expect("not poisoned").clone().unwrap_or_else(|| "none reported".into())
+        self.last.lock().expect("not poisoned").clone().unwrap_or_else(|| "none reported".into())
     }
 }
 
@@ -48,28 +63,36 @@ impl ProducerContext for LastClientError {
 }
 
 impl ClientContext for LastClientError {
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
+    fn generate_oauth_token(&self, _config: Option<&str>) -> Result<OAuthToken, Box<dyn std::error::Error>> {
+        self.auth.oauth_token()
+    }
+
     // librdkafka says why a connection failed (authentication, protocol
     // mismatch) in its error-level log lines. rdkafka delivers log lines and
     // error events through the main queue, so they arrive only while the
     // client is polled: hence the producer in `wait_ready_with`.
     fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
         tracing::debug!(?level, fac, "librdkafka: {log_message}");
-        *self.0.lock().expect("not poisoned") = Some(log_message.to_string());
+        *self.last.lock().expect("not poisoned") = Some(log_message.to_string());
     }
 
     fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
         tracing::debug!(%error, reason, "kafka client error");
-        *self.0.lock().expect("not poisoned") = Some(format!("{error} ({reason})"));
+        self.auth.observe(&error, reason);
+        *self.last.lock().expect("not poisoned") = Some(format!("{error} ({reason})"));
     }
 }
 
-/// Base client config: the bootstrap servers plus any `key=value` overrides
-/// (e.g. the MSK IAM settings of client.properties).
-pub fn client_config(bootstrap: &str, overrides: &[(String, String)]) -> ClientConfig {
+/// Base client config: the bootstrap servers, what `auth` needs, then any
+/// `key=value` overrides (the -X settings), which win.
+pub fn client_config(bootstrap: &str, auth: &KafkaAuth, overrides: &[(String, String)]) -> ClientConfig {
     let mut cfg = ClientConfig::new();
     cfg.set("bootstrap.servers", bootstrap);
     // librdkafka logs broker disconnects at error level; our own errors say more.
     cfg.set("log_level", "3");
+    auth.apply(&mut cfg);
     for (k, v) in overrides {
         cfg.set(k, v);
     }
@@ -80,8 +103,13 @@ pub fn client_config(bootstrap: &str, overrides: &[(String, String)]) -> ClientC
 /// idempotent, acks=all, and keyed records land where the Java client (and
 /// so the original REST proxy) would put them. Used by the ingest server and
 /// by the direct producer the benchmarks compare it with.
-pub fn reliable_producer_config(bootstrap: &str, overrides: &[(String, String)], delivery_timeout: Duration) -> ClientConfig {
-    let mut cfg = client_config(bootstrap, overrides);
+pub fn reliable_producer_config(
+    bootstrap: &str,
+    auth: &KafkaAuth,
+    overrides: &[(String, String)],
+    delivery_timeout: Duration,
+) -> ClientConfig {
+    let mut cfg = client_config(bootstrap, auth, overrides);
     cfg.set("enable.idempotence", "true")
         .set("acks", "all")
         .set("linger.ms", "5")
@@ -98,21 +126,28 @@ pub fn parse_override(s: &str) -> Result<(String, String), String> {
 
 /// Wait until a broker answers a metadata request, or fail naming the fix.
 pub async fn wait_ready(bootstrap: &str, timeout: Duration) -> Result<Vec<i32>, KafkaError> {
-    wait_ready_with(bootstrap, &[], timeout).await
+    wait_ready_with(bootstrap, &KafkaAuth::none(), &[], timeout).await
 }
 
 /// [`wait_ready`] with the client settings the caller will use (e.g. MSK IAM
 /// authentication), so that a broker that refuses them is reported here,
-/// with librdkafka's reason, rather than as a later timeout.
-pub async fn wait_ready_with(bootstrap: &str, overrides: &[(String, String)], timeout: Duration) -> Result<Vec<i32>, KafkaError> {
+/// with librdkafka's reason, rather than as a later timeout. A refused
+/// authentication ends the wait at once: trying again will not help.
+pub async fn wait_ready_with(
+    bootstrap: &str,
+    auth: &KafkaAuth,
+    overrides: &[(String, String)],
+    timeout: Duration,
+) -> Result<Vec<i32>, KafkaError> {
     // A producer, not an admin client: polling it delivers librdkafka's
     // log lines, which say why a broker refused the connection.
-    let client: BaseProducer<LastClientError> = client_config(bootstrap, overrides)
-        .create_with_context(LastClientError::default())
+    let client: BaseProducer<LastClientError> = client_config(bootstrap, auth, overrides)
+        .create_with_context(LastClientError { last: Default::default(), auth: auth.clone() })
         .map_err(|source| KafkaError::Client { bootstrap: bootstrap.to_string(), source })?;
+    auth.prime(client.client());
     let start = std::time::Instant::now();
     let bootstrap = bootstrap.to_string();
-    let with_settings = !overrides.is_empty();
+    let with_settings = !overrides.is_empty() || auth.is_msk_iam();
     tokio::task::spawn_blocking(move || {
         let mut last = String::from("no answer");
         while start.elapsed() < timeout {
@@ -123,6 +158,9 @@ pub async fn wait_ready_with(bootstrap: &str, overrides: &[(String, String)], ti
                 Ok(_) => last = "metadata without brokers".into(),
                 Err(e) => {
                     client.poll(Duration::from_millis(250));
+                    if let Some(detail) = client.context().auth.refusal() {
+                        return Err(KafkaError::Authentication { bootstrap, detail });
+                    }
                     last = format!("{e}; the client's last error: {}", client.context().describe());
                     continue;
                 }
@@ -141,17 +179,27 @@ pub async fn wait_ready_with(bootstrap: &str, overrides: &[(String, String)], ti
     .expect("metadata thread does not panic")
 }
 
+/// An admin client with its first token (admin clients are never polled
+/// for the refresh event; see [`KafkaAuth::prime`]).
+pub fn admin_client(bootstrap: &str, auth: &KafkaAuth, overrides: &[(String, String)]) -> Result<AdminClient<AuthContext>, KafkaError> {
+    let admin: AdminClient<AuthContext> = client_config(bootstrap, auth, overrides)
+        .create_with_context(auth.context())
+        .map_err(|source| KafkaError::Client { bootstrap: bootstrap.to_string(), source })?;
+    auth.prime(admin.inner());
+    Ok(admin)
+}
+
 /// Create topics that do not exist yet; existing ones are left as they are.
 /// Returns the names that were created.
 pub async fn ensure_topics(
     bootstrap: &str,
+    auth: &KafkaAuth,
     overrides: &[(String, String)],
     topics: &[String],
     partitions: i32,
     replication: i32,
 ) -> Result<Vec<String>, KafkaError> {
-    let admin: AdminClient<DefaultClientContext> =
-        client_config(bootstrap, overrides).create().map_err(|source| KafkaError::Client { bootstrap: bootstrap.to_string(), source })?;
+    let admin = admin_client(bootstrap, auth, overrides)?;
     let new: Vec<NewTopic> = topics.iter().map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(replication))).collect();
     let waited = Duration::from_secs(30);
     let opts = AdminOptions::new().operation_timeout(Some(waited)).request_timeout(Some(waited));
@@ -173,12 +221,14 @@ pub async fn ensure_topics(
     // start right away would otherwise see "unknown topic".
     if !created.is_empty() {
         let names: Vec<String> = topics.to_vec();
-        let cfg = client_config(bootstrap, overrides);
+        let cfg = client_config(bootstrap, auth, overrides);
+        let auth = auth.clone();
         tokio::task::spawn_blocking(move || {
-            let consumer: rdkafka::consumer::BaseConsumer = match cfg.create() {
+            let consumer: rdkafka::consumer::BaseConsumer<AuthContext> = match cfg.create_with_context(auth.context()) {
                 Ok(c) => c,
                 Err(_) => return,
             };
+            auth.prime(consumer.client());
             for _ in 0..40 {
                 let ready = names.iter().all(|t| {
                     consumer
@@ -200,8 +250,7 @@ pub async fn ensure_topics(
 
 /// Delete topics (test clean-up); missing topics are not an error.
 pub async fn delete_topics(bootstrap: &str, topics: &[&str]) -> Result<(), KafkaError> {
-    let admin: AdminClient<DefaultClientContext> =
-        client_config(bootstrap, &[]).create().map_err(|source| KafkaError::Client { bootstrap: bootstrap.to_string(), source })?;
+    let admin = admin_client(bootstrap, &KafkaAuth::none(), &[])?;
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
     for r in admin.delete_topics(topics, &opts).await.map_err(KafkaError::Admin)? {
         match r {
@@ -222,10 +271,33 @@ mod tests {
 
     #[test]
     fn overrides_reach_every_client() {
-        let cfg = client_config("b:9092", &pairs(&[("security.protocol", "SASL_SSL"), ("sasl.mechanism", "OAUTHBEARER")]));
+        let cfg =
+            client_config("b:9092", &KafkaAuth::none(), &pairs(&[("security.protocol", "SASL_SSL"), ("sasl.mechanism", "OAUTHBEARER")]));
         assert_eq!(cfg.get("bootstrap.servers"), Some("b:9092"));
         assert_eq!(cfg.get("security.protocol"), Some("SASL_SSL"));
         assert_eq!(cfg.get("sasl.mechanism"), Some("OAUTHBEARER"));
+    }
+
+    /// `--kafka-auth msk-iam` means SASL_SSL with OAUTHBEARER; -X settings
+    /// come after it, so a local SASL_PLAINTEXT broker can still be named.
+    #[tokio::test]
+    async fn msk_iam_sets_sasl_oauthbearer_and_settings_given_win() {
+        let creds = aws_setup::aws_credential_types::Credentials::new("AKID", "s", None, None, "t");
+        let provider = aws_setup::aws_credential_types::provider::SharedCredentialsProvider::new(creds);
+        let tokens = aws_setup::msk_iam::MskIamTokens::with_provider("us-east-1".into(), provider).await.unwrap();
+        let auth = KafkaAuth::msk_iam(tokens);
+        let cfg = client_config("b:9098", &auth, &[]);
+        assert_eq!(cfg.get("security.protocol"), Some("SASL_SSL"));
+        assert_eq!(cfg.get("sasl.mechanism"), Some("OAUTHBEARER"));
+        let cfg = client_config("b:9098", &auth, &pairs(&[("security.protocol", "SASL_PLAINTEXT")]));
+        assert_eq!(cfg.get("security.protocol"), Some("SASL_PLAINTEXT"));
+        let token = auth.oauth_token().unwrap();
+        assert_eq!(token.principal_name, "AKID");
+        assert!(token.lifetime_ms > chrono::Utc::now().timestamp_millis());
+        // Without it, nothing is added and no token is made.
+        let none = client_config("b:9092", &KafkaAuth::none(), &[]);
+        assert_eq!(none.get("sasl.mechanism"), None);
+        assert!(KafkaAuth::none().oauth_token().is_err());
     }
 
     /// What the ingest server promises (a 200 means stored, once) does not
@@ -233,7 +305,7 @@ mod tests {
     #[test]
     fn the_producer_keeps_its_guarantees_over_overrides() {
         let weaker = pairs(&[("acks", "1"), ("enable.idempotence", "false"), ("client.id", "mine")]);
-        let cfg = reliable_producer_config("b:9092", &weaker, Duration::from_secs(7));
+        let cfg = reliable_producer_config("b:9092", &KafkaAuth::none(), &weaker, Duration::from_secs(7));
         assert_eq!(cfg.get("acks"), Some("all"));
         assert_eq!(cfg.get("enable.idempotence"), Some("true"));
         assert_eq!(cfg.get("message.timeout.ms"), Some("7000"));
