@@ -217,6 +217,12 @@ pub async fn provision(args: ProvisionArgs) -> Result<()> {
         }
         if args.dry_run {
             println!("plan: {changes} change(s); nothing was changed (dry run)");
+            // The plan's price: a table that cannot price it says what to add,
+            // and the plan above still stands.
+            match infra::cost::PriceTable::shipped().and_then(|t| infra::cost::estimate(&p.config, &p.options.skip, &t)) {
+                Ok(estimate) => print!("\n{estimate}"),
+                Err(e) => eprintln!("warning: no cost estimate: {e}"),
+            }
             return Ok(());
         }
         println!("applied: {changes} change(s), {sent} mutating AWS call(s)");

@@ -2,6 +2,7 @@
 //! deployment (`provision`).
 
 pub mod clients;
+pub mod cost;
 pub mod dags;
 pub mod oplog;
 pub mod provision;
