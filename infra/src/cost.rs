@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use serde::Deserialize;
-use templates::config::{ApiAuth, PipelineConfig};
+use templates::config::{ApiAuth, DataPath, PipelineConfig};
 
 use crate::provision::Component;
 
@@ -90,6 +90,8 @@ pub struct UsageRate {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct CostEstimate {
+    /// The path this configuration builds (`ec2.data_path`).
+    pub chosen: DataPath,
     pub region: String,
     pub as_of: String,
     pub hours_per_month: f64,
@@ -260,7 +262,14 @@ pub fn estimate(config: &PipelineConfig, skip: &BTreeSet<Component>, table: &Pri
             ceiling: None,
         });
     }
-    Ok(CostEstimate { region: region.to_string(), as_of: table.as_of.clone(), hours_per_month: hours, lines, usage })
+    Ok(CostEstimate {
+        chosen: config.ec2.data_path,
+        region: region.to_string(),
+        as_of: table.as_of.clone(),
+        hours_per_month: hours,
+        lines,
+        usage,
+    })
 }
 
 fn dollars(v: Option<f64>) -> String {
@@ -301,7 +310,17 @@ impl fmt::Display for CostEstimate {
                 None => writeln!(f, "  plus {}: {}", u.component, u.rate)?,
             }
         }
-        writeln!(f, "  not counted: S3 storage and requests, data transfer, CloudWatch logs, taxes and free tiers")
+        writeln!(f, "  not counted: S3 storage and requests, data transfer, CloudWatch logs, taxes and free tiers")?;
+        match self.chosen {
+            DataPath::Pipeline => writeln!(
+                f,
+                "  this plan builds the `our binaries` column (ec2.data_path = \"pipeline\"); ec2.data_path = \"original\" builds the other"
+            ),
+            DataPath::Original => writeln!(
+                f,
+                "  this plan builds the `original path` column (ec2.data_path = \"original\"); ec2.data_path = \"pipeline\" builds the other"
+            ),
+        }
     }
 }
 

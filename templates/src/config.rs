@@ -247,6 +247,47 @@ pub struct Ec2Vars {
     /// Source range allowed to SSH to the client machine (port 22 stays
     /// closed unless set, e.g. "203.0.113.7/32").
     pub ssh_cidr: Option<String>,
+    /// What moves the data on AWS: "pipeline" (our `pipeline ingest` and
+    /// `pipeline sink` as systemd units on the client machine, MSK IAM
+    /// through the instance profile; no MSK Connect) or "original" (the
+    /// Confluent REST proxy there, and MSK Connect for the S3 sink).
+    pub data_path: DataPath,
+    /// Also run `pipeline stream` there (Kinesis to the Delta tables under
+    /// s3://<sink bucket>/delta); data_path = "pipeline" only.
+    pub stream_worker: bool,
+    /// The portable `pipeline` binary (x86_64, glibc 2.34 or older) that
+    /// provisioning uploads for data_path = "pipeline"; `cargo xtask
+    /// provision` builds it and sets this.
+    pub pipeline_binary: Option<String>,
+    /// SHA-256 of that binary, set by provisioning from the file it
+    /// uploads; the user-data checks the download against it.
+    pub pipeline_binary_sha256: Option<String>,
+}
+
+/// `ec2.data_path`: see [`Ec2Vars::data_path`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DataPath {
+    #[default]
+    Pipeline,
+    Original,
+}
+
+/// Where the client machine's files live in the sink bucket, apart from
+/// the sink's `topics/` and `dead-letter/`.
+pub const CLIENT_PREFIX: &str = "pipeline-client/";
+
+impl Ec2Vars {
+    /// Object key of the binary with this SHA-256: named by its content, so
+    /// a new build never replaces the one a running machine fetched.
+    pub fn binary_key(sha256: &str) -> String {
+        format!("{CLIENT_PREFIX}pipeline-{}", &sha256[..sha256.len().min(16)])
+    }
+
+    /// Object key of the gateway secret the ingest unit checks.
+    pub fn gateway_secret_key() -> String {
+        format!("{CLIENT_PREFIX}gateway-secret")
+    }
 }
 
 impl Default for Ec2Vars {
@@ -258,6 +299,10 @@ impl Default for Ec2Vars {
             instance_type: "t2.micro".into(),
             ami_id: None,
             ssh_cidr: None,
+            data_path: DataPath::Pipeline,
+            stream_worker: false,
+            pipeline_binary: None,
+            pipeline_binary_sha256: None,
         }
     }
 }
@@ -311,6 +356,11 @@ impl PipelineConfig {
         c.sink_bucket = Some(bucket);
         let mut v = serde_json::to_value(&c).expect("config serializes");
         drop_nulls(&mut v);
+        let e = v["ec2"].as_object_mut().expect("ec2 is a table");
+        e.insert("gateway_secret_key".into(), Ec2Vars::gateway_secret_key().into());
+        if let Some(sha) = &c.ec2.pipeline_binary_sha256 {
+            e.insert("pipeline_binary_key".into(), Ec2Vars::binary_key(sha).into());
+        }
         // The DAG wants the start date as numbers.
         if let Some((y, m, d)) = split_date(&c.airflow.start_date) {
             let a = v["airflow"].as_object_mut().expect("airflow is a table");

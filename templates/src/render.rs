@@ -249,6 +249,7 @@ mod tests {
             ("kafka.bootstrap_servers", "b-1.msk.example:9098,b-2.msk.example:9098"),
             ("databricks.cluster_id", "1108-162752-8okw8dgg"),
             ("databricks.notebook_path", "/Workspace/Users/me/batch_notebook"),
+            ("ec2.pipeline_binary_sha256", "5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"),
         ] {
             c.set(k, v).unwrap();
         }
@@ -285,10 +286,11 @@ mod tests {
         assert!(has("kafka/kafka-rest.properties", "kafka.bootstrap_servers"), "{err}");
         assert!(has("airflow/dag.py", "databricks.cluster_id") && has("airflow/dag.py", "databricks.notebook_path"), "{err}");
         // user-data embeds the properties files: their gaps are not repeated,
-        // only what it uses itself (the topic creation's bootstrap servers).
+        // only what it uses itself: the binary it installs (its key derives
+        // from the SHA-256 and is not named again) and the cluster.
         let user_data: Vec<_> = missing.iter().filter(|(f, _)| f == "ec2/user-data.sh").map(|(_, v)| v.as_str()).collect();
-        assert_eq!(user_data, ["kafka.bootstrap_servers"], "{err}");
-        assert_eq!(missing.len(), 6, "{err}");
+        assert_eq!(user_data, ["ec2.pipeline_binary_sha256", "kafka.bootstrap_servers"], "{err}");
+        assert_eq!(missing.len(), 7, "{err}");
     }
 
     #[test]
@@ -317,11 +319,37 @@ mod tests {
         assert!(client.iter().any(|(_, v)| v.contains("awsRoleArn=\"arn:aws:iam::123456789012:role/0e2a0bfcc015-ec2-access-role\";")));
         assert!(rest.contains(&("bootstrap.servers".into(), "b-1.msk.example:9098,b-2.msk.example:9098".into())));
         assert!(rest.contains(&("listeners".into(), "http://0.0.0.0:8082".into())));
-        // user-data writes both files verbatim.
+        // The original data path's user-data writes both files verbatim.
+        let mut original = full_config();
+        original.set("ec2.data_path", "original").unwrap();
+        let files = render_all(&Templates::new(), &original).unwrap();
         let user_data = file(&files, "ec2/user-data.sh");
         assert!(user_data.contains(file(&files, "kafka/kafka-rest.properties").trim_end()));
         assert!(user_data.contains(file(&files, "kafka/client.properties").trim_end()));
+        assert!(user_data.contains("kafka-rest.service") && !user_data.contains("pipeline-ingest"));
         assert!(!user_data.contains("{{") && !user_data.contains("{%"));
+    }
+
+    /// The default data path: our binary, checked by its SHA-256, and its
+    /// units with MSK IAM; no JVM, no proxy.
+    #[test]
+    fn the_pipeline_data_path_installs_our_binary_and_units() {
+        let mut config = full_config();
+        let files = render_all(&Templates::new(), &config).unwrap();
+        let user_data = file(&files, "ec2/user-data.sh");
+        let sha = config.ec2.pipeline_binary_sha256.clone().unwrap();
+        let key = crate::config::Ec2Vars::binary_key(&sha);
+        assert!(user_data.contains(&format!("s3://$BUCKET/{key}")), "{user_data}");
+        assert!(user_data.contains(&format!("BINARY_SHA256=\"{sha}\"")) && user_data.contains("sha256sum -c"));
+        assert!(user_data.contains("PIPELINE_KAFKA_AUTH=msk-iam"));
+        assert!(user_data.contains("KAFKA_BOOTSTRAP_SERVERS=b-1.msk.example:9098,b-2.msk.example:9098"));
+        assert!(user_data.contains("--require-header X-Pipeline-Gateway-Secret"));
+        assert!(user_data.contains("systemctl enable --now pipeline-topics.service pipeline-ingest.service pipeline-sink.service\n"));
+        assert!(!user_data.contains("kafka-rest") && !user_data.contains("java"), "{user_data}");
+        assert!(!user_data.contains("{{") && !user_data.contains("{%"));
+        config.set("ec2.stream_worker", "true").unwrap();
+        let files = render_all(&Templates::new(), &config).unwrap();
+        assert!(file(&files, "ec2/user-data.sh").contains("pipeline-sink.service pipeline-stream.service"));
     }
 
     #[test]

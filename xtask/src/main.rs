@@ -4,6 +4,7 @@
 //! that it links neither rdkafka, DataFusion nor an AWS SDK itself.
 
 mod bench;
+mod client_bin;
 mod demo;
 mod install;
 mod lint;
@@ -132,12 +133,15 @@ fn main() -> Result<()> {
 /// of its commands from the repository root, with the repository's `.local/`.
 fn infra(command: &str, forward: Forward) -> Result<()> {
     let bin = pipeline_bin::build_one("infra", "pipeline-infra", pipeline_bin::Profile::Dev)?;
-    let status = std::process::Command::new(bin)
-        .arg(command)
-        .args(&forward.args)
-        .current_dir(paths::repo_root())
-        .env("PIPELINE_LOCAL_DIR", paths::local_dir())
-        .status()?;
+    let mut cmd = std::process::Command::new(bin);
+    // ec2.data_path = "pipeline" (the default) uploads our binary to the
+    // client machine: built here, on demand, for Amazon Linux 2023.
+    if command == "provision" && client_bin::provision_needs_binary(&forward.args) {
+        let client = client_bin::build_portable(pipeline_bin::Profile::Release)?;
+        cmd.env("PIPELINE_CLIENT_BINARY", client);
+    }
+    let status =
+        cmd.arg(command).args(&forward.args).current_dir(paths::repo_root()).env("PIPELINE_LOCAL_DIR", paths::local_dir()).status()?;
     if !status.success() {
         std::process::exit(status.code().unwrap_or(1));
     }

@@ -83,6 +83,9 @@ pub fn run(args: TestArgs) -> Result<()> {
     // Some tests run the binary as a process (to kill -9 it); the dev build
     // shares its artifacts with `cargo test --workspace`.
     let bin = crate::pipeline_bin::build_for_tests()?;
+    // What provisioning ships to the client machine, checked for its glibc
+    // symbols (dev profile: the check is about linking, not speed).
+    let portable = crate::client_bin::build_portable(crate::pipeline_bin::Profile::Dev)?;
     let outcomes = stack::up_services(&Service::ALL)?;
     let started: Vec<Service> = outcomes.iter().filter(|(_, o)| *o == UpOutcome::Started).map(|(s, _)| *s).collect();
 
@@ -95,6 +98,7 @@ pub fn run(args: TestArgs) -> Result<()> {
         cmd.envs(stack::client_env())
             .envs(python.clone())
             .env("PIPELINE_BIN", &bin)
+            .env("PIPELINE_PORTABLE_BIN", &portable)
             .env("PIPELINE_SCENARIO_REPORT", report)
             .env("PIPELINE_LOCALSTACK_ENDPOINT", stack::localstack_endpoint())
             .env("PIPELINE_MSK_IAM_BOOTSTRAP", stack::msk_iam_bootstrap())

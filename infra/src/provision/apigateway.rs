@@ -115,6 +115,9 @@ pub async fn apply(p: &mut Provisioner) -> Result<()> {
         );
     }
     let secret = gateway_secret(p)?;
+    if p.config.ec2.data_path == templates::config::DataPath::Pipeline {
+        share_secret_with_client(p, &secret).await?;
+    }
     let api_name = p.names.api.clone();
     let (routes, skipped) = routes(p, &secret);
     if let Some(why) = skipped {
@@ -222,6 +225,31 @@ pub async fn apply(p: &mut Provisioner) -> Result<()> {
         set_invoke_url(p, &api_id);
     }
     usage(p, Some(&api_id)).await
+}
+
+/// The ingest unit on the client machine checks the header against the
+/// secret, which it fetches from the sink bucket with the instance
+/// profile: the secret stays out of the user-data, which EC2 shows to
+/// anyone who may describe the instance. Written when missing or changed.
+async fn share_secret_with_client(p: &mut Provisioner, secret: &str) -> Result<()> {
+    let (bucket, key) = (p.names.sink_bucket.clone(), templates::config::Ec2Vars::gateway_secret_key());
+    let resource = format!("s3 object s3://{bucket}/{key}");
+    let current = match p.clients.s3.get_object().bucket(&bucket).key(&key).send().await {
+        Ok(out) => out.body.collect().await.ok().map(|b| b.into_bytes()),
+        Err(_) => None,
+    };
+    if current.as_deref() == Some(secret.as_bytes()) {
+        p.record(C, resource, Action::Exists);
+        return Ok(());
+    }
+    p.record(C, resource, if current.is_some() { Action::Update("the secret changed".into()) } else { Action::Create });
+    if p.dry_run() {
+        return Ok(());
+    }
+    aws_setup::s3::put_verified(&p.clients.s3, &bucket, &key, secret.as_bytes().to_vec(), "text/plain")
+        .await
+        .map_err(|e| ProvisionError::Failed { what: "storing the gateway secret for the client machine".into(), detail: e.to_string() })?;
+    Ok(())
 }
 
 /// The per-deployment secret the HTTP proxy integration adds as a header:

@@ -151,10 +151,11 @@ pub async fn delete(p: &mut Provisioner, found: &[Found]) -> Result<()> {
     for f in found {
         let bucket = &f.id;
         let versions = all_versions(p, bucket).await?;
-        if !versions.is_empty() && *bucket == p.names.sink_bucket && !p.options.delete_data {
+        // The client machine's binary and secret are this tool's, not data.
+        let data = versions.iter().filter(|v| !v.key().starts_with(templates::config::CLIENT_PREFIX)).count();
+        if data > 0 && *bucket == p.names.sink_bucket && !p.options.delete_data {
             return Err(ProvisionError::Config(format!(
-                "s3://{bucket} holds {} object versions of pipeline data; teardown keeps data unless --delete-data is given (or empty the bucket yourself)",
-                versions.len()
+                "s3://{bucket} holds {data} object versions of pipeline data; teardown keeps data unless --delete-data is given (or empty the bucket yourself)"
             )));
         }
         for chunk in versions.chunks(1000) {

@@ -34,6 +34,10 @@ pub(crate) fn parse_properties(text: &str) -> HashMap<String, String> {
 }
 
 pub async fn apply(p: &mut Provisioner) -> Result<()> {
+    if p.config.ec2.data_path == templates::config::DataPath::Pipeline {
+        p.record(C, "(all)", Action::Skip("ec2.data_path = \"pipeline\": `pipeline sink` on the client machine writes the bucket".into()));
+        return Ok(());
+    }
     upload_plugin(p).await?;
     let plugin_arn = ensure_plugin(p).await?;
     ensure_connector(p, plugin_arn).await

@@ -51,9 +51,20 @@ fn roles(p: &Provisioner) -> Vec<RoleSpec> {
                 &["ec2.amazonaws.com"],
                 Some(json!({"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{account}:root")}, "Action": "sts:AssumeRole"})),
             ),
+            // Our binaries on the machine (ec2.data_path = "pipeline"): the
+            // sink writes (and replaces unfinished) objects, ingest and the
+            // sink read the uploaded files, the stream worker reads Kinesis.
             policy: json!({"Version": "2012-10-17", "Statement": [
                 kafka_cluster,
-                {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": ec2_role_arn}
+                {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": ec2_role_arn},
+                {"Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetBucketLocation"], "Resource": sink.clone()},
+                {"Effect": "Allow",
+                 "Action": ["s3:PutObject", "s3:GetObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
+                 "Resource": format!("{sink}/*")},
+                {"Effect": "Allow",
+                 "Action": ["kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:ListShards",
+                            "kinesis:GetShardIterator", "kinesis:GetRecords"],
+                 "Resource": format!("arn:aws:kinesis:{region}:{account}:stream/streaming-{}-*", n.uid)}
             ]}),
         },
         RoleSpec {

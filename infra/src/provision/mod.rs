@@ -268,6 +268,8 @@ pub struct Discovered {
     pub plugin_arn: Option<String>,
     pub connector_arn: Option<String>,
     pub mwaa_arn: Option<String>,
+    /// SHA-256 of the `pipeline` binary uploaded for the client machine.
+    pub pipeline_binary_sha256: Option<String>,
 }
 
 impl Discovered {
@@ -303,6 +305,7 @@ impl Discovered {
         push("gateway secret file", &self.gateway_secret_file.as_ref().map(|p| p.display().to_string()));
         push("rest port open to", &self.rest_port_sources);
         push("key file", &self.key_file.as_ref().map(|p| p.display().to_string()));
+        push("client binary sha256", &self.pipeline_binary_sha256);
         push("connector", &self.connector_arn);
         push("mwaa environment", &self.mwaa_arn);
         out
@@ -501,6 +504,9 @@ impl Provisioner {
         }
         if let Some(role) = self.found.role_arns.get("ec2") {
             config.kafka.client_role_arn = Some(role.clone());
+        }
+        if let Some(sha) = &self.found.pipeline_binary_sha256 {
+            config.ec2.pipeline_binary_sha256 = Some(sha.clone());
         }
         templates::render::provisioning_files(&templates::Templates::new(), &config)
             .map_err(|e| ProvisionError::Config(format!("rendering the files provisioning sends: {e}")))

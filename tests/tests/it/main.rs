@@ -9,6 +9,7 @@ mod common;
 mod airflow_dag;
 mod batch_report;
 mod batch_spark_oracle;
+mod client_binary;
 mod deploy_dag;
 mod end_to_end;
 mod ingest_hostile;

@@ -66,6 +66,8 @@ async fn secrets_stay_out_of_reports_errors_and_logs() {
     config.set("airflow.dags_bucket", &format!("{uid}-dags")).unwrap();
     config.set("kafka.bootstrap_servers", "b-1.x:9098").unwrap();
     config.set("api_gateway.ip_ranges_url", &common::ip_ranges_file()).unwrap();
+    // The original data path: MSK Connect and its plugin upload take part.
+    config.set("ec2.data_path", "original").unwrap();
     let keys = tempfile::tempdir().unwrap();
     // A local plugin file: provisioning uploads it to the sink bucket.
     let plugin = keys.path().join("connector-plugin.zip");

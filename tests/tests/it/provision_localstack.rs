@@ -23,6 +23,8 @@ async fn provisioner(uid: &str, keys: &std::path::Path, dry_run: bool) -> Provis
     config.set("airflow.dags_bucket", &format!("{uid}-dags")).unwrap();
     config.set("kafka.bootstrap_servers", "b-1.localstack:9098").unwrap();
     config.set("api_gateway.ip_ranges_url", &common::ip_ranges_file()).unwrap();
+    // The original data path, so that MSK Connect is asked (and found missing).
+    config.set("ec2.data_path", "original").unwrap();
     // A local plugin file: provisioning uploads it before it asks MSK Connect.
     let plugin = keys.join("connector-plugin.zip");
     std::fs::write(&plugin, b"PK\x03\x04 a stand-in for the Confluent S3 sink zip").unwrap();

@@ -20,13 +20,35 @@ async fn clients() -> infra::clients::Clients {
     infra::clients::Clients::new(&aws.load().await)
 }
 
-/// No `ec2.ami_id`: the latest Amazon Linux 2023 image is looked up, as on AWS.
+/// No `ec2.ami_id`: the latest Amazon Linux 2023 image is looked up, as on
+/// AWS. The default data path: our binary on the client machine; the file
+/// uploaded as that binary is a stand-in (the portable build is checked in
+/// `client_binary`), with bytes of its own per deployment.
 fn config(uid: &str) -> PipelineConfig {
     let mut c = PipelineConfig::for_uid(uid);
     c.set("airflow.dags_bucket", &format!("{uid}-dags")).unwrap();
     c.set("kafka.bootstrap_servers", BOOTSTRAP).unwrap();
     c.set("api_gateway.ip_ranges_url", &common::ip_ranges_file()).unwrap();
+    c.set("ec2.pipeline_binary", stand_in_binary(uid).to_str().unwrap()).unwrap();
     c
+}
+
+fn stand_in_binary(uid: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("pipeline-client-binary-{uid}"));
+    std::fs::write(&path, format!("\x7fELF stand-in for the pipeline binary of {uid}")).unwrap();
+    path
+}
+
+/// The original data path: the Confluent proxy on the machine, MSK Connect.
+fn original_config(uid: &str) -> PipelineConfig {
+    let mut c = config(uid);
+    c.set("ec2.data_path", "original").unwrap();
+    c
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 async fn provisioner(config: PipelineConfig, key_dir: &std::path::Path, dry_run: bool) -> Provisioner {
@@ -61,8 +83,20 @@ fn expected_kinds() -> BTreeMap<&'static str, usize> {
         ("usage plan", 1),
         ("api key", 1),
         ("rest api", 1),
+        // pipeline-topics, -ingest and -sink, as the user-data installs them.
+        ("systemd unit", 3),
+        // The binary and the gateway secret under pipeline-client/.
+        ("s3 object", 2),
     ]
     .into()
+}
+
+/// With the original data path: the proxy's one unit, nothing uploaded.
+fn original_kinds() -> BTreeMap<&'static str, usize> {
+    let mut kinds = expected_kinds();
+    kinds.insert("systemd unit", 1);
+    kinds.remove("s3 object");
+    kinds
 }
 
 #[tokio::test]
@@ -182,9 +216,24 @@ async fn provision_twice_changes_nothing_the_second_time_and_teardown_leaves_not
         .unwrap();
     let user_data = base64::engine::general_purpose::STANDARD.decode(attr.user_data().and_then(|u| u.value()).expect("user data")).unwrap();
     let user_data = String::from_utf8(user_data).unwrap();
-    assert!(user_data.contains(BOOTSTRAP), "user-data points the clients at the cluster");
-    assert!(user_data.contains(&first.found.role_arns["ec2"]), "and at the EC2 access role");
-    assert!(user_data.contains(&"--topic \"$topic\"".to_string()) && user_data.contains(&format!("{uid}.pin")));
+    assert!(user_data.contains(&format!("KAFKA_BOOTSTRAP_SERVERS={BOOTSTRAP}")), "user-data points our units at the cluster");
+    assert!(user_data.contains("PIPELINE_KAFKA_AUTH=msk-iam"), "with MSK IAM");
+    assert!(user_data.contains("systemctl enable --now pipeline-topics.service pipeline-ingest.service pipeline-sink.service"));
+    assert!(!user_data.contains("kafka-rest") && !user_data.contains(&secret), "no proxy, and the secret stays out of the user-data");
+    // The binary it installs is the file given, under a key named by its
+    // SHA-256, which the user-data checks.
+    let bytes = std::fs::read(stand_in_binary(&uid)).unwrap();
+    let sha = sha256_hex(&bytes);
+    assert_eq!(first.found.pipeline_binary_sha256.as_deref(), Some(sha.as_str()));
+    let key = templates::config::Ec2Vars::binary_key(&sha);
+    assert!(user_data.contains(&key) && user_data.contains(&format!("BINARY_SHA256=\"{sha}\"")), "{user_data}");
+    let bucket = format!("user-{uid}-bucket");
+    let uploaded = c.s3.get_object().bucket(&bucket).key(&key).send().await.expect("the binary is in the sink bucket");
+    assert_eq!(uploaded.body.collect().await.unwrap().into_bytes().as_ref(), bytes.as_slice());
+    let shared = c.s3.get_object().bucket(&bucket).key(templates::config::Ec2Vars::gateway_secret_key()).send().await.unwrap();
+    assert_eq!(shared.body.collect().await.unwrap().into_bytes().as_ref(), secret.as_bytes(), "the ingest unit fetches the secret");
+    let connect: Vec<_> = first.steps.iter().filter(|s| s.component == Component::Connect).collect();
+    assert!(!connect.is_empty() && connect.iter().all(|s| matches!(s.action, Action::Skip(_))), "{connect:?}");
 
     // Second run: only reads.
     let mut second = provisioner(config(&uid), keys.path(), false).await;
@@ -194,10 +243,15 @@ async fn provision_twice_changes_nothing_the_second_time_and_teardown_leaves_not
     assert!(not_exists.is_empty(), "second apply: {not_exists:?}");
     assert_eq!(second.found.invoke_url, first.found.invoke_url);
 
-    // Status finds all of it by the tag.
+    // Status finds all of it by the tag, and the units the machine runs.
     let mut status = provisioner(config(&uid), keys.path(), false).await;
     let found = status.status().await.expect("status");
     assert_eq!(kinds(&found), expected_kinds(), "{found:#?}");
+    let units: Vec<&str> = found.iter().filter(|f| f.kind == "systemd unit").map(|f| f.id.as_str()).collect();
+    assert_eq!(
+        units,
+        ["pipeline-topics.service", "pipeline-ingest.service", "pipeline-sink.service"].map(|u| format!("{u} on {instance}"))
+    );
 
     let mut down = provisioner(config(&uid), keys.path(), false).await;
     down.teardown().await.expect("teardown");
@@ -289,6 +343,39 @@ async fn access_settings_change_in_place_and_a_world_open_rest_port_is_revoked()
     down.teardown().await.expect("teardown");
     let mut after = provisioner(config(&uid), keys.path(), false).await;
     assert_eq!(after.status().await.unwrap(), [], "nothing tagged remains");
+}
+
+/// The original data path is one setting away: the Confluent proxy on the
+/// client machine (its user-data creates the topics with the Kafka CLI and
+/// runs kafka-rest), nothing of ours uploaded.
+#[tokio::test]
+async fn the_original_data_path_is_one_setting_away() {
+    let uid = common::fresh_names().uid().to_string();
+    let keys = tempfile::tempdir().unwrap();
+    let mut p = provisioner(original_config(&uid), keys.path(), false).await;
+    p.apply().await.expect("apply");
+    assert_eq!(p.found.pipeline_binary_sha256, None, "no binary uploaded");
+    let c = clients().await;
+    let attr = c
+        .ec2
+        .describe_instance_attribute()
+        .instance_id(p.found.instance_id.clone().unwrap())
+        .attribute(aws_sdk_ec2::types::InstanceAttributeName::UserData)
+        .send()
+        .await
+        .unwrap();
+    let user_data = base64::engine::general_purpose::STANDARD.decode(attr.user_data().and_then(|u| u.value()).unwrap()).unwrap();
+    let user_data = String::from_utf8(user_data).unwrap();
+    assert!(user_data.contains(BOOTSTRAP), "user-data points the clients at the cluster");
+    assert!(user_data.contains(&p.found.role_arns["ec2"]), "and at the EC2 access role");
+    assert!(user_data.contains(&"--topic \"$topic\"".to_string()) && user_data.contains(&format!("{uid}.pin")));
+    assert!(user_data.contains("kafka-rest.service") && !user_data.contains("pipeline-ingest"));
+    let listed = c.s3.list_objects_v2().bucket(format!("user-{uid}-bucket")).prefix(templates::config::CLIENT_PREFIX).send().await.unwrap();
+    assert_eq!(listed.key_count(), Some(0));
+    let mut status = provisioner(original_config(&uid), keys.path(), false).await;
+    assert_eq!(kinds(&status.status().await.unwrap()), original_kinds());
+    let mut down = provisioner(original_config(&uid), keys.path(), false).await;
+    down.teardown().await.expect("teardown");
 }
 
 /// A user who brings a cluster: msk skipped, `kafka.bootstrap_servers`
@@ -426,7 +513,7 @@ async fn services_the_emulator_lacks_are_reported_and_the_rest_goes_on() {
     let keys = tempfile::tempdir().unwrap();
     let plugin = keys.path().join("connector-plugin.zip");
     std::fs::write(&plugin, b"PK\x03\x04 a stand-in for the Confluent S3 sink zip").unwrap();
-    let mut config = config(&uid);
+    let mut config = original_config(&uid);
     config.set("connect.plugin_source", plugin.to_str().unwrap()).unwrap();
     let unavailable = |p: &Provisioner| -> Vec<Component> {
         p.steps
@@ -449,7 +536,7 @@ async fn services_the_emulator_lacks_are_reported_and_the_rest_goes_on() {
     let mut status = provisioner(config.clone(), keys.path(), false).await;
     status.options.skip.clear();
     let found = status.status().await.expect("status carries on");
-    assert_eq!(kinds(&found), expected_kinds());
+    assert_eq!(kinds(&found), original_kinds());
     assert_eq!(unavailable(&status), [Component::Connect, Component::Mwaa]);
 
     let mut down = provisioner(config.clone(), keys.path(), false).await;

@@ -42,7 +42,9 @@ fn tagged_cluster() -> ReplayEvent {
     ok(json!({"ResourceTagMappingList": [{"ResourceARN": CLUSTER_ARN, "Tags": [{"Key": STACK_TAG, "Value": UID}]}]}))
 }
 
-async fn provisioner(events: Vec<ReplayEvent>, config: PipelineConfig) -> (Provisioner, StaticReplayClient) {
+async fn provisioner(events: Vec<ReplayEvent>, mut config: PipelineConfig) -> (Provisioner, StaticReplayClient) {
+    // MSK Connect is made for the original data path only.
+    config.set("ec2.data_path", "original").unwrap();
     let http = StaticReplayClient::new(events);
     let sdk = aws_config::defaults(BehaviorVersion::latest())
         .http_client(http.clone())

@@ -1,0 +1,105 @@
+//! The portable `pipeline` binary for the client machine (Amazon Linux
+//! 2023, x86_64): built with cargo-zigbuild against glibc 2.34, OpenSSL
+//! compiled in (the `portable` feature), so that no symbol it needs is newer
+//! than what that image has. cargo-zigbuild and Zig come from PyPI in their
+//! own venv; nothing is taken from the machine but the C headers librdkafka
+//! includes.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+use crate::pipeline_bin::Profile;
+use crate::{install, paths};
+
+/// The target: x86_64 Linux, glibc symbols no newer than Amazon Linux 2023's.
+pub const GLIBC: &str = "2.34";
+const TARGET: &str = "x86_64-unknown-linux-gnu";
+const ZIGBUILD_REQUIREMENTS: &[&str] = &["cargo-zigbuild==0.24.0", "ziglang==0.17.0"];
+
+/// librdkafka includes curl.h whatever its settings; Zig's sysroot has no
+/// system headers, so only curl's are offered to it (from
+/// libcurl4-openssl-dev, already installed for the host build).
+fn curl_include_dir() -> Result<PathBuf> {
+    let dir = paths::local_dir().join("zigbuild/include");
+    std::fs::create_dir_all(&dir)?;
+    let link = dir.join("curl");
+    if !link.join("curl.h").exists() {
+        let found = ["/usr/include/x86_64-linux-gnu/curl", "/usr/include/curl"]
+            .iter()
+            .map(Path::new)
+            .find(|d| d.join("curl.h").exists())
+            .context("curl.h not found: install libcurl4-openssl-dev (sudo apt-get install -y libcurl4-openssl-dev)")?;
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(found, &link)?;
+    }
+    Ok(dir)
+}
+
+/// Build it and return its path.
+pub fn build_portable(profile: Profile) -> Result<PathBuf> {
+    let venv = install::python_venv("zigbuild", ZIGBUILD_REQUIREMENTS)?;
+    let include = curl_include_dir()?;
+    let path = format!("{}:{}", venv.display(), std::env::var("PATH").unwrap_or_default());
+    let mut cmd = paths::cargo_command();
+    cmd.args(["zigbuild", "-p", "pipeline", "--bin", "pipeline", "--features", "portable", "--target"])
+        .arg(format!("{TARGET}.{GLIBC}"))
+        .env("PATH", path)
+        .env(format!("CFLAGS_{}", TARGET.replace('-', "_")), format!("-I{}", include.display()));
+    if profile == Profile::Release {
+        cmd.arg("--release");
+    }
+    eprintln!(
+        "building the client machine's pipeline binary (glibc {GLIBC}, {} profile; a first build takes 20-30 minutes on 2 cores)...",
+        profile.name()
+    );
+    install::run(&mut cmd).context("building the portable pipeline binary")?;
+    let bin = paths::target_dir().join(TARGET).join(if profile == Profile::Release { "release" } else { "debug" }).join("pipeline");
+    if !bin.exists() {
+        bail!("cargo zigbuild finished but {} is missing", bin.display());
+    }
+    Ok(bin)
+}
+
+/// Whether `provision` with these arguments uploads the binary: not for a
+/// dry run, a skipped client, data_path "original", or a binary given.
+pub fn provision_needs_binary(args: &[String]) -> bool {
+    if std::env::var_os("PIPELINE_CLIENT_BINARY").is_some() {
+        return false;
+    }
+    let mut config_path = PathBuf::from("pipeline.toml");
+    let (mut uid, mut sets) = (None, Vec::new());
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = |name: &str| {
+            a.strip_prefix(&format!("{name}=")).map(str::to_string).or_else(|| (a == name).then(|| it.next().cloned()).flatten())
+        };
+        if a == "--dry-run" {
+            return false;
+        } else if let Some(v) = value("--skip") {
+            if v.split(',').any(|c| c.trim() == "client") {
+                return false;
+            }
+        } else if let Some(v) = value("--config") {
+            config_path = v.into();
+        } else if let Some(v) = value("--uid") {
+            uid = Some(v);
+        } else if let Some(v) = value("--set") {
+            sets.push(v);
+        }
+    }
+    let config = match uid {
+        Some(uid) => Some(templates::config::PipelineConfig::for_uid(uid)),
+        None => std::fs::read_to_string(paths::repo_root().join(&config_path))
+            .ok()
+            .and_then(|t| templates::config::PipelineConfig::from_toml(&t).ok()),
+    };
+    // No readable config: pipeline-infra says what is wrong with it.
+    let Some(mut config) = config else { return false };
+    for s in sets {
+        if let Some((k, v)) = s.split_once('=') {
+            let _ = config.set(k, v);
+        }
+    }
+    config.ec2.data_path == templates::config::DataPath::Pipeline && config.ec2.pipeline_binary.is_none()
+}
