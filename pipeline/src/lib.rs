@@ -1,18 +1,22 @@
-//! The data path of the Pinterest pipeline: records and their generator,
-//! the emulator, the REST-proxy-compatible ingest server, the S3 sink and
-//! the batch job. Each component keeps its config, logic and tests in its
-//! own module; record types and names live in the `contract` crate.
+//! The `pipeline` binary's library: the one place every component meets.
+//! Each component is its own crate (`crates/<component>`, see
+//! docs/ARCHITECTURE.md); they are re-exported here under their short names
+//! for the tests and benchmarks, with `status` and `topics`, the two
+//! commands that read across components.
 
-pub mod batch;
-pub mod emulate;
-pub mod generate;
-pub mod ingest;
-pub mod json;
-pub mod kafka;
-pub mod metrics;
-pub mod mysql_source;
-pub mod raw_rows;
-pub mod sink;
+#[cfg(feature = "batch")]
+pub use pipeline_batch as batch;
+#[cfg(feature = "batch")]
+pub use pipeline_batch::raw_rows;
+pub use pipeline_emulate as emulate;
+pub use pipeline_emulate::{generate, mysql_source};
+pub use pipeline_ingest as ingest;
+pub use pipeline_kafka as kafka;
+pub use pipeline_runtime::{json, metrics};
+pub use pipeline_sink as sink;
+pub use pipeline_storage as storage;
+#[cfg(feature = "stream")]
+pub use pipeline_stream as stream;
+
 pub mod status;
-pub mod storage;
-pub mod stream;
+pub mod topics;

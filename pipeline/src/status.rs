@@ -8,14 +8,74 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use contract::{Kind, Names};
+use contract::Names;
 use futures::TryStreamExt;
 use object_store::path::Path;
 use rdkafka::TopicPartitionList;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use serde::Serialize;
 
-use crate::storage::Location;
+use pipeline_storage::Location;
+
+/// Where the deployment's data stands: the three topics' end offsets, the
+/// sink group's committed offsets and lag, the objects under the sink
+/// prefix, the Delta tables' versions and row counts, and the last batch
+/// run's cleaning summary. A part that cannot be read says why; the
+/// others are still shown.
+#[derive(clap::Args, Clone, Debug)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub kafka: pipeline_kafka::KafkaArgs,
+    #[command(flatten)]
+    pub uid: pipeline_runtime::UidArg,
+    #[command(flatten)]
+    pub aws: aws_setup::AwsArgs,
+    /// The sink's destination: s3://bucket[/prefix] or a directory
+    /// (default s3://user-<uid>-bucket).
+    #[arg(long)]
+    pub sink: Option<String>,
+    /// The sink's consumer group (default <uid>-connector).
+    #[arg(long)]
+    pub group_id: Option<String>,
+    /// Where `pipeline stream` writes the Delta tables (not looked at unless given).
+    #[arg(long)]
+    pub delta: Option<String>,
+    /// The batch job's --output directory, for its summary.json (not looked at unless given).
+    #[arg(long)]
+    pub batch_output: Option<PathBuf>,
+    /// Print JSON for scripts instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl StatusArgs {
+    pub async fn config(self) -> anyhow::Result<StatusConfig> {
+        let names = self.uid.names()?;
+        Ok(StatusConfig {
+            kafka_auth: self.kafka.auth().await?,
+            bootstrap: self.kafka.bootstrap_servers,
+            kafka_overrides: self.kafka.kafka_setting,
+            group_id: self.group_id.unwrap_or_else(|| names.connector()),
+            sink: Some(Location::parse(&self.sink.unwrap_or_else(|| format!("s3://{}", names.sink_bucket())))?),
+            delta: self.delta.as_deref().map(Location::parse).transpose()?,
+            batch_output: self.batch_output,
+            aws: self.aws.target(),
+            timeout: Duration::from_secs(10),
+            names,
+        })
+    }
+
+    pub async fn run(self) -> anyhow::Result<()> {
+        let json = self.json;
+        let status = collect(&self.config().await?).await;
+        if json {
+            println!("{}", serde_json::to_string_pretty(&status)?);
+        } else {
+            print!("{status}");
+        }
+        Ok(())
+    }
+}
 
 /// What to look at; a part left `None` is not looked at.
 #[derive(Debug, Clone)]
@@ -23,7 +83,7 @@ pub struct StatusConfig {
     pub names: Names,
     pub bootstrap: String,
     pub kafka_overrides: Vec<(String, String)>,
-    pub kafka_auth: crate::kafka::KafkaAuth,
+    pub kafka_auth: pipeline_kafka::KafkaAuth,
     /// The sink's consumer group (`<uid>-connector` by default).
     pub group_id: String,
     pub sink: Option<Location>,
@@ -124,9 +184,9 @@ pub async fn collect(config: &StatusConfig) -> Status {
 /// nothing (it only asks), in a blocking task.
 async fn kafka_status(config: StatusConfig) -> Result<Vec<TopicStatus>, String> {
     tokio::task::spawn_blocking(move || {
-        let mut client = crate::kafka::client_config(&config.bootstrap, &config.kafka_auth, &config.kafka_overrides);
+        let mut client = pipeline_kafka::client_config(&config.bootstrap, &config.kafka_auth, &config.kafka_overrides);
         client.set("group.id", &config.group_id).set("enable.auto.commit", "false");
-        let consumer: BaseConsumer<crate::kafka::AuthContext> =
+        let consumer: BaseConsumer<pipeline_kafka::AuthContext> =
             client.create_with_context(config.kafka_auth.context()).map_err(|e| format!("Kafka client: {e}"))?;
         config.kafka_auth.prime(consumer.client());
         let mut out = Vec::new();
@@ -167,16 +227,24 @@ async fn kafka_status(config: StatusConfig) -> Result<Vec<TopicStatus>, String> 
     .expect("the Kafka status task does not panic")
 }
 
+#[cfg(not(feature = "stream"))]
+async fn delta_tables(_config: &StatusConfig, _location: &Location) -> Result<Vec<DeltaStatus>, String> {
+    Err("this pipeline binary is built without the stream worker (the `stream` feature), so it cannot read Delta tables; \
+         run `pipeline status --delta` from a full build"
+        .into())
+}
+
+#[cfg(feature = "stream")]
 async fn delta_tables(config: &StatusConfig, location: &Location) -> Result<Vec<DeltaStatus>, String> {
     // One store for the three tables on S3; a directory is only read.
     let s3_root = match location {
-        Location::S3 { .. } => Some(crate::storage::open(location, &config.aws).await.map_err(|e| e.to_string())?),
+        Location::S3 { .. } => Some(pipeline_storage::open(location, &config.aws).await.map_err(|e| e.to_string())?),
         Location::Local { .. } => None,
     };
     let mut out = Vec::new();
-    for kind in Kind::ALL {
+    for kind in contract::Kind::ALL {
         let table = config.names.delta_table(kind);
-        let state = crate::stream::table_state(location, s3_root.as_ref(), &config.names, kind)
+        let state = pipeline_stream::table_state(location, s3_root.as_ref(), &config.names, kind)
             .await
             .map_err(|e| format!("{table}: {}", short(&e.to_string())))?;
         out.push(DeltaStatus { table, version: state.map(|s| s.0), rows: state.map(|s| s.1) });
@@ -185,7 +253,7 @@ async fn delta_tables(config: &StatusConfig, location: &Location) -> Result<Vec<
 }
 
 async fn objects(config: &StatusConfig, location: &Location) -> Result<Vec<ObjectsStatus>, String> {
-    let store = crate::storage::open(location, &config.aws).await.map_err(|e| e.to_string())?;
+    let store = pipeline_storage::open(location, &config.aws).await.map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     for topic in config.names.topics() {
         let base = location.prefix();

@@ -36,13 +36,26 @@ fn curl_include_dir() -> Result<PathBuf> {
     Ok(dir)
 }
 
+/// What the client machine runs, and so what its binary is built with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientParts {
+    /// ingest, sink, topics and status: no DataFusion, no Delta.
+    IngestAndSink,
+    /// ... and `pipeline stream` (`ec2.stream_worker = true`).
+    WithStream,
+}
+
 /// Build it and return its path.
-pub fn build_portable(profile: Profile) -> Result<PathBuf> {
+pub fn build_portable(profile: Profile, parts: ClientParts) -> Result<PathBuf> {
     let venv = install::python_venv("zigbuild", ZIGBUILD_REQUIREMENTS)?;
     let include = curl_include_dir()?;
     let path = format!("{}:{}", venv.display(), std::env::var("PATH").unwrap_or_default());
     let mut cmd = paths::cargo_command();
-    cmd.args(["zigbuild", "-p", "pipeline", "--bin", "pipeline", "--features", "portable", "--target"])
+    let features = match parts {
+        ClientParts::IngestAndSink => "portable",
+        ClientParts::WithStream => "portable,stream",
+    };
+    cmd.args(["zigbuild", "-p", "pipeline", "--bin", "pipeline", "--no-default-features", "--features", features, "--target"])
         .arg(format!("{TARGET}.{GLIBC}"))
         .env("PATH", path)
         .env(format!("CFLAGS_{}", TARGET.replace('-', "_")), format!("-I{}", include.display()));
@@ -61,11 +74,12 @@ pub fn build_portable(profile: Profile) -> Result<PathBuf> {
     Ok(bin)
 }
 
-/// Whether `provision` with these arguments uploads the binary: not for a
-/// dry run, a skipped client, data_path "original", or a binary given.
-pub fn provision_needs_binary(args: &[String]) -> bool {
+/// Whether `provision` with these arguments uploads the binary, and with
+/// which parts: not for a dry run, a skipped client, data_path "original",
+/// or a binary given.
+pub fn provision_needs_binary(args: &[String]) -> Option<ClientParts> {
     if std::env::var_os("PIPELINE_CLIENT_BINARY").is_some() {
-        return false;
+        return None;
     }
     let mut config_path = PathBuf::from("pipeline.toml");
     let (mut uid, mut sets) = (None, Vec::new());
@@ -75,10 +89,10 @@ pub fn provision_needs_binary(args: &[String]) -> bool {
             a.strip_prefix(&format!("{name}=")).map(str::to_string).or_else(|| (a == name).then(|| it.next().cloned()).flatten())
         };
         if a == "--dry-run" {
-            return false;
+            return None;
         } else if let Some(v) = value("--skip") {
             if v.split(',').any(|c| c.trim() == "client") {
-                return false;
+                return None;
             }
         } else if let Some(v) = value("--config") {
             config_path = v.into();
@@ -95,11 +109,33 @@ pub fn provision_needs_binary(args: &[String]) -> bool {
             .and_then(|t| templates::config::PipelineConfig::from_toml(&t).ok()),
     };
     // No readable config: pipeline-infra says what is wrong with it.
-    let Some(mut config) = config else { return false };
+    let mut config = config?;
     for s in sets {
         if let Some((k, v)) = s.split_once('=') {
             let _ = config.set(k, v);
         }
     }
-    config.ec2.data_path == templates::config::DataPath::Pipeline && config.ec2.pipeline_binary.is_none()
+    let ours = config.ec2.data_path == templates::config::DataPath::Pipeline && config.ec2.pipeline_binary.is_none();
+    ours.then_some(if config.ec2.stream_worker { ClientParts::WithStream } else { ClientParts::IngestAndSink })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn needs(args: &[&str]) -> Option<ClientParts> {
+        provision_needs_binary(&args.iter().map(|a| a.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn our_data_path_builds_the_client_binary_with_the_parts_it_runs() {
+        if std::env::var_os("PIPELINE_CLIENT_BINARY").is_some() {
+            return; // a binary given: nothing is built, whatever the arguments
+        }
+        assert_eq!(needs(&["--uid", "abc123"]), Some(ClientParts::IngestAndSink));
+        assert_eq!(needs(&["--uid=abc123", "--set", "ec2.stream_worker=true"]), Some(ClientParts::WithStream));
+        assert_eq!(needs(&["--uid", "abc123", "--dry-run"]), None, "a dry run uploads nothing");
+        assert_eq!(needs(&["--uid", "abc123", "--skip", "msk,client"]), None);
+        assert_eq!(needs(&["--uid", "abc123", "--set", "ec2.data_path=original"]), None, "the original stack runs no binary of ours");
+    }
 }

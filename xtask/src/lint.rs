@@ -32,6 +32,41 @@ const INVARIANTS: &[Invariant] = &[
     },
     Invariant { krate: "pipeline", must_not_link: PROVISIONING_SDKS, why: "the data path links no provisioning SDK" },
     Invariant { krate: "pipeline", must_not_link: &["bench"], why: "benchmarks live outside the product crates" },
+    Invariant {
+        krate: "pipeline-ingest",
+        must_not_link: &["datafusion", "deltalake-core", "object_store", "mysql_async", "pipeline-sink", "pipeline-batch"],
+        why: "the server that takes the data in links Kafka, Kinesis and HTTP only",
+    },
+    Invariant {
+        krate: "pipeline-sink",
+        must_not_link: &["datafusion", "deltalake-core", "aws-sdk-kinesis", "pipeline-ingest", "pipeline-batch"],
+        why: "the sink moves bytes from Kafka to objects and runs no engine",
+    },
+    Invariant {
+        krate: "pipeline-batch",
+        must_not_link: &["rdkafka", "aws-sdk-kinesis", "deltalake-core", "pipeline-sink", "pipeline-stream"],
+        why: "the batch job reads objects only",
+    },
+    Invariant {
+        krate: "pipeline-stream",
+        must_not_link: &["rdkafka", "pipeline-ingest", "pipeline-sink"],
+        why: "the stream path never touches Kafka",
+    },
+    Invariant {
+        krate: "pipeline-emulate",
+        must_not_link: &["rdkafka", "datafusion", "aws-config", "pipeline-ingest", "pipeline-sink"],
+        why: "the emulator is an HTTP client, like the original's",
+    },
+    Invariant {
+        krate: "pipeline-kafka",
+        must_not_link: &["datafusion", "object_store"],
+        why: "ingest and the sink link the Kafka settings",
+    },
+    Invariant {
+        krate: "pipeline-runtime",
+        must_not_link: &["rdkafka", "datafusion", "aws-config"],
+        why: "every component links the shared runtime",
+    },
     Invariant { krate: "infra", must_not_link: &["bench", "pipeline", "rdkafka", "datafusion"], why: "provisioning links no data path" },
     Invariant { krate: "aws-setup", must_not_link: PROVISIONING_SDKS, why: "the data path links the AWS set-up" },
     Invariant {

@@ -136,8 +136,8 @@ fn infra(command: &str, forward: Forward) -> Result<()> {
     let mut cmd = std::process::Command::new(bin);
     // ec2.data_path = "pipeline" (the default) uploads our binary to the
     // client machine: built here, on demand, for Amazon Linux 2023.
-    if command == "provision" && client_bin::provision_needs_binary(&forward.args) {
-        let client = client_bin::build_portable(pipeline_bin::Profile::Release)?;
+    if let Some(parts) = (command == "provision").then(|| client_bin::provision_needs_binary(&forward.args)).flatten() {
+        let client = client_bin::build_portable(pipeline_bin::Profile::Release, parts)?;
         cmd.env("PIPELINE_CLIENT_BINARY", client);
     }
     let status =

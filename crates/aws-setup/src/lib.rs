@@ -45,6 +45,27 @@ pub struct AwsTarget {
     pub region: Option<String>,
 }
 
+/// `--aws-endpoint-url` and `--aws-region`, the AWS CLI's names, for every
+/// command that calls AWS (S3 for the sink, batch and stream outputs,
+/// Kinesis for the stream routes and the stream worker).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct AwsArgs {
+    /// AWS endpoint override (moto, LocalStack); default: AWS_ENDPOINT_URL,
+    /// then AWS. A loopback endpoint is an emulator and gets dummy
+    /// credentials; otherwise credentials come from the standard AWS chain.
+    #[arg(long, alias = "s3-endpoint")]
+    pub aws_endpoint_url: Option<String>,
+    /// AWS region; default: AWS_REGION, then the profile's, then us-east-1.
+    #[arg(long, alias = "region")]
+    pub aws_region: Option<String>,
+}
+
+impl AwsArgs {
+    pub fn target(&self) -> AwsTarget {
+        AwsTarget::new(self.aws_endpoint_url.clone(), self.aws_region.clone())
+    }
+}
+
 impl AwsTarget {
     /// A local emulator (moto, LocalStack) at `url`.
     pub fn emulator(url: impl Into<String>) -> Self {

@@ -63,8 +63,11 @@ fn the_client_binary_needs_no_glibc_newer_than_amazon_linux_2023s() {
         assert!(BASE_LIBRARIES.contains(lib), "{} needs {lib}, which the base image may lack (OpenSSL must be built in)", bin.display());
     }
 
-    // And it is the pipeline, with MSK IAM: it runs here too.
-    let out = Command::new(&bin).args(["sink", "--help"]).output().unwrap();
-    assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("--kafka-auth"));
+    // And it is the pipeline, with MSK IAM and what the client machine's
+    // units run (pipeline-topics, -ingest, -sink): it runs here too.
+    for (command, flag) in [(&["sink"][..], "--kafka-auth"), (&["ingest"], "--require-header"), (&["topics", "create"], "--partitions")] {
+        let out = Command::new(&bin).args(command).arg("--help").output().unwrap();
+        assert!(out.status.success(), "{command:?} --help: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(String::from_utf8_lossy(&out.stdout).contains(flag), "{command:?} --help lacks {flag}");
+    }
 }

@@ -1,5 +1,5 @@
 //! The ingest server's metrics, on its own `GET /metrics`
-//! (`pipeline_ingest_*`, crate::metrics).
+//! (`pipeline_ingest_*`, pipeline_runtime::metrics).
 
 use std::time::Duration;
 
@@ -31,7 +31,7 @@ impl Default for Metrics {
     fn default() -> Self {
         let responses = Family::<StatusLabel, Counter>::default();
         let records = Family::<OutcomeLabel, Counter>::default();
-        let produce = Histogram::new(crate::metrics::duration_buckets());
+        let produce = Histogram::new(pipeline_runtime::metrics::duration_buckets());
         let kinesis_records = Counter::default();
         let mut registry = Registry::with_prefix("pipeline_ingest");
         registry.register("http_responses", "HTTP responses by status code", responses.clone());
@@ -63,6 +63,6 @@ impl Metrics {
     }
 
     pub fn render(&self) -> String {
-        crate::metrics::text(&self.registry)
+        pipeline_runtime::metrics::text(&self.registry)
     }
 }

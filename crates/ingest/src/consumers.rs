@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 
 use super::request::EmbeddedFormat;
 use super::{AppState, ProxyError, read_body, v2_json};
-use crate::kafka;
+use pipeline_kafka as kafka;
 
 /// Consumer instances held at once.
 pub const MAX_INSTANCES: usize = 64;

@@ -6,6 +6,10 @@
 //! (SPEC 3.2); one record per request like the original, or `batch` rounds
 //! per request.
 
+pub mod cli;
+pub mod generate;
+pub mod mysql_source;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -49,7 +53,7 @@ pub const JSON_V2: &str = "application/vnd.kafka.json.v2+json";
 pub const PARTITION_KEY: &str = "partition-1";
 
 /// Which half of the pipeline the records go to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Mode {
     /// REST Proxy: `POST /topics/<topic>`.
     #[default]
@@ -169,6 +173,15 @@ impl Request {
         count as u64
     }
 }
+
+/// Where the records go unless configured otherwise: the local ingest server.
+pub const DEFAULT_TARGET: &str = "http://127.0.0.1:8082";
+/// Requests in flight at once unless configured otherwise.
+pub const DEFAULT_CONCURRENCY: usize = 8;
+/// Retries of a retriable answer unless configured otherwise.
+pub const DEFAULT_RETRIES: u32 = 3;
+/// Seed of the synthetic tables (and, plus one, of the row offsets drawn).
+pub const DEFAULT_SEED: u64 = 42;
 
 #[derive(Debug, Clone)]
 pub struct EmulateConfig {

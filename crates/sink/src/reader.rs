@@ -24,7 +24,7 @@ const TICK: Duration = Duration::from_millis(100);
 pub(super) struct SinkContext {
     pub(super) coord: Arc<Coordination>,
     pub(super) metrics: super::SinkMetrics,
-    pub(super) auth: crate::kafka::KafkaAuth,
+    pub(super) auth: pipeline_kafka::KafkaAuth,
 }
 
 impl ClientContext for SinkContext {
@@ -107,6 +107,88 @@ struct Buffer {
     dead_letters: Vec<(String, Vec<u8>)>,
 }
 
+/// Cuts each partition's records into objects: flush.size records per
+/// object, a partial object once its first record is rotate.interval old,
+/// values that are not JSON as dead letters. The part of the reader that
+/// needs no consumer, so its rules are tested without a broker.
+struct ObjectCutter {
+    flush_size: usize,
+    rotate_interval: Duration,
+    buffers: HashMap<Tp, Buffer>,
+    /// Bytes of object bodies in `buffers`.
+    buffered_bytes: usize,
+    /// First offset read per partition since it was (re)assigned.
+    resumed_at: HashMap<Tp, i64>,
+}
+
+impl ObjectCutter {
+    fn new(flush_size: usize, rotate_interval: Duration) -> Self {
+        Self { flush_size, rotate_interval, buffers: HashMap::new(), buffered_bytes: 0, resumed_at: HashMap::new() }
+    }
+
+    /// Add one record; returns the partition's object when it is full.
+    /// `epoch` is asked only when the partition's buffer is started.
+    fn add(&mut self, tp: &Tp, offset: i64, payload: Option<&[u8]>, epoch: impl FnOnce() -> u64) -> Option<Sealed> {
+        self.resumed_at.entry(tp.clone()).or_insert(offset);
+        let buf = self.buffers.entry(tp.clone()).or_insert_with(|| Buffer {
+            epoch: epoch(),
+            start_offset: None,
+            lines: Vec::new(),
+            records: 0,
+            next_offset: offset,
+            first_at: Instant::now(),
+            dead_letters: Vec::new(),
+        });
+        buf.next_offset = offset + 1;
+        let before = buf.lines.len();
+        match payload.filter(|p| pipeline_runtime::json::append_compact(&mut buf.lines, p).is_ok()) {
+            Some(_) => {
+                buf.start_offset.get_or_insert(offset);
+                buf.lines.push(b'\n');
+                buf.records += 1;
+                self.buffered_bytes += buf.lines.len() - before;
+            }
+            None => {
+                buf.lines.truncate(before);
+                tracing::warn!(topic = %tp.0, partition = tp.1, offset, "value is not JSON; writing it to the dead-letter prefix");
+                buf.dead_letters.push((dead_letter_key(&tp.0, tp.1, offset), payload.unwrap_or_default().to_vec()));
+            }
+        }
+        if buf.records >= self.flush_size { self.seal(tp) } else { None }
+    }
+
+    /// One partition's buffer as a sealed object (and its dead letters).
+    fn seal(&mut self, tp: &Tp) -> Option<Sealed> {
+        let buf = self.buffers.remove(tp)?;
+        self.buffered_bytes -= buf.lines.len();
+        Some(Sealed {
+            tp: tp.clone(),
+            epoch: buf.epoch,
+            resumed_at: self.resumed_at.get(tp).copied().unwrap_or(buf.next_offset),
+            object: buf.start_offset.map(|start| (object_key(&tp.0, tp.1, start), buf.lines, buf.records)),
+            dead_letters: buf.dead_letters,
+            next_offset: buf.next_offset,
+        })
+    }
+
+    /// Buffers whose first record is older than the rotate interval (or
+    /// all of them), sealed.
+    fn rotate(&mut self, all: bool) -> Vec<Sealed> {
+        let due: Vec<Tp> =
+            self.buffers.iter().filter(|(_, b)| all || b.first_at.elapsed() >= self.rotate_interval).map(|(tp, _)| tp.clone()).collect();
+        due.iter().filter_map(|tp| self.seal(tp)).collect()
+    }
+
+    /// A partition taken away: its unwritten records are dropped, not
+    /// committed, so its new owner reads them again.
+    fn drop_partition(&mut self, tp: &Tp) {
+        if let Some(b) = self.buffers.remove(tp) {
+            self.buffered_bytes -= b.lines.len();
+        }
+        self.resumed_at.remove(tp);
+    }
+}
+
 /// What the reading thread reports when it ends.
 pub(super) struct ReadOutcome {
     pub first_record: Option<Instant>,
@@ -117,10 +199,7 @@ pub(super) struct Reader {
     consumer: Arc<BaseConsumer<SinkContext>>,
     coord: Arc<Coordination>,
     sealed: UnboundedSender<Sealed>,
-    buffers: HashMap<Tp, Buffer>,
-    buffered_bytes: usize,
-    /// First offset read per partition since it was (re)assigned.
-    resumed_at: HashMap<Tp, i64>,
+    objects: ObjectCutter,
 }
 
 impl Reader {
@@ -130,7 +209,8 @@ impl Reader {
         coord: Arc<Coordination>,
         sealed: UnboundedSender<Sealed>,
     ) -> Self {
-        Self { config, consumer, coord, sealed, buffers: HashMap::new(), buffered_bytes: 0, resumed_at: HashMap::new() }
+        let objects = ObjectCutter::new(config.flush_size, config.rotate_interval);
+        Self { config, consumer, coord, sealed, objects }
     }
 
     /// Read until told to stop (or, with `StopWhen::CaughtUp`, until every
@@ -155,9 +235,9 @@ impl Reader {
                 }
                 // Retrying with the same credentials cannot succeed: stop,
                 // with nothing committed past what was written.
-                Some(Err(e)) if crate::kafka::is_authentication_error(&e) => {
+                Some(Err(e)) if pipeline_kafka::is_authentication_error(&e) => {
                     self.coord.stop();
-                    return Err(crate::kafka::KafkaError::Authentication {
+                    return Err(pipeline_kafka::KafkaError::Authentication {
                         bootstrap: self.config.bootstrap.clone(),
                         detail: e.to_string(),
                     }
@@ -172,7 +252,7 @@ impl Reader {
                 self.rotate(false);
                 rotation_checked = Instant::now();
             }
-            if self.buffered_bytes > self.config.max_buffered_bytes {
+            if self.objects.buffered_bytes > self.config.max_buffered_bytes {
                 self.rotate(true);
             }
             if let StopWhen::CaughtUp { idle: wait } = self.config.stop
@@ -215,57 +295,19 @@ impl Reader {
     fn drop_revoked(&mut self) {
         let revoked = std::mem::take(&mut self.coord.state.lock().expect("sink state lock").revoked);
         for tp in revoked {
-            if let Some(b) = self.buffers.remove(&tp) {
-                self.buffered_bytes -= b.lines.len();
-            }
-            self.resumed_at.remove(&tp);
+            self.objects.drop_partition(&tp);
         }
     }
 
     fn add(&mut self, tp: Tp, offset: i64, payload: Option<&[u8]>) {
-        self.resumed_at.entry(tp.clone()).or_insert(offset);
         let coord = &self.coord;
-        let buf = self.buffers.entry(tp.clone()).or_insert_with(|| Buffer {
-            epoch: coord.epoch(&tp),
-            start_offset: None,
-            lines: Vec::new(),
-            records: 0,
-            next_offset: offset,
-            first_at: Instant::now(),
-            dead_letters: Vec::new(),
-        });
-        buf.next_offset = offset + 1;
-        let before = buf.lines.len();
-        match payload.filter(|p| crate::json::append_compact(&mut buf.lines, p).is_ok()) {
-            Some(_) => {
-                buf.start_offset.get_or_insert(offset);
-                buf.lines.push(b'\n');
-                buf.records += 1;
-                self.buffered_bytes += buf.lines.len() - before;
-            }
-            None => {
-                buf.lines.truncate(before);
-                tracing::warn!(topic = %tp.0, partition = tp.1, offset, "value is not JSON; writing it to the dead-letter prefix");
-                buf.dead_letters.push((dead_letter_key(&tp.0, tp.1, offset), payload.unwrap_or_default().to_vec()));
-            }
-        }
-        if buf.records >= self.config.flush_size {
-            self.seal(&tp);
+        if let Some(sealed) = self.objects.add(&tp, offset, payload, || coord.epoch(&tp)) {
+            self.hand_over(sealed);
         }
     }
 
-    /// Hand one partition's buffer to the uploader.
-    fn seal(&mut self, tp: &Tp) {
-        let Some(buf) = self.buffers.remove(tp) else { return };
-        self.buffered_bytes -= buf.lines.len();
-        let sealed = Sealed {
-            tp: tp.clone(),
-            epoch: buf.epoch,
-            resumed_at: self.resumed_at.get(tp).copied().unwrap_or(buf.next_offset),
-            object: buf.start_offset.map(|start| (object_key(&tp.0, tp.1, start), buf.lines, buf.records)),
-            dead_letters: buf.dead_letters,
-            next_offset: buf.next_offset,
-        };
+    /// Give a sealed object to the uploader.
+    fn hand_over(&self, sealed: Sealed) {
         self.coord.add_unsettled(sealed.bytes());
         if self.sealed.send(sealed).is_err() {
             // The uploader has stopped (it failed); it says why.
@@ -274,16 +316,10 @@ impl Reader {
     }
 
     /// Seal buffers whose first record is older than the rotate interval
-    /// (or all of them).
+    /// (or all of them) and hand them over.
     fn rotate(&mut self, all: bool) {
-        let due: Vec<Tp> = self
-            .buffers
-            .iter()
-            .filter(|(_, b)| all || b.first_at.elapsed() >= self.config.rotate_interval)
-            .map(|(tp, _)| tp.clone())
-            .collect();
-        for tp in due {
-            self.seal(&tp);
+        for sealed in self.objects.rotate(all) {
+            self.hand_over(sealed);
         }
     }
 
@@ -302,5 +338,85 @@ impl Reader {
             }
         }
         Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tp(topic: &str, partition: i32) -> Tp {
+        (topic.to_string(), partition)
+    }
+
+    #[test]
+    fn flush_size_records_make_one_object_named_by_its_first_offset() {
+        let mut cut = ObjectCutter::new(3, Duration::from_secs(60));
+        let p = tp("u.pin", 1);
+        assert!(cut.add(&p, 40, Some(br#"{"a": 1}"#), || 7).is_none());
+        assert!(cut.add(&p, 41, Some(b"2"), || unreachable!("the buffer exists")).is_none());
+        let sealed = cut.add(&p, 42, Some(b"[3]"), || unreachable!()).expect("third record fills the object");
+        let (key, body, records) = sealed.object.expect("an object");
+        assert_eq!(key, object_key("u.pin", 1, 40));
+        assert_eq!(body, b"{\"a\":1}\n2\n[3]\n", "one compact value per line");
+        assert_eq!((records, sealed.next_offset, sealed.epoch, sealed.resumed_at), (3, 43, 7, 40));
+        assert_eq!(cut.buffered_bytes, 0);
+    }
+
+    #[test]
+    fn values_that_are_not_json_become_dead_letters_and_are_not_counted() {
+        let mut cut = ObjectCutter::new(2, Duration::from_secs(60));
+        let p = tp("u.geo", 0);
+        assert!(cut.add(&p, 5, Some(b"not json"), || 0).is_none());
+        assert!(cut.add(&p, 6, None, || 0).is_none(), "a record without a value too");
+        assert!(cut.add(&p, 7, Some(b"{}"), || 0).is_none());
+        let sealed = cut.add(&p, 8, Some(b"{}"), || 0).unwrap();
+        let (key, _, records) = sealed.object.clone().unwrap();
+        assert_eq!(key, object_key("u.geo", 0, 7), "the object starts at its first JSON record");
+        assert_eq!(records, 2);
+        let letters: Vec<&str> = sealed.dead_letters.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(letters, [dead_letter_key("u.geo", 0, 5), dead_letter_key("u.geo", 0, 6)]);
+        assert_eq!(sealed.dead_letters[0].1, b"not json", "kept byte for byte");
+        assert_eq!(sealed.next_offset, 9, "commits past the dead letters too");
+    }
+
+    #[test]
+    fn only_dead_letters_still_seal_so_their_offsets_commit() {
+        let mut cut = ObjectCutter::new(10, Duration::ZERO);
+        let p = tp("u.user", 2);
+        cut.add(&p, 0, Some(b"\xff"), || 0);
+        let sealed = cut.rotate(false);
+        assert_eq!(sealed.len(), 1);
+        assert!(sealed[0].object.is_none());
+        assert_eq!((sealed[0].dead_letters.len(), sealed[0].next_offset), (1, 1));
+    }
+
+    #[test]
+    fn rotation_seals_partial_objects_only_once_they_are_old_enough() {
+        let mut cut = ObjectCutter::new(100, Duration::from_secs(3600));
+        cut.add(&tp("t", 0), 0, Some(b"1"), || 0);
+        cut.add(&tp("t", 1), 0, Some(b"1"), || 0);
+        assert!(cut.rotate(false).is_empty(), "younger than rotate.interval");
+        assert_eq!(cut.buffered_bytes, 4);
+        let mut all = cut.rotate(true);
+        all.sort_by(|a, b| a.tp.cmp(&b.tp));
+        assert_eq!(all.iter().map(|s| s.tp.1).collect::<Vec<_>>(), [0, 1]);
+        assert_eq!(cut.buffered_bytes, 0);
+        assert!(cut.rotate(true).is_empty());
+    }
+
+    #[test]
+    fn a_dropped_partition_forgets_its_records_and_where_it_resumed() {
+        let mut cut = ObjectCutter::new(100, Duration::from_secs(3600));
+        let p = tp("t", 0);
+        cut.add(&p, 10, Some(b"1"), || 1);
+        cut.drop_partition(&p);
+        assert_eq!(cut.buffered_bytes, 0);
+        assert!(cut.rotate(true).is_empty(), "nothing of the old assignment is written");
+        // Reassigned later from offset 12, in a new generation.
+        cut.add(&p, 12, Some(b"2"), || 2);
+        let sealed = cut.rotate(true).pop().unwrap();
+        assert_eq!((sealed.epoch, sealed.resumed_at), (2, 12));
+        assert_eq!(sealed.object.unwrap().0, object_key("t", 0, 12));
     }
 }

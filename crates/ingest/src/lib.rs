@@ -5,6 +5,7 @@
 //! Kinesis routes (SPEC 3.2, module `kinesis`).
 
 mod auth;
+pub mod cli;
 mod consumers;
 mod errors;
 mod keep_alive;
@@ -33,10 +34,11 @@ use serde_json::{Value, json};
 use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore, oneshot};
 
 pub use auth::RequiredHeader;
+pub use cli::IngestArgs;
 pub use errors::{CONTENT_TYPE_V2, ProxyError};
 pub use request::{EmbeddedFormat, ProduceRecord, parse_produce};
 
-use crate::kafka;
+use pipeline_kafka as kafka;
 
 /// Settings of the ingest server.
 #[derive(Debug, Clone)]
@@ -696,7 +698,7 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
 }
 
 async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
-    ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], state.metrics.render()).into_response()
+    ([(header::CONTENT_TYPE, pipeline_runtime::metrics::CONTENT_TYPE)], state.metrics.render()).into_response()
 }
 
 /// Routing and the answers given before Kafka is asked: no broker is needed

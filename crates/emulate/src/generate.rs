@@ -239,7 +239,7 @@ pub fn write_sink_layout(
     let (mut written, mut flushed) = (0u64, 0u64);
     let flush = |buffers: &mut Vec<Vec<u8>>, start: u64| -> std::io::Result<()> {
         for (kind, buf) in Kind::ALL.into_iter().zip(buffers.iter_mut()) {
-            let path = dir.join(crate::sink::object_key(&names.topic(kind), 0, start as i64));
+            let path = dir.join(contract::object_key(&names.topic(kind), 0, start as i64));
             std::fs::create_dir_all(path.parent().expect("keys have directories"))?;
             std::fs::write(path, &buf)?;
             buf.clear();
@@ -466,7 +466,7 @@ mod tests {
             let topic = names.topic(kind);
             let mut lines = Vec::new();
             for (start, count) in [(0, 2), (2, 2), (4, 1)] {
-                let path = dir.path().join(crate::sink::object_key(&topic, 0, start));
+                let path = dir.path().join(contract::object_key(&topic, 0, start));
                 let text = std::fs::read_to_string(&path).unwrap();
                 assert_eq!(text.lines().count(), count, "{}", path.display());
                 assert!(text.ends_with('\n'));

@@ -16,6 +16,7 @@
 //! which S3 has honoured since 2024), so two writers can never both win a
 //! version: Delta's own rule, without the DynamoDB lock table.
 
+pub mod cli;
 mod metrics;
 pub use metrics::StreamMetrics;
 
@@ -40,13 +41,20 @@ use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use serde_json::json;
 
-use crate::batch::{self, BatchError, CleaningSummary, KindSummary};
-use crate::raw_rows::RawRowDecoder;
-use crate::storage::{self, Location, StorageError};
 use contract::{Kind, Names};
+use pipeline_batch::raw_rows::RawRowDecoder;
+use pipeline_batch::{self as batch, BatchError, CleaningSummary, KindSummary};
+use pipeline_storage::{self as storage, Location, StorageError};
 
 /// Commit-metadata key holding the shard positions of a table.
 pub const CHECKPOINT_KEY: &str = "pipeline.stream.checkpoint";
+
+/// Records per GetRecords call unless configured otherwise.
+pub const DEFAULT_MAX_RECORDS: i32 = 1000;
+/// Pause after a round in which no shard had new records.
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(500);
+/// Where the Delta tables go unless configured otherwise.
+pub const DEFAULT_OUTPUT: &str = "delta";
 
 #[derive(Debug, Clone)]
 pub struct StreamConfig {

@@ -1,4 +1,4 @@
-//! The sink's metrics (`pipeline_sink_*`, crate::metrics): what it wrote,
+//! The sink's metrics (`pipeline_sink_*`, pipeline_runtime::metrics): what it wrote,
 //! how long uploads took, and how far behind each partition it is. The lag
 //! comes from librdkafka's own statistics (per partition `consumer_lag`:
 //! the high watermark minus the committed offset), once a second.
@@ -35,7 +35,7 @@ impl Default for SinkMetrics {
             objects: Counter::default(),
             bytes: Counter::default(),
             dead_letters: Counter::default(),
-            upload: Histogram::new(crate::metrics::duration_buckets()),
+            upload: Histogram::new(pipeline_runtime::metrics::duration_buckets()),
             lag: Family::default(),
         }
     }

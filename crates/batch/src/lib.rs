@@ -7,6 +7,8 @@
 //! is not a row of its kind goes to the quarantine (`read`), never fails the
 //! job; what cleaning nulls or cannot parse is counted (`summary`).
 
+pub mod cli;
+pub mod raw_rows;
 mod read;
 pub mod report;
 pub mod summary;
@@ -24,8 +26,8 @@ use templates::{CLEANING, Engine, QUERIES, Query, Templates};
 pub use read::{DecodedObject, KindInput, Quarantined, decode_object};
 pub use summary::{CleaningSummary, KindSummary, Unparsed};
 
-use crate::storage::{Location, StorageError};
 use contract::{Kind, Names};
+use pipeline_storage::{Location, StorageError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BatchError {
@@ -141,7 +143,7 @@ pub struct BatchOutput {
 
 /// Read the sink output of the three kinds, cleaned chunk by chunk.
 async fn read_input(config: &BatchConfig) -> Result<Vec<(Kind, KindInput)>, BatchError> {
-    let store = crate::storage::open(&config.input, &config.aws).await?;
+    let store = pipeline_storage::open(&config.input, &config.aws).await?;
     let mut listed = Vec::new();
     for kind in Kind::ALL {
         let rel = format!("topics/{}/", config.names.topic(kind));

@@ -82,7 +82,7 @@ impl RawRowDecoder {
             kind,
             columns,
             key,
-            schema: Arc::new(crate::batch::raw_schema(kind)),
+            schema: Arc::new(crate::raw_schema(kind)),
             builders: Vec::new(),
             pending: 0,
             batches: Vec::new(),

@@ -1,8 +1,10 @@
 //! Kafka client settings and topic administration shared by the ingest
 //! server, the sink and the tooling.
 
+mod args;
 mod auth;
 
+pub use args::KafkaArgs;
 pub use auth::{AuthContext, KafkaAuth, KafkaAuthMode, is_authentication_error};
 
 use std::time::Duration;

@@ -14,6 +14,7 @@
 //! objects upload while the next records are read, and each partition's
 //! offsets are committed in order as its objects land.
 
+pub mod cli;
 mod metrics;
 mod reader;
 
@@ -30,9 +31,9 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 
-use crate::kafka;
-use crate::storage::{Location, StorageError};
 pub use metrics::SinkMetrics;
+use pipeline_kafka as kafka;
+use pipeline_storage::{Location, StorageError};
 use reader::{Reader, Sealed, SinkContext};
 
 /// When the worker stops on its own.
@@ -47,6 +48,11 @@ pub enum StopWhen {
 
 /// Objects uploaded at once unless configured otherwise.
 pub const DEFAULT_UPLOAD_CONCURRENCY: usize = 16;
+/// Records per object unless configured otherwise: the original's flush.size.
+pub const DEFAULT_FLUSH_SIZE: usize = 1;
+/// Age of a partial object's first record at which it is written anyway
+/// (the original's rotate.interval.ms).
+pub const DEFAULT_ROTATE_INTERVAL: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone)]
 pub struct SinkConfig {
@@ -89,8 +95,8 @@ impl SinkConfig {
             group_id: group_id.to_string(),
             location,
             aws: aws_setup::AwsTarget::default(),
-            flush_size: 1,
-            rotate_interval: Duration::from_secs(10),
+            flush_size: DEFAULT_FLUSH_SIZE,
+            rotate_interval: DEFAULT_ROTATE_INTERVAL,
             upload_concurrency: DEFAULT_UPLOAD_CONCURRENCY,
             max_buffered_bytes: 64 * 1024 * 1024,
             stop: StopWhen::Never,
@@ -130,22 +136,8 @@ pub struct SinkStats {
     pub active: Duration,
 }
 
-/// Object key of the Confluent S3 sink's DefaultPartitioner + JsonFormat.
-pub fn object_key(topic: &str, partition: i32, start_offset: i64) -> String {
-    format!("topics/{topic}/partition={partition}/{topic}+{partition}+{start_offset:010}.json")
-}
-
-/// Key of a record that is not valid JSON, named by its coordinates.
-pub fn dead_letter_key(topic: &str, partition: i32, offset: i64) -> String {
-    format!("dead-letter/topics/{topic}/partition={partition}/{topic}+{partition}+{offset:010}.bin")
-}
-
-/// Start offset encoded in an object key made by [`object_key`].
-pub fn start_offset_of(key: &str) -> Option<i64> {
-    let file = key.rsplit('/').next()?;
-    let stem = file.strip_suffix(".json")?;
-    stem.rsplit('+').next()?.parse().ok()
-}
+// The layout's keys are the contract's: `generate` and `status` use them too.
+pub use contract::{dead_letter_key, object_key, start_offset_of};
 
 type Tp = (String, i32);
 
@@ -271,7 +263,7 @@ pub async fn run(config: SinkConfig, shutdown: impl std::future::Future<Output =
     if config.flush_size == 0 {
         return Err(SinkError::FlushSize);
     }
-    let store = crate::storage::open(&config.location, &config.aws).await?;
+    let store = pipeline_storage::open(&config.location, &config.aws).await?;
     let coord = Arc::new(Coordination::default());
     let mut client = kafka::client_config(&config.bootstrap, &config.kafka_auth, &[]);
     client
@@ -564,12 +556,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keys_follow_the_confluent_layout() {
+    fn object_store_keeps_layout_keys_as_they_are() {
         let k = object_key("0e2a0bfcc015.pin", 0, 42);
-        assert_eq!(k, "topics/0e2a0bfcc015.pin/partition=0/0e2a0bfcc015.pin+0+0000000042.json");
-        assert_eq!(start_offset_of(&k), Some(42));
-        assert_eq!(Path::from(k.as_str()).as_ref(), k, "object_store keeps the key as is");
-        assert_eq!(start_offset_of("topics/t/partition=0/other.txt"), None);
-        assert_eq!(dead_letter_key("t.pin", 2, 7), "dead-letter/topics/t.pin/partition=2/t.pin+2+0000000007.bin");
+        assert_eq!(Path::from(k.as_str()).as_ref(), k);
     }
 }

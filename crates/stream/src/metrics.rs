@@ -1,4 +1,4 @@
-//! The stream worker's metrics (`pipeline_stream_*`, crate::metrics): what
+//! The stream worker's metrics (`pipeline_stream_*`, pipeline_runtime::metrics): what
 //! it read and committed, how far behind each shard's tip it reads (Kinesis'
 //! own MillisBehindLatest), and each Delta table's version.
 
@@ -45,7 +45,7 @@ impl Default for StreamMetrics {
             rows: Family::default(),
             behind: Family::default(),
             version: Family::default(),
-            commit: Histogram::new(crate::metrics::duration_buckets()),
+            commit: Histogram::new(pipeline_runtime::metrics::duration_buckets()),
         }
     }
 }

@@ -118,8 +118,11 @@ fn embedded(i: usize, field: &str, v: Option<&RawValue>, format: EmbeddedFormat,
         EmbeddedFormat::Json => {
             let mut out = Vec::with_capacity(v.get().len());
             let text = v.get().as_bytes();
-            let compacted =
-                if parsed { crate::json::append_compact_parsed(&mut out, text) } else { crate::json::append_compact(&mut out, text) };
+            let compacted = if parsed {
+                pipeline_runtime::json::append_compact_parsed(&mut out, text)
+            } else {
+                pipeline_runtime::json::append_compact(&mut out, text)
+            };
             compacted.map_err(ProxyError::json_conversion)?;
             Ok(Some(out))
         }

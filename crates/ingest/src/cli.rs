@@ -1,0 +1,148 @@
+//! `pipeline ingest`'s flags; their defaults are [`IngestConfig::default`]'s.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use aws_setup::AwsArgs;
+use pipeline_kafka::KafkaArgs;
+
+use crate::{IngestConfig, RequiredHeader};
+
+fn defaults() -> IngestConfig {
+    IngestConfig::default()
+}
+
+/// Serve the Confluent REST Proxy API (v2 produce, metadata and consumers;
+/// v3 produce), producing to Kafka, and API Gateway's Kinesis routes.
+#[derive(clap::Args, Clone, Debug)]
+pub struct IngestArgs {
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    /// Address to listen on (loopback by default; the original proxy uses port 8082).
+    #[arg(long, default_value_t = defaults().listen)]
+    pub listen: SocketAddr,
+    /// Largest accepted request body in bytes.
+    #[arg(long, default_value_t = defaults().max_body_bytes)]
+    pub max_body_bytes: usize,
+    /// Request body bytes held at once over all requests: bounds memory
+    /// under many large requests. Beyond it requests wait (up to
+    /// --body-timeout), then get 429 with Retry-After.
+    #[arg(long, default_value_t = defaults().max_inflight_body_bytes)]
+    pub max_inflight_body_bytes: usize,
+    /// Seconds a record may wait for Kafka before the request fails as retriable.
+    #[arg(long, default_value_t = defaults().delivery_timeout.as_secs_f64())]
+    pub delivery_timeout: f64,
+    /// Seconds a client may take to send a request body (slow clients get 408).
+    #[arg(long, default_value_t = defaults().body_timeout.as_secs_f64())]
+    pub body_timeout: f64,
+    /// Where the Kinesis routes (PUT /streams/<stream>/record ...) send records.
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    /// Refuse (401, error code 40101) every request but GET /healthz that
+    /// lacks this header with the right value: for a deployment reached
+    /// without API Gateway, or whose gateway adds a secret header. The
+    /// value comes from --require-header-value-file or
+    /// PIPELINE_INGEST_HEADER_VALUE, never from the command line.
+    #[arg(long, value_name = "NAME")]
+    pub require_header: Option<String>,
+    /// File holding the required header's value (one line).
+    #[arg(long, value_name = "PATH", requires = "require_header")]
+    pub require_header_value_file: Option<PathBuf>,
+}
+
+/// Where `--require-header`'s value comes from when no file is given.
+pub const HEADER_VALUE_ENV: &str = "PIPELINE_INGEST_HEADER_VALUE";
+
+impl IngestArgs {
+    /// The server's configuration; for MSK IAM the credentials are looked
+    /// up here, so their absence is the first error.
+    pub async fn config(self) -> Result<IngestConfig> {
+        let required_header = match &self.require_header {
+            None => None,
+            Some(name) => Some(required_header(name, self.require_header_value_file.as_deref())?),
+        };
+        Ok(IngestConfig {
+            kafka_auth: self.kafka.auth().await?,
+            required_header,
+            body_timeout: seconds(self.body_timeout, "--body-timeout")?,
+            kinesis: Some(self.aws.target()),
+            listen: self.listen,
+            bootstrap: self.kafka.bootstrap_servers,
+            kafka_overrides: self.kafka.kafka_setting,
+            max_body_bytes: self.max_body_bytes,
+            max_inflight_body_bytes: self.max_inflight_body_bytes,
+            delivery_timeout: seconds(self.delivery_timeout, "--delivery-timeout")?,
+            ..defaults()
+        })
+    }
+
+    /// Serve until Ctrl-C or SIGTERM, then drain.
+    pub async fn run(self) -> Result<()> {
+        let server = crate::start(self.config().await?).await?;
+        eprintln!("ingest: REST Proxy v2 API and Kinesis routes on http://{} (Ctrl-C stops)", server.local_addr);
+        pipeline_runtime::shutdown_signal().await;
+        server.stop().await?;
+        Ok(())
+    }
+}
+
+fn seconds(value: f64, flag: &str) -> Result<Duration> {
+    Duration::try_from_secs_f64(value).with_context(|| format!("{flag} must be a positive number of seconds, not {value}"))
+}
+
+/// `--require-header NAME` with its value from a file or the environment.
+fn required_header(name: &str, file: Option<&std::path::Path>) -> Result<RequiredHeader> {
+    let value = pipeline_runtime::secret_value(file, HEADER_VALUE_ENV, &format!("the value of header {name}"))?.with_context(|| {
+        format!("--require-header {name} needs its value: set {HEADER_VALUE_ENV} or pass --require-header-value-file PATH")
+    })?;
+    RequiredHeader::new(name, value).map_err(|e| anyhow::anyhow!("--require-header: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: IngestArgs,
+    }
+
+    #[tokio::test]
+    async fn no_flags_give_the_config_defaults() {
+        let args = Cli::try_parse_from(["ingest", "--bootstrap-servers", "127.0.0.1:1"]).unwrap().args;
+        let config = args.config().await.unwrap();
+        let d = defaults();
+        assert_eq!(config.listen, d.listen);
+        assert_eq!(config.max_body_bytes, d.max_body_bytes);
+        assert_eq!(config.max_inflight_body_bytes, d.max_inflight_body_bytes);
+        assert_eq!(config.delivery_timeout, d.delivery_timeout);
+        assert_eq!(config.body_timeout, d.body_timeout);
+        assert!(config.required_header.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_required_header_without_a_value_names_both_ways_to_give_one() {
+        let args = Cli::try_parse_from(["ingest", "--require-header", "x-origin-secret"]).unwrap().args;
+        if std::env::var_os(HEADER_VALUE_ENV).is_some() {
+            return; // set by whoever runs the tests: then there is a value
+        }
+        let text = format!("{:#}", args.config().await.unwrap_err());
+        assert!(text.contains(HEADER_VALUE_ENV) && text.contains("--require-header-value-file"), "{text}");
+    }
+
+    #[test]
+    fn a_value_file_needs_its_header() {
+        assert!(Cli::try_parse_from(["ingest", "--require-header-value-file", "/tmp/x"]).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_negative_timeout_is_refused_by_name() {
+        let args = Cli::try_parse_from(["ingest", "--delivery-timeout=-1"]).unwrap().args;
+        let text = format!("{:#}", args.config().await.unwrap_err());
+        assert!(text.contains("--delivery-timeout"), "{text}");
+    }
+}
