@@ -31,9 +31,10 @@ pub struct BenchArgs {
     /// Runs per figure; the median is reported.
     #[arg(long, default_value_t = 3)]
     pub runs: usize,
-    /// Rows per table for the batch benchmark.
+    /// Rounds (three records each) of generated input for the batch
+    /// benchmark, drawn from the original's 11,000-row tables.
     #[arg(long, default_value_t = 1_000_000)]
-    pub batch_rows: u64,
+    pub batch_rounds: u64,
     /// Records per ingest run (the one-record-per-POST case takes at most
     /// 30,000). Short runs make the direct producer's figure noisy.
     #[arg(long, default_value_t = 1_000_000)]
@@ -91,7 +92,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         )?);
     }
     if wants(Which::Batch) {
-        rows.extend(batch_bench(&bin, args.batch_rows, args.runs)?);
+        rows.extend(batch_bench(&bin, args.batch_rounds, args.runs)?);
     }
     if wants(Which::E2e) {
         let bucket = "bench-e2e-bucket";
@@ -211,75 +212,146 @@ fn median_usage(mut runs: Vec<Usage>) -> Usage {
     Usage { wall, peak_rss_bytes: peaks[peaks.len() / 2] }
 }
 
-/// Clean + all queries on `rows` rows per table: `pipeline batch` vs the
-/// rendered Databricks notebook on local PySpark, on the same files.
-fn batch_bench(bin: &Path, rows: u64, runs: usize) -> Result<Vec<Row>> {
-    let data = paths::local_dir().join("bench").join(format!("batch-{rows}"));
+/// The batch peers' venv: DuckDB and Polars as a user would install them.
+const BATCH_PEERS_VENV: &[&str] = &["duckdb==2.0.0", "polars==2.1.0"];
+
+/// One engine of the batch bench: how to run it on `data` writing its nine
+/// results to `out`.
+struct BatchEngine {
+    name: &'static str,
+    peer_name: &'static str,
+    log: &'static str,
+}
+
+const BATCH_ENGINES: [BatchEngine; 4] = [
+    BatchEngine { name: "ours", peer_name: "pipeline batch (DataFusion)", log: "bench-batch-ours.log" },
+    BatchEngine {
+        name: "duckdb",
+        peer_name: "DuckDB 2.0 (Python, read_json with the raw schema, 2 threads)",
+        log: "bench-batch-duckdb.log",
+    },
+    BatchEngine { name: "polars", peer_name: "Polars 2.1 (Python, lazy scan_ndjson)", log: "bench-batch-polars.log" },
+    BatchEngine { name: "spark", peer_name: "same notebook SQL on PySpark local[2]", log: "bench-batch-spark.log" },
+];
+
+/// Clean + all queries on `rounds` generated rounds (rows drawn from the
+/// original's 11,000-row tables, so duplicates occur as in the original):
+/// `pipeline batch` next to DuckDB, Polars and the rendered Databricks
+/// notebook on local PySpark, on the same files. One extra run of each
+/// writes its results, and all nine must be equal before anything is
+/// timed.
+fn batch_bench(bin: &Path, rounds: u64, runs: usize) -> Result<Vec<Row>> {
+    let bench_dir = paths::local_dir().join("bench");
+    let data = bench_dir.join(format!("batch-rounds-{rounds}"));
     let marker = data.join(".complete");
     let uid = contract::DEFAULT_UID;
     if !marker.exists() {
         let _ = std::fs::remove_dir_all(&data);
+        eprintln!("generating {rounds} rounds into {}...", data.display());
         pipeline_bin::run(
             bin,
-            &[
-                "generate",
-                "--uid",
-                uid,
-                "--output",
-                &data.display().to_string(),
-                "--count",
-                &rows.to_string(),
-                "--rows",
-                &rows.to_string(),
-                "--flush-size",
-                "10000",
-            ]
-            .map(String::from),
+            &["generate", "--uid", uid, "--output", &data.display().to_string(), "--count", &rounds.to_string(), "--flush-size", "10000"]
+                .map(String::from),
             &[],
         )?;
         std::fs::write(&marker, "")?;
     }
     let spark_python = install::python_venv("pyspark", install::PYSPARK_VENV)?.join("python");
-    let notebook = paths::local_dir().join("bench").join("batch_notebook.py");
+    let peers_python = install::python_venv("batch-peers", BATCH_PEERS_VENV)?.join("python");
+    let scripts = paths::repo_root().join("crates/bench/python");
+    let notebook = bench_dir.join("batch_notebook.py");
     let config = templates::config::PipelineConfig::for_uid(uid);
     std::fs::write(&notebook, templates::render::render_one(&templates::Templates::new(), &config, "databricks/batch_notebook.py")?)?;
 
+    let command = |engine: &str, out: Option<&Path>| -> Command {
+        let mut cmd;
+        match engine {
+            "ours" => {
+                cmd = Command::new(bin);
+                cmd.args(["batch", "--uid", uid, "--input"]).arg(&data).args(["--print", "none"]);
+                if let Some(out) = out {
+                    cmd.arg("--output").arg(out);
+                }
+            }
+            "duckdb" | "polars" => {
+                cmd = Command::new(&peers_python);
+                cmd.arg(scripts.join(format!("batch_{engine}.py"))).arg("--source").arg(&data).args(["--uid", uid]);
+                let scratch = bench_dir.join(format!("results-{engine}-timed"));
+                cmd.arg("--output").arg(out.unwrap_or(&scratch));
+            }
+            _ => {
+                cmd = Command::new(&spark_python);
+                cmd.arg(&notebook).arg("--source").arg(&data).env("PYSPARK_PYTHON", &spark_python);
+                if let Some(out) = out {
+                    cmd.arg("--output").arg(out);
+                }
+            }
+        }
+        cmd
+    };
+
+    // Same answers first: a faster engine that answers otherwise proves nothing.
     let logs = paths::log_dir();
-    let mut ours = Vec::new();
-    let mut spark = Vec::new();
-    for i in 0..runs {
-        eprintln!("batch run {}/{runs}: pipeline batch...", i + 1);
-        ours.push(measure(
-            Command::new(bin).args(["batch", "--uid", uid, "--input"]).arg(&data).args(["--print", "none"]),
-            &logs.join("bench-batch-ours.log"),
-        )?);
-        eprintln!("  {:.1}s; PySpark...", ours.last().unwrap().wall.as_secs_f64());
-        spark.push(measure(
-            Command::new(&spark_python).arg(&notebook).arg("--source").arg(&data).env("PYSPARK_PYTHON", &spark_python),
-            &logs.join("bench-batch-spark.log"),
-        )?);
-        eprintln!("  {:.1}s", spark.last().unwrap().wall.as_secs_f64());
+    let results = |engine: &str| bench_dir.join(format!("results-{engine}"));
+    for engine in &BATCH_ENGINES {
+        let _ = std::fs::remove_dir_all(results(engine.name));
+        eprintln!("batch: {} writes its results...", engine.name);
+        measure(&mut command(engine.name, Some(&results(engine.name))), &logs.join(engine.log))?;
     }
-    let (o, s) = (median_usage(ours), median_usage(spark));
+    let mut compare = Command::new(&peers_python);
+    compare.arg(scripts.join("batch_compare.py")).arg("--ours").arg(results("ours"));
+    for engine in &BATCH_ENGINES[1..] {
+        compare.arg(format!("{}={}", engine.name, results(engine.name).display()));
+    }
+    let compared = compare.output().context("running batch_compare.py")?;
+    eprint!("{}", String::from_utf8_lossy(&compared.stdout));
+    if !compared.status.success() {
+        bail!("the engines' results differ (above); no figure is reported for engines that disagree");
+    }
+
+    let mut usage: Vec<Vec<Usage>> = BATCH_ENGINES.iter().map(|_| Vec::new()).collect();
+    for i in 0..runs {
+        // Alternating the order keeps a warm page cache from favouring one engine.
+        let order: Vec<usize> = if i % 2 == 0 { (0..BATCH_ENGINES.len()).collect() } else { (0..BATCH_ENGINES.len()).rev().collect() };
+        for e in order {
+            let engine = &BATCH_ENGINES[e];
+            let u = measure(&mut command(engine.name, None), &logs.join(engine.log))?;
+            eprintln!(
+                "batch run {}/{runs}: {} {:.2} s, {:.0} MiB",
+                i + 1,
+                engine.name,
+                u.wall.as_secs_f64(),
+                u.peak_rss_bytes as f64 / 1048576.0
+            );
+            usage[e].push(u);
+        }
+    }
+    let medians: Vec<Usage> = usage.into_iter().map(median_usage).collect();
+    let ours = &medians[0];
     let mib = |b: u64| format!("{:.0} MiB", b as f64 / (1024.0 * 1024.0));
-    Ok(vec![
-        Row {
+    let case = format!("clean + 9 queries, {rounds} rounds ({} records), results equal", rounds * 3);
+    let mut rows = Vec::new();
+    for (engine, peer) in BATCH_ENGINES.iter().zip(&medians).skip(1) {
+        let speed = peer.wall.as_secs_f64() / ours.wall.as_secs_f64();
+        rows.push(Row {
             bench: "batch".into(),
-            case: format!("clean + 9 queries, {rows} rows/table: wall"),
-            ours: format!("{:.1} s", o.wall.as_secs_f64()),
-            peer_name: "same notebook SQL on PySpark local[2]".into(),
-            peer: format!("{:.1} s", s.wall.as_secs_f64()),
-            ratio: format!("{:.1}x faster", s.wall.as_secs_f64() / o.wall.as_secs_f64()),
-        },
-        Row {
+            case: format!("{case}: wall"),
+            ours: format!("{:.2} s", ours.wall.as_secs_f64()),
+            peer_name: engine.peer_name.into(),
+            peer: format!("{:.2} s", peer.wall.as_secs_f64()),
+            ratio: if speed >= 1.0 { format!("{speed:.2}x faster") } else { format!("{:.2}x slower", 1.0 / speed) },
+        });
+        let memory = peer.peak_rss_bytes as f64 / ours.peak_rss_bytes.max(1) as f64;
+        rows.push(Row {
             bench: "batch".into(),
-            case: format!("clean + 9 queries, {rows} rows/table: peak RSS"),
-            ours: mib(o.peak_rss_bytes),
-            peer_name: "same notebook SQL on PySpark local[2] (python + JVM)".into(),
-            peer: mib(s.peak_rss_bytes),
-            ratio: format!("{:.1}x less", s.peak_rss_bytes as f64 / o.peak_rss_bytes.max(1) as f64),
-        },
-    ])
+            case: format!("{case}: peak RSS"),
+            ours: mib(ours.peak_rss_bytes),
+            peer_name: engine.peer_name.into(),
+            peer: mib(peer.peak_rss_bytes),
+            ratio: if memory >= 1.0 { format!("{memory:.1}x less") } else { format!("{:.1}x more", 1.0 / memory) },
+        });
+    }
+    Ok(rows)
 }
 
 fn machine() -> String {
