@@ -34,12 +34,8 @@ pub enum KafkaError {
          Check the security settings (-X security.protocol=..., sasl.*) against the broker's listener"
     )]
     AdminTimedOut { bootstrap: String, waited: Duration },
-    #[error(
-        "the Kafka brokers at {bootstrap} refused our authentication: {detail}. With --kafka-auth msk-iam: \
-         check that the AWS credentials (AWS_PROFILE, the instance profile) are the ones meant, that their \
-         policy allows kafka-cluster:Connect on the cluster, and that --msk-region is the cluster's region"
-    )]
-    Authentication { bootstrap: String, detail: String },
+    #[error("the Kafka brokers at {bootstrap} refused our authentication: {detail}. {fix}")]
+    Authentication { bootstrap: String, detail: String, fix: &'static str },
     #[error(transparent)]
     MskIam(#[from] aws_setup::msk_iam::MskIamError),
 }
@@ -161,7 +157,8 @@ pub async fn wait_ready_with(
                 Err(e) => {
                     client.poll(Duration::from_millis(250));
                     if let Some(detail) = client.context().auth.refusal() {
-                        return Err(KafkaError::Authentication { bootstrap, detail });
+                        let fix = client.context().auth.refusal_fix();
+                        return Err(KafkaError::Authentication { bootstrap, detail, fix });
                     }
                     last = format!("{e}; the client's last error: {}", client.context().describe());
                     continue;

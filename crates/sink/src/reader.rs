@@ -240,6 +240,7 @@ impl Reader {
                     return Err(pipeline_kafka::KafkaError::Authentication {
                         bootstrap: self.config.bootstrap.clone(),
                         detail: e.to_string(),
+                        fix: self.config.kafka_auth.refusal_fix(),
                     }
                     .into());
                 }
