@@ -139,19 +139,16 @@ fn print_output(out: &BatchOutput, print: Print) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
 
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        args: BatchArgs,
+    fn parse(argv: &[&str]) -> Result<BatchArgs, clap::Error> {
+        pipeline_runtime::parse_args(argv)
     }
 
     #[test]
     fn the_input_defaults_to_the_uids_sink_bucket() {
-        let args = Cli::try_parse_from(["batch", "--uid", "abc123"]).unwrap().args;
+        let args = parse(&["batch", "--uid", "abc123"]).unwrap();
         assert_eq!(args.config().unwrap().input.to_string(), "s3://user-abc123-bucket");
-        let args = Cli::try_parse_from(["batch", "--input", "s3://b/some/prefix"]).unwrap().args;
+        let args = parse(&["batch", "--input", "s3://b/some/prefix"]).unwrap();
         assert_eq!(args.config().unwrap().input.to_string(), "s3://b/some/prefix");
     }
 }

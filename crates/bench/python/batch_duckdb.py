@@ -14,25 +14,10 @@ import os
 
 import duckdb
 
-RAW = {
-    "pin": {
-        "index": "BIGINT", "unique_id": "VARCHAR", "title": "VARCHAR", "description": "VARCHAR",
-        "poster_name": "VARCHAR", "follower_count": "VARCHAR", "tag_list": "VARCHAR",
-        "is_image_or_video": "VARCHAR", "image_src": "VARCHAR", "downloaded": "BIGINT",
-        "save_location": "VARCHAR", "category": "VARCHAR",
-    },
-    "geo": {"ind": "BIGINT", "timestamp": "VARCHAR", "latitude": "DOUBLE", "longitude": "DOUBLE", "country": "VARCHAR"},
-    "user": {"ind": "BIGINT", "first_name": "VARCHAR", "last_name": "VARCHAR", "age": "BIGINT", "date_joined": "VARCHAR"},
-}
+from contract_rules import PLACEHOLDERS, RAW_COLUMNS
 
-PLACEHOLDERS = {
-    "title": ["No Title Data Available"],
-    "description": ["No description available Story format", "No description available", "Untitled"],
-    "follower_count": ["User Info Error"],
-    "poster_name": ["User Info Error"],
-    "tag_list": ["N,o, ,T,a,g,s, ,A,v,a,i,l,a,b,l,e"],
-    "image_src": ["Image src error."],
-}
+TYPES = {"int": "BIGINT", "float": "DOUBLE", "text": "VARCHAR"}
+RAW = {kind: {c: TYPES[t] for c, t in columns.items()} for kind, columns in RAW_COLUMNS.items()}
 
 
 def quoted(s):

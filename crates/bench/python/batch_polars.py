@@ -15,24 +15,10 @@ import os
 
 import polars as pl
 
-RAW = {
-    "pin": {
-        "index": pl.Int64, "unique_id": pl.Utf8, "title": pl.Utf8, "description": pl.Utf8, "poster_name": pl.Utf8,
-        "follower_count": pl.Utf8, "tag_list": pl.Utf8, "is_image_or_video": pl.Utf8, "image_src": pl.Utf8,
-        "downloaded": pl.Int64, "save_location": pl.Utf8, "category": pl.Utf8,
-    },
-    "geo": {"ind": pl.Int64, "timestamp": pl.Utf8, "latitude": pl.Float64, "longitude": pl.Float64, "country": pl.Utf8},
-    "user": {"ind": pl.Int64, "first_name": pl.Utf8, "last_name": pl.Utf8, "age": pl.Int64, "date_joined": pl.Utf8},
-}
+from contract_rules import PLACEHOLDERS, RAW_COLUMNS
 
-PLACEHOLDERS = {
-    "title": ["No Title Data Available"],
-    "description": ["No description available Story format", "No description available", "Untitled"],
-    "follower_count": ["User Info Error"],
-    "poster_name": ["User Info Error"],
-    "tag_list": ["N,o, ,T,a,g,s, ,A,v,a,i,l,a,b,l,e"],
-    "image_src": ["Image src error."],
-}
+TYPES = {"int": pl.Int64, "float": pl.Float64, "text": pl.Utf8}
+RAW = {kind: {c: TYPES[t] for c, t in columns.items()} for kind, columns in RAW_COLUMNS.items()}
 
 
 def scan(source, uid, kind):

@@ -180,17 +180,14 @@ impl GenerateArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
 
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        args: EmulateArgs,
+    fn parse(argv: &[&str]) -> Result<EmulateArgs, clap::Error> {
+        pipeline_runtime::parse_args(argv)
     }
 
     #[tokio::test]
     async fn an_unknown_source_is_refused_without_showing_a_password() {
-        let args = Cli::try_parse_from(["emulate", "--source", "postgres://u:hunter2@h/db"]).unwrap().args;
+        let args = parse(&["emulate", "--source", "postgres://u:hunter2@h/db"]).unwrap();
         let text = format!("{:#}", args.config().await.unwrap_err());
         assert!(text.contains("--source must be"), "{text}");
         assert!(!text.contains("hunter2"), "{text}");
@@ -198,7 +195,7 @@ mod tests {
 
     #[tokio::test]
     async fn defaults_are_the_emulators() {
-        let args = Cli::try_parse_from(["emulate", "--source", "synthetic"]).unwrap().args;
+        let args = parse(&["emulate", "--source", "synthetic"]).unwrap();
         let config = args.config().await.unwrap();
         assert_eq!(config.target, DEFAULT_TARGET);
         assert_eq!((config.concurrency, config.retries, config.batch), (DEFAULT_CONCURRENCY, DEFAULT_RETRIES, 1));

@@ -103,17 +103,14 @@ fn required_header(name: &str, file: Option<&std::path::Path>) -> Result<Require
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
 
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        args: IngestArgs,
+    fn parse(argv: &[&str]) -> Result<IngestArgs, clap::Error> {
+        pipeline_runtime::parse_args(argv)
     }
 
     #[tokio::test]
     async fn no_flags_give_the_config_defaults() {
-        let args = Cli::try_parse_from(["ingest", "--bootstrap-servers", "127.0.0.1:1"]).unwrap().args;
+        let args = parse(&["ingest", "--bootstrap-servers", "127.0.0.1:1"]).unwrap();
         let config = args.config().await.unwrap();
         let d = defaults();
         assert_eq!(config.listen, d.listen);
@@ -126,7 +123,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_required_header_without_a_value_names_both_ways_to_give_one() {
-        let args = Cli::try_parse_from(["ingest", "--require-header", "x-origin-secret"]).unwrap().args;
+        let args = parse(&["ingest", "--require-header", "x-origin-secret"]).unwrap();
         if std::env::var_os(HEADER_VALUE_ENV).is_some() {
             return; // set by whoever runs the tests: then there is a value
         }
@@ -136,12 +133,12 @@ mod tests {
 
     #[test]
     fn a_value_file_needs_its_header() {
-        assert!(Cli::try_parse_from(["ingest", "--require-header-value-file", "/tmp/x"]).is_err());
+        assert!(parse(&["ingest", "--require-header-value-file", "/tmp/x"]).is_err());
     }
 
     #[tokio::test]
     async fn a_negative_timeout_is_refused_by_name() {
-        let args = Cli::try_parse_from(["ingest", "--delivery-timeout=-1"]).unwrap().args;
+        let args = parse(&["ingest", "--delivery-timeout=-1"]).unwrap();
         let text = format!("{:#}", args.config().await.unwrap_err());
         assert!(text.contains("--delivery-timeout"), "{text}");
     }

@@ -23,6 +23,17 @@ impl UidArg {
     }
 }
 
+/// Parse one component's flags on their own, as its subcommand would see
+/// them (`argv[0]` is the command's name): for the components' tests.
+pub fn parse_args<A: clap::Args>(argv: &[&str]) -> Result<A, clap::Error> {
+    #[derive(clap::Parser)]
+    struct One<A: clap::Args> {
+        #[command(flatten)]
+        args: A,
+    }
+    <One<A> as clap::Parser>::try_parse_from(argv).map(|one| one.args)
+}
+
 /// Resolves on Ctrl-C or SIGTERM (what systemd and `kill` send): every
 /// long-running command stops cleanly on either.
 pub async fn shutdown_signal() {

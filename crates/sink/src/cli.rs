@@ -105,17 +105,14 @@ impl SinkArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
 
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        args: SinkArgs,
+    fn parse(argv: &[&str]) -> Result<SinkArgs, clap::Error> {
+        pipeline_runtime::parse_args(argv)
     }
 
     #[tokio::test]
     async fn the_uid_names_the_bucket_topics_and_group() {
-        let args = Cli::try_parse_from(["sink", "--uid", "abc123", "--bootstrap-servers", "127.0.0.1:1"]).unwrap().args;
+        let args = parse(&["sink", "--uid", "abc123", "--bootstrap-servers", "127.0.0.1:1"]).unwrap();
         let config = args.config().await.unwrap();
         assert_eq!(config.location.to_string(), "s3://user-abc123-bucket");
         assert_eq!(config.topics_regex, r"^abc123\..*");
@@ -127,7 +124,7 @@ mod tests {
 
     #[tokio::test]
     async fn until_caught_up_stops_the_sink() {
-        let args = Cli::try_parse_from(["sink", "--to", "/tmp/out", "--until-caught-up", "--flush-size", "500"]).unwrap().args;
+        let args = parse(&["sink", "--to", "/tmp/out", "--until-caught-up", "--flush-size", "500"]).unwrap();
         let config = args.config().await.unwrap();
         assert!(matches!(config.stop, StopWhen::CaughtUp { .. }));
         assert_eq!(config.flush_size, 500);

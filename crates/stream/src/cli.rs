@@ -82,22 +82,19 @@ impl StreamArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
 
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        args: StreamArgs,
+    fn parse(argv: &[&str]) -> Result<StreamArgs, clap::Error> {
+        pipeline_runtime::parse_args(argv)
     }
 
     #[test]
     fn defaults_and_limits() {
-        let config = Cli::try_parse_from(["stream"]).unwrap().args.config().unwrap();
+        let config = parse(&["stream"]).unwrap().config().unwrap();
         assert_eq!(config.max_records, DEFAULT_MAX_RECORDS);
         assert_eq!(config.output.to_string(), Location::parse(DEFAULT_OUTPUT).unwrap().to_string());
         assert!(config.stop_when_idle.is_none());
-        assert!(Cli::try_parse_from(["stream", "--max-records", "10001"]).is_err(), "Kinesis allows at most 10000");
-        let args = Cli::try_parse_from(["stream", "--stop-when-idle=-2"]).unwrap().args;
+        assert!(parse(&["stream", "--max-records", "10001"]).is_err(), "Kinesis allows at most 10000");
+        let args = parse(&["stream", "--stop-when-idle=-2"]).unwrap();
         assert!(args.config().is_err());
     }
 }

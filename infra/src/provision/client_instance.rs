@@ -60,18 +60,7 @@ async fn upload_binary(p: &mut Provisioner) -> Result<()> {
     let sha: String = sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
     let key = Ec2Vars::binary_key(&sha);
     p.found.pipeline_binary_sha256 = Some(sha);
-    let resource = format!("s3 object s3://{bucket}/{key}");
-    match p.clients.s3.head_object().bucket(&bucket).key(&key).send().await {
-        Ok(_) => {
-            p.record(C, resource, Action::Exists);
-            return Ok(());
-        }
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => {}
-        Err(_) if p.dry_run() => {}
-        Err(e) => return Err(ProvisionError::aws("HeadObject", format!("s3://{bucket}/{key}"))(e)),
-    }
-    p.record(C, resource, Action::Create);
-    if p.dry_run() {
+    if !p.object_needs_upload(C, &bucket, &key).await? {
         return Ok(());
     }
     aws_setup::s3::put_verified(&p.clients.s3, &bucket, &key, bytes, "application/octet-stream")

@@ -46,19 +46,7 @@ pub async fn apply(p: &mut Provisioner) -> Result<()> {
 async fn upload_plugin(p: &mut Provisioner) -> Result<()> {
     let source = p.config.connect.plugin_source.clone();
     let (bucket, key) = (p.names.sink_bucket.clone(), plugin_key(&source));
-    let resource = format!("s3 object s3://{bucket}/{key}");
-    match p.clients.s3.head_object().bucket(&bucket).key(&key).send().await {
-        Ok(_) => {
-            p.record(C, resource, Action::Exists);
-            return Ok(());
-        }
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => {}
-        // No bucket yet (dry run before buckets exist): it will be created.
-        Err(_) if p.dry_run() => {}
-        Err(e) => return Err(ProvisionError::aws("HeadObject", format!("s3://{bucket}/{key}"))(e)),
-    }
-    p.record(C, resource, Action::Create);
-    if p.dry_run() {
+    if !p.object_needs_upload(C, &bucket, &key).await? {
         return Ok(());
     }
     let bytes = read_source(&source).await?;

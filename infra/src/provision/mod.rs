@@ -365,6 +365,26 @@ impl Provisioner {
         self.options.dry_run
     }
 
+    /// Whether `s3://bucket/key` still has to be uploaded: recorded as
+    /// existing when it is there, as to be created otherwise; a dry run
+    /// uploads nothing. Its key names what it holds, so one that exists is
+    /// kept.
+    pub(crate) async fn object_needs_upload(&mut self, component: Component, bucket: &str, key: &str) -> Result<bool, ProvisionError> {
+        let resource = format!("s3 object s3://{bucket}/{key}");
+        match self.clients.s3.head_object().bucket(bucket).key(key).send().await {
+            Ok(_) => {
+                self.record(component, resource, Action::Exists);
+                return Ok(false);
+            }
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => {}
+            // No bucket yet (dry run before buckets exist): it will be created.
+            Err(_) if self.dry_run() => {}
+            Err(e) => return Err(ProvisionError::aws("HeadObject", format!("s3://{bucket}/{key}"))(e)),
+        }
+        self.record(component, resource, Action::Create);
+        Ok(!self.dry_run())
+    }
+
     pub(crate) fn uid(&self) -> &str {
         &self.names.uid
     }

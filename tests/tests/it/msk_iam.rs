@@ -109,6 +109,19 @@ fn msk_iam_broker() -> MskIamBroker {
 }
 
 impl MskIamBroker {
+    /// An ingest server on an ephemeral port whose producer authenticates with `auth`.
+    async fn ingest(&self, auth: &pipeline::kafka::KafkaAuth) -> pipeline::ingest::RunningIngest {
+        pipeline::ingest::start(pipeline::ingest::IngestConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            bootstrap: self.bootstrap.clone(),
+            kafka_overrides: Self::plaintext(),
+            kafka_auth: auth.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+    }
+
     /// Tokens signed with `secret` (the broker's, or not).
     async fn auth(&self, secret: &str) -> pipeline::kafka::KafkaAuth {
         let creds = Credentials::new(&self.access_key_id, secret, None, None, "test");
@@ -151,15 +164,7 @@ async fn topics_ingest_and_sink_authenticate_with_msk_iam_tokens() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).matches("created").count(), 3);
 
     let auth = broker.auth(&broker.secret_access_key).await;
-    let server = pipeline::ingest::start(pipeline::ingest::IngestConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        bootstrap: broker.bootstrap.clone(),
-        kafka_overrides: MskIamBroker::plaintext(),
-        kafka_auth: auth.clone(),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let server = broker.ingest(&auth).await;
     let base = format!("http://{}", server.local_addr);
     let http = reqwest::Client::new();
     let source = pipeline::generate::SyntheticSource::new(5, 1000);
@@ -229,15 +234,7 @@ async fn a_token_signed_with_the_wrong_secret_is_refused_by_every_client_without
     assert!(broker.topics_create(names.uid(), &broker.secret_access_key).await.status.success());
     let bad = broker.auth(wrong).await;
 
-    let server = pipeline::ingest::start(pipeline::ingest::IngestConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        bootstrap: broker.bootstrap.clone(),
-        kafka_overrides: MskIamBroker::plaintext(),
-        kafka_auth: bad.clone(),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let server = broker.ingest(&bad).await;
     let base = format!("http://{}", server.local_addr);
     let started = std::time::Instant::now();
     let resp = reqwest::Client::new()
