@@ -1,8 +1,6 @@
 //! `pipeline topics create`: the deployment's three topics, created if missing.
 
-use std::time::Duration;
-
-use anyhow::{Context, Result};
+use anyhow::Result;
 use pipeline_kafka::KafkaArgs;
 use pipeline_runtime::UidArg;
 
@@ -44,7 +42,7 @@ impl TopicsAction {
 impl CreateArgs {
     pub async fn run(self) -> Result<()> {
         let names = self.uid.names()?;
-        let wait = Duration::try_from_secs_f64(self.wait_secs).context("--wait-secs must be a positive number")?;
+        let wait = pipeline_runtime::seconds(self.wait_secs, "--wait-secs")?;
         let kafka = &self.kafka;
         let auth = kafka.auth().await?;
         pipeline_kafka::wait_ready_with(&kafka.bootstrap_servers, &auth, &kafka.kafka_setting, wait).await?;

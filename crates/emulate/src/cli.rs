@@ -2,7 +2,6 @@
 //! defaults are the emulator's `DEFAULT_*` and the original's table size.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::{Context, Result};
 use pipeline_runtime::UidArg;
@@ -79,12 +78,7 @@ impl EmulateArgs {
                 mysql_source::redacted(&self.source)
             );
         };
-        let duration = match self.duration {
-            None => None,
-            Some(s) => {
-                Some(Duration::try_from_secs_f64(s).with_context(|| format!("--duration must be a positive number of seconds, not {s}"))?)
-            }
-        };
+        let duration = self.duration.map(|s| pipeline_runtime::seconds(s, "--duration")).transpose()?;
         let api_key = pipeline_runtime::secret_value(self.api_key_file.as_deref(), API_KEY_ENV, "the API key")?;
         Ok(EmulateConfig {
             target: self.target,

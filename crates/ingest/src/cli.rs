@@ -2,7 +2,6 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::{Context, Result};
 use aws_setup::AwsArgs;
@@ -66,14 +65,14 @@ impl IngestArgs {
         Ok(IngestConfig {
             kafka_auth: self.kafka.auth().await?,
             required_header,
-            body_timeout: seconds(self.body_timeout, "--body-timeout")?,
+            body_timeout: pipeline_runtime::seconds(self.body_timeout, "--body-timeout")?,
             kinesis: Some(self.aws.target()),
             listen: self.listen,
             bootstrap: self.kafka.bootstrap_servers,
             kafka_overrides: self.kafka.kafka_setting,
             max_body_bytes: self.max_body_bytes,
             max_inflight_body_bytes: self.max_inflight_body_bytes,
-            delivery_timeout: seconds(self.delivery_timeout, "--delivery-timeout")?,
+            delivery_timeout: pipeline_runtime::seconds(self.delivery_timeout, "--delivery-timeout")?,
             ..defaults()
         })
     }
@@ -86,10 +85,6 @@ impl IngestArgs {
         server.stop().await?;
         Ok(())
     }
-}
-
-fn seconds(value: f64, flag: &str) -> Result<Duration> {
-    Duration::try_from_secs_f64(value).with_context(|| format!("{flag} must be a positive number of seconds, not {value}"))
 }
 
 /// `--require-header NAME` with its value from a file or the environment.

@@ -83,16 +83,17 @@ impl KafkaAuth {
         self.refused.lock().expect("not poisoned").clone()
     }
 
-    /// What to check when the brokers refuse us, for this way of
-    /// authenticating.
-    pub fn refusal_fix(&self) -> &'static str {
-        if self.is_msk_iam() {
+    /// The error for a refusal of our credentials by the brokers at
+    /// `bootstrap`, with what to check for this way of authenticating.
+    pub fn refused(&self, bootstrap: &str, detail: String) -> crate::KafkaError {
+        let fix = if self.is_msk_iam() {
             "With --kafka-auth msk-iam: check that the AWS credentials (AWS_PROFILE, the instance profile) are the ones \
              meant, that their policy allows kafka-cluster:Connect on the cluster, and that --msk-region is the cluster's region"
         } else {
             "Check the security settings (-X security.protocol=..., sasl.*) against the broker's listener; for MSK's IAM \
              listener use --kafka-auth msk-iam"
-        }
+        };
+        crate::KafkaError::Authentication { bootstrap: bootstrap.to_string(), detail, fix }
     }
 
     /// Give the client a token now. librdkafka asks for tokens through an

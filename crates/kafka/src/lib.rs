@@ -157,8 +157,7 @@ pub async fn wait_ready_with(
                 Err(e) => {
                     client.poll(Duration::from_millis(250));
                     if let Some(detail) = client.context().auth.refusal() {
-                        let fix = client.context().auth.refusal_fix();
-                        return Err(KafkaError::Authentication { bootstrap, detail, fix });
+                        return Err(client.context().auth.refused(&bootstrap, detail));
                     }
                     last = format!("{e}; the client's last error: {}", client.context().describe());
                     continue;

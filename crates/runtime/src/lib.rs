@@ -34,6 +34,12 @@ pub fn parse_args<A: clap::Args>(argv: &[&str]) -> Result<A, clap::Error> {
     <One<A> as clap::Parser>::try_parse_from(argv).map(|one| one.args)
 }
 
+/// A `--<flag> SECONDS` value as a duration; zero is allowed, negative,
+/// NaN and overflowing values are refused by name.
+pub fn seconds(value: f64, flag: &str) -> Result<std::time::Duration> {
+    std::time::Duration::try_from_secs_f64(value).with_context(|| format!("{flag} must be a positive number of seconds, not {value}"))
+}
+
 /// Resolves on Ctrl-C or SIGTERM (what systemd and `kill` send): every
 /// long-running command stops cleanly on either.
 pub async fn shutdown_signal() {
@@ -98,6 +104,15 @@ mod tests {
     fn a_missing_secret_file_is_named() {
         let err = secret_value(Some(std::path::Path::new("/nonexistent/key")), "X", "the API key").unwrap_err();
         assert!(format!("{err:#}").contains("reading the API key from /nonexistent/key"), "{err:#}");
+    }
+
+    #[test]
+    fn seconds_are_checked_by_flag_name() {
+        assert_eq!(seconds(1.5, "--x").unwrap(), std::time::Duration::from_millis(1500));
+        for bad in [-1.0, f64::NAN, f64::INFINITY] {
+            let err = seconds(bad, "--body-timeout").unwrap_err().to_string();
+            assert!(err.contains("--body-timeout must be a positive number of seconds"), "{err}");
+        }
     }
 
     #[test]

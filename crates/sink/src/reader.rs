@@ -237,12 +237,7 @@ impl Reader {
                 // with nothing committed past what was written.
                 Some(Err(e)) if pipeline_kafka::is_authentication_error(&e) => {
                     self.coord.stop();
-                    return Err(pipeline_kafka::KafkaError::Authentication {
-                        bootstrap: self.config.bootstrap.clone(),
-                        detail: e.to_string(),
-                        fix: self.config.kafka_auth.refusal_fix(),
-                    }
-                    .into());
+                    return Err(self.config.kafka_auth.refused(&self.config.bootstrap, e.to_string()).into());
                 }
                 Some(Err(e)) => tracing::warn!(error = %e, "Kafka consumer error; retrying"),
                 None => {}

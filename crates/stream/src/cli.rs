@@ -1,7 +1,6 @@
 //! `pipeline stream`'s flags; their defaults are the worker's `DEFAULT_*`.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use anyhow::Result;
 use aws_setup::AwsArgs;
@@ -45,13 +44,7 @@ pub struct StreamArgs {
 
 impl StreamArgs {
     pub fn config(&self) -> Result<StreamConfig> {
-        let stop_when_idle = match self.stop_when_idle {
-            None => None,
-            Some(s) => Some(
-                Duration::try_from_secs_f64(s)
-                    .map_err(|_| anyhow::anyhow!("--stop-when-idle must be a positive number of seconds, not {s}"))?,
-            ),
-        };
+        let stop_when_idle = self.stop_when_idle.map(|s| pipeline_runtime::seconds(s, "--stop-when-idle")).transpose()?;
         Ok(StreamConfig {
             names: self.uid.names()?,
             aws: self.aws.target(),

@@ -122,6 +122,17 @@ impl MskIamBroker {
         .unwrap()
     }
 
+    /// A sink of `names`' topics into `dir`, authenticating with `auth`,
+    /// that stops once caught up.
+    fn sink_config(&self, names: &contract::Names, auth: pipeline::kafka::KafkaAuth, dir: &std::path::Path) -> pipeline::sink::SinkConfig {
+        let location = pipeline::storage::Location::parse(dir.to_str().unwrap()).unwrap();
+        let mut config = pipeline::sink::SinkConfig::new(&self.bootstrap, &names.topics_regex(), &names.connector(), location);
+        config.kafka_overrides = Self::plaintext();
+        config.kafka_auth = auth;
+        config.stop = pipeline::sink::StopWhen::CaughtUp { idle: Duration::from_secs(2) };
+        config
+    }
+
     /// Tokens signed with `secret` (the broker's, or not).
     async fn auth(&self, secret: &str) -> pipeline::kafka::KafkaAuth {
         let creds = Credentials::new(&self.access_key_id, secret, None, None, "test");
@@ -190,13 +201,8 @@ async fn topics_ingest_and_sink_authenticate_with_msk_iam_tokens() {
     server.stop().await.unwrap();
 
     let out = tempfile::tempdir().unwrap();
-    let location = pipeline::storage::Location::parse(out.path().to_str().unwrap()).unwrap();
-    let mut config =
-        pipeline::sink::SinkConfig::new(&broker.bootstrap, &names.topics_regex(), &format!("{}-connector", names.uid()), location);
-    config.kafka_overrides = MskIamBroker::plaintext();
-    config.kafka_auth = auth;
+    let mut config = broker.sink_config(&names, auth, out.path());
     config.flush_size = 5;
-    config.stop = pipeline::sink::StopWhen::CaughtUp { idle: Duration::from_secs(2) };
     let stats = tokio::time::timeout(Duration::from_secs(120), pipeline::sink::run(config, std::future::pending()))
         .await
         .expect("the sink catches up")
@@ -252,12 +258,7 @@ async fn a_token_signed_with_the_wrong_secret_is_refused_by_every_client_without
     server.stop().await.unwrap();
 
     let out = tempfile::tempdir().unwrap();
-    let location = pipeline::storage::Location::parse(out.path().to_str().unwrap()).unwrap();
-    let mut config =
-        pipeline::sink::SinkConfig::new(&broker.bootstrap, &names.topics_regex(), &format!("{}-connector", names.uid()), location);
-    config.kafka_overrides = MskIamBroker::plaintext();
-    config.kafka_auth = bad;
-    config.stop = pipeline::sink::StopWhen::CaughtUp { idle: Duration::from_secs(2) };
+    let config = broker.sink_config(&names, bad, out.path());
     let err = tokio::time::timeout(Duration::from_secs(30), pipeline::sink::run(config, std::future::pending()))
         .await
         .expect("the sink stops instead of retrying forever")

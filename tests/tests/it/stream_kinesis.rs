@@ -516,7 +516,7 @@ async fn status_reports_offsets_lag_objects_delta_tables_and_the_last_batch() {
     }
     let dir = tempfile::tempdir().unwrap();
     let sink_dir = dir.path().join("sink");
-    let group = format!("{}-connector", names.uid());
+    let group = names.connector();
     let mut sink_config =
         pipeline::sink::SinkConfig::new(&common::bootstrap(), &names.topics_regex(), &group, Location::Local { dir: sink_dir.clone() });
     sink_config.flush_size = 4;
