@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use crate::pipeline_bin::Profile;
 use crate::{install, paths};
 
 /// The target: x86_64 Linux, glibc symbols no newer than Amazon Linux 2023's.
@@ -45,8 +44,29 @@ pub enum ClientParts {
     WithStream,
 }
 
+/// How the portable binary is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortableBuild {
+    /// For `cargo xtask test`, which checks how it links (glibc symbols,
+    /// libraries) and runs only its `--help`: nothing optimised, so it
+    /// compiles fastest (the `portable-check` profile).
+    LinkCheck,
+    /// What provisioning uploads.
+    Release,
+}
+
+impl PortableBuild {
+    /// The cargo profile, and the folder its binaries land in.
+    fn profile(self) -> &'static str {
+        match self {
+            PortableBuild::LinkCheck => "portable-check",
+            PortableBuild::Release => "release",
+        }
+    }
+}
+
 /// Build it and return its path.
-pub fn build_portable(profile: Profile, parts: ClientParts) -> Result<PathBuf> {
+pub fn build_portable(build: PortableBuild, parts: ClientParts) -> Result<PathBuf> {
     let venv = install::python_venv("zigbuild", ZIGBUILD_REQUIREMENTS)?;
     let include = curl_include_dir()?;
     let path = format!("{}:{}", venv.display(), std::env::var("PATH").unwrap_or_default());
@@ -59,15 +79,17 @@ pub fn build_portable(profile: Profile, parts: ClientParts) -> Result<PathBuf> {
         .arg(format!("{TARGET}.{GLIBC}"))
         .env("PATH", path)
         .env(format!("CFLAGS_{}", TARGET.replace('-', "_")), format!("-I{}", include.display()));
-    if profile == Profile::Release {
-        cmd.arg("--release");
-    }
+    cmd.args(["--profile", build.profile()]);
+    let first_build = match build {
+        PortableBuild::LinkCheck => "10-15 minutes",
+        PortableBuild::Release => "20-30 minutes",
+    };
     eprintln!(
-        "building the client machine's pipeline binary (glibc {GLIBC}, {} profile; a first build takes 20-30 minutes on 2 cores)...",
-        profile.name()
+        "building the client machine's pipeline binary (glibc {GLIBC}, {} profile; a first build takes {first_build} on 2 cores)...",
+        build.profile()
     );
     install::run(&mut cmd).context("building the portable pipeline binary")?;
-    let bin = paths::target_dir().join(TARGET).join(if profile == Profile::Release { "release" } else { "debug" }).join("pipeline");
+    let bin = paths::target_dir().join(TARGET).join(build.profile()).join("pipeline");
     if !bin.exists() {
         bail!("cargo zigbuild finished but {} is missing", bin.display());
     }

@@ -83,7 +83,8 @@ const INVARIANTS: &[Invariant] = &[
 
 #[derive(Debug, clap::Args)]
 pub struct LintArgs {
-    /// Only the architecture invariants (no fmt, no clippy).
+    /// Only the architecture invariants (no fmt, no clippy): seconds, what
+    /// CI runs before `cargo xtask test --clippy`.
     #[arg(long)]
     pub invariants_only: bool,
 }
@@ -107,6 +108,28 @@ pub fn run(args: LintArgs) -> Result<()> {
         bail!("architecture invariants broken (docs/ARCHITECTURE.md):\n{}", broken.join("\n"));
     }
     eprintln!("architecture invariants hold ({} checked)", INVARIANTS.len());
+    Ok(())
+}
+
+/// The clippy lints of `cargo xtask lint`, compiled into the builds that
+/// follow instead of a `cargo clippy` pass of their own. Cargo runs
+/// `RUSTC_WORKSPACE_WRAPPER` for the workspace's crates only, so
+/// dependencies keep their artifacts and are compiled once; a lint slip
+/// fails the build of the crate that has it. The wrapper is what `cargo
+/// clippy` itself sets, plus `-D warnings`.
+pub fn clippy_in_builds() -> Result<()> {
+    let probe = std::process::Command::new("clippy-driver").arg("--version").output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        bail!("clippy-driver not found: install clippy (rustup component add clippy) and run again");
+    }
+    let wrapper = paths::local_dir().join("bin/rustc-with-clippy");
+    std::fs::create_dir_all(wrapper.parent().expect("has a parent"))?;
+    std::fs::write(&wrapper, "#!/bin/sh\n# Written by cargo xtask test --clippy.\nexec clippy-driver \"$@\" -D warnings\n")?;
+    let mut perms = std::fs::metadata(&wrapper)?.permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&wrapper, perms)?;
+    eprintln!("clippy's lints (warnings are errors) are compiled into this build");
+    let _ = paths::CLIPPY_WRAPPER.set(wrapper);
     Ok(())
 }
 

@@ -34,8 +34,9 @@ enum Cmd {
     Demo(demo::DemoArgs),
     /// Install what the tests need, start the local stack, run all tests.
     Test(test_cmd::TestArgs),
-    /// The fast checks CI runs first: rustfmt, clippy (warnings are errors)
-    /// and the architecture invariants of docs/ARCHITECTURE.md (`cargo tree`).
+    /// rustfmt, clippy (warnings are errors) and the architecture invariants
+    /// of docs/ARCHITECTURE.md (`cargo tree`). CI runs the invariants first
+    /// and compiles clippy into the test build (`test --clippy`).
     Lint(lint::LintArgs),
     /// Benchmarks, each next to a peer measured in the same run (ingest vs a
     /// direct producer, sink vs raw PUTs, batch vs PySpark).
@@ -137,7 +138,7 @@ fn infra(command: &str, forward: Forward) -> Result<()> {
     // ec2.data_path = "pipeline" (the default) uploads our binary to the
     // client machine: built here, on demand, for Amazon Linux 2023.
     if let Some(parts) = (command == "provision").then(|| client_bin::provision_needs_binary(&forward.args)).flatten() {
-        let client = client_bin::build_portable(pipeline_bin::Profile::Release, parts)?;
+        let client = client_bin::build_portable(client_bin::PortableBuild::Release, parts)?;
         cmd.env("PIPELINE_CLIENT_BINARY", client);
     }
     let status =

@@ -50,5 +50,12 @@ pub fn cargo_command() -> std::process::Command {
             cmd.env_remove(name);
         }
     }
+    if let Some(wrapper) = CLIPPY_WRAPPER.get() {
+        cmd.env("RUSTC_WORKSPACE_WRAPPER", wrapper);
+    }
     cmd
 }
+
+/// Set by `cargo xtask test --clippy`: every cargo command after it compiles
+/// the workspace's crates through this clippy wrapper.
+pub static CLIPPY_WRAPPER: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();

@@ -192,9 +192,10 @@ impl Service {
         TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], self.port())), Duration::from_millis(300)).is_ok()
     }
 
-    /// Prepare and spawn the process, detached from our terminal.
-    fn spawn(self) -> Result<std::process::Child> {
-        let mut cmd = match self {
+    /// The command that runs it, after installing what it needs (jars,
+    /// venvs, a data directory): the slow part of a first start.
+    fn command(self) -> Result<Command> {
+        Ok(match self {
             Service::Kafka => kafka_command()?,
             Service::KafkaMskIam => msk_iam_kafka_command()?,
             Service::Moto => {
@@ -205,7 +206,12 @@ impl Service {
             }
             Service::Mariadb => mariadb_command()?,
             Service::Localstack => localstack_command()?,
-        };
+        })
+    }
+
+    /// Prepare and spawn the process, detached from our terminal.
+    fn spawn(self) -> Result<std::process::Child> {
+        let mut cmd = self.command()?;
         std::fs::create_dir_all(paths::log_dir())?;
         std::fs::create_dir_all(paths::run_dir())?;
         let log = std::fs::File::create(self.log_file())?;
@@ -436,6 +442,18 @@ pub enum UpOutcome {
 /// Start every default service that is not running and healthy; wait until all are.
 pub fn up() -> Result<Vec<(Service, UpOutcome)>> {
     up_services(&Service::DEFAULT)
+}
+
+/// Install what the given services need without starting them, so that a
+/// caller can do it while it compiles (downloads, not CPU, are most of it).
+/// Services already running are left alone.
+pub fn prepare(services: &[Service]) -> Result<()> {
+    for &svc in services {
+        if svc.pid().is_none() {
+            svc.command().with_context(|| format!("preparing {}", svc.name()))?;
+        }
+    }
+    Ok(())
 }
 
 /// [`up`] for the given services.

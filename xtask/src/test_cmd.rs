@@ -11,6 +11,12 @@ pub struct TestArgs {
     /// Leave services this command started running afterwards.
     #[arg(long)]
     pub keep_stack: bool,
+    /// Compile the workspace's own crates with clippy's lints, warnings as
+    /// errors, in the build the tests use (what CI does): a separate
+    /// `cargo clippy` would compile every dependency a second time, in
+    /// check mode. Dependencies are built as without it.
+    #[arg(long)]
+    pub clippy: bool,
     /// Extra arguments for `cargo test` (after --), e.g. a test name filter.
     #[arg(last = true)]
     pub cargo_args: Vec<String>,
@@ -79,15 +85,26 @@ fn localstack_pass_args(cargo_args: &[String]) -> Option<Vec<String>> {
 
 pub fn run(args: TestArgs) -> Result<()> {
     install::ensure_test_packages()?;
-    let python = python_tools()?;
+    if args.clippy {
+        crate::lint::clippy_in_builds()?;
+    }
+    // Venvs, jars and data directories come mostly from the network: they
+    // are fetched while the workspace compiles.
+    let installs = std::thread::spawn(|| -> Result<_> {
+        let python = python_tools()?;
+        stack::prepare(&Service::ALL)?;
+        Ok(python)
+    });
     // Some tests run the binary as a process (to kill -9 it); the dev build
     // shares its artifacts with `cargo test --workspace`.
     let bin = crate::pipeline_bin::build_for_tests()?;
     // What provisioning ships to the client machine, checked for its glibc
-    // symbols (dev profile: the check is about linking, not speed). Without
+    // symbols (unoptimised: the check is about linking, not speed). Without
     // the stream worker: DataFusion and Delta link the same glibc, and
     // leaving them out halves this build.
-    let portable = crate::client_bin::build_portable(crate::pipeline_bin::Profile::Dev, crate::client_bin::ClientParts::IngestAndSink)?;
+    let portable =
+        crate::client_bin::build_portable(crate::client_bin::PortableBuild::LinkCheck, crate::client_bin::ClientParts::IngestAndSink)?;
+    let python = installs.join().expect("the installer thread does not panic")?;
     let outcomes = stack::up_services(&Service::ALL)?;
     let started: Vec<Service> = outcomes.iter().filter(|(_, o)| *o == UpOutcome::Started).map(|(s, _)| *s).collect();
 
