@@ -38,7 +38,30 @@ enum Command {
     Batch(pipeline::batch::cli::BatchArgs),
     #[cfg(feature = "stream")]
     Stream(pipeline::stream::cli::StreamArgs),
+    #[cfg(not(feature = "batch"))]
+    #[command(hide = true, disable_help_flag = true)]
+    Batch(Absent),
+    #[cfg(not(feature = "stream"))]
+    #[command(hide = true, disable_help_flag = true)]
+    Stream(Absent),
     Status(pipeline::status::StatusArgs),
+}
+
+/// A component this build leaves out (the demo's and the client machine's
+/// builds): named in the error instead of clap's "unrecognized subcommand".
+#[cfg(not(all(feature = "batch", feature = "stream")))]
+#[derive(clap::Args)]
+struct Absent {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    _args: Vec<String>,
+}
+
+#[cfg(not(all(feature = "batch", feature = "stream")))]
+fn absent(component: &str, elsewhere: &str) -> Result<()> {
+    anyhow::bail!(
+        "this pipeline binary was built without `{component}` (cargo feature `{component}`): \
+         run a build that has it, e.g. from `cargo build -p pipeline` (all components){elsewhere}"
+    )
 }
 
 #[tokio::main]
@@ -61,6 +84,10 @@ async fn main() -> Result<()> {
         Command::Batch(args) => args.run().await,
         #[cfg(feature = "stream")]
         Command::Stream(args) => args.run().await,
+        #[cfg(not(feature = "batch"))]
+        Command::Batch(_) => absent("batch", ""),
+        #[cfg(not(feature = "stream"))]
+        Command::Stream(_) => absent("stream", "; for the client machine, provision with ec2.stream_worker = true"),
         Command::Status(args) => args.run().await,
     }
 }

@@ -45,9 +45,14 @@ fn http_ok(port: u16, path: &str) -> bool {
 
 pub fn run(args: DemoArgs) -> Result<()> {
     install::ensure_system_packages()?;
+    // The stack's jars, venv and data directory are fetched while
+    // `pipeline` compiles; the services start after.
+    let installs = std::thread::spawn(|| stack::prepare(&stack::Service::DEFAULT));
+    // Only the batch path: the demo never compiles the provisioning SDKs,
+    // nor Delta.
+    let bin = pipeline_bin::build_batch_path(pipeline_bin::Profile::Dev)?;
+    installs.join().expect("the installer thread does not panic")?;
     stack::up()?;
-    // Only the data path: the demo never compiles the provisioning SDKs.
-    let bin = pipeline_bin::build_one("pipeline", "pipeline", pipeline_bin::Profile::Dev)?;
     let env = stack::client_env();
     let bucket = contract::Names::new(&args.uid).map_err(anyhow::Error::msg)?.sink_bucket();
     let s3 = format!("s3://{bucket}");

@@ -71,3 +71,21 @@ fn the_client_binary_needs_no_glibc_newer_than_amazon_linux_2023s() {
         assert!(String::from_utf8_lossy(&out.stdout).contains(flag), "{command:?} --help lacks {flag}");
     }
 }
+
+#[test]
+fn the_client_binary_names_what_it_was_built_without() {
+    // `cargo xtask test` builds it without the stream worker and the batch
+    // job: asking for either says which build has them instead of clap's
+    // "unrecognized subcommand".
+    let bin = portable_bin();
+    for (command, hint) in [("stream", "ec2.stream_worker = true"), ("batch", "cargo build -p pipeline")] {
+        let out = Command::new(&bin).args([command, "--input", "s3://x"]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{command} ran in a build without it");
+        assert!(stderr.contains(&format!("built without `{command}`")) && stderr.contains(hint), "{command}: {stderr}");
+    }
+    let help = Command::new(&bin).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    let listed = |name: &str| help.lines().any(|l| l.trim_start().split_whitespace().next() == Some(name));
+    assert!(listed("sink") && !listed("stream") && !listed("batch"), "the absent commands are hidden from --help:\n{help}");
+}
