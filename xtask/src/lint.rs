@@ -124,10 +124,13 @@ pub fn clippy_in_builds() -> Result<()> {
     }
     let wrapper = paths::local_dir().join("bin/rustc-with-clippy");
     std::fs::create_dir_all(wrapper.parent().expect("has a parent"))?;
-    std::fs::write(&wrapper, "#!/bin/sh\n# Written by cargo xtask test --clippy.\nexec clippy-driver \"$@\" -D warnings\n")?;
-    let mut perms = std::fs::metadata(&wrapper)?.permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-    std::fs::set_permissions(&wrapper, perms)?;
+    let script = "#!/bin/sh\n# Written by cargo xtask test --clippy.\nexec clippy-driver \"$@\" -D warnings\n";
+    // Rewritten only when it differs: cargo re-asks the compiler for its
+    // version whenever the wrapper's file changes.
+    if std::fs::read_to_string(&wrapper).ok().as_deref() != Some(script) {
+        std::fs::write(&wrapper, script)?;
+        std::fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+    }
     eprintln!("clippy's lints (warnings are errors) are compiled into this build");
     let _ = paths::CLIPPY_WRAPPER.set(wrapper);
     Ok(())
