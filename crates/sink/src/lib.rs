@@ -18,8 +18,8 @@ pub mod cli;
 mod metrics;
 mod reader;
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -300,7 +300,8 @@ pub async fn run(config: SinkConfig, shutdown: impl std::future::Future<Output =
         prefix,
         consumer: consumer.clone(),
         coord: coord.clone(),
-        verified: HashSet::new(),
+        stale_checks: HashMap::new(),
+        stale_removed: Arc::new(AtomicU64::new(0)),
         order: HashMap::new(),
         next_id: 0,
         to_commit: BTreeMap::new(),
@@ -324,6 +325,7 @@ pub async fn run(config: SinkConfig, shutdown: impl std::future::Future<Output =
     drop(uploader.consumer);
     tokio::task::spawn_blocking(move || drop(consumer)).await.expect("closing the consumer does not panic");
     let mut stats = uploader.stats;
+    stats.stale_objects_removed = uploader.stale_removed.load(Ordering::Relaxed);
     if let (Some(first), Some(last)) = (read.first_record, uploader.last_write) {
         stats.active = last.saturating_duration_since(first);
     }
@@ -339,8 +341,11 @@ struct Uploader {
     prefix: String,
     consumer: Arc<BaseConsumer<SinkContext>>,
     coord: Arc<Coordination>,
-    /// Partitions (per assignment generation) checked for stale objects.
-    verified: HashSet<(Tp, u64)>,
+    /// Per partition and assignment generation, its one check for stale
+    /// objects: every upload of the generation waits for it before writing.
+    stale_checks: HashMap<(Tp, u64), Arc<tokio::sync::OnceCell<()>>>,
+    /// Stale objects removed so far (by the checks, inside uploads).
+    stale_removed: Arc<AtomicU64>,
     /// Per partition and generation, sealed objects in offset order.
     /// Offsets are committed only past a landed prefix.
     order: HashMap<(Tp, u64), VecDeque<SealedInOrder>>,
@@ -388,7 +393,7 @@ impl Uploader {
                 }
                 next = sealed.recv(), if !reader_done && uploads.len() < self.concurrency => match next {
                     Some(s) => {
-                        if let Some(upload) = self.start(s).await? {
+                        if let Some(upload) = self.start(s)? {
                             uploads.push(upload);
                         }
                     }
@@ -400,19 +405,24 @@ impl Uploader {
     }
 
     /// Begin writing one sealed object; `None` if its partition was revoked.
-    async fn start(&mut self, s: Sealed) -> Result<Option<BoxFuture<'static, Result<Landed, SinkError>>>, SinkError> {
+    fn start(&mut self, s: Sealed) -> Result<Option<BoxFuture<'static, Result<Landed, SinkError>>>, SinkError> {
         let bytes = s.bytes();
         let Some(slot) = UploadSlot::take(&self.coord, &s.tp, s.epoch) else {
             self.coord.settle(bytes);
             return Ok(None);
         };
         let generation = (s.tp.clone(), s.epoch);
-        if !self.verified.contains(&generation) {
-            // Before anything else of this partition is written, and while
-            // holding its slot so a revoke waits for the removal too.
-            self.remove_uncommitted_objects(&s.tp, s.resumed_at).await?;
-            self.verified.insert(generation.clone());
-        }
+        // The check runs inside the uploads, not here: the uploader goes on
+        // starting other partitions' uploads while one partition is listed
+        // (a LIST of a large bucket is slow on some stores). Each upload
+        // holds its slot while it waits, so a revoke waits for the removal.
+        let stale_check = self.stale_checks.entry(generation.clone()).or_default().clone();
+        let check = StaleCheck {
+            store: self.store.clone(),
+            dir: self.full_key(&format!("topics/{}/partition={}", s.tp.0, s.tp.1)),
+            resumed_at: s.resumed_at,
+            removed: self.stale_removed.clone(),
+        };
         let id = self.next_id;
         self.next_id += 1;
         self.order.entry(generation).or_default().push_back((id, s.next_offset, false));
@@ -435,6 +445,9 @@ impl Uploader {
         Ok(Some(
             async move {
                 let _slot = slot;
+                // Before anything of this generation is written: a stale
+                // object may have the very key this upload writes.
+                stale_check.get_or_try_init(|| check.remove_uncommitted_objects()).await?;
                 let started = Instant::now();
                 futures::future::try_join_all(puts.into_iter().map(|(path, body)| {
                     let store = store.clone();
@@ -528,15 +541,25 @@ impl Uploader {
         tokio::task::spawn_blocking(move || consumer.commit(&tpl, CommitMode::Sync)).await.expect("commit thread does not panic")?;
         Ok(())
     }
+}
 
-    /// Remove objects of this partition that start at or after the offset
-    /// reading resumed from: they were written but not committed.
-    async fn remove_uncommitted_objects(&mut self, tp: &Tp, resumed_at: i64) -> Result<(), SinkError> {
-        let dir = self.full_key(&format!("topics/{}/partition={}", tp.0, tp.1));
+/// Objects of one partition that start at or after the offset reading
+/// resumed from were written but not committed (before a crash or a
+/// rebalance): they are removed, and rewritten from Kafka.
+struct StaleCheck {
+    store: Arc<dyn ObjectStore>,
+    dir: Path,
+    resumed_at: i64,
+    removed: Arc<AtomicU64>,
+}
+
+impl StaleCheck {
+    async fn remove_uncommitted_objects(self) -> Result<(), SinkError> {
+        let resumed_at = self.resumed_at;
         let stale: Vec<Path> = self
             .store
-            .list(Some(&dir))
-            .map_err(|source| SinkError::List { prefix: dir.to_string(), source })
+            .list(Some(&self.dir))
+            .map_err(|source| SinkError::List { prefix: self.dir.to_string(), source })
             .try_filter_map(|meta| async move {
                 Ok(start_offset_of(meta.location.as_ref()).filter(|s| *s >= resumed_at).map(|_| meta.location))
             })
@@ -545,7 +568,7 @@ impl Uploader {
         for path in stale {
             tracing::info!(%path, resumed_at, "removing object written after the last commit; it is rewritten from Kafka");
             self.store.delete(&path).await.map_err(|source| SinkError::Write { key: path.to_string(), source })?;
-            self.stats.stale_objects_removed += 1;
+            self.removed.fetch_add(1, Ordering::Relaxed);
         }
         Ok(())
     }
