@@ -428,7 +428,168 @@ pub async fn sink(
             runs,
         });
     }
+    out.extend(sink_beside_ingest(bootstrap, bucket_url, aws, records_per_run.max(SINK_BESIDE_INGEST_RECORDS), runs).await?);
     Ok(out)
+}
+
+/// Records per run of the ingest-and-sink-at-once case: a few seconds of
+/// ingest at full speed.
+const SINK_BESIDE_INGEST_RECORDS: u64 = 300_000;
+/// The sink's rotate interval in that case: short, so the warm-up records
+/// land quickly; a partition that ingest fills at full speed reaches
+/// flush.size long before it.
+const SINK_BESIDE_INGEST_ROTATE: Duration = Duration::from_secs(1);
+
+/// Ingest (100 records per POST, as many in flight as the direct producer)
+/// and the sink (flush.size 1000) running at the same time on the same
+/// cores: the sink's records/s while ingest runs next to ingest's own, and
+/// the records ingested but not yet written and committed by the sink when
+/// ingest ends (its lag), next to the records ingested.
+async fn sink_beside_ingest(
+    bootstrap: &str,
+    bucket_url: &str,
+    aws: &aws_setup::AwsTarget,
+    records_per_run: u64,
+    runs: usize,
+) -> Result<Vec<Measurement>, BenchError> {
+    let batch = 100;
+    let connections = (IN_FLIGHT_RECORDS / batch).clamp(1, MAX_CONNECTIONS);
+    let server =
+        ingest::start(IngestConfig { bootstrap: bootstrap.to_string(), listen: "127.0.0.1:0".parse().unwrap(), ..Default::default() })
+            .await
+            .map_err(step("starting the ingest server"))?;
+    let base = format!("http://{}", server.local_addr);
+    let (mut sink_rates, mut ingest_rates, mut lags, mut ingested, mut catch_ups) = (vec![], vec![], vec![], vec![], vec![]);
+    for run in 0..runs.max(1) {
+        let names = fresh_names("bench");
+        let topics = names.topics();
+        kafka::ensure_topics(bootstrap, &kafka::KafkaAuth::none(), &[], &topics, 3, 1).await.map_err(step("creating topics"))?;
+        let location = Location::parse(&format!("{bucket_url}/beside-{}-{run}", names.uid())).map_err(step("location"))?;
+        let group = format!("{}-sink", names.uid());
+        let mut config = SinkConfig::new(bootstrap, &names.topics_regex(), &group, location);
+        config.aws = aws.clone();
+        config.flush_size = 1000;
+        config.rotate_interval = SINK_BESIDE_INGEST_ROTATE;
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let sink_task = tokio::spawn(sink::run(config, async move {
+            let _ = stop_rx.await;
+        }));
+        let progress = GroupProgress::new(bootstrap, &group, &topics, 3)?;
+        // Warm-up, untimed: the sink has joined its group and written
+        // something before the clock starts, as a running connector has.
+        let warm: Vec<(String, Vec<u8>)> = topics.iter().map(|t| (t.clone(), b"{}".to_vec())).collect();
+        post_records(&base, &warm, 1, 1).await?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (end, committed) = progress.read().await?;
+            if committed == end && end > 0 {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(BenchError::Step(format!("the sink wrote {committed} of {end} warm-up records within 60 s")));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let (_, committed_before) = progress.read().await?;
+
+        let recs = records(&names, (records_per_run / 3).max(1));
+        let started = Instant::now();
+        let ingest_rate = post_records(&base, &recs, batch, connections).await?;
+        let took = started.elapsed();
+        let (end, committed) = progress.read().await?;
+        sink_rates.push((committed - committed_before) as f64 / took.as_secs_f64());
+        ingest_rates.push(ingest_rate);
+        lags.push((end - committed) as f64);
+        ingested.push(recs.len() as f64);
+        // How long the sink needs after ingest ends to write everything.
+        let ended = Instant::now();
+        loop {
+            let (end, committed) = progress.read().await?;
+            if committed >= end {
+                break;
+            }
+            if ended.elapsed() > Duration::from_secs(120) {
+                return Err(BenchError::Step(format!("the sink was still {} records behind 120 s after ingest ended", end - committed)));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        catch_ups.push(ended.elapsed().as_secs_f64() * 1000.0);
+        let _ = stop_tx.send(());
+        let stats = sink_task.await.map_err(step("the sink task"))?.map_err(step("sink"))?;
+        if stats.records_written < recs.len() as u64 {
+            return Err(BenchError::Step(format!("the sink wrote {} of {} records", stats.records_written, recs.len())));
+        }
+        let _ = kafka::delete_topics(bootstrap, &topics.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    }
+    server.stop().await.map_err(step("stopping the ingest server"))?;
+    let case = format!("beside ingest ({batch} per POST, {connections} connections), flush.size 1000");
+    Ok(vec![
+        Measurement {
+            bench: "sink".into(),
+            case: format!("{case}: records/s while ingest runs"),
+            unit: "records/s".into(),
+            ours: median(sink_rates),
+            peer_name: "ingest's own records/s in the same run".into(),
+            peer: median(ingest_rates),
+            runs,
+        },
+        Measurement {
+            bench: "sink".into(),
+            case: format!("{case}: lag when ingest ends (catch-up {:.0} ms)", median(catch_ups)),
+            unit: "records".into(),
+            ours: median(lags),
+            peer_name: "records ingested".into(),
+            peer: median(ingested),
+            runs,
+        },
+    ])
+}
+
+/// A sink group's progress on its topics: the records stored (end offsets)
+/// and the records it has committed, summed over the partitions.
+struct GroupProgress {
+    consumer: Arc<rdkafka::consumer::BaseConsumer>,
+    partitions: rdkafka::TopicPartitionList,
+}
+
+impl GroupProgress {
+    fn new(bootstrap: &str, group: &str, topics: &[String], partitions: i32) -> Result<Self, BenchError> {
+        // Same group id, never subscribed: it reads the group's commits
+        // without joining it.
+        let consumer = kafka::client_config(bootstrap, &kafka::KafkaAuth::none(), &[])
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .create()
+            .map_err(step("creating a consumer"))?;
+        let mut tpl = rdkafka::TopicPartitionList::new();
+        for t in topics {
+            for p in 0..partitions {
+                tpl.add_partition(t, p);
+            }
+        }
+        Ok(Self { consumer: Arc::new(consumer), partitions: tpl })
+    }
+
+    /// (records stored, records committed by the group).
+    async fn read(&self) -> Result<(u64, u64), BenchError> {
+        let (consumer, tpl) = (self.consumer.clone(), self.partitions.clone());
+        tokio::task::spawn_blocking(move || {
+            use rdkafka::consumer::Consumer as _;
+            let timeout = Duration::from_secs(10);
+            let committed = consumer.committed_offsets(tpl.clone(), timeout).map_err(step("reading committed offsets"))?;
+            let (mut end, mut done) = (0u64, 0u64);
+            for e in committed.elements() {
+                let (_, high) = consumer.fetch_watermarks(e.topic(), e.partition(), timeout).map_err(step("reading end offsets"))?;
+                end += high as u64;
+                if let rdkafka::Offset::Offset(o) = e.offset() {
+                    done += o as u64;
+                }
+            }
+            Ok((end, done))
+        })
+        .await
+        .map_err(step("reading the group's progress"))?
+    }
 }
 
 /// Stream path latency on a Kinesis endpoint (moto locally): each record PUT

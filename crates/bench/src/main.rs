@@ -71,14 +71,17 @@ enum BenchWhat {
         #[arg(long, default_value_t = 3)]
         runs: usize,
     },
-    /// Records/s Kafka -> S3 objects (flush.size 1 and 1000) vs raw PUTs.
+    /// Records/s Kafka -> S3 objects (flush.size 1 and 1000) vs raw PUTs, and
+    /// the sink beside ingest at full speed: its records/s and its lag when
+    /// ingest ends.
     Sink {
         #[command(flatten)]
         services: Services,
         /// An existing bucket (or directory) to write under: s3://bucket[/prefix].
         #[arg(long)]
         bucket: String,
-        /// Records per run (the flush.size 1000 case uses at least 90,000).
+        /// Records per run (the flush.size 1000 case uses at least 90,000, the
+        /// case beside ingest at least 300,000).
         #[arg(long, default_value_t = 6_000)]
         records: u64,
         #[arg(long, default_value_t = 3)]
