@@ -119,26 +119,46 @@ struct ObjectCutter {
     buffered_bytes: usize,
     /// First offset read per partition since it was (re)assigned.
     resumed_at: HashMap<Tp, i64>,
+    /// Bytes of the last full object: what a new buffer reserves.
+    expected_object_bytes: usize,
 }
+
+/// The most a new buffer reserves up front.
+const MAX_PREALLOCATED_OBJECT: usize = 8 * 1024 * 1024;
 
 impl ObjectCutter {
     fn new(flush_size: usize, rotate_interval: Duration) -> Self {
-        Self { flush_size, rotate_interval, buffers: HashMap::new(), buffered_bytes: 0, resumed_at: HashMap::new() }
+        Self {
+            flush_size,
+            rotate_interval,
+            buffers: HashMap::new(),
+            buffered_bytes: 0,
+            resumed_at: HashMap::new(),
+            expected_object_bytes: 0,
+        }
     }
 
     /// Add one record; returns the partition's object when it is full.
     /// `epoch` is asked only when the partition's buffer is started.
     fn add(&mut self, tp: &Tp, offset: i64, payload: Option<&[u8]>, epoch: impl FnOnce() -> u64) -> Option<Sealed> {
-        self.resumed_at.entry(tp.clone()).or_insert(offset);
-        let buf = self.buffers.entry(tp.clone()).or_insert_with(|| Buffer {
-            epoch: epoch(),
-            start_offset: None,
-            lines: Vec::new(),
-            records: 0,
-            next_offset: offset,
-            first_at: Instant::now(),
-            dead_letters: Vec::new(),
-        });
+        // Looked up before inserting: the partition is known for all but
+        // its first record, and its key need not be copied for the others.
+        if !self.resumed_at.contains_key(tp) {
+            self.resumed_at.insert(tp.clone(), offset);
+        }
+        if !self.buffers.contains_key(tp) {
+            let buffer = Buffer {
+                epoch: epoch(),
+                start_offset: None,
+                lines: Vec::with_capacity(self.expected_object_bytes),
+                records: 0,
+                next_offset: offset,
+                first_at: Instant::now(),
+                dead_letters: Vec::new(),
+            };
+            self.buffers.insert(tp.clone(), buffer);
+        }
+        let buf = self.buffers.get_mut(tp).expect("inserted above");
         buf.next_offset = offset + 1;
         let before = buf.lines.len();
         match payload.filter(|p| pipeline_runtime::json::append_compact(&mut buf.lines, p).is_ok()) {
@@ -161,6 +181,11 @@ impl ObjectCutter {
     fn seal(&mut self, tp: &Tp) -> Option<Sealed> {
         let buf = self.buffers.remove(tp)?;
         self.buffered_bytes -= buf.lines.len();
+        if buf.records >= self.flush_size {
+            // Full objects of a partition are about the same size: the next
+            // buffer starts at that size instead of growing to it.
+            self.expected_object_bytes = buf.lines.len().min(MAX_PREALLOCATED_OBJECT);
+        }
         Some(Sealed {
             tp: tp.clone(),
             epoch: buf.epoch,
@@ -221,6 +246,7 @@ impl Reader {
         let mut last_record = Instant::now();
         let mut first_record = None;
         let mut rotation_checked = Instant::now();
+        let mut tp: Tp = (String::new(), -1);
         let consumer = self.consumer.clone();
         while !self.coord.stopping() {
             self.wait_for_upload_room();
@@ -231,7 +257,12 @@ impl Reader {
                 Some(Ok(m)) => {
                     last_record = Instant::now();
                     first_record.get_or_insert(last_record);
-                    self.add((m.topic().to_string(), m.partition()), m.offset(), m.payload());
+                    // Records come in runs of one partition: its name is
+                    // copied only when the partition changes.
+                    if tp.0 != m.topic() || tp.1 != m.partition() {
+                        tp = (m.topic().to_string(), m.partition());
+                    }
+                    self.add(&tp, m.offset(), m.payload());
                 }
                 // Retrying with the same credentials cannot succeed: stop,
                 // with nothing committed past what was written.
@@ -295,9 +326,9 @@ impl Reader {
         }
     }
 
-    fn add(&mut self, tp: Tp, offset: i64, payload: Option<&[u8]>) {
+    fn add(&mut self, tp: &Tp, offset: i64, payload: Option<&[u8]>) {
         let coord = &self.coord;
-        if let Some(sealed) = self.objects.add(&tp, offset, payload, || coord.epoch(&tp)) {
+        if let Some(sealed) = self.objects.add(tp, offset, payload, || coord.epoch(tp)) {
             self.hand_over(sealed);
         }
     }
