@@ -79,8 +79,10 @@ TRY_CAST(CASE WHEN {{ ts }} LIKE '____:__:__%' THEN replace(substr({{ ts }}, 1, 
 
 {#- Summary columns for values of `column` that are present but do not
     parse (`parsed` is null): how many, and the smallest as the example. The
-    names are `unparsed:<name>` and `example:<name>`. -#}
-{% macro unparsed(q, name, column, present, parsed) -%}
-SUM(CASE WHEN {{ present }} IS NOT NULL AND {{ parsed }} IS NULL THEN 1 ELSE 0 END) AS {{ q }}unparsed:{{ name }}{{ q }},
+    names are `unparsed:<name>` and `example:<name>`. Each row counts as
+    many times as its text occurred (`occurrences`, the column the batch
+    job's decoder adds). -#}
+{% macro unparsed(q, name, column, present, parsed, occurrences) -%}
+SUM(CASE WHEN {{ present }} IS NOT NULL AND {{ parsed }} IS NULL THEN {{ occurrences }} ELSE 0 END) AS {{ q }}unparsed:{{ name }}{{ q }},
   MIN(CASE WHEN {{ present }} IS NOT NULL AND {{ parsed }} IS NULL THEN {{ column }} END) AS {{ q }}example:{{ name }}{{ q }}
 {%- endmacro unparsed %}

@@ -54,9 +54,16 @@ impl Engine {
             }
         }
         ctx.insert("pin_nulled", &pin_nulled_columns());
+        ctx.insert("occurrences", OCCURRENCES_COLUMN);
         ctx
     }
 }
+
+/// The column `pipeline batch` adds to a raw table: how many times the
+/// row's text occurred in the input (its decoder decodes a repeated text
+/// once). The summary SQL counts by it; the cleaning SQL, which Spark runs
+/// too, never names it.
+pub const OCCURRENCES_COLUMN: &str = "__occurrences";
 
 macro_rules! embedded {
     ($($name:literal),* $(,)?) => {

@@ -16,14 +16,15 @@ pub mod summary;
 use std::sync::Arc;
 
 use contract::RawType;
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::array::{AsArray, UInt64Array};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt64Type};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::dataframe::DataFrameWriteOptions;
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 use templates::{CLEANING, Engine, QUERIES, Query, Templates};
 
-pub use read::{DecodedObject, KindInput, Quarantined, decode_object};
+pub use read::{DecodedChunk, KindInput, Quarantined, decode_object};
 pub use summary::{CleaningSummary, KindSummary, Unparsed};
 
 use contract::{Kind, Names};
@@ -315,9 +316,8 @@ pub struct CleanedBatch {
 /// cleaning SQL (the stream path's cleaning: one implementation), and
 /// summarise it with the batch job's summary SQL.
 pub async fn clean_kind(kind: Kind, raw: Vec<RecordBatch>) -> Result<CleanedBatch, BatchError> {
-    let rows_in: u64 = raw.iter().map(|b| b.num_rows() as u64).sum();
     let ctx = SessionContext::new();
-    register_raw_batches(&ctx, kind, raw)?;
+    let rows_in = register_raw_batches(&ctx, kind, raw)?;
     let templates = templates();
     let mut summary = summary::checks(&ctx, templates, kind).await?;
     let step = cleaning_step(kind);
@@ -332,24 +332,37 @@ pub async fn clean_kind(kind: Kind, raw: Vec<RecordBatch>) -> Result<CleanedBatc
     Ok(CleanedBatch { schema, batches, summary })
 }
 
-/// Register in-memory record batches as raw tables (tests, benchmarks).
-pub fn register_raw_batches(ctx: &SessionContext, kind: Kind, batches: Vec<RecordBatch>) -> Result<(), BatchError> {
-    let schema = Arc::new(raw_schema(kind));
+/// Register record batches as the raw table of a kind: the decoder's
+/// (with [`raw_rows::OCCURRENCES_COLUMN`]) or rows of the raw schema alone,
+/// each then counted once (tests, benchmarks). Returns the records they
+/// stand for.
+pub fn register_raw_batches(ctx: &SessionContext, kind: Kind, batches: Vec<RecordBatch>) -> Result<u64, BatchError> {
+    let schema = Arc::new(raw_rows::decoded_schema(kind));
     // One partition per core the session plans for, so cleaning runs on all.
     let mut partitions = vec![Vec::new(); ctx.copied_config().target_partitions().max(1)];
     let n = partitions.len();
+    let mut records = 0;
     for (i, b) in batches.into_iter().enumerate() {
+        let b = if b.schema().column_with_name(raw_rows::OCCURRENCES_COLUMN).is_some() {
+            b
+        } else {
+            let mut columns = b.columns().to_vec();
+            columns.push(Arc::new(UInt64Array::from(vec![1; b.num_rows()])));
+            RecordBatch::try_new(schema.clone(), columns).map_err(|e| engine_err("building table")(e.into()))?
+        };
+        let occurrences = b.column(b.num_columns() - 1).as_primitive::<UInt64Type>();
+        records += occurrences.values().iter().sum::<u64>();
         partitions[i % n].push(b);
     }
     let table = MemTable::try_new(schema, partitions).map_err(engine_err("building table"))?;
     ctx.register_table(format!("{kind}_raw"), Arc::new(table)).map_err(engine_err("registering table"))?;
-    Ok(())
+    Ok(records)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::array::Array;
     use datafusion::arrow::datatypes::Int64Type;
     use datafusion::arrow::json::ReaderBuilder;
 

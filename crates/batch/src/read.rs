@@ -16,12 +16,15 @@ use serde::{Deserialize, Serialize};
 use super::{BatchError, KindSummary};
 use crate::raw_rows::RawRowDecoder;
 
-/// Objects fetched and decoded at the same time.
-const CONCURRENT_OBJECTS: usize = 2;
+/// Objects a decoder has fetched or is fetching at a time: the one it
+/// decodes and the next.
+const CONCURRENT_OBJECTS: usize = 1;
 
-/// Raw rows cleaned at a time: enough that planning is negligible, few
-/// enough that raw rows never fill the memory.
-const CHUNK_ROWS: u64 = 50_000;
+/// Distinct raw rows cleaned at a time: enough that planning is
+/// negligible, few enough that raw rows never fill the memory. Repeated
+/// lines add no rows (`crate::raw_rows`), so a chunk may span far more
+/// lines than this.
+const CHUNK_ROWS: usize = 50_000;
 
 /// Text refused by the raw-row rule, with where it was found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,38 +74,26 @@ pub async fn list_objects(store: &Arc<dyn ObjectStore>, prefix: &ObjectPath) -> 
     Ok(keys)
 }
 
-/// Fetch and decode the objects, several at a time, keeping their order,
-/// and clean them in chunks of about [`CHUNK_ROWS`] raw rows. Cleaning is
-/// row by row plus dropping exact duplicates, so cleaning chunks and then
-/// dropping duplicates across them gives the same table as cleaning
+/// Decoders per kind, each taking every other object: the three kinds'
+/// input is far from even (pins are three quarters of the bytes), so one
+/// decoder per kind would leave a core idle once the small kinds are read.
+const DECODE_LANES: usize = 2;
+
+/// Fetch the objects (one ahead per decoder), decode them into chunks of
+/// about [`CHUNK_ROWS`] distinct raw rows, and clean each chunk. Cleaning
+/// is row by row plus dropping exact duplicates, so cleaning chunks and
+/// then dropping duplicates across them gives the same table as cleaning
 /// everything at once, without holding all raw rows in memory.
 pub async fn read_kind(store: &Arc<dyn ObjectStore>, kind: Kind, keys: Vec<ObjectPath>) -> Result<KindInput, BatchError> {
-    let store = store.clone();
-    let decoded = futures::stream::iter(keys)
-        .map(move |key| {
-            let store = store.clone();
-            async move {
-                let fetch_err = |source| BatchError::Fetch { key: key.to_string(), source };
-                let bytes = store.get(&key).await.map_err(fetch_err)?.bytes().await.map_err(fetch_err)?;
-                // JSON decoding is the CPU part: off the I/O threads.
-                tokio::task::spawn_blocking(move || decode_object(kind, key.as_ref(), &bytes))
-                    .await
-                    .map_err(|e| BatchError::Join(e.to_string()))
-            }
-        })
-        .buffered(CONCURRENT_OBJECTS);
-    // Fetching and decoding run in a task of their own, so that they go on
-    // while a chunk is being cleaned; the channel bounds what waits.
-    let (tx, mut rx) = tokio::sync::mpsc::channel(CONCURRENT_OBJECTS);
-    let producer = tokio::spawn(async move {
-        let mut decoded = std::pin::pin!(decoded);
-        while let Some(object) = decoded.next().await {
-            let failed = object.is_err();
-            if tx.send(object).await.is_err() || failed {
-                break;
-            }
-        }
-    });
+    // Decoding runs in tasks of their own, so that it goes on while a chunk
+    // is being cleaned; the channel bounds what waits.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<DecodedChunk, BatchError>>(1);
+    let mut lanes = Vec::new();
+    for lane in 0..DECODE_LANES.min(keys.len()).max(1) {
+        let keys: Vec<ObjectPath> = keys.iter().skip(lane).step_by(DECODE_LANES).cloned().collect();
+        lanes.push(tokio::spawn(decode_lane(store.clone(), kind, keys, tx.clone())));
+    }
+    drop(tx);
     let mut input = KindInput {
         cleaned_parts: Vec::new(),
         cleaned_schema: Arc::new(datafusion::arrow::datatypes::Schema::empty()),
@@ -110,74 +101,143 @@ pub async fn read_kind(store: &Arc<dyn ObjectStore>, kind: Kind, keys: Vec<Objec
         rows: 0,
         quarantined: Vec::new(),
     };
-    let mut chunk = Vec::new();
-    let mut chunk_rows = 0;
+    while let Some(decoded) = rx.recv().await {
+        let decoded = decoded?;
+        input.rows += decoded.rows;
+        input.quarantined.extend(decoded.quarantined);
+        input.summary.merge(&KindSummary { nulled: decoded.nulled, ..Default::default() });
+        // Every chunk is cleaned, even an empty last one: it gives the schema.
+        let cleaned = super::clean_kind(kind, decoded.batches).await?;
+        input.cleaned_parts.extend(cleaned.batches);
+        input.cleaned_schema = cleaned.schema;
+        input.summary.merge(&cleaned.summary);
+        // Duplicates repeat across chunks: drop them as they pile up, so
+        // the parts stay near the size of the cleaned table.
+        let part_rows: usize = input.cleaned_parts.iter().map(RecordBatch::num_rows).sum();
+        if part_rows >= CHUNK_ROWS {
+            input.cleaned_parts = super::distinct(input.cleaned_schema.clone(), std::mem::take(&mut input.cleaned_parts)).await?;
+        }
+    }
+    for lane in lanes {
+        lane.await.map_err(|e| BatchError::Join(e.to_string()))?;
+    }
+    // The lanes interleave objects: back to object and line order (keys
+    // name the partition and first offset).
+    input.quarantined.sort_by(|a, b| (&a.object, a.line).cmp(&(&b.object, b.line)));
+    Ok(input)
+}
+
+/// One decoder's share of a kind's objects, fetched one ahead and decoded
+/// in order into chunks sent to the cleaner; the last chunk is sent even
+/// when empty.
+async fn decode_lane(
+    store: Arc<dyn ObjectStore>,
+    kind: Kind,
+    keys: Vec<ObjectPath>,
+    tx: tokio::sync::mpsc::Sender<Result<DecodedChunk, BatchError>>,
+) {
+    let mut fetched = futures::stream::iter(keys)
+        .map(move |key| {
+            let store = store.clone();
+            async move {
+                let fetch_err = |source| BatchError::Fetch { key: key.to_string(), source };
+                let bytes = store.get(&key).await.map_err(fetch_err)?.bytes().await.map_err(fetch_err)?;
+                Ok::<_, BatchError>((key, bytes))
+            }
+        })
+        .buffered(CONCURRENT_OBJECTS);
+    let mut chunk = ChunkDecoder::new(kind);
     loop {
-        let next = rx.recv().await.transpose()?;
+        let next = fetched.next().await;
         let last = next.is_none();
         if let Some(object) = next {
-            chunk.extend(object.batches);
-            chunk_rows += object.rows;
-            input.rows += object.rows;
-            input.quarantined.extend(object.quarantined);
-            input.summary.merge(&KindSummary { nulled: object.nulled, ..Default::default() });
+            let (key, bytes) = match object {
+                Ok(o) => o,
+                Err(e) => {
+                    let _ = tx.send(Err(e)).await;
+                    return;
+                }
+            };
+            // JSON decoding is the CPU part: off the I/O threads.
+            let decoded = tokio::task::spawn_blocking(move || {
+                chunk.decode_object(key.as_ref(), &bytes);
+                chunk
+            })
+            .await;
+            chunk = match decoded {
+                Ok(c) => c,
+                Err(e) => {
+                    let _ = tx.send(Err(BatchError::Join(e.to_string()))).await;
+                    return;
+                }
+            };
         }
-        // The last chunk is cleaned even when empty: it gives the schema.
-        if chunk_rows >= CHUNK_ROWS || (last && (chunk_rows > 0 || input.cleaned_parts.is_empty())) {
-            let cleaned = super::clean_kind(kind, std::mem::take(&mut chunk)).await?;
-            input.cleaned_parts.extend(cleaned.batches);
-            input.cleaned_schema = cleaned.schema;
-            input.summary.merge(&cleaned.summary);
-            chunk_rows = 0;
-            // Duplicates repeat across chunks: drop them as they pile up, so
-            // the parts stay near the size of the cleaned table.
-            let part_rows: usize = input.cleaned_parts.iter().map(RecordBatch::num_rows).sum();
-            if part_rows as u64 >= CHUNK_ROWS {
-                input.cleaned_parts = super::distinct(input.cleaned_schema.clone(), std::mem::take(&mut input.cleaned_parts)).await?;
+        if last || chunk.decoder.rows_held() >= CHUNK_ROWS / DECODE_LANES {
+            let full = std::mem::replace(&mut chunk, ChunkDecoder::new(kind));
+            if tx.send(Ok(full.finish())).await.is_err() || last {
+                return;
             }
-        }
-        if last {
-            producer.await.map_err(|e| BatchError::Join(e.to_string()))?;
-            return Ok(input);
         }
     }
 }
 
-/// One object's lines, decoded.
+/// Lines decoded into one chunk of raw rows, and what was refused.
 #[derive(Debug)]
-pub struct DecodedObject {
+pub struct DecodedChunk {
+    /// Distinct raw rows with their occurrences (`raw_rows::decoded_schema`).
     pub batches: Vec<RecordBatch>,
+    /// Records decoded, repeats included.
     pub rows: u64,
     pub quarantined: Vec<Quarantined>,
     /// Placeholders the cleaning will null, per column and value.
     pub nulled: BTreeMap<String, BTreeMap<String, u64>>,
 }
 
-/// One object's lines: rows, and the refused lines.
-pub fn decode_object(kind: Kind, key: &str, bytes: &[u8]) -> DecodedObject {
-    let mut decoder = RawRowDecoder::new(kind);
-    let mut rows = 0;
-    let mut quarantined = Vec::new();
-    let mut start = 0;
-    let ends = memchr::memchr_iter(b'\n', bytes).chain((bytes.last() != Some(&b'\n')).then_some(bytes.len()));
-    for (i, end) in ends.enumerate() {
-        let line = &bytes[start..end];
-        start = end + 1;
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let outcome = decoder.push(line);
-        rows += outcome.rows;
-        for refused in outcome.refused {
-            quarantined.push(Quarantined {
-                object: key.to_string(),
-                line: i as u64 + 1,
-                raw: String::from_utf8_lossy(line).into_owned(),
-                reason: refused.reason,
-                records: refused.records,
-            });
+/// Decodes objects, one after another, into one chunk.
+struct ChunkDecoder {
+    decoder: RawRowDecoder,
+    rows: u64,
+    quarantined: Vec<Quarantined>,
+}
+
+impl ChunkDecoder {
+    fn new(kind: Kind) -> Self {
+        Self { decoder: RawRowDecoder::new(kind), rows: 0, quarantined: Vec::new() }
+    }
+
+    /// Every line of one object through the raw-row rule.
+    fn decode_object(&mut self, key: &str, bytes: &[u8]) {
+        let mut start = 0;
+        let ends = memchr::memchr_iter(b'\n', bytes).chain((bytes.last() != Some(&b'\n')).then_some(bytes.len()));
+        for (i, end) in ends.enumerate() {
+            let line = &bytes[start..end];
+            start = end + 1;
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let outcome = self.decoder.push(line);
+            self.rows += outcome.rows;
+            for refused in outcome.refused {
+                self.quarantined.push(Quarantined {
+                    object: key.to_string(),
+                    line: i as u64 + 1,
+                    raw: String::from_utf8_lossy(line).into_owned(),
+                    reason: refused.reason,
+                    records: refused.records,
+                });
+            }
         }
     }
-    let nulled = decoder.nulled();
-    DecodedObject { batches: decoder.finish(), rows, quarantined, nulled }
+
+    fn finish(self) -> DecodedChunk {
+        let nulled = self.decoder.nulled();
+        DecodedChunk { batches: self.decoder.finish(), rows: self.rows, quarantined: self.quarantined, nulled }
+    }
+}
+
+/// One object's lines: rows, and the refused lines.
+pub fn decode_object(kind: Kind, key: &str, bytes: &[u8]) -> DecodedChunk {
+    let mut chunk = ChunkDecoder::new(kind);
+    chunk.decode_object(key, bytes);
+    chunk.finish()
 }
 
 #[cfg(test)]
@@ -187,8 +247,7 @@ mod tests {
     #[test]
     fn refused_lines_keep_their_object_and_line_number() {
         let text = b"{\"ind\": 1}\r\n\nnot json\n[{\"ind\": 2}, {\"ind\": 3}]\n{\"country\": \"x\"}\n";
-        let DecodedObject { batches, rows, quarantined: q, .. } =
-            decode_object(Kind::Geo, "topics/t/partition=0/t+0+0000000000.json", text);
+        let DecodedChunk { batches, rows, quarantined: q, .. } = decode_object(Kind::Geo, "topics/t/partition=0/t+0+0000000000.json", text);
         assert_eq!(rows, 3);
         assert_eq!(batches.iter().map(RecordBatch::num_rows).sum::<usize>(), 3);
         assert_eq!(q.len(), 2);
