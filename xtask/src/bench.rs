@@ -67,56 +67,68 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let bin = pipeline_bin::build_one("pipeline", "pipeline", args.profile)?;
     let bench_bin = pipeline_bin::build_one("bench", "pipeline-bench", args.profile)?;
     let mut rows = Vec::new();
-    let wants = |w: Which| args.which == Which::All || args.which == w;
-    if wants(Which::Ingest) {
-        rows.extend(component_bench(
-            &bench_bin,
-            &["ingest", "--records", &args.ingest_records.to_string(), "--runs", &args.runs.to_string()],
-        )?);
-    }
-    if wants(Which::Sink) {
-        let bucket = "bench-sink-bucket";
-        rows.extend(component_bench(
-            &bench_bin,
-            &[
-                "sink",
-                "--bucket",
-                &format!("s3://{bucket}"),
-                "--aws-endpoint-url",
-                &stack::moto_endpoint(),
-                "--records",
-                &args.sink_records.to_string(),
-                "--runs",
-                &args.runs.to_string(),
-            ],
-        )?);
-    }
-    if wants(Which::Batch) {
-        rows.extend(batch_bench(&bin, args.batch_rounds, args.runs)?);
-    }
-    if wants(Which::E2e) {
-        let bucket = "bench-e2e-bucket";
-        rows.extend(component_bench(
-            &bench_bin,
-            &[
-                "e2e",
-                "--bucket",
-                &format!("s3://{bucket}"),
-                "--aws-endpoint-url",
-                &stack::moto_endpoint(),
-                "--runs",
-                &args.runs.to_string(),
-            ],
-        )?);
-    }
-    if wants(Which::Stream) {
-        rows.extend(component_bench(
-            &bench_bin,
-            &["stream", "--aws-endpoint-url", &stack::moto_endpoint(), "--runs", &args.runs.to_string()],
-        )?);
-    }
-    if wants(Which::Provision) {
-        rows.push(provision_bench(args.runs)?);
+    // A late failure (e.g. the provision bench) must not lose the figures
+    // already measured: they are printed before the error is returned.
+    let measured = (|| -> Result<()> {
+        let wants = |w: Which| args.which == Which::All || args.which == w;
+        if wants(Which::Ingest) {
+            rows.extend(component_bench(
+                &bench_bin,
+                &["ingest", "--records", &args.ingest_records.to_string(), "--runs", &args.runs.to_string()],
+            )?);
+        }
+        if wants(Which::Sink) {
+            let bucket = "bench-sink-bucket";
+            rows.extend(component_bench(
+                &bench_bin,
+                &[
+                    "sink",
+                    "--bucket",
+                    &format!("s3://{bucket}"),
+                    "--aws-endpoint-url",
+                    &stack::moto_endpoint(),
+                    "--records",
+                    &args.sink_records.to_string(),
+                    "--runs",
+                    &args.runs.to_string(),
+                ],
+            )?);
+        }
+        if wants(Which::Batch) {
+            rows.extend(batch_bench(&bin, args.batch_rounds, args.runs)?);
+        }
+        if wants(Which::E2e) {
+            let bucket = "bench-e2e-bucket";
+            rows.extend(component_bench(
+                &bench_bin,
+                &[
+                    "e2e",
+                    "--bucket",
+                    &format!("s3://{bucket}"),
+                    "--aws-endpoint-url",
+                    &stack::moto_endpoint(),
+                    "--runs",
+                    &args.runs.to_string(),
+                ],
+            )?);
+        }
+        if wants(Which::Stream) {
+            rows.extend(component_bench(
+                &bench_bin,
+                &["stream", "--aws-endpoint-url", &stack::moto_endpoint(), "--runs", &args.runs.to_string()],
+            )?);
+        }
+        if wants(Which::Provision) {
+            rows.push(provision_bench(args.runs, &bin)?);
+        }
+        Ok(())
+    })();
+    if let Err(e) = measured {
+        if !rows.is_empty() {
+            println!("{}", render_table(&rows, args.profile));
+            eprintln!("the figures above were measured before this failure; BENCHMARKS.md is left as it was");
+        }
+        return Err(e);
     }
     let table = render_table(&rows, args.profile);
     println!("{table}");
@@ -400,7 +412,7 @@ fn render_table(rows: &[Row], profile: Profile) -> String {
 /// same stack (which must send no mutating call), then teardown, each as a
 /// `pipeline-infra` process the way a user runs it. MSK Connect and MWAA
 /// are skipped: moto has neither.
-fn provision_bench(runs: usize) -> Result<Row> {
+fn provision_bench(runs: usize, pipeline: &Path) -> Result<Row> {
     let bin = pipeline_bin::build_one("infra", "pipeline-infra", Profile::Dev)?;
     let mut firsts = Vec::new();
     let mut seconds = Vec::new();
@@ -432,7 +444,10 @@ fn provision_bench(runs: usize) -> Result<Row> {
             let calls = line.split(", ").nth(1).and_then(|p| p.split_whitespace().next()).and_then(|n| n.parse().ok());
             calls.with_context(|| format!("cannot read the call count in `{line}`"))
         };
-        let apply = ["--skip", "connect,mwaa", "--wait-timeout", "5m"];
+        // The client machine's data path needs a `pipeline` binary to
+        // upload; moto never runs it, so the measured one serves.
+        let binary = format!("ec2.pipeline_binary={}", pipeline.display());
+        let apply = ["--skip", "connect,mwaa", "--wait-timeout", "5m", "--set", binary.as_str()];
         let (first, out) = infra("provision", &apply)?;
         first_calls = mutating(&out)?;
         let (second, out) = infra("provision", &apply)?;
