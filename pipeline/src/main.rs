@@ -72,8 +72,8 @@ fn main() -> Result<()> {
 /// glibc's malloc gives each thread that allocates its own arena (up to
 /// eight per core) and keeps what is freed in them. `pipeline batch` reads
 /// objects on tokio's blocking threads and frees them on others: at 3
-/// million records its peak RSS was about 250 MB with the default and
-/// about 165 MB with four arenas, at the same speed (BENCHMARKS.md). Set
+/// million records its peak RSS measured 238-266 MB with the default and
+/// 158-170 MB with four arenas, at the same speed (commit 32c7f55). Set
 /// before the runtime starts its threads; a `MALLOC_ARENA_MAX` in the
 /// environment is left to glibc.
 fn limit_malloc_arenas() {

@@ -69,60 +69,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let mut rows = Vec::new();
     // A late failure (e.g. the provision bench) must not lose the figures
     // already measured: they are printed before the error is returned.
-    let measured = (|| -> Result<()> {
-        let wants = |w: Which| args.which == Which::All || args.which == w;
-        if wants(Which::Ingest) {
-            rows.extend(component_bench(
-                &bench_bin,
-                &["ingest", "--records", &args.ingest_records.to_string(), "--runs", &args.runs.to_string()],
-            )?);
-        }
-        if wants(Which::Sink) {
-            let bucket = "bench-sink-bucket";
-            rows.extend(component_bench(
-                &bench_bin,
-                &[
-                    "sink",
-                    "--bucket",
-                    &format!("s3://{bucket}"),
-                    "--aws-endpoint-url",
-                    &stack::moto_endpoint(),
-                    "--records",
-                    &args.sink_records.to_string(),
-                    "--runs",
-                    &args.runs.to_string(),
-                ],
-            )?);
-        }
-        if wants(Which::Batch) {
-            rows.extend(batch_bench(&bin, args.batch_rounds, args.runs)?);
-        }
-        if wants(Which::E2e) {
-            let bucket = "bench-e2e-bucket";
-            rows.extend(component_bench(
-                &bench_bin,
-                &[
-                    "e2e",
-                    "--bucket",
-                    &format!("s3://{bucket}"),
-                    "--aws-endpoint-url",
-                    &stack::moto_endpoint(),
-                    "--runs",
-                    &args.runs.to_string(),
-                ],
-            )?);
-        }
-        if wants(Which::Stream) {
-            rows.extend(component_bench(
-                &bench_bin,
-                &["stream", "--aws-endpoint-url", &stack::moto_endpoint(), "--runs", &args.runs.to_string()],
-            )?);
-        }
-        if wants(Which::Provision) {
-            rows.push(provision_bench(args.runs, &bin)?);
-        }
-        Ok(())
-    })();
+    let measured = run_benches(&args, &bin, &bench_bin, &mut rows);
     if let Err(e) = measured {
         if !rows.is_empty() {
             println!("{}", render_table(&rows, args.profile));
@@ -139,6 +86,62 @@ pub fn run(args: BenchArgs) -> Result<()> {
             std::fs::read_to_string(&path).ok().and_then(|old| old.find("\n## Notes").map(|i| old[i..].to_string())).unwrap_or_default();
         std::fs::write(&path, table + &notes).with_context(|| format!("writing {}", path.display()))?;
         eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+/// The benchmarks `args` asks for, each adding its rows as it ends.
+fn run_benches(args: &BenchArgs, bin: &Path, bench_bin: &Path, rows: &mut Vec<Row>) -> Result<()> {
+    let wants = |w: Which| args.which == Which::All || args.which == w;
+    if wants(Which::Ingest) {
+        rows.extend(component_bench(
+            bench_bin,
+            &["ingest", "--records", &args.ingest_records.to_string(), "--runs", &args.runs.to_string()],
+        )?);
+    }
+    if wants(Which::Sink) {
+        let bucket = "bench-sink-bucket";
+        rows.extend(component_bench(
+            bench_bin,
+            &[
+                "sink",
+                "--bucket",
+                &format!("s3://{bucket}"),
+                "--aws-endpoint-url",
+                &stack::moto_endpoint(),
+                "--records",
+                &args.sink_records.to_string(),
+                "--runs",
+                &args.runs.to_string(),
+            ],
+        )?);
+    }
+    if wants(Which::Batch) {
+        rows.extend(batch_bench(bin, args.batch_rounds, args.runs)?);
+    }
+    if wants(Which::E2e) {
+        let bucket = "bench-e2e-bucket";
+        rows.extend(component_bench(
+            bench_bin,
+            &[
+                "e2e",
+                "--bucket",
+                &format!("s3://{bucket}"),
+                "--aws-endpoint-url",
+                &stack::moto_endpoint(),
+                "--runs",
+                &args.runs.to_string(),
+            ],
+        )?);
+    }
+    if wants(Which::Stream) {
+        rows.extend(component_bench(
+            bench_bin,
+            &["stream", "--aws-endpoint-url", &stack::moto_endpoint(), "--runs", &args.runs.to_string()],
+        )?);
+    }
+    if wants(Which::Provision) {
+        rows.push(provision_bench(args.runs, bin)?);
     }
     Ok(())
 }

@@ -343,15 +343,18 @@ pub fn register_raw_batches(ctx: &SessionContext, kind: Kind, batches: Vec<Recor
     let n = partitions.len();
     let mut records = 0;
     for (i, b) in batches.into_iter().enumerate() {
-        let b = if b.schema().column_with_name(raw_rows::OCCURRENCES_COLUMN).is_some() {
-            b
-        } else {
-            let mut columns = b.columns().to_vec();
-            columns.push(Arc::new(UInt64Array::from(vec![1; b.num_rows()])));
-            RecordBatch::try_new(schema.clone(), columns).map_err(|e| engine_err("building table")(e.into()))?
+        let b = match b.column_by_name(raw_rows::OCCURRENCES_COLUMN) {
+            Some(occurrences) => {
+                records += occurrences.as_primitive::<UInt64Type>().values().iter().sum::<u64>();
+                b
+            }
+            None => {
+                records += b.num_rows() as u64;
+                let mut columns = b.columns().to_vec();
+                columns.push(Arc::new(UInt64Array::from(vec![1; b.num_rows()])));
+                RecordBatch::try_new(schema.clone(), columns).map_err(|e| engine_err("building table")(e.into()))?
+            }
         };
-        let occurrences = b.column(b.num_columns() - 1).as_primitive::<UInt64Type>();
-        records += occurrences.values().iter().sum::<u64>();
         partitions[i % n].push(b);
     }
     let table = MemTable::try_new(schema, partitions).map_err(engine_err("building table"))?;
