@@ -24,20 +24,20 @@ struct Cli {
 #[derive(Subcommand)]
 // Each subcommand's help is its component's `Args` doc comment.
 enum Command {
-    Emulate(pipeline::emulate::cli::EmulateArgs),
-    SeedMysql(pipeline::emulate::cli::SeedMysqlArgs),
-    Generate(pipeline::emulate::cli::GenerateArgs),
-    Ingest(pipeline::ingest::cli::IngestArgs),
+    Emulate(pipeline_emulate::cli::EmulateArgs),
+    SeedMysql(pipeline_emulate::cli::SeedMysqlArgs),
+    Generate(pipeline_emulate::cli::GenerateArgs),
+    Ingest(pipeline_ingest::cli::IngestArgs),
     /// Create or list the deployment's topics.
     Topics {
         #[command(subcommand)]
         action: pipeline::topics::TopicsAction,
     },
-    Sink(pipeline::sink::cli::SinkArgs),
+    Sink(pipeline_sink::cli::SinkArgs),
     #[cfg(feature = "batch")]
-    Batch(pipeline::batch::cli::BatchArgs),
+    Batch(pipeline_batch::cli::BatchArgs),
     #[cfg(feature = "stream")]
-    Stream(pipeline::stream::cli::StreamArgs),
+    Stream(pipeline_stream::cli::StreamArgs),
     #[cfg(not(feature = "batch"))]
     #[command(hide = true, disable_help_flag = true)]
     Batch(Absent),

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use contract::Kind;
-use pipeline::ingest::{self, IngestConfig};
+use pipeline_ingest::{self as ingest, IngestConfig};
 use rdkafka::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use serde_json::json;
@@ -101,7 +101,7 @@ async fn acknowledged_records_survive_a_broker_restart_exactly_once() {
     common::require_kafka().await;
     let names = common::fresh_names();
     let topic = names.topic(Kind::Geo);
-    pipeline::kafka::ensure_topics(&common::bootstrap(), &pipeline::kafka::KafkaAuth::none(), &[], std::slice::from_ref(&topic), 3, 1)
+    pipeline_kafka::ensure_topics(&common::bootstrap(), &pipeline_kafka::KafkaAuth::none(), &[], std::slice::from_ref(&topic), 3, 1)
         .await
         .unwrap();
     let server = ingest::start(IngestConfig {
@@ -175,7 +175,7 @@ async fn acknowledged_records_survive_a_broker_restart_exactly_once() {
     broker.stop();
     tokio::time::sleep(Duration::from_secs(6)).await;
     broker.start();
-    pipeline::kafka::wait_ready(&common::bootstrap(), Duration::from_secs(60)).await.expect("the broker is back");
+    pipeline_kafka::wait_ready(&common::bootstrap(), Duration::from_secs(60)).await.expect("the broker is back");
     *restarted_at.lock().unwrap() = Some(Instant::now());
     for c in clients {
         c.await.unwrap();

@@ -14,12 +14,12 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde::Serialize;
 
 use contract::{Kind, Names};
-use pipeline::emulate;
-use pipeline::generate::{ORIGINAL_TABLE_ROWS, SyntheticSource};
-use pipeline::ingest::{self, IngestConfig};
-use pipeline::kafka;
-use pipeline::sink::{self, SinkConfig, StopWhen};
-use pipeline::storage::{self, Location};
+use pipeline_emulate as emulate;
+use pipeline_emulate::generate::{ORIGINAL_TABLE_ROWS, SyntheticSource};
+use pipeline_ingest::{self as ingest, IngestConfig};
+use pipeline_kafka as kafka;
+use pipeline_sink::{self as sink, SinkConfig, StopWhen};
+use pipeline_storage::{self as storage, Location};
 
 /// One benchmark row: our rate and the peer's, medians over `runs`.
 #[derive(Debug, Clone, Serialize)]
@@ -653,12 +653,12 @@ fn local_stream_config(
     max_records: i32,
     poll_interval: Duration,
     stop_when_idle: Option<Duration>,
-) -> (std::path::PathBuf, pipeline::stream::StreamConfig) {
+) -> (std::path::PathBuf, pipeline_stream::StreamConfig) {
     let output = std::env::temp_dir().join(format!("pipeline-bench-{}", names.uid()));
-    let config = pipeline::stream::StreamConfig {
+    let config = pipeline_stream::StreamConfig {
         names: names.clone(),
         aws: aws.clone(),
-        output: pipeline::storage::Location::Local { dir: output.clone() },
+        output: pipeline_storage::Location::Local { dir: output.clone() },
         dead_letter: None,
         max_records,
         poll_interval,
@@ -701,7 +701,7 @@ async fn stream_catch_up(aws: &aws_setup::AwsTarget, kinesis: &aws_sdk_kinesis::
     let (output, config) = local_stream_config(aws, &names, page, Duration::from_millis(50), Some(Duration::from_secs(1)));
     let started = Instant::now();
     let mut last_commit = started;
-    pipeline::stream::run_observed(config, std::future::pending(), |c| last_commit = last_commit.max(c.at))
+    pipeline_stream::run_observed(config, std::future::pending(), |c| last_commit = last_commit.max(c.at))
         .await
         .map_err(step("stream worker"))?;
     let ours = records as f64 / last_commit.saturating_duration_since(started).as_secs_f64();
@@ -762,7 +762,7 @@ async fn stream_ours(
             .map_err(step("starting the ingest server"))?;
     let (output, config) = local_stream_config(aws, names, 1000, poll, None);
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let worker = tokio::spawn(pipeline::stream::run_observed(config, std::future::pending(), move |c| {
+    let worker = tokio::spawn(pipeline_stream::run_observed(config, std::future::pending(), move |c| {
         let _ = tx.send(c);
     }));
     let base = format!("http://{}", server.local_addr);

@@ -15,7 +15,7 @@ struct Cli {
 #[derive(Args)]
 struct Services {
     /// Kafka bootstrap servers.
-    #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS", default_value = pipeline::kafka::LOCAL_BOOTSTRAP)]
+    #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS", default_value = pipeline_kafka::LOCAL_BOOTSTRAP)]
     bootstrap_servers: String,
     /// AWS endpoint (moto); default: AWS_ENDPOINT_URL.
     #[arg(long)]

@@ -11,9 +11,9 @@ use std::path::Path;
 use std::process::Command;
 
 use contract::{Kind, Names};
-use pipeline::batch::{self, BatchConfig};
-use pipeline::generate::{self, ORIGINAL_TABLE_ROWS, SyntheticSource};
-use pipeline::storage::Location;
+use pipeline_batch::{self as batch, BatchConfig};
+use pipeline_emulate::generate::{self as generate, ORIGINAL_TABLE_ROWS, SyntheticSource};
+use pipeline_storage::Location;
 use serde_json::Value;
 use templates::config::PipelineConfig;
 

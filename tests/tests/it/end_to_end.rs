@@ -9,24 +9,24 @@ use std::time::Duration;
 use contract::{Kind, Names};
 use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
-use pipeline::emulate::EmulateConfig;
-use pipeline::generate::SyntheticSource;
-use pipeline::ingest::{self, IngestConfig};
-use pipeline::sink::{self, SinkConfig, StopWhen};
-use pipeline::storage::{self, Location};
+use pipeline_emulate::EmulateConfig;
+use pipeline_emulate::generate::SyntheticSource;
+use pipeline_ingest::{self as ingest, IngestConfig};
+use pipeline_sink::{self as sink, SinkConfig, StopWhen};
+use pipeline_storage::{self as storage, Location};
 use rdkafka::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 
-async fn emulate(names: &Names, rounds: u64, batch: usize) -> pipeline::emulate::Summary {
+async fn emulate(names: &Names, rounds: u64, batch: usize) -> pipeline_emulate::Summary {
     let server =
         ingest::start(IngestConfig { listen: "127.0.0.1:0".parse().unwrap(), bootstrap: common::bootstrap(), ..Default::default() })
             .await
             .unwrap();
-    let summary = pipeline::emulate::run(EmulateConfig {
+    let summary = pipeline_emulate::run(EmulateConfig {
         mode: Default::default(),
         target: format!("http://{}", server.local_addr),
         names: names.clone(),
-        source: pipeline::emulate::RowSource::Synthetic(SyntheticSource::new(5, 2_000)),
+        source: pipeline_emulate::RowSource::Synthetic(SyntheticSource::new(5, 2_000)),
         rounds: Some(rounds),
         duration: None,
         rate: None,
@@ -55,7 +55,7 @@ fn sink_config(names: &Names, group: &str, location: Location, flush_size: usize
 /// Every record of the deployment's topics, by (topic, partition, offset):
 /// the `expected` acknowledged ones, and nothing more arriving after them.
 async fn kafka_content(names: &Names, expected: u64) -> BTreeMap<(String, i32, i64), Vec<u8>> {
-    let consumer: StreamConsumer = pipeline::kafka::client_config(&common::bootstrap(), &pipeline::kafka::KafkaAuth::none(), &[])
+    let consumer: StreamConsumer = pipeline_kafka::client_config(&common::bootstrap(), &pipeline_kafka::KafkaAuth::none(), &[])
         .set("group.id", format!("check-{}", uuid::Uuid::new_v4()))
         .set("auto.offset.reset", "earliest")
         .create()
@@ -92,7 +92,7 @@ async fn sink_content(location: &Location, names: &Names) -> (BTreeMap<(String, 
         let partition: i32 = parts.next().unwrap().parse().unwrap();
         let topic = parts.next().unwrap().to_string();
         assert!(names.kind_of_topic(&topic).is_some(), "{key}");
-        assert_eq!(key, pipeline::sink::object_key(&topic, partition, start));
+        assert_eq!(key, pipeline_sink::object_key(&topic, partition, start));
         let body = store.get(&meta.location).await.unwrap().bytes().await.unwrap();
         assert!(body.ends_with(b"\n"), "{key}: each line ends in a newline");
         objects += 1;
@@ -109,7 +109,7 @@ async fn posted_records_reach_s3_exactly_once_and_feed_the_batch_job() {
     common::require_kafka().await;
     common::set_dummy_aws_env();
     let names = common::fresh_names();
-    pipeline::kafka::ensure_topics(&common::bootstrap(), &pipeline::kafka::KafkaAuth::none(), &[], &names.topics(), 3, 1).await.unwrap();
+    pipeline_kafka::ensure_topics(&common::bootstrap(), &pipeline_kafka::KafkaAuth::none(), &[], &names.topics(), 3, 1).await.unwrap();
     let summary = emulate(&names, 120, 1).await;
     assert_eq!((summary.sent, summary.acked, summary.failed), (360, 360, 0), "{summary}");
     let in_kafka = kafka_content(&names, 360).await;
@@ -130,7 +130,7 @@ async fn posted_records_reach_s3_exactly_once_and_feed_the_batch_job() {
     assert_eq!(again.records_written, 0);
 
     // The batch job reads the sink's output.
-    let out = pipeline::batch::run(&pipeline::batch::BatchConfig {
+    let out = pipeline_batch::run(&pipeline_batch::BatchConfig {
         input: s3.clone(),
         names: names.clone(),
         aws: common::moto(),
@@ -153,7 +153,7 @@ async fn posted_records_reach_s3_exactly_once_and_feed_the_batch_job() {
 async fn large_objects_and_uncommitted_rewrites_keep_exactly_once() {
     common::require_kafka().await;
     let names = common::fresh_names();
-    pipeline::kafka::ensure_topics(&common::bootstrap(), &pipeline::kafka::KafkaAuth::none(), &[], &names.topics(), 3, 1).await.unwrap();
+    pipeline_kafka::ensure_topics(&common::bootstrap(), &pipeline_kafka::KafkaAuth::none(), &[], &names.topics(), 3, 1).await.unwrap();
     let summary = emulate(&names, 300, 25).await;
     assert_eq!(summary.acked, 900, "{summary}");
     let in_kafka = kafka_content(&names, 900).await;
@@ -190,7 +190,7 @@ async fn sink_killed_with_sigkill_and_restarted_loses_and_repeats_nothing() {
     common::require_kafka().await;
     common::set_dummy_aws_env();
     let names = common::fresh_names();
-    pipeline::kafka::ensure_topics(&common::bootstrap(), &pipeline::kafka::KafkaAuth::none(), &[], &names.topics(), 3, 1).await.unwrap();
+    pipeline_kafka::ensure_topics(&common::bootstrap(), &pipeline_kafka::KafkaAuth::none(), &[], &names.topics(), 3, 1).await.unwrap();
     let summary = emulate(&names, 500, 50).await;
     assert_eq!(summary.acked, 1500, "{summary}");
     let in_kafka = kafka_content(&names, 1500).await;
@@ -289,10 +289,10 @@ async fn one_partition_topic() -> (Names, String, rdkafka::producer::FutureProdu
     common::require_kafka().await;
     let names = common::fresh_names();
     let topic = names.topic(Kind::Pin);
-    pipeline::kafka::ensure_topics(&common::bootstrap(), &pipeline::kafka::KafkaAuth::none(), &[], std::slice::from_ref(&topic), 1, 1)
+    pipeline_kafka::ensure_topics(&common::bootstrap(), &pipeline_kafka::KafkaAuth::none(), &[], std::slice::from_ref(&topic), 1, 1)
         .await
         .unwrap();
-    let producer = pipeline::kafka::client_config(&common::bootstrap(), &pipeline::kafka::KafkaAuth::none(), &[]).create().unwrap();
+    let producer = pipeline_kafka::client_config(&common::bootstrap(), &pipeline_kafka::KafkaAuth::none(), &[]).create().unwrap();
     (names, topic, producer)
 }
 
@@ -319,10 +319,10 @@ async fn values_that_are_not_json_go_to_the_dead_letter_prefix() {
     let stats = sink::run(sink_config(&names, "dead-letters", local, 1), std::future::pending()).await.unwrap();
     assert_eq!((stats.records_written, stats.dead_letters), (2, 2), "{stats:?}");
     let read = |key: String| std::fs::read(dir.path().join(&key)).unwrap_or_else(|e| panic!("{key}: {e}"));
-    assert_eq!(read(pipeline::sink::dead_letter_key(&topic, 0, 1)), b"not json");
-    assert_eq!(read(pipeline::sink::dead_letter_key(&topic, 0, 3)), [0xff, 0xfe, b'{']);
-    assert_eq!(read(pipeline::sink::object_key(&topic, 0, 0)), b"{\"a\":1}\n");
-    assert_eq!(read(pipeline::sink::object_key(&topic, 0, 2)), b"{\"a\":2}\n", "stored compact, one line");
+    assert_eq!(read(pipeline_sink::dead_letter_key(&topic, 0, 1)), b"not json");
+    assert_eq!(read(pipeline_sink::dead_letter_key(&topic, 0, 3)), [0xff, 0xfe, b'{']);
+    assert_eq!(read(pipeline_sink::object_key(&topic, 0, 0)), b"{\"a\":1}\n");
+    assert_eq!(read(pipeline_sink::object_key(&topic, 0, 2)), b"{\"a\":2}\n", "stored compact, one line");
 }
 
 /// A steady trickle (a record every 40 ms, never idle long enough for the
@@ -377,12 +377,12 @@ async fn partitions_moving_between_two_workers_lose_and_repeat_nothing() {
     common::require_kafka().await;
     common::set_dummy_aws_env();
     let names = common::fresh_names();
-    pipeline::kafka::ensure_topics(&common::bootstrap(), &pipeline::kafka::KafkaAuth::none(), &[], &names.topics(), 3, 1).await.unwrap();
+    pipeline_kafka::ensure_topics(&common::bootstrap(), &pipeline_kafka::KafkaAuth::none(), &[], &names.topics(), 3, 1).await.unwrap();
     let client = common::s3_client().await;
     aws_setup::s3::ensure_bucket(&client, &names.sink_bucket()).await.unwrap();
     let s3 = Location::parse(&format!("s3://{}", names.sink_bucket())).unwrap();
     let producer: FutureProducer =
-        pipeline::kafka::reliable_producer_config(&common::bootstrap(), &pipeline::kafka::KafkaAuth::none(), &[], Duration::from_secs(30))
+        pipeline_kafka::reliable_producer_config(&common::bootstrap(), &pipeline_kafka::KafkaAuth::none(), &[], Duration::from_secs(30))
             .create()
             .unwrap();
     let topics = names.topics();
@@ -473,9 +473,7 @@ async fn every_wire_variant_gives_the_expected_tables_and_nothing_goes_unaccount
     let rounds: Vec<_> = SyntheticSource::new(11, 150).random_rounds(3).take(200).collect();
     for variant in VARIANTS {
         let names = common::fresh_names();
-        pipeline::kafka::ensure_topics(&common::bootstrap(), &pipeline::kafka::KafkaAuth::none(), &[], &names.topics(), 2, 1)
-            .await
-            .unwrap();
+        pipeline_kafka::ensure_topics(&common::bootstrap(), &pipeline_kafka::KafkaAuth::none(), &[], &names.topics(), 2, 1).await.unwrap();
         let mut posted = HashMap::new();
         for kind in Kind::ALL {
             let mut values: Vec<serde_json::Value> = rounds.iter().map(|r| variant.encode(kind, r)).collect();
@@ -485,7 +483,7 @@ async fn every_wire_variant_gives_the_expected_tables_and_nothing_goes_unaccount
                 let records: Vec<_> = chunk.iter().map(|v| serde_json::json!({ "value": v })).collect();
                 let resp = http
                     .post(format!("http://{}/topics/{}", server.local_addr, names.topic(kind)))
-                    .header("Content-Type", pipeline::emulate::JSON_V2)
+                    .header("Content-Type", pipeline_emulate::JSON_V2)
                     .json(&serde_json::json!({ "records": records }))
                     .send()
                     .await
@@ -499,14 +497,14 @@ async fn every_wire_variant_gives_the_expected_tables_and_nothing_goes_unaccount
         assert_eq!(stats.dead_letters, 0, "{variant:?}: every value is JSON");
 
         let out_dir = tempfile::tempdir().unwrap();
-        let config = pipeline::batch::BatchConfig {
+        let config = pipeline_batch::BatchConfig {
             input: s3.clone(),
             names: names.clone(),
             aws: common::moto(),
             output: Some(out_dir.path().to_path_buf()),
             strict: false,
         };
-        let out = pipeline::batch::run(&config).await.unwrap_or_else(|e| panic!("{variant:?}: the job failed: {e}"));
+        let out = pipeline_batch::run(&config).await.unwrap_or_else(|e| panic!("{variant:?}: the job failed: {e}"));
         let (cleaned, results) = wild::expected_tables(variant, &rounds).await;
         for (ours, want) in out.cleaned.iter().zip(&cleaned) {
             wild::assert_same_rows(
@@ -524,7 +522,7 @@ async fn every_wire_variant_gives_the_expected_tables_and_nothing_goes_unaccount
                 &wild::ordered_rows(&want.batches),
             );
         }
-        let summary: pipeline::batch::CleaningSummary =
+        let summary: pipeline_batch::CleaningSummary =
             serde_json::from_str(&std::fs::read_to_string(out_dir.path().join("summary.json")).unwrap()).unwrap();
         assert_eq!(summary, out.summary);
         for kind in Kind::ALL {
@@ -535,7 +533,7 @@ async fn every_wire_variant_gives_the_expected_tables_and_nothing_goes_unaccount
             assert!(s.duplicates_dropped > 0, "{variant:?} {kind}: the corpus has duplicates");
             assert!(s.unparsed.keys().all(|c| c == "follower_count"), "{variant:?} {kind}: every datetime parses: {:?}", s.unparsed);
             let quarantine = std::fs::read_to_string(out_dir.path().join(format!("quarantine/{kind}.json"))).unwrap();
-            let entries: Vec<pipeline::batch::Quarantined> = quarantine.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+            let entries: Vec<pipeline_batch::Quarantined> = quarantine.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
             assert_eq!(entries.len(), wild::bad_records(kind, &rounds[0]).len(), "{variant:?} {kind}: one entry per bad line");
             for e in &entries {
                 assert!(e.object.starts_with(&format!("topics/{}/partition=", names.topic(kind))) && e.line >= 1, "{e:?}");
@@ -543,7 +541,7 @@ async fn every_wire_variant_gives_the_expected_tables_and_nothing_goes_unaccount
             }
         }
         // --strict turns the same run into an error that names the quarantine.
-        let strict = pipeline::batch::run(&pipeline::batch::BatchConfig { strict: true, ..config }).await.unwrap_err().to_string();
+        let strict = pipeline_batch::run(&pipeline_batch::BatchConfig { strict: true, ..config }).await.unwrap_err().to_string();
         assert!(strict.contains("--strict") && strict.contains("quarantine"), "{strict}");
     }
     server.stop().await.unwrap();

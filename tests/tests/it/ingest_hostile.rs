@@ -8,7 +8,7 @@ use crate::common;
 use std::time::{Duration, Instant};
 
 use contract::Kind;
-use pipeline::ingest::{self, IngestConfig};
+use pipeline_ingest::{self as ingest, IngestConfig};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -49,7 +49,7 @@ async fn hostile_clients_get_their_answers_and_others_are_served_meanwhile() {
     common::require_kafka().await;
     let names = common::fresh_names();
     let topic = names.topic(Kind::Pin);
-    pipeline::kafka::ensure_topics(&common::bootstrap(), &pipeline::kafka::KafkaAuth::none(), &[], std::slice::from_ref(&topic), 1, 1)
+    pipeline_kafka::ensure_topics(&common::bootstrap(), &pipeline_kafka::KafkaAuth::none(), &[], std::slice::from_ref(&topic), 1, 1)
         .await
         .unwrap();
     let config = IngestConfig {

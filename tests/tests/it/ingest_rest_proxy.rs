@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use contract::Kind;
-use pipeline::ingest::{self, IngestConfig, RunningIngest};
+use pipeline_ingest::{self as ingest, IngestConfig, RunningIngest};
 use rdkafka::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use serde_json::{Value, json};
@@ -34,7 +34,7 @@ async fn post(base: &str, topic: &str, content_type: Option<&str>, body: impl In
 }
 
 async fn consume_all(topic: &str, expected: usize) -> HashMap<(i32, i64), Vec<u8>> {
-    let consumer: StreamConsumer = pipeline::kafka::client_config(&common::bootstrap(), &pipeline::kafka::KafkaAuth::none(), &[])
+    let consumer: StreamConsumer = pipeline_kafka::client_config(&common::bootstrap(), &pipeline_kafka::KafkaAuth::none(), &[])
         .set("group.id", format!("check-{}", uuid::Uuid::new_v4()))
         .set("auto.offset.reset", "earliest")
         .create()
@@ -54,10 +54,10 @@ async fn consume_all(topic: &str, expected: usize) -> HashMap<(i32, i64), Vec<u8
 async fn acknowledged_records_are_in_kafka_at_the_answered_offsets() {
     common::require_kafka().await;
     let names = common::fresh_names();
-    pipeline::kafka::ensure_topics(&common::bootstrap(), &pipeline::kafka::KafkaAuth::none(), &[], &names.topics(), 3, 1).await.unwrap();
+    pipeline_kafka::ensure_topics(&common::bootstrap(), &pipeline_kafka::KafkaAuth::none(), &[], &names.topics(), 3, 1).await.unwrap();
     let topic = names.topic(Kind::Pin);
     let (server, base) = start(8 << 20).await;
-    let source = pipeline::generate::SyntheticSource::new(11, 500);
+    let source = pipeline_emulate::generate::SyntheticSource::new(11, 500);
 
     let mut expected: HashMap<(i32, i64), Vec<u8>> = HashMap::new();
     // One record per request, as the original emulator sends them.
@@ -93,7 +93,7 @@ async fn keys_partitions_and_binary_values_are_honoured() {
     common::require_kafka().await;
     let names = common::fresh_names();
     let topic = names.topic(Kind::Geo);
-    pipeline::kafka::ensure_topics(&common::bootstrap(), &pipeline::kafka::KafkaAuth::none(), &[], std::slice::from_ref(&topic), 3, 1)
+    pipeline_kafka::ensure_topics(&common::bootstrap(), &pipeline_kafka::KafkaAuth::none(), &[], std::slice::from_ref(&topic), 3, 1)
         .await
         .unwrap();
     let (server, base) = start(8 << 20).await;
@@ -122,7 +122,7 @@ async fn every_documented_error_is_answered_with_its_code() {
     common::require_kafka().await;
     let names = common::fresh_names();
     let topic = names.topic(Kind::User);
-    pipeline::kafka::ensure_topics(&common::bootstrap(), &pipeline::kafka::KafkaAuth::none(), &[], std::slice::from_ref(&topic), 3, 1)
+    pipeline_kafka::ensure_topics(&common::bootstrap(), &pipeline_kafka::KafkaAuth::none(), &[], std::slice::from_ref(&topic), 3, 1)
         .await
         .unwrap();
     let (server, base) = start(4096).await;
@@ -218,7 +218,7 @@ async fn python_client(script: &str, args: &[&str]) -> Value {
 async fn python_requests_client_like_the_original_emulator() {
     common::require_kafka().await;
     let names = common::fresh_names();
-    pipeline::kafka::ensure_topics(&common::bootstrap(), &pipeline::kafka::KafkaAuth::none(), &[], &names.topics(), 3, 1).await.unwrap();
+    pipeline_kafka::ensure_topics(&common::bootstrap(), &pipeline_kafka::KafkaAuth::none(), &[], &names.topics(), 3, 1).await.unwrap();
     let (server, base) = start(8 << 20).await;
     let rounds = 20;
     let report = python_client("rest_proxy_client.py", &[&base, names.uid(), &rounds.to_string()]).await;
@@ -260,7 +260,7 @@ async fn python_requests_client_like_the_original_emulator() {
 async fn keep_alive_client_loses_no_request_after_an_early_answer() {
     common::require_kafka().await;
     let names = common::fresh_names();
-    pipeline::kafka::ensure_topics(&common::bootstrap(), &pipeline::kafka::KafkaAuth::none(), &[], &names.topics(), 1, 1).await.unwrap();
+    pipeline_kafka::ensure_topics(&common::bootstrap(), &pipeline_kafka::KafkaAuth::none(), &[], &names.topics(), 1, 1).await.unwrap();
     let topic = names.topic(Kind::Pin);
     let (server, base) = start(8 << 20).await;
     let rounds = 20;
@@ -331,7 +331,7 @@ async fn partition_endpoints_content_negotiation_and_record_limits_answer_as_the
     common::require_kafka().await;
     let names = common::fresh_names();
     let topic = names.topic(Kind::Geo);
-    pipeline::kafka::ensure_topics(&common::bootstrap(), &pipeline::kafka::KafkaAuth::none(), &[], std::slice::from_ref(&topic), 3, 1)
+    pipeline_kafka::ensure_topics(&common::bootstrap(), &pipeline_kafka::KafkaAuth::none(), &[], std::slice::from_ref(&topic), 3, 1)
         .await
         .unwrap();
     let (server, base) = start(4 << 20).await;
@@ -435,14 +435,14 @@ async fn partition_endpoints_content_negotiation_and_record_limits_answer_as_the
 
     // A record above the producer's limit: 422 before Kafka, not a 5xx;
     // the same bytes spread over records are stored.
-    let big = "x".repeat(pipeline::ingest::DEFAULT_MAX_RECORD_BYTES + 10);
+    let big = "x".repeat(pipeline_ingest::DEFAULT_MAX_RECORD_BYTES + 10);
     let (s, _, body) = send(
         http.post(format!("{base}/topics/{topic}")).header("Content-Type", JSON_V2).body(json!({"records": [{"value": big}]}).to_string()),
     )
     .await;
     assert_eq!((s, body["error_code"].as_i64()), (422, Some(42206)), "{}", &body.to_string()[..200.min(body.to_string().len())]);
     assert!(body["message"].as_str().unwrap().contains("message.max.bytes"));
-    let half = "x".repeat(pipeline::ingest::DEFAULT_MAX_RECORD_BYTES / 2);
+    let half = "x".repeat(pipeline_ingest::DEFAULT_MAX_RECORD_BYTES / 2);
     let (s, _, _) = send(
         http.post(format!("{base}/topics/{topic}"))
             .header("Content-Type", JSON_V2)
@@ -458,7 +458,7 @@ async fn a_required_header_keeps_out_requests_without_it_and_never_shows_its_val
     common::require_kafka().await;
     let names = common::fresh_names();
     let topic = names.topic(Kind::Pin);
-    pipeline::kafka::ensure_topics(&common::bootstrap(), &pipeline::kafka::KafkaAuth::none(), &[], std::slice::from_ref(&topic), 1, 1)
+    pipeline_kafka::ensure_topics(&common::bootstrap(), &pipeline_kafka::KafkaAuth::none(), &[], std::slice::from_ref(&topic), 1, 1)
         .await
         .unwrap();
     let secret = format!("secret-{}", uuid::Uuid::new_v4());
@@ -503,10 +503,10 @@ async fn a_required_header_keeps_out_requests_without_it_and_never_shows_its_val
 /// with it every record is.
 #[tokio::test]
 async fn emulate_sends_the_api_key_and_without_it_nothing_is_stored() {
-    use pipeline::emulate::{self, ApiKey, EmulateConfig, RowSource};
+    use pipeline_emulate::{self as emulate, ApiKey, EmulateConfig, RowSource};
     common::require_kafka().await;
     let names = common::fresh_names();
-    pipeline::kafka::ensure_topics(&common::bootstrap(), &pipeline::kafka::KafkaAuth::none(), &[], &names.topics(), 1, 1).await.unwrap();
+    pipeline_kafka::ensure_topics(&common::bootstrap(), &pipeline_kafka::KafkaAuth::none(), &[], &names.topics(), 1, 1).await.unwrap();
     let key = format!("key-{}", uuid::Uuid::new_v4().simple());
     let server = ingest::start(IngestConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
@@ -520,7 +520,7 @@ async fn emulate_sends_the_api_key_and_without_it_nothing_is_stored() {
         mode: Default::default(),
         target: format!("http://{}", server.local_addr),
         names: names.clone(),
-        source: RowSource::Synthetic(pipeline::generate::SyntheticSource::new(3, 500)),
+        source: RowSource::Synthetic(pipeline_emulate::generate::SyntheticSource::new(3, 500)),
         rounds: Some(20),
         duration: None,
         rate: None,
@@ -559,7 +559,7 @@ async fn the_v3_produce_api_stores_single_and_streamed_records_and_lists_the_clu
     common::require_kafka().await;
     let names = common::fresh_names();
     let topic = names.topic(Kind::User);
-    pipeline::kafka::ensure_topics(&common::bootstrap(), &pipeline::kafka::KafkaAuth::none(), &[], std::slice::from_ref(&topic), 2, 1)
+    pipeline_kafka::ensure_topics(&common::bootstrap(), &pipeline_kafka::KafkaAuth::none(), &[], std::slice::from_ref(&topic), 2, 1)
         .await
         .unwrap();
     let (server, base) = start(8 << 20).await;
@@ -570,7 +570,7 @@ async fn the_v3_produce_api_stores_single_and_streamed_records_and_lists_the_clu
     let id = clusters["data"][0]["cluster_id"].as_str().unwrap().to_string();
     use rdkafka::producer::Producer as _;
     let probe: rdkafka::producer::BaseProducer =
-        pipeline::kafka::client_config(&common::bootstrap(), &pipeline::kafka::KafkaAuth::none(), &[]).create().unwrap();
+        pipeline_kafka::client_config(&common::bootstrap(), &pipeline_kafka::KafkaAuth::none(), &[]).create().unwrap();
     assert_eq!(Some(id.clone()), probe.client().fetch_cluster_id(Duration::from_secs(5)));
     let topics: Value = http.get(format!("{base}/v3/clusters/{id}/topics")).send().await.unwrap().json().await.unwrap();
     let listed = topics["data"].as_array().unwrap().iter().find(|t| t["topic_name"] == topic.as_str()).expect("the topic is listed");
@@ -648,7 +648,7 @@ async fn v2_consumers_read_json_and_binary_commit_offsets_and_expire_when_idle()
     common::require_kafka().await;
     let names = common::fresh_names();
     let topic = names.topic(Kind::Geo);
-    pipeline::kafka::ensure_topics(&common::bootstrap(), &pipeline::kafka::KafkaAuth::none(), &[], std::slice::from_ref(&topic), 1, 1)
+    pipeline_kafka::ensure_topics(&common::bootstrap(), &pipeline_kafka::KafkaAuth::none(), &[], std::slice::from_ref(&topic), 1, 1)
         .await
         .unwrap();
     let config = IngestConfig {

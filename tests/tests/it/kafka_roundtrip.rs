@@ -15,23 +15,23 @@ async fn records_produced_are_consumed_back_byte_for_byte() {
     let names = common::fresh_names();
     let topic = names.topic(contract::Kind::Pin);
     let created =
-        pipeline::kafka::ensure_topics(&common::bootstrap(), &pipeline::kafka::KafkaAuth::none(), &[], std::slice::from_ref(&topic), 3, 1)
+        pipeline_kafka::ensure_topics(&common::bootstrap(), &pipeline_kafka::KafkaAuth::none(), &[], std::slice::from_ref(&topic), 3, 1)
             .await
             .unwrap();
     assert_eq!(created, vec![topic.clone()]);
     // A second call finds it there and creates nothing.
     assert!(
-        pipeline::kafka::ensure_topics(&common::bootstrap(), &pipeline::kafka::KafkaAuth::none(), &[], std::slice::from_ref(&topic), 3, 1)
+        pipeline_kafka::ensure_topics(&common::bootstrap(), &pipeline_kafka::KafkaAuth::none(), &[], std::slice::from_ref(&topic), 3, 1)
             .await
             .unwrap()
             .is_empty()
     );
 
-    let producer: FutureProducer = pipeline::kafka::client_config(&common::bootstrap(), &pipeline::kafka::KafkaAuth::none(), &[])
+    let producer: FutureProducer = pipeline_kafka::client_config(&common::bootstrap(), &pipeline_kafka::KafkaAuth::none(), &[])
         .set("enable.idempotence", "true")
         .create()
         .unwrap();
-    let source = pipeline::generate::SyntheticSource::new(3, 1000);
+    let source = pipeline_emulate::generate::SyntheticSource::new(3, 1000);
     let mut sent = HashMap::new();
     for i in 0..200u64 {
         let value = serde_json::to_vec(&source.round(i).pin).unwrap();
@@ -42,7 +42,7 @@ async fn records_produced_are_consumed_back_byte_for_byte() {
     }
     assert_eq!(sent.len(), 200, "every record got its own offset");
 
-    let consumer: StreamConsumer = pipeline::kafka::client_config(&common::bootstrap(), &pipeline::kafka::KafkaAuth::none(), &[])
+    let consumer: StreamConsumer = pipeline_kafka::client_config(&common::bootstrap(), &pipeline_kafka::KafkaAuth::none(), &[])
         .set("group.id", format!("{}-roundtrip", names.uid()))
         .set("auto.offset.reset", "earliest")
         .create()
@@ -57,7 +57,7 @@ async fn records_produced_are_consumed_back_byte_for_byte() {
     assert_eq!(received, sent);
     let partitions: std::collections::HashSet<_> = received.keys().map(|(p, _)| *p).collect();
     assert!(partitions.len() > 1, "keys spread over the three partitions");
-    pipeline::kafka::delete_topics(&common::bootstrap(), &[&topic]).await.unwrap();
+    pipeline_kafka::delete_topics(&common::bootstrap(), &[&topic]).await.unwrap();
 }
 
 /// `pipeline topics create` with client settings the broker does not speak

@@ -6,9 +6,9 @@ use crate::common;
 use std::time::{Duration, Instant};
 
 use contract::Kind;
-use pipeline::ingest::{self, IngestConfig};
-use pipeline::sink::{self, SinkConfig};
-use pipeline::storage::Location;
+use pipeline_ingest::{self as ingest, IngestConfig};
+use pipeline_sink::{self as sink, SinkConfig};
+use pipeline_storage::Location;
 use serde_json::json;
 
 const JSON_V2: &str = "application/vnd.kafka.json.v2+json";
@@ -33,7 +33,7 @@ async fn ingest_metrics_count_what_was_answered_and_stored() {
     common::require_kafka().await;
     let names = common::fresh_names();
     let topic = names.topic(Kind::Pin);
-    pipeline::kafka::ensure_topics(&common::bootstrap(), &pipeline::kafka::KafkaAuth::none(), &[], std::slice::from_ref(&topic), 1, 1)
+    pipeline_kafka::ensure_topics(&common::bootstrap(), &pipeline_kafka::KafkaAuth::none(), &[], std::slice::from_ref(&topic), 1, 1)
         .await
         .unwrap();
     let (server, base) = ingest_server().await;
@@ -63,7 +63,7 @@ async fn ingest_metrics_count_what_was_answered_and_stored() {
 async fn sink_metrics_match_the_objects_written_and_the_lag_drains_to_zero() {
     common::require_kafka().await;
     let names = common::fresh_names();
-    pipeline::kafka::ensure_topics(&common::bootstrap(), &pipeline::kafka::KafkaAuth::none(), &[], &names.topics(), 2, 1).await.unwrap();
+    pipeline_kafka::ensure_topics(&common::bootstrap(), &pipeline_kafka::KafkaAuth::none(), &[], &names.topics(), 2, 1).await.unwrap();
     let (server, base) = ingest_server().await;
     let http = reqwest::Client::new();
     for kind in Kind::ALL {
@@ -81,9 +81,9 @@ async fn sink_metrics_match_the_objects_written_and_the_lag_drains_to_zero() {
     );
     config.flush_size = 7;
     config.rotate_interval = Duration::from_millis(500);
-    let mut registry = pipeline::metrics::Registry::default();
+    let mut registry = pipeline_runtime::metrics::Registry::default();
     config.metrics.register(&mut registry);
-    let metrics_server = pipeline::metrics::serve("127.0.0.1:0".parse().unwrap(), std::sync::Arc::new(registry)).await.unwrap();
+    let metrics_server = pipeline_runtime::metrics::serve("127.0.0.1:0".parse().unwrap(), std::sync::Arc::new(registry)).await.unwrap();
     let url = format!("http://{}/metrics", metrics_server.local_addr);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let run = tokio::spawn(sink::run(config, async move {

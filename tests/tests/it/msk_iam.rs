@@ -110,8 +110,8 @@ fn msk_iam_broker() -> MskIamBroker {
 
 impl MskIamBroker {
     /// An ingest server on an ephemeral port whose producer authenticates with `auth`.
-    async fn ingest(&self, auth: &pipeline::kafka::KafkaAuth) -> pipeline::ingest::RunningIngest {
-        pipeline::ingest::start(pipeline::ingest::IngestConfig {
+    async fn ingest(&self, auth: &pipeline_kafka::KafkaAuth) -> pipeline_ingest::RunningIngest {
+        pipeline_ingest::start(pipeline_ingest::IngestConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             bootstrap: self.bootstrap.clone(),
             kafka_overrides: Self::plaintext(),
@@ -124,20 +124,20 @@ impl MskIamBroker {
 
     /// A sink of `names`' topics into `dir`, authenticating with `auth`,
     /// that stops once caught up.
-    fn sink_config(&self, names: &contract::Names, auth: pipeline::kafka::KafkaAuth, dir: &std::path::Path) -> pipeline::sink::SinkConfig {
-        let location = pipeline::storage::Location::parse(dir.to_str().unwrap()).unwrap();
-        let mut config = pipeline::sink::SinkConfig::new(&self.bootstrap, &names.topics_regex(), &names.connector(), location);
+    fn sink_config(&self, names: &contract::Names, auth: pipeline_kafka::KafkaAuth, dir: &std::path::Path) -> pipeline_sink::SinkConfig {
+        let location = pipeline_storage::Location::parse(dir.to_str().unwrap()).unwrap();
+        let mut config = pipeline_sink::SinkConfig::new(&self.bootstrap, &names.topics_regex(), &names.connector(), location);
         config.kafka_overrides = Self::plaintext();
         config.kafka_auth = auth;
-        config.stop = pipeline::sink::StopWhen::CaughtUp { idle: Duration::from_secs(2) };
+        config.stop = pipeline_sink::StopWhen::CaughtUp { idle: Duration::from_secs(2) };
         config
     }
 
     /// Tokens signed with `secret` (the broker's, or not).
-    async fn auth(&self, secret: &str) -> pipeline::kafka::KafkaAuth {
+    async fn auth(&self, secret: &str) -> pipeline_kafka::KafkaAuth {
         let creds = Credentials::new(&self.access_key_id, secret, None, None, "test");
         let provider = aws_credential_types::provider::SharedCredentialsProvider::new(creds);
-        pipeline::kafka::KafkaAuth::msk_iam(aws_setup::msk_iam::MskIamTokens::with_provider(self.region.clone(), provider).await.unwrap())
+        pipeline_kafka::KafkaAuth::msk_iam(aws_setup::msk_iam::MskIamTokens::with_provider(self.region.clone(), provider).await.unwrap())
     }
 
     /// The test broker's listener has no TLS (MSK's has): the one setting
@@ -178,7 +178,7 @@ async fn topics_ingest_and_sink_authenticate_with_msk_iam_tokens() {
     let server = broker.ingest(&auth).await;
     let base = format!("http://{}", server.local_addr);
     let http = reqwest::Client::new();
-    let source = pipeline::generate::SyntheticSource::new(5, 1000);
+    let source = pipeline_emulate::generate::SyntheticSource::new(5, 1000);
     let rounds = 20u64;
     for i in 0..rounds {
         let round = source.round(i);
@@ -203,7 +203,7 @@ async fn topics_ingest_and_sink_authenticate_with_msk_iam_tokens() {
     let out = tempfile::tempdir().unwrap();
     let mut config = broker.sink_config(&names, auth, out.path());
     config.flush_size = 5;
-    let stats = tokio::time::timeout(Duration::from_secs(120), pipeline::sink::run(config, std::future::pending()))
+    let stats = tokio::time::timeout(Duration::from_secs(120), pipeline_sink::run(config, std::future::pending()))
         .await
         .expect("the sink catches up")
         .unwrap();
@@ -259,7 +259,7 @@ async fn a_token_signed_with_the_wrong_secret_is_refused_by_every_client_without
 
     let out = tempfile::tempdir().unwrap();
     let config = broker.sink_config(&names, bad, out.path());
-    let err = tokio::time::timeout(Duration::from_secs(30), pipeline::sink::run(config, std::future::pending()))
+    let err = tokio::time::timeout(Duration::from_secs(30), pipeline_sink::run(config, std::future::pending()))
         .await
         .expect("the sink stops instead of retrying forever")
         .unwrap_err()

@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use contract::Kind;
 use mysql_async::prelude::Queryable;
-use pipeline::emulate::{self, EmulateConfig, EmulateError, RowSource};
-use pipeline::generate::{SyntheticSource, random_offsets};
-use pipeline::ingest::{self, IngestConfig};
-use pipeline::mysql_source::{self, MysqlSource, MysqlSourceError};
+use pipeline_emulate::generate::{SyntheticSource, random_offsets};
+use pipeline_emulate::mysql_source::{self as mysql_source, MysqlSource, MysqlSourceError};
+use pipeline_emulate::{self as emulate, EmulateConfig, EmulateError, RowSource};
+use pipeline_ingest::{self as ingest, IngestConfig};
 use rdkafka::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 
@@ -33,7 +33,7 @@ async fn fresh_database() -> String {
 }
 
 async fn consume(topic: &str, expected: usize) -> Vec<Vec<u8>> {
-    let consumer: StreamConsumer = pipeline::kafka::client_config(&common::bootstrap(), &pipeline::kafka::KafkaAuth::none(), &[])
+    let consumer: StreamConsumer = pipeline_kafka::client_config(&common::bootstrap(), &pipeline_kafka::KafkaAuth::none(), &[])
         .set("group.id", format!("check-{}", uuid::Uuid::new_v4()))
         .set("auto.offset.reset", "earliest")
         .create()
@@ -77,7 +77,7 @@ async fn rows_read_from_mysql_reach_kafka_unchanged() {
     }
 
     let names = common::fresh_names();
-    pipeline::kafka::ensure_topics(&common::bootstrap(), &pipeline::kafka::KafkaAuth::none(), &[], &names.topics(), 3, 1).await.unwrap();
+    pipeline_kafka::ensure_topics(&common::bootstrap(), &pipeline_kafka::KafkaAuth::none(), &[], &names.topics(), 3, 1).await.unwrap();
     let server =
         ingest::start(IngestConfig { listen: "127.0.0.1:0".parse().unwrap(), bootstrap: common::bootstrap(), ..Default::default() })
             .await

@@ -4,7 +4,7 @@
 use crate::common;
 
 use object_store::{ObjectStoreExt, PutPayload};
-use pipeline::storage::{self, Location};
+use pipeline_storage::{self as storage, Location};
 
 #[tokio::test]
 async fn objects_written_are_listed_and_read_back() {
@@ -16,7 +16,7 @@ async fn objects_written_are_listed_and_read_back() {
 
     let location = Location::parse(&format!("s3://{bucket}")).unwrap();
     let store = storage::open(&location, &common::moto()).await.unwrap();
-    let keys: Vec<String> = (0..25).map(|o| pipeline::sink::object_key("x.pin", o % 2, o as i64)).collect();
+    let keys: Vec<String> = (0..25).map(|o| pipeline_sink::object_key("x.pin", o % 2, o as i64)).collect();
     for k in &keys {
         store.put(&k.as_str().into(), PutPayload::from(format!("{{\"k\":\"{k}\"}}\n"))).await.unwrap();
     }

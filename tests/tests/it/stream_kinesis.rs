@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 use contract::{Kind, Names};
 use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
-use pipeline::generate::SyntheticSource;
-use pipeline::ingest::IngestConfig;
-use pipeline::storage::Location;
+use pipeline_emulate::generate::SyntheticSource;
+use pipeline_ingest::IngestConfig;
+use pipeline_storage::Location;
 use serde_json::{Value, json};
 
 async fn kinesis() -> aws_sdk_kinesis::Client {
@@ -28,14 +28,14 @@ async fn create_streams(names: &Names, shards: i32) {
     }
 }
 
-async fn ingest_server() -> pipeline::ingest::RunningIngest {
+async fn ingest_server() -> pipeline_ingest::RunningIngest {
     let config = IngestConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         bootstrap: common::bootstrap(),
         kinesis: Some(aws_setup::AwsTarget::emulator(common::s3_endpoint())),
         ..Default::default()
     };
-    pipeline::ingest::start(config).await.unwrap()
+    pipeline_ingest::start(config).await.unwrap()
 }
 
 /// Every record on every shard of a stream, in shard order.
@@ -154,7 +154,7 @@ fn spawn_stream_paged(names: &Names, output: impl AsRef<std::ffi::OsStr>, idle: 
 
 /// Commits in a table's log, wherever the table lives.
 async fn delta_versions(output: &Location, table: &str) -> usize {
-    let store = pipeline::storage::open(output, &common::moto()).await.unwrap();
+    let store = pipeline_storage::open(output, &common::moto()).await.unwrap();
     let log = output.join(table).join("_delta_log").prefix();
     let listed: Vec<_> = store.list(Some(&log)).try_collect().await.unwrap_or_default();
     listed.iter().filter(|o| o.location.as_ref().ends_with(".json")).count()
@@ -255,7 +255,7 @@ async fn stream_to_delta_across_a_kill(output: Location, scenario: &str) {
 
     // The bad records: one dead letter each, with position and reason.
     let dead = output.join("_dead_letter");
-    let store = pipeline::storage::open(&dead, &common::moto()).await.unwrap();
+    let store = pipeline_storage::open(&dead, &common::moto()).await.unwrap();
     for kind in Kind::ALL {
         let stream = names.stream(kind);
         // The store is rooted at the bucket (S3) or at the directory itself.
@@ -387,11 +387,11 @@ async fn every_wire_variant_reaches_delta_as_the_batch_job_cleans_it() {
         assert!(stderr.contains("cleaning summary"), "{stderr}");
 
         let (cleaned, _) = wild::expected_tables(variant, &rounds).await;
-        let summary: pipeline::batch::CleaningSummary =
-            serde_json::from_str(&std::fs::read_to_string(dir.path().join(pipeline::stream::SUMMARY_FILE)).unwrap()).unwrap();
+        let summary: pipeline_batch::CleaningSummary =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join(pipeline_stream::SUMMARY_FILE)).unwrap()).unwrap();
         for (kind, want) in Kind::ALL.into_iter().zip(&cleaned) {
             let ctx = datafusion::prelude::SessionContext::new();
-            let table = pipeline::stream::table_path(dir.path(), &names, kind);
+            let table = pipeline_stream::table_path(dir.path(), &names, kind);
             ctx.register_parquet("t", table.to_str().unwrap(), Default::default()).await.unwrap();
             let batches = ctx.sql("SELECT * FROM t").await.unwrap().collect().await.unwrap();
             wild::assert_same_rows(&format!("{variant:?} {kind}"), &wild::table_rows(&batches), &wild::table_rows(&want.batches));
@@ -436,7 +436,7 @@ async fn stream_metrics_show_reads_commits_versions_and_the_lag() {
         .unwrap();
 
     let dir = tempfile::tempdir().unwrap();
-    let config = pipeline::stream::StreamConfig {
+    let config = pipeline_stream::StreamConfig {
         names: names.clone(),
         aws: aws_setup::AwsTarget::emulator(common::s3_endpoint()),
         output: Location::Local { dir: dir.path().to_path_buf() },
@@ -446,12 +446,12 @@ async fn stream_metrics_show_reads_commits_versions_and_the_lag() {
         stop_when_idle: None,
         metrics: Default::default(),
     };
-    let mut registry = pipeline::metrics::Registry::default();
+    let mut registry = pipeline_runtime::metrics::Registry::default();
     config.metrics.register(&mut registry);
-    let server = pipeline::metrics::serve("127.0.0.1:0".parse().unwrap(), std::sync::Arc::new(registry)).await.unwrap();
+    let server = pipeline_runtime::metrics::serve("127.0.0.1:0".parse().unwrap(), std::sync::Arc::new(registry)).await.unwrap();
     let url = format!("http://{}/metrics", server.local_addr);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let run = tokio::spawn(pipeline::stream::run_observed(
+    let run = tokio::spawn(pipeline_stream::run_observed(
         config,
         async move {
             let _ = stopped.await;
@@ -499,7 +499,7 @@ async fn stream_metrics_show_reads_commits_versions_and_the_lag() {
 #[tokio::test]
 async fn status_reports_offsets_lag_objects_delta_tables_and_the_last_batch() {
     let names = common::fresh_names();
-    pipeline::kafka::ensure_topics(&common::bootstrap(), &pipeline::kafka::KafkaAuth::none(), &[], &names.topics(), 1, 1).await.unwrap();
+    pipeline_kafka::ensure_topics(&common::bootstrap(), &pipeline_kafka::KafkaAuth::none(), &[], &names.topics(), 1, 1).await.unwrap();
     let server = ingest_server().await;
     let base = format!("http://{}", server.local_addr);
     let http = reqwest::Client::new();
@@ -518,11 +518,11 @@ async fn status_reports_offsets_lag_objects_delta_tables_and_the_last_batch() {
     let sink_dir = dir.path().join("sink");
     let group = names.connector();
     let mut sink_config =
-        pipeline::sink::SinkConfig::new(&common::bootstrap(), &names.topics_regex(), &group, Location::Local { dir: sink_dir.clone() });
+        pipeline_sink::SinkConfig::new(&common::bootstrap(), &names.topics_regex(), &group, Location::Local { dir: sink_dir.clone() });
     sink_config.flush_size = 4;
     sink_config.rotate_interval = Duration::from_millis(300);
-    sink_config.stop = pipeline::sink::StopWhen::CaughtUp { idle: Duration::from_secs(1) };
-    let sunk = pipeline::sink::run(sink_config, std::future::pending()).await.unwrap();
+    sink_config.stop = pipeline_sink::StopWhen::CaughtUp { idle: Duration::from_secs(1) };
+    let sunk = pipeline_sink::run(sink_config, std::future::pending()).await.unwrap();
     assert_eq!(sunk.records_written, 30);
     // Five more pin records the sink has not seen: its lag.
     assert_eq!(post(Kind::Pin, 10..15).await.unwrap().status(), 200);
@@ -541,7 +541,7 @@ async fn status_reports_offsets_lag_objects_delta_tables_and_the_last_batch() {
             .unwrap();
     }
     let delta = Location::Local { dir: dir.path().join("delta") };
-    let streamed = pipeline::stream::run(pipeline::stream::StreamConfig {
+    let streamed = pipeline_stream::run(pipeline_stream::StreamConfig {
         names: names.clone(),
         aws: aws_setup::AwsTarget::emulator(common::s3_endpoint()),
         output: delta.clone(),
@@ -556,7 +556,7 @@ async fn status_reports_offsets_lag_objects_delta_tables_and_the_last_batch() {
     let geo_commits = streamed.stats[&Kind::Geo].commits as i64;
 
     let batch_dir = dir.path().join("batch");
-    pipeline::batch::run(&pipeline::batch::BatchConfig {
+    pipeline_batch::run(&pipeline_batch::BatchConfig {
         input: Location::Local { dir: sink_dir.clone() },
         names: names.clone(),
         aws: aws_setup::AwsTarget::default(),

@@ -9,7 +9,7 @@ use contract::Names;
 
 /// Kafka of the local stack (`cargo xtask local up`, or set by `cargo xtask test`).
 pub fn bootstrap() -> String {
-    std::env::var("KAFKA_BOOTSTRAP_SERVERS").unwrap_or_else(|_| pipeline::kafka::LOCAL_BOOTSTRAP.to_string())
+    std::env::var("KAFKA_BOOTSTRAP_SERVERS").unwrap_or_else(|_| pipeline_kafka::LOCAL_BOOTSTRAP.to_string())
 }
 
 /// moto of the local stack.
@@ -44,7 +44,7 @@ pub fn mysql_url() -> String {
 
 /// Fail fast, naming the fix, when the stack is not running.
 pub async fn require_kafka() {
-    pipeline::kafka::wait_ready(&bootstrap(), Duration::from_secs(20))
+    pipeline_kafka::wait_ready(&bootstrap(), Duration::from_secs(20))
         .await
         .expect("these tests need the local stack: run them with `cargo xtask test` (or `cargo xtask local up` first)");
 }

@@ -102,16 +102,16 @@ pub fn bad_record_count(kind: Kind, round: &Round) -> u64 {
 
 /// The cleaned tables and query results the rounds must give, computed
 /// from their canonical spelling with the batch job's own SQL.
-pub async fn expected_tables(variant: Variant, rounds: &[Round]) -> (Vec<pipeline::batch::Table>, Vec<pipeline::batch::Table>) {
+pub async fn expected_tables(variant: Variant, rounds: &[Round]) -> (Vec<pipeline_batch::Table>, Vec<pipeline_batch::Table>) {
     let ctx = datafusion::prelude::SessionContext::new();
     for kind in Kind::ALL {
         let rows: Vec<Value> = rounds.iter().map(|r| variant.canonical(kind, r)).collect();
-        let schema = std::sync::Arc::new(pipeline::batch::raw_schema(kind));
+        let schema = std::sync::Arc::new(pipeline_batch::raw_schema(kind));
         let mut decoder = datafusion::arrow::json::ReaderBuilder::new(schema).build_decoder().unwrap();
         decoder.serialize(&rows).unwrap();
-        pipeline::batch::register_raw_batches(&ctx, kind, decoder.flush().unwrap().into_iter().collect()).unwrap();
+        pipeline_batch::register_raw_batches(&ctx, kind, decoder.flush().unwrap().into_iter().collect()).unwrap();
     }
-    pipeline::batch::clean_and_query(&ctx).await.unwrap()
+    pipeline_batch::clean_and_query(&ctx).await.unwrap()
 }
 
 /// Rows as JSON objects, nulls dropped and timestamps in one spelling
