@@ -12,7 +12,7 @@ use crate::paths;
 /// Which build of `pipeline` to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Profile {
-    /// The debug build the tests use (dependencies at opt-level 1).
+    /// The debug build the tests use (nothing optimised).
     Dev,
     /// Fully optimised: what benchmarks should measure.
     Release,
