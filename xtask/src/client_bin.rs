@@ -81,7 +81,7 @@ pub fn build_portable(build: PortableBuild, parts: ClientParts) -> Result<PathBu
         .env(format!("CFLAGS_{}", TARGET.replace('-', "_")), format!("-I{}", include.display()));
     cmd.args(["--profile", build.profile()]);
     let first_build = match build {
-        PortableBuild::LinkCheck => "10-15 minutes",
+        PortableBuild::LinkCheck => "about 7 minutes",
         PortableBuild::Release => "20-30 minutes",
     };
     eprintln!(

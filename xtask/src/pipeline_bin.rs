@@ -40,7 +40,7 @@ impl Profile {
 /// dependencies get the same features as under `cargo test --workspace` and
 /// are not compiled twice.
 pub fn build_for_tests() -> Result<PathBuf> {
-    eprintln!("building the workspace's binaries (a first build takes 20-25 minutes on 2 cores)...");
+    eprintln!("building the workspace's binaries (a first build takes about 12 minutes on 2 cores)...");
     install::run(paths::cargo_command().args(["build", "--workspace", "--bins"])).context("building the workspace")?;
     Ok(paths::target_dir().join(Profile::Dev.target_subdir()).join("pipeline"))
 }
