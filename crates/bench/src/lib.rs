@@ -49,6 +49,21 @@ async fn ensure_bucket(url: &str, aws: &aws_setup::AwsTarget) -> Result<(), Benc
     storage::ensure_bucket(&location, aws).await.map_err(step("creating the bucket"))
 }
 
+/// A bucket of one run's own, created: `<bucket>-<uid>` for an `s3://`
+/// URL (any other location is used as it is). moto's LIST walks every key
+/// of the bucket (its `list_objects` filters all of `bucket.keys` by the
+/// prefix), so in a bucket shared with the earlier cases' tens of thousands
+/// of objects each of the sink's per-partition listings paid for all of
+/// them, which S3 does not; the raw PUTs it is compared with list nothing.
+async fn run_bucket(bucket_url: &str, names: &Names, aws: &aws_setup::AwsTarget) -> Result<String, BenchError> {
+    let url = match bucket_url.strip_prefix("s3://") {
+        Some(bucket) => format!("s3://{}-{}", bucket.trim_end_matches('/'), names.uid()),
+        None => bucket_url.to_string(),
+    };
+    ensure_bucket(&url, aws).await?;
+    Ok(url)
+}
+
 fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);
     xs[xs.len() / 2]
@@ -359,7 +374,6 @@ pub async fn sink(
     records_per_run: u64,
     runs: usize,
 ) -> Result<Vec<Measurement>, BenchError> {
-    ensure_bucket(bucket_url, aws).await?;
     let mut out = Vec::new();
     for flush_size in [1usize, 1000] {
         // Large objects need enough records to fill several per partition
@@ -375,7 +389,8 @@ pub async fn sink(
             let recs = records(&names, rounds);
             produce_direct(bootstrap, &recs, false).await?;
 
-            let location = Location::parse(&format!("{bucket_url}/sink-{}-{run}", names.uid())).map_err(step("location"))?;
+            let bucket = run_bucket(bucket_url, &names, aws).await?;
+            let location = Location::parse(&format!("{bucket}/sink-{run}")).map_err(step("location"))?;
             let mut config = SinkConfig::new(bootstrap, &names.topics_regex(), &format!("{}-sink", names.uid()), location.clone());
             config.aws = aws.clone();
             config.flush_size = flush_size;
@@ -388,7 +403,7 @@ pub async fn sink(
 
             // The peer: the same bytes per object, PUT directly.
             let per_object = flush_size.min(recs.len());
-            let store = storage::open(&Location::parse(&format!("{bucket_url}/raw-{}-{run}", names.uid())).map_err(step("location"))?, aws)
+            let store = storage::open(&Location::parse(&format!("{bucket}/raw-{run}")).map_err(step("location"))?, aws)
                 .await
                 .map_err(step("opening the store"))?;
             let objects: Vec<(object_store::path::Path, Vec<u8>)> = recs
@@ -464,7 +479,8 @@ async fn sink_beside_ingest(
         let names = fresh_names("bench");
         let topics = names.topics();
         kafka::ensure_topics(bootstrap, &kafka::KafkaAuth::none(), &[], &topics, 3, 1).await.map_err(step("creating topics"))?;
-        let location = Location::parse(&format!("{bucket_url}/beside-{}-{run}", names.uid())).map_err(step("location"))?;
+        let bucket = run_bucket(bucket_url, &names, aws).await?;
+        let location = Location::parse(&format!("{bucket}/beside-{run}")).map_err(step("location"))?;
         let group = format!("{}-sink", names.uid());
         let mut config = SinkConfig::new(bootstrap, &names.topics_regex(), &group, location);
         config.aws = aws.clone();
