@@ -401,23 +401,36 @@ pub async fn sink(
             }
             ours.push(stats.records_written as f64 / stats.active.as_secs_f64());
 
-            // The peer: the same bytes per object, PUT directly.
-            let per_object = flush_size.min(recs.len());
-            let store = storage::open(&Location::parse(&format!("{bucket}/raw-{run}")).map_err(step("location"))?, aws)
+            // The peer: the objects the sink wrote, byte for byte, PUT
+            // directly. The sink cuts each partition into flush.size
+            // objects plus a shorter tail, so it writes more objects than
+            // the records divided by flush.size; the peer writes as many.
+            let store = storage::open(&location, aws).await.map_err(step("opening the store"))?;
+            let written: Vec<object_store::ObjectMeta> = store
+                .list(Some(&location.prefix()))
+                .collect::<Vec<_>>()
                 .await
-                .map_err(step("opening the store"))?;
-            let objects: Vec<(object_store::path::Path, Vec<u8>)> = recs
-                .chunks(per_object)
-                .enumerate()
-                .map(|(i, chunk)| {
-                    let mut body = Vec::new();
-                    for (_, v) in chunk {
-                        body.extend_from_slice(v);
-                        body.push(b'\n');
-                    }
-                    (object_store::path::Path::from(format!("raw/{i:010}.json")), body)
-                })
-                .collect();
+                .into_iter()
+                .collect::<Result<_, _>>()
+                .map_err(step("listing the sink's objects"))?;
+            if written.len() as u64 != stats.objects_written {
+                return Err(BenchError::Step(format!(
+                    "found {} objects under {location}, the sink wrote {}",
+                    written.len(),
+                    stats.objects_written
+                )));
+            }
+            let mut objects: Vec<(object_store::path::Path, Vec<u8>)> = Vec::with_capacity(written.len());
+            for (i, meta) in written.iter().enumerate() {
+                let body = store
+                    .get(&meta.location)
+                    .await
+                    .map_err(step("reading a sink object"))?
+                    .bytes()
+                    .await
+                    .map_err(step("reading a sink object"))?;
+                objects.push((object_store::path::Path::from(format!("raw-{run}/{i:010}.json")), body.to_vec()));
+            }
             let started = Instant::now();
             futures::stream::iter(objects)
                 .map(|(path, body)| {
@@ -438,7 +451,7 @@ pub async fn sink(
             case: format!("flush.size {flush_size}"),
             unit: "records/s".into(),
             ours: median(ours),
-            peer_name: format!("raw PUTs of the same objects ({} in flight)", sink::DEFAULT_UPLOAD_CONCURRENCY),
+            peer_name: format!("raw PUTs of the objects it wrote ({} in flight)", sink::DEFAULT_UPLOAD_CONCURRENCY),
             peer: median(peer),
             runs,
         });
