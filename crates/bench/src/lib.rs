@@ -365,7 +365,7 @@ async fn end_offsets_sum(bootstrap: &str, topic: &str, partitions: i32) -> Resul
 }
 
 /// Records/s from Kafka to S3 objects (flush.size 1 and 1000) next to raw
-/// PUTs of objects of the same size to the same endpoint, with the same
+/// PUTs of the objects the sink wrote to the same endpoint, with the same
 /// number of uploads in flight.
 pub async fn sink(
     bootstrap: &str,
