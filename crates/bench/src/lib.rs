@@ -364,6 +364,13 @@ async fn end_offsets_sum(bootstrap: &str, topic: &str, partitions: i32) -> Resul
     .map_err(step("reading end offsets"))?
 }
 
+/// Which cases of the sink bench run.
+pub struct SinkCases {
+    pub flush_sizes: Vec<usize>,
+    /// The case with ingest running at the same time.
+    pub beside_ingest: bool,
+}
+
 /// Records/s from Kafka to S3 objects (flush.size 1 and 1000) next to raw
 /// PUTs of the objects the sink wrote to the same endpoint, with the same
 /// number of uploads in flight.
@@ -373,9 +380,10 @@ pub async fn sink(
     aws: &aws_setup::AwsTarget,
     records_per_run: u64,
     runs: usize,
+    cases: &SinkCases,
 ) -> Result<Vec<Measurement>, BenchError> {
     let mut out = Vec::new();
-    for flush_size in [1usize, 1000] {
+    for &flush_size in &cases.flush_sizes {
         // Large objects need enough records to fill several per partition
         // (3 topics x 3 partitions), or the case only measures the tail flush.
         let record_count = records_per_run.max(flush_size as u64 * 9 * 10);
@@ -444,6 +452,14 @@ pub async fn sink(
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(step("raw PUT"))?;
             peer.push(recs.len() as f64 / started.elapsed().as_secs_f64());
+            eprintln!(
+                "sink flush.size {flush_size} run {}/{runs}: {:.0} records/s in {:.0} ms ({} objects), raw PUTs {:.0} records/s",
+                run + 1,
+                ours[run],
+                stats.active.as_secs_f64() * 1e3,
+                stats.objects_written,
+                peer[run]
+            );
             let _ = kafka::delete_topics(bootstrap, &names.topics().iter().map(String::as_str).collect::<Vec<_>>()).await;
         }
         out.push(Measurement {
@@ -456,7 +472,9 @@ pub async fn sink(
             runs,
         });
     }
-    out.extend(sink_beside_ingest(bootstrap, bucket_url, aws, records_per_run.max(SINK_BESIDE_INGEST_RECORDS), runs).await?);
+    if cases.beside_ingest {
+        out.extend(sink_beside_ingest(bootstrap, bucket_url, aws, records_per_run.max(SINK_BESIDE_INGEST_RECORDS), runs).await?);
+    }
     Ok(out)
 }
 

@@ -86,6 +86,12 @@ enum BenchWhat {
         records: u64,
         #[arg(long, default_value_t = 3)]
         runs: usize,
+        /// The flush.size cases to run, comma separated.
+        #[arg(long, value_delimiter = ',', default_values_t = [1usize, 1000])]
+        flush_sizes: Vec<usize>,
+        /// Leave out the case with ingest running beside the sink.
+        #[arg(long)]
+        no_beside_ingest: bool,
     },
 }
 
@@ -100,8 +106,9 @@ async fn main() -> Result<()> {
         .init();
     let rows = match Cli::parse().what {
         BenchWhat::Ingest { services, records, runs } => bench::ingest(&services.bootstrap_servers, records, runs).await?,
-        BenchWhat::Sink { services, bucket, records, runs } => {
-            bench::sink(&services.bootstrap_servers, &bucket, &services.aws(), records, runs).await?
+        BenchWhat::Sink { services, bucket, records, runs, flush_sizes, no_beside_ingest } => {
+            let cases = bench::SinkCases { flush_sizes, beside_ingest: !no_beside_ingest };
+            bench::sink(&services.bootstrap_servers, &bucket, &services.aws(), records, runs, &cases).await?
         }
         BenchWhat::E2e { services, bucket, records, rate, runs } => {
             bench::e2e(&services.bootstrap_servers, &bucket, &services.aws(), records, rate, runs).await?
