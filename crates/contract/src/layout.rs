@@ -20,6 +20,21 @@ pub fn start_offset_of(key: &str) -> Option<i64> {
     stem.rsplit('+').next()?.parse().ok()
 }
 
+/// A key that every object key of `topic`/`partition` starting at `offset`
+/// or later sorts after, and every earlier one before: where a listing of
+/// the partition's objects from `offset` on can start (S3's `StartAfter`),
+/// so that it does not page through the partition's whole history.
+///
+/// `None` from 10^9 on: start offsets are padded to ten digits, so from
+/// there an eleven-digit offset (`10000000000`) can sort before a ten-digit
+/// one (`1500000000`), and only a full listing finds every later object.
+pub fn listing_start_after(topic: &str, partition: i32, offset: i64) -> Option<String> {
+    (0..1_000_000_000).contains(&offset).then(|| {
+        let key = object_key(topic, partition, offset);
+        key.strip_suffix(".json").expect("object keys end in .json").to_string()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -31,5 +46,20 @@ mod tests {
         assert_eq!(start_offset_of(&k), Some(42));
         assert_eq!(start_offset_of("topics/t/partition=0/other.txt"), None);
         assert_eq!(dead_letter_key("t.pin", 2, 7), "dead-letter/topics/t.pin/partition=2/t.pin+2+0000000007.bin");
+    }
+
+    #[test]
+    fn a_listing_from_an_offset_skips_exactly_the_earlier_objects() {
+        let offsets = [0, 1, 9, 10, 41, 42, 43, 99, 100, 999_999_999, 1_000_000_000, 9_999_999_999, 10_000_000_000, 123_456_789_012];
+        for from in offsets {
+            let Some(start_after) = listing_start_after("t.pin", 3, from) else {
+                assert!(from >= 1_000_000_000, "a listing start for {from}");
+                continue;
+            };
+            for o in offsets {
+                let listed = object_key("t.pin", 3, o) > start_after;
+                assert_eq!(listed, o >= from, "object at {o}, listing from {from}");
+            }
+        }
     }
 }

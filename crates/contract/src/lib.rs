@@ -8,6 +8,6 @@ mod layout;
 mod names;
 mod records;
 
-pub use layout::{dead_letter_key, object_key, start_offset_of};
+pub use layout::{dead_letter_key, listing_start_after, object_key, start_offset_of};
 pub use names::{DEFAULT_REGION, DEFAULT_UID, Names, STACK_TAG, check_uid};
 pub use records::{Geo, Kind, Pin, RawType, RecordRef, Round, User, raw_columns};
