@@ -143,6 +143,7 @@ pub struct SinkStats {
 }
 
 // The layout's keys are the contract's: `generate` and `status` use them too.
+use contract::listing_start_after;
 pub use contract::{dead_letter_key, object_key, start_offset_of};
 
 type Tp = (String, i32);
@@ -432,6 +433,7 @@ impl Uploader {
         let check = StaleCheck {
             store: self.store.clone(),
             dir: self.full_key(&format!("topics/{}/partition={}", s.tp.0, s.tp.1)),
+            start_after: listing_start_after(&s.tp.0, s.tp.1, s.resumed_at).map(|key| self.full_key(&key)),
             resumed_at: s.resumed_at,
             removed: self.stale_removed.clone(),
         };
@@ -561,6 +563,9 @@ impl Uploader {
 struct StaleCheck {
     store: Arc<dyn ObjectStore>,
     dir: Path,
+    /// Where the listing starts: past the partition's committed history,
+    /// which may be millions of objects at flush.size 1.
+    start_after: Option<Path>,
     resumed_at: i64,
     removed: Arc<AtomicU64>,
 }
@@ -568,15 +573,19 @@ struct StaleCheck {
 impl StaleCheck {
     async fn remove_uncommitted_objects(self) -> Result<(), SinkError> {
         let resumed_at = self.resumed_at;
-        let stale: Vec<Path> = self
-            .store
-            .list(Some(&self.dir))
+        let started = Instant::now();
+        let listing = match &self.start_after {
+            Some(after) => self.store.list_with_offset(Some(&self.dir), after),
+            None => self.store.list(Some(&self.dir)),
+        };
+        let stale: Vec<Path> = listing
             .map_err(|source| SinkError::List { prefix: self.dir.to_string(), source })
             .try_filter_map(|meta| async move {
                 Ok(start_offset_of(meta.location.as_ref()).filter(|s| *s >= resumed_at).map(|_| meta.location))
             })
             .try_collect()
             .await?;
+        tracing::debug!(dir = %self.dir, resumed_at, stale = stale.len(), took_ms = started.elapsed().as_secs_f64() * 1e3, "listed objects written after the last commit");
         for path in stale {
             tracing::info!(%path, resumed_at, "removing object written after the last commit; it is rewritten from Kafka");
             self.store.delete(&path).await.map_err(|source| SinkError::Write { key: path.to_string(), source })?;
