@@ -384,8 +384,10 @@ impl Uploader {
         let mut uploads: FuturesUnordered<BoxFuture<'static, Result<Landed, SinkError>>> = FuturesUnordered::new();
         let mut reader_done = false;
         let mut shut_down = false;
-        let mut last_commit = Instant::now();
+        let mut last_commit = tokio::time::Instant::now();
         while !(reader_done && uploads.is_empty()) {
+            // Landed objects whose offsets wait for the commit interval.
+            let commit_pending = !self.landed_bytes.is_empty();
             tokio::select! {
                 _ = &mut shutdown, if !shut_down => {
                     shut_down = true;
@@ -401,8 +403,14 @@ impl Uploader {
                     // commit with: commit now.
                     if uploads.is_empty() || last_commit.elapsed() >= COMMIT_INTERVAL {
                         self.commit()?;
-                        last_commit = Instant::now();
+                        last_commit = tokio::time::Instant::now();
                     }
+                }
+                // An upload that keeps retrying must not hold back the
+                // commit of the objects that landed before it.
+                _ = tokio::time::sleep_until(last_commit + COMMIT_INTERVAL), if commit_pending => {
+                    self.commit()?;
+                    last_commit = tokio::time::Instant::now();
                 }
                 next = sealed.recv(), if !reader_done && uploads.len() < self.concurrency => match next {
                     Some(s) => {
