@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
-use rdkafka::error::KafkaResult;
+use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -204,6 +204,18 @@ impl ObjectCutter {
         due.iter().filter_map(|tp| self.seal(tp)).collect()
     }
 
+    /// Partial objects of partition number `partition` (in any topic) that
+    /// hold everything up to their topic partition's end, sealed.
+    fn seal_ended(&mut self, partition: i32, end_offset: impl Fn(&Tp) -> Option<i64>) -> Vec<Sealed> {
+        let ended: Vec<Tp> = self
+            .buffers
+            .iter()
+            .filter(|(tp, buf)| tp.1 == partition && end_offset(tp).is_some_and(|end| buf.next_offset >= end))
+            .map(|(tp, _)| tp.clone())
+            .collect();
+        ended.iter().filter_map(|tp| self.seal(tp)).collect()
+    }
+
     /// A partition taken away: its unwritten records are dropped, not
     /// committed, so its new owner reads them again.
     fn drop_partition(&mut self, tp: &Tp) {
@@ -270,6 +282,11 @@ impl Reader {
                     self.coord.stop();
                     return Err(self.config.kafka_auth.refused(&self.config.bootstrap, e.to_string()).into());
                 }
+                Some(Err(KafkaError::PartitionEOF(partition))) => {
+                    if self.config.stop.seals_at_partition_end() {
+                        self.seal_at_end(partition);
+                    }
+                }
                 Some(Err(e)) => tracing::warn!(error = %e, "Kafka consumer error; retrying"),
                 None => {}
             }
@@ -335,6 +352,7 @@ impl Reader {
 
     /// Give a sealed object to the uploader.
     fn hand_over(&self, sealed: Sealed) {
+        tracing::debug!(topic = %sealed.tp.0, partition = sealed.tp.1, next_offset = sealed.next_offset, bytes = sealed.bytes(), "object sealed");
         self.coord.add_unsettled(sealed.bytes());
         if self.sealed.send(sealed).is_err() {
             // The uploader has stopped (it failed); it says why.
@@ -346,6 +364,16 @@ impl Reader {
     /// (or all of them) and hand them over.
     fn rotate(&mut self, all: bool) {
         for sealed in self.objects.rotate(all) {
+            self.hand_over(sealed);
+        }
+    }
+
+    /// A partition number reached its end in some topic (librdkafka's
+    /// end-of-partition event names no topic): seal the partial objects of
+    /// that number that hold everything up to their topic's end.
+    fn seal_at_end(&mut self, partition: i32) {
+        let consumer = self.consumer.clone();
+        for sealed in self.objects.seal_ended(partition, |tp| cached_end_offset(&consumer, tp)) {
             self.hand_over(sealed);
         }
     }
@@ -366,6 +394,20 @@ impl Reader {
         }
         Ok(true)
     }
+}
+
+/// A partition's end offset as of the consumer's last fetch, without asking
+/// the broker (rdkafka wraps only the asking form).
+fn cached_end_offset(consumer: &BaseConsumer<SinkContext>, tp: &Tp) -> Option<i64> {
+    let topic = std::ffi::CString::new(tp.0.as_str()).ok()?;
+    let (mut low, mut high) = (-1i64, -1i64);
+    // SAFETY: the client handle lives as long as `consumer`; the
+    // topic is a NUL-terminated string that outlives the call, and the
+    // two out-pointers are valid for writes.
+    let err = unsafe {
+        rdkafka::bindings::rd_kafka_get_watermark_offsets(consumer.client().native_ptr(), topic.as_ptr(), tp.1, &mut low, &mut high)
+    };
+    (err == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0).then_some(high)
 }
 
 #[cfg(test)]
@@ -430,6 +472,28 @@ mod tests {
         assert_eq!(all.iter().map(|s| s.tp.1).collect::<Vec<_>>(), [0, 1]);
         assert_eq!(cut.buffered_bytes, 0);
         assert!(cut.rotate(true).is_empty());
+    }
+
+    #[test]
+    fn reaching_a_partitions_end_seals_only_the_objects_that_hold_all_of_it() {
+        let mut cut = ObjectCutter::new(100, Duration::from_secs(3600));
+        for (t, p, offsets) in [("a", 0, 0..10), ("b", 0, 0..5), ("a", 1, 0..3)] {
+            for o in offsets {
+                cut.add(&tp(t, p), o, Some(b"1"), || 0);
+            }
+        }
+        let ends = |t: &Tp| match (t.0.as_str(), t.1) {
+            ("a", 0) => Some(10),
+            ("b", 0) => Some(7),
+            ("a", 1) => Some(3),
+            _ => None,
+        };
+        let sealed = cut.seal_ended(0, ends);
+        let sealed: Vec<(&Tp, i64)> = sealed.iter().map(|s| (&s.tp, s.next_offset)).collect();
+        assert_eq!(sealed, [(&tp("a", 0), 10)], "b/0 has records to come; a/1 is another partition");
+        assert_eq!(cut.buffered_bytes, 2 * 5 + 2 * 3, "the others keep their records");
+        assert!(cut.seal_ended(1, |_| None).is_empty(), "an unknown end seals nothing");
+        assert_eq!(cut.seal_ended(1, ends).len(), 1);
     }
 
     #[test]

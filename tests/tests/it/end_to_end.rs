@@ -367,6 +367,53 @@ async fn a_steady_trickle_below_flush_size_lands_every_rotate_interval() {
     assert_eq!(stored, expected);
 }
 
+/// Draining with no wait for late records: each partition's objects are
+/// cut at flush.size and its tail is written when reading reaches the
+/// partition's end (not held for the rotate interval, an hour here), and a
+/// second drain resumes after the commit with an object of its own.
+#[tokio::test]
+async fn draining_cuts_at_flush_size_and_writes_the_tail_at_the_partitions_end() {
+    use rdkafka::producer::FutureRecord;
+    let (names, topic, producer) = one_partition_topic().await;
+    let send = |range: std::ops::Range<u64>| {
+        let (producer, topic) = (producer.clone(), topic.clone());
+        async move {
+            for i in range {
+                let value = format!(r#"{{"i":{i}}}"#);
+                producer.send(FutureRecord::<(), str>::to(&topic).payload(&value).partition(0), Duration::from_secs(10)).await.unwrap();
+            }
+        }
+    };
+    let (dir, local) = local_output();
+    let mut config = sink_config(&names, "drain", local.clone(), 10);
+    config.rotate_interval = Duration::from_secs(3600);
+    config.stop = StopWhen::CaughtUp { idle: Duration::ZERO };
+    let objects = || {
+        let mut names: Vec<String> = std::fs::read_dir(dir.path().join(format!("topics/{topic}/partition=0")))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    };
+    let key = |start: i64| pipeline_sink::object_key(&topic, 0, start).rsplit('/').next().unwrap().to_string();
+
+    send(0..25).await;
+    let stats = sink::run(config.clone(), std::future::pending()).await.unwrap();
+    assert_eq!((stats.records_written, stats.objects_written), (25, 3), "{stats:?}");
+    assert_eq!(objects(), [key(0), key(10), key(20)]);
+    let tail = std::fs::read_to_string(dir.path().join(pipeline_sink::object_key(&topic, 0, 20))).unwrap();
+    assert_eq!(tail.lines().count(), 5, "the tail holds the partition's last five records");
+
+    send(25..30).await;
+    let stats = sink::run(config, std::future::pending()).await.unwrap();
+    assert_eq!((stats.records_written, stats.objects_written, stats.stale_objects_removed), (5, 1, 0), "{stats:?}");
+    assert_eq!(objects(), [key(0), key(10), key(20), key(25)]);
+    let (stored, _) = sink_content(&local, &names).await;
+    let expected: BTreeMap<_, _> = (0..30).map(|i| ((topic.clone(), 0, i), format!(r#"{{"i":{i}}}"#).into_bytes())).collect();
+    assert_eq!(stored, expected);
+}
+
 /// Two workers in one group while records keep arriving: the second one's
 /// join, and the first one's leaving, move partitions between them while
 /// objects are being uploaded (through a relay that slows S3 down). Each partition's objects from both workers
