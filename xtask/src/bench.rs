@@ -35,6 +35,11 @@ pub struct BenchArgs {
     /// benchmark, drawn from the original's 11,000-row tables.
     #[arg(long, default_value_t = 1_000_000)]
     pub batch_rounds: u64,
+    /// Engines the batch benchmark runs next to `pipeline batch`, comma
+    /// separated. At ten times the default input PySpark takes tens of
+    /// minutes a run; leave it out there.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [BatchPeer::Duckdb, BatchPeer::Polars, BatchPeer::Spark])]
+    pub batch_peers: Vec<BatchPeer>,
     /// Records per ingest run (the one-record-per-POST case takes at most
     /// 30,000). Short runs make the direct producer's figure noisy.
     #[arg(long, default_value_t = 1_000_000)]
@@ -48,6 +53,25 @@ pub struct BenchArgs {
     /// Write the table to BENCHMARKS.md (with date, commit and machine).
     #[arg(long)]
     pub write: bool,
+}
+
+/// A peer of `pipeline batch` in the batch benchmark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BatchPeer {
+    Duckdb,
+    Polars,
+    Spark,
+}
+
+impl BatchPeer {
+    /// The engine's name in [`BATCH_ENGINES`].
+    fn engine(self) -> &'static str {
+        match self {
+            BatchPeer::Duckdb => "duckdb",
+            BatchPeer::Polars => "polars",
+            BatchPeer::Spark => "spark",
+        }
+    }
 }
 
 /// One line of the table.
@@ -117,7 +141,7 @@ fn run_benches(args: &BenchArgs, bin: &Path, bench_bin: &Path, rows: &mut Vec<Ro
         )?);
     }
     if wants(Which::Batch) {
-        rows.extend(batch_bench(bin, args.batch_rounds, args.runs)?);
+        rows.extend(batch_bench(bin, args.batch_rounds, args.runs, &args.batch_peers)?);
     }
     if wants(Which::E2e) {
         let bucket = "bench-e2e-bucket";
@@ -255,7 +279,10 @@ const BATCH_ENGINES: [BatchEngine; 4] = [
 /// notebook on local PySpark, on the same files. One extra run of each
 /// writes its results, and all nine must be equal before anything is
 /// timed.
-fn batch_bench(bin: &Path, rounds: u64, runs: usize) -> Result<Vec<Row>> {
+fn batch_bench(bin: &Path, rounds: u64, runs: usize, peers: &[BatchPeer]) -> Result<Vec<Row>> {
+    // Ours first: the figures below are ratios to it.
+    let engines: Vec<&BatchEngine> =
+        BATCH_ENGINES.iter().filter(|e| e.name == "ours" || peers.iter().any(|p| p.engine() == e.name)).collect();
     let bench_dir = paths::local_dir().join("bench");
     let data = bench_dir.join(format!("batch-rounds-{rounds}"));
     let marker = data.join(".complete");
@@ -271,7 +298,11 @@ fn batch_bench(bin: &Path, rounds: u64, runs: usize) -> Result<Vec<Row>> {
         )?;
         std::fs::write(&marker, "")?;
     }
-    let spark_python = install::python_venv("pyspark", install::PYSPARK_VENV)?.join("python");
+    let spark_python = if peers.contains(&BatchPeer::Spark) {
+        install::python_venv("pyspark", install::PYSPARK_VENV)?.join("python")
+    } else {
+        std::path::PathBuf::new()
+    };
     let peers_python = install::python_venv("batch-peers", BATCH_PEERS_VENV)?.join("python");
     let scripts = paths::repo_root().join("crates/bench/python");
     let notebook = bench_dir.join("batch_notebook.py");
@@ -308,14 +339,14 @@ fn batch_bench(bin: &Path, rounds: u64, runs: usize) -> Result<Vec<Row>> {
     // Same answers first: a faster engine that answers otherwise proves nothing.
     let logs = paths::log_dir();
     let results = |engine: &str| bench_dir.join(format!("results-{engine}"));
-    for engine in &BATCH_ENGINES {
+    for engine in &engines {
         let _ = std::fs::remove_dir_all(results(engine.name));
         eprintln!("batch: {} writes its results...", engine.name);
         measure(&mut command(engine.name, Some(&results(engine.name))), &logs.join(engine.log))?;
     }
     let mut compare = Command::new(&peers_python);
     compare.arg(scripts.join("batch_compare.py")).arg("--ours").arg(results("ours"));
-    for engine in &BATCH_ENGINES[1..] {
+    for engine in &engines[1..] {
         compare.arg(format!("{}={}", engine.name, results(engine.name).display()));
     }
     let compared = compare.output().context("running batch_compare.py")?;
@@ -324,12 +355,12 @@ fn batch_bench(bin: &Path, rounds: u64, runs: usize) -> Result<Vec<Row>> {
         bail!("the engines' results differ (above); no figure is reported for engines that disagree");
     }
 
-    let mut usage: Vec<Vec<Usage>> = BATCH_ENGINES.iter().map(|_| Vec::new()).collect();
+    let mut usage: Vec<Vec<Usage>> = engines.iter().map(|_| Vec::new()).collect();
     for i in 0..runs {
         // Alternating the order keeps a warm page cache from favouring one engine.
-        let order: Vec<usize> = if i % 2 == 0 { (0..BATCH_ENGINES.len()).collect() } else { (0..BATCH_ENGINES.len()).rev().collect() };
+        let order: Vec<usize> = if i % 2 == 0 { (0..engines.len()).collect() } else { (0..engines.len()).rev().collect() };
         for e in order {
-            let engine = &BATCH_ENGINES[e];
+            let engine = engines[e];
             let u = measure(&mut command(engine.name, None), &logs.join(engine.log))?;
             eprintln!(
                 "batch run {}/{runs}: {} {:.2} s, {:.0} MiB",
@@ -346,7 +377,7 @@ fn batch_bench(bin: &Path, rounds: u64, runs: usize) -> Result<Vec<Row>> {
     let mib = |b: u64| format!("{:.0} MiB", b as f64 / (1024.0 * 1024.0));
     let case = format!("clean + 9 queries, {rounds} rounds ({} records), results equal", rounds * 3);
     let mut rows = Vec::new();
-    for (engine, peer) in BATCH_ENGINES.iter().zip(&medians).skip(1) {
+    for (engine, peer) in engines.iter().zip(&medians).skip(1) {
         let speed = peer.wall.as_secs_f64() / ours.wall.as_secs_f64();
         rows.push(Row {
             bench: "batch".into(),
