@@ -282,11 +282,11 @@ impl Reader {
                     self.coord.stop();
                     return Err(self.config.kafka_auth.refused(&self.config.bootstrap, e.to_string()).into());
                 }
-                Some(Err(KafkaError::PartitionEOF(partition))) => {
-                    if self.config.stop.seals_at_partition_end() {
-                        self.seal_at_end(partition);
-                    }
+                Some(Err(KafkaError::PartitionEOF(partition))) if self.config.stop.seals_at_partition_end() => {
+                    self.seal_at_end(partition);
                 }
+                // Only asked for when draining; not an error otherwise either.
+                Some(Err(KafkaError::PartitionEOF(_))) => {}
                 Some(Err(e)) => tracing::warn!(error = %e, "Kafka consumer error; retrying"),
                 None => {}
             }
