@@ -63,17 +63,6 @@ pub enum BatchPeer {
     Spark,
 }
 
-impl BatchPeer {
-    /// The engine's name in [`BATCH_ENGINES`].
-    fn engine(self) -> &'static str {
-        match self {
-            BatchPeer::Duckdb => "duckdb",
-            BatchPeer::Polars => "polars",
-            BatchPeer::Spark => "spark",
-        }
-    }
-}
-
 /// One line of the table.
 #[derive(Debug, Clone)]
 struct Row {
@@ -258,19 +247,32 @@ const BATCH_PEERS_VENV: &[&str] = &["duckdb==2.0.0", "polars==2.1.0"];
 /// results to `out`.
 struct BatchEngine {
     name: &'static str,
+    /// How `--batch-peers` names it; `None` for ours, which always runs.
+    peer: Option<BatchPeer>,
     peer_name: &'static str,
     log: &'static str,
 }
 
 const BATCH_ENGINES: [BatchEngine; 4] = [
-    BatchEngine { name: "ours", peer_name: "pipeline batch (DataFusion)", log: "bench-batch-ours.log" },
+    BatchEngine { name: "ours", peer: None, peer_name: "pipeline batch (DataFusion)", log: "bench-batch-ours.log" },
     BatchEngine {
         name: "duckdb",
+        peer: Some(BatchPeer::Duckdb),
         peer_name: "DuckDB 2.0 (Python, read_json with the raw schema, 2 threads)",
         log: "bench-batch-duckdb.log",
     },
-    BatchEngine { name: "polars", peer_name: "Polars 2.1 (Python, lazy scan_ndjson)", log: "bench-batch-polars.log" },
-    BatchEngine { name: "spark", peer_name: "same notebook SQL on PySpark local[2]", log: "bench-batch-spark.log" },
+    BatchEngine {
+        name: "polars",
+        peer: Some(BatchPeer::Polars),
+        peer_name: "Polars 2.1 (Python, lazy scan_ndjson)",
+        log: "bench-batch-polars.log",
+    },
+    BatchEngine {
+        name: "spark",
+        peer: Some(BatchPeer::Spark),
+        peer_name: "same notebook SQL on PySpark local[2]",
+        log: "bench-batch-spark.log",
+    },
 ];
 
 /// Clean + all queries on `rounds` generated rounds (rows drawn from the
@@ -281,8 +283,7 @@ const BATCH_ENGINES: [BatchEngine; 4] = [
 /// timed.
 fn batch_bench(bin: &Path, rounds: u64, runs: usize, peers: &[BatchPeer]) -> Result<Vec<Row>> {
     // Ours first: the figures below are ratios to it.
-    let engines: Vec<&BatchEngine> =
-        BATCH_ENGINES.iter().filter(|e| e.name == "ours" || peers.iter().any(|p| p.engine() == e.name)).collect();
+    let engines: Vec<&BatchEngine> = BATCH_ENGINES.iter().filter(|e| e.peer.is_none_or(|p| peers.contains(&p))).collect();
     let bench_dir = paths::local_dir().join("bench");
     let data = bench_dir.join(format!("batch-rounds-{rounds}"));
     let marker = data.join(".complete");

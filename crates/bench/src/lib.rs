@@ -69,9 +69,11 @@ async fn run_bucket(bucket_url: &str, names: &Names, aws: &aws_setup::AwsTarget)
 /// PUT rate fell from 160k to 60k-130k records/s between runs.
 async fn empty_run_bucket(bucket_url: &str, aws: &aws_setup::AwsTarget) -> Result<(), BenchError> {
     let location = Location::parse(bucket_url).map_err(step("location"))?;
-    let Location::S3 { bucket, .. } = &location else { return Ok(()) };
-    let bucket = Location::parse(&format!("s3://{bucket}")).map_err(step("location"))?;
-    let store = storage::open(&bucket, aws).await.map_err(step("opening the store"))?;
+    if !matches!(location, Location::S3 { .. }) {
+        return Ok(());
+    }
+    // An S3 store is the whole bucket; the location's prefix is not in it.
+    let store = storage::open(&location, aws).await.map_err(step("opening the store"))?;
     let keys = store.list(None).map_ok(|meta| meta.location).boxed();
     store.delete_stream(keys).try_collect::<Vec<_>>().await.map_err(step("emptying the run's bucket"))?;
     Ok(())

@@ -352,8 +352,9 @@ impl Reader {
 
     /// Give a sealed object to the uploader.
     fn hand_over(&self, sealed: Sealed) {
-        tracing::debug!(topic = %sealed.tp.0, partition = sealed.tp.1, next_offset = sealed.next_offset, bytes = sealed.bytes(), "object sealed");
-        self.coord.add_unsettled(sealed.bytes());
+        let bytes = sealed.bytes();
+        tracing::debug!(topic = %sealed.tp.0, partition = sealed.tp.1, next_offset = sealed.next_offset, bytes, "object sealed");
+        self.coord.add_unsettled(bytes);
         if self.sealed.send(sealed).is_err() {
             // The uploader has stopped (it failed); it says why.
             self.coord.stop();
