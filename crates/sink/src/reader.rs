@@ -34,6 +34,16 @@ impl ClientContext for SinkContext {
         self.metrics.statistics(&statistics);
     }
 
+    fn error(&self, error: KafkaError, reason: &str) {
+        // Draining asks for partition ends, and librdkafka reports each one
+        // here too: expected, not an error to show.
+        if matches!(error, KafkaError::PartitionEOF(_) | KafkaError::Global(rdkafka::types::RDKafkaErrorCode::PartitionEOF)) {
+            tracing::debug!("librdkafka: {error}: {reason}");
+        } else {
+            tracing::error!("librdkafka: {error}: {reason}");
+        }
+    }
+
     fn generate_oauth_token(&self, _config: Option<&str>) -> Result<rdkafka::client::OAuthToken, Box<dyn std::error::Error>> {
         self.auth.oauth_token()
     }
