@@ -9,18 +9,32 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use base64::Engine as _;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use serde_json::{Value, json};
 
-use super::request::EmbeddedFormat;
-use super::{AppState, ProxyError, read_body, v2_json};
+use crate::errors::ProxyError;
+use crate::request::EmbeddedFormat;
+use crate::state::{AppState, read_body};
+use crate::v2::v2_json;
 use pipeline_kafka as kafka;
+
+/// The v2 consumer routes.
+pub(crate) fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/consumers/{group}", post(create))
+        .route("/consumers/{group}/instances/{name}", axum::routing::delete(delete))
+        .route("/consumers/{group}/instances/{name}/subscription", post(subscribe).get(subscription))
+        .route("/consumers/{group}/instances/{name}/records", get(records))
+        .route("/consumers/{group}/instances/{name}/offsets", post(commit))
+}
 
 /// Consumer instances held at once.
 pub const MAX_INSTANCES: usize = 64;

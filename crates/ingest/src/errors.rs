@@ -4,6 +4,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use serde_json::json;
 
 pub const CONTENT_TYPE_V2: &str = "application/vnd.kafka.v2+json";
@@ -105,6 +106,30 @@ impl IntoResponse for ProxyError {
             resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         resp
+    }
+}
+
+/// Whether a Kafka error may pass if the client sends the request again
+/// (a 503 with Retry-After), as opposed to one it must fix first.
+pub(crate) fn is_retriable(e: &KafkaError) -> bool {
+    use RDKafkaErrorCode::*;
+    match e.rdkafka_error_code() {
+        Some(code) => matches!(
+            code,
+            MessageTimedOut
+                | QueueFull
+                | BrokerTransportFailure
+                | AllBrokersDown
+                | NotEnoughReplicas
+                | NotEnoughReplicasAfterAppend
+                | LeaderNotAvailable
+                | NotLeaderForPartition
+                | RequestTimedOut
+                | NetworkException
+                | BrokerNotAvailable
+                | OutOfOrderSequenceNumber
+        ),
+        None => false,
     }
 }
 

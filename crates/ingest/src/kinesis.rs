@@ -22,7 +22,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use serde_json::{Value, json};
 
-use super::AppState;
+use crate::state::{AppState, read_body};
 
 /// Kinesis's error shape.
 #[derive(Debug)]
@@ -72,7 +72,7 @@ impl IntoResponse for KinesisError {
 
 type Answer = Result<axum::Json<Value>, KinesisError>;
 
-pub(super) fn routes() -> Router<Arc<AppState>> {
+pub(crate) fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/streams", get(list_streams))
         .route("/streams/{stream}", get(describe_stream).post(create_stream).delete(delete_stream))
@@ -97,7 +97,7 @@ async fn client(state: &AppState) -> Result<&aws_sdk_kinesis::Client, KinesisErr
 }
 
 async fn json_body(state: &AppState, body: Body) -> Result<Value, KinesisError> {
-    let bytes = super::read_body(state, body).await.map_err(|e| KinesisError::new(e.status(), "ValidationException", e.message))?;
+    let bytes = read_body(state, body).await.map_err(|e| KinesisError::new(e.status(), "ValidationException", e.message))?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(json!({}));
     }

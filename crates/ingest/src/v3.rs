@@ -12,19 +12,30 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use base64::Engine as _;
 use rdkafka::producer::Producer;
 use rdkafka::util::Timeout;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
-use super::{AppState, ProxyError, read_body};
+use crate::errors::{ProxyError, is_retriable};
+use crate::state::{AppState, read_body};
 
 const JSON: &str = "application/json";
+
+/// The v3 routes.
+pub(crate) fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/v3/clusters", get(list_clusters))
+        .route("/v3/clusters/{cluster_id}/topics", get(list_topics))
+        .route("/v3/clusters/{cluster_id}/topics/{topic}/records", post(produce))
+}
 
 /// A v3 error: the HTTP status is the error code.
 #[derive(Debug, Clone)]
@@ -288,7 +299,7 @@ pub async fn produce(
             rec = rec.headers(h);
         }
         state.producer.send(rec, Timeout::After(state.config.delivery_timeout)).await.map_err(|(e, _)| {
-            let status = if super::is_retriable(&e) { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::INTERNAL_SERVER_ERROR };
+            let status = if is_retriable(&e) { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::INTERNAL_SERVER_ERROR };
             V3Error::new(status, e.to_string())
         })
     });
