@@ -256,12 +256,7 @@ async fn objects(config: &StatusConfig, location: &Location) -> Result<Vec<Objec
     let store = pipeline_storage::open(location, &config.aws).await.map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     for topic in config.names.topics() {
-        let base = location.prefix();
-        let prefix = if base.as_ref().is_empty() {
-            Path::from(format!("topics/{topic}"))
-        } else {
-            Path::from(format!("{}/topics/{topic}", base.as_ref()))
-        };
+        let prefix = Path::from(location.layout().topic_dir(&topic));
         let listed: Vec<_> =
             store.list(Some(&prefix)).try_collect().await.map_err(|e| format!("listing {location}/{prefix}: {}", short(&e.to_string())))?;
         out.push(ObjectsStatus {

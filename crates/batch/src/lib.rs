@@ -147,14 +147,14 @@ async fn read_input(config: &BatchConfig) -> Result<Vec<(Kind, KindInput)>, Batc
     let store = pipeline_storage::open(&config.input, &config.aws).await?;
     let mut listed = Vec::new();
     for kind in Kind::ALL {
-        let rel = format!("topics/{}/", config.names.topic(kind));
-        let list_prefix = object_store::path::Path::from(format!("{}/{}", config.input.prefix(), rel).trim_start_matches('/'));
+        let topic = config.names.topic(kind);
+        let list_prefix = object_store::path::Path::from(config.input.layout().topic_dir(&topic));
         let keys = read::list_objects(&store, &list_prefix)
             .await
             .map_err(|source| BatchError::List { location: config.input.to_string(), source })?;
         // Fail with the fix rather than return empty results.
         if keys.is_empty() {
-            return Err(BatchError::NoInput { kind, location: config.input.to_string(), prefix: rel });
+            return Err(BatchError::NoInput { kind, location: config.input.to_string(), prefix: contract::layout::topic_dir(&topic) });
         }
         listed.push((kind, keys));
     }

@@ -981,10 +981,10 @@ pub async fn e2e(
         let base = format!("http://{}", server.local_addr);
         let http = reqwest::Client::new();
         let source = SyntheticSource::new(9, ORIGINAL_TABLE_ROWS);
-        let prefix = location.prefix().to_string().trim_matches('/').to_string();
+        let prefix = location.layout();
+        let root = object_store::path::Path::from(prefix.as_str());
         let object_path = move |topic: &str, partition: i32, offset: i64| {
-            let key = sink::object_key(topic, partition, offset);
-            object_store::path::Path::from(if prefix.is_empty() { key } else { format!("{prefix}/{key}") })
+            object_store::path::Path::from(prefix.join(&sink::object_key(topic, partition, offset)))
         };
         // One watcher lists the objects every 20 ms and notes when each key
         // first appears (per-record HEAD polling would load the endpoint more
@@ -992,7 +992,6 @@ pub async fn e2e(
         let seen = Arc::new(std::sync::Mutex::new(HashMap::<object_store::path::Path, Instant>::new()));
         let watcher = {
             let (store, seen) = (store.clone(), seen.clone());
-            let root = object_path("", 0, 0).parts().take_while(|p| p.as_ref() != "topics").collect::<object_store::path::Path>();
             tokio::spawn(async move {
                 loop {
                     let listed: Vec<_> = store.list(Some(&root)).collect().await;

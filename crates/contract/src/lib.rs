@@ -4,7 +4,7 @@
 //! keys of the sink layout (SPEC 3.3). Nothing else in the workspace spells
 //! a topic, bucket, stream or role name, or an object key.
 
-mod layout;
+pub mod layout;
 mod names;
 mod records;
 

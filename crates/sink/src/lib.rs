@@ -321,7 +321,7 @@ pub async fn run(config: SinkConfig, shutdown: impl std::future::Future<Output =
     let (sealed_tx, sealed_rx) = tokio::sync::mpsc::unbounded_channel();
     let reader = Reader::new(config.clone(), consumer.clone(), coord.clone(), sealed_tx);
     let reading = tokio::task::spawn_blocking(move || reader.run());
-    let prefix = config.location.prefix().to_string();
+    let prefix = config.location.layout();
     let mut uploader = Uploader {
         concurrency: config.upload_concurrency.max(1),
         store,
@@ -366,7 +366,7 @@ type SealedInOrder = (u64, i64, bool);
 struct Uploader {
     concurrency: usize,
     store: Arc<dyn ObjectStore>,
-    prefix: String,
+    prefix: contract::layout::Prefix,
     consumer: Arc<BaseConsumer<SinkContext>>,
     coord: Arc<Coordination>,
     /// Per partition and assignment generation, its one check for stale
@@ -391,7 +391,7 @@ struct Uploader {
 
 impl Uploader {
     fn full_key(&self, key: &str) -> Path {
-        if self.prefix.is_empty() { Path::from(key) } else { Path::from(format!("{}/{key}", self.prefix)) }
+        Path::from(self.prefix.join(key))
     }
 
     /// Upload sealed objects as they come, up to `concurrency` at once,
@@ -461,7 +461,7 @@ impl Uploader {
         let stale_check = self.stale_checks.entry(generation.clone()).or_default().clone();
         let check = StaleCheck {
             store: self.store.clone(),
-            dir: self.full_key(&format!("topics/{}/partition={}", s.tp.0, s.tp.1)),
+            dir: Path::from(self.prefix.partition_dir(&s.tp.0, s.tp.1)),
             start_after: listing_start_after(&s.tp.0, s.tp.1, s.resumed_at).map(|key| self.full_key(&key)),
             resumed_at: s.resumed_at,
             removed: self.stale_removed.clone(),

@@ -77,9 +77,15 @@ impl Location {
     /// Key prefix inside the store (empty for a local directory, which is
     /// the store's root).
     pub fn prefix(&self) -> Path {
+        Path::from(self.layout().as_str())
+    }
+
+    /// Where the sink layout starts inside the store: the prefix that every
+    /// layout key and listing is joined to.
+    pub fn layout(&self) -> contract::layout::Prefix {
         match self {
-            Location::S3 { prefix, .. } => Path::from(prefix.as_str()),
-            Location::Local { .. } => Path::from(""),
+            Location::S3 { prefix, .. } => contract::layout::Prefix::new(prefix),
+            Location::Local { .. } => contract::layout::Prefix::default(),
         }
     }
 }
