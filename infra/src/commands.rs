@@ -75,7 +75,7 @@ pub async fn deploy_dag(args: DeployDagArgs) -> Result<()> {
     let files = rendering::dag_files(&Templates::new(), &config)?;
     rendering::refuse_secrets(&files, &visible_secrets())?;
     let (dag, requirements) = (&files[0].contents, &files[1].contents);
-    let bucket = config.airflow.dags_bucket.clone();
+    let bucket = config.dags_bucket_name();
     {
         let target = aws_setup::AwsTarget::new(args.endpoint_url.clone(), Some(config.region.clone()));
         let client = aws_setup::s3::client(&target.load().await);

@@ -1,13 +1,18 @@
 //! Every AWS operation the provisioner sends, recorded by an SDK
 //! interceptor: the idempotency check ("a second apply makes no mutating
 //! call") and the provisioning benchmark count what really went out, not
-//! what the code believes it did.
+//! what the code believes it did. The serialised requests are kept too, so
+//! that a test can check each one against the service's published model
+//! (`tests/python/aws_request_check.py`): emulators accept requests AWS
+//! refuses.
 
 use std::sync::{Arc, Mutex};
 
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+};
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
@@ -33,20 +38,51 @@ impl std::fmt::Display for Operation {
     }
 }
 
+/// One request as it went on the wire (each attempt of an operation), for
+/// checking against the service model. Credentials are left out.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SentRequest {
+    pub service: String,
+    pub operation: String,
+    pub method: String,
+    pub uri: String,
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// The body as text; None for a streamed body, one that is not UTF-8,
+    /// or one over [`KEPT_BODY_BYTES`] (an uploaded binary).
+    pub body: Option<String>,
+    pub body_len: Option<u64>,
+}
+
+/// Bodies larger than this are not kept: only uploads are that large, and
+/// their content is not the model's to check.
+pub const KEPT_BODY_BYTES: usize = 1 << 20;
+
+/// Headers whose values are secrets.
+const SECRET_HEADERS: [&str; 2] = ["authorization", "x-amz-security-token"];
+
 #[derive(Debug, Clone, Default)]
-pub struct OperationLog(Arc<Mutex<Vec<Operation>>>);
+pub struct OperationLog {
+    operations: Arc<Mutex<Vec<Operation>>>,
+    requests: Arc<Mutex<Vec<SentRequest>>>,
+}
 
 impl OperationLog {
     pub fn operations(&self) -> Vec<Operation> {
-        self.0.lock().expect("log lock").clone()
+        self.operations.lock().expect("log lock").clone()
     }
 
     pub fn mutating(&self) -> Vec<Operation> {
         self.operations().into_iter().filter(Operation::is_mutating).collect()
     }
 
+    /// Every request sent so far, in order.
+    pub fn requests(&self) -> Vec<SentRequest> {
+        self.requests.lock().expect("log lock").clone()
+    }
+
     pub fn clear(&self) {
-        self.0.lock().expect("log lock").clear();
+        self.operations.lock().expect("log lock").clear();
+        self.requests.lock().expect("log lock").clear();
     }
 }
 
@@ -64,8 +100,40 @@ impl Intercept for OperationLog {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         if let Some(meta) = cfg.load::<Metadata>() {
-            self.0.lock().expect("log lock").push(Operation { service: meta.service().to_string(), name: meta.name().to_string() });
+            self.operations
+                .lock()
+                .expect("log lock")
+                .push(Operation { service: meta.service().to_string(), name: meta.name().to_string() });
         }
+        Ok(())
+    }
+
+    // Each attempt, once signed: what AWS would receive.
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let (Some(meta), Some(req)) = (cfg.load::<Metadata>(), context.request()) else { return Ok(()) };
+        let bytes = req.body().bytes();
+        let body = bytes.filter(|b| b.len() <= KEPT_BODY_BYTES).and_then(|b| std::str::from_utf8(b).ok()).map(str::to_string);
+        let body_len = bytes.map(|b| b.len() as u64).or_else(|| req.body().content_length());
+        let headers = req
+            .headers()
+            .iter()
+            .filter(|(k, _)| !SECRET_HEADERS.contains(&k.to_ascii_lowercase().as_str()))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        self.requests.lock().expect("log lock").push(SentRequest {
+            service: meta.service().to_string(),
+            operation: meta.name().to_string(),
+            method: req.method().to_string(),
+            uri: req.uri().to_string(),
+            headers,
+            body,
+            body_len,
+        });
         Ok(())
     }
 }

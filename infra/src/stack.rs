@@ -40,7 +40,7 @@ impl StackNames {
         let n = config.names();
         Self {
             sink_bucket: config.sink_bucket_name(),
-            dags_bucket: config.airflow.dags_bucket.clone(),
+            dags_bucket: config.dags_bucket_name(),
             iam_path: n.iam_path(),
             ec2_role: n.resource("ec2-access-role"),
             connect_role: n.resource("msk-connect-role"),
@@ -58,7 +58,7 @@ impl StackNames {
             api_key: n.resource("api-key"),
             gateway_secret: n.resource("gateway-secret"),
             streams: n.streams(),
-            mwaa_environment: n.resource("mwaa"),
+            mwaa_environment: n.mwaa_environment(),
             uid: n.uid().to_string(),
         }
     }

@@ -71,8 +71,10 @@ pub struct KafkaVars {
     pub broker_volume_gb: u32,
 }
 
+/// The version MSK recommends; the original's 2.8.1 reached its end of
+/// support on 2024-09-11, and MSK phases out new clusters on such versions.
 fn default_msk_version() -> String {
-    "2.8.1".into()
+    "3.8.x".into()
 }
 fn default_broker_type() -> String {
     "kafka.m5.large".into()
@@ -195,7 +197,8 @@ pub struct AirflowVars {
     pub retries: u32,
     /// `YYYY-MM-DD`; fixed so that the DAG does not change between renders.
     pub start_date: String,
-    pub dags_bucket: String,
+    /// The DAGs bucket; `airflow-<uid>-dags` unless set.
+    pub dags_bucket: Option<String>,
     /// MWAA's Airflow version, for the constraints file of requirements.txt.
     pub version: String,
     pub python_version: String,
@@ -212,7 +215,7 @@ impl Default for AirflowVars {
             owner: "pinterest-pipeline".into(),
             retries: 1,
             start_date: "2026-01-01".into(),
-            dags_bucket: "mwaa-dags-bucket".into(),
+            dags_bucket: None,
             version: "2.10.3".into(),
             python_version: "3.11".into(),
             environment_class: "mw1.small".into(),
@@ -293,7 +296,7 @@ impl Ec2Vars {
 impl Default for Ec2Vars {
     fn default() -> Self {
         Self {
-            kafka_version: "2.8.1".into(),
+            kafka_version: "3.8.1".into(),
             confluent_version: "7.2.0".into(),
             msk_iam_auth_version: "1.1.5".into(),
             instance_type: "t2.micro".into(),
@@ -322,6 +325,11 @@ impl PipelineConfig {
     /// The configured sink bucket, or the SPEC 1 default.
     pub fn sink_bucket_name(&self) -> String {
         self.sink_bucket.clone().unwrap_or_else(|| self.names().sink_bucket())
+    }
+
+    /// The configured DAGs bucket, or the default derived from the uid.
+    pub fn dags_bucket_name(&self) -> String {
+        self.airflow.dags_bucket.clone().unwrap_or_else(|| self.names().dags_bucket())
     }
 
     pub fn from_toml(text: &str) -> Result<Self, TemplateError> {
@@ -354,6 +362,7 @@ impl PipelineConfig {
         c.databricks.source.get_or_insert_with(|| format!("s3a://{bucket}"));
         c.databricks.checkpoint_location.get_or_insert_with(|| format!("s3a://{bucket}/checkpoints"));
         c.sink_bucket = Some(bucket);
+        c.airflow.dags_bucket = Some(self.dags_bucket_name());
         let mut v = serde_json::to_value(&c).expect("config serializes");
         drop_nulls(&mut v);
         let e = v["ec2"].as_object_mut().expect("ec2 is a table");

@@ -25,11 +25,14 @@ pub struct TestArgs {
 /// Python tools the tests drive, each in a venv of its own (Airflow's pins
 /// and PySpark's do not mix): environment variable naming its python, venv
 /// name, requirements.
-const PYTHON_TOOLS: [(&str, &str, &[&str]); 4] = [
+const PYTHON_TOOLS: [(&str, &str, &[&str]); 5] = [
     ("PIPELINE_PYSPARK_PYTHON", "pyspark", install::PYSPARK_VENV),
     ("PIPELINE_AIRFLOW3_PYTHON", "airflow3", &["apache-airflow==3.3.2", "apache-airflow-providers-databricks==7.23.0"]),
     // MWAA runs Airflow 2.10: the rendered DAG must import there too.
     ("PIPELINE_AIRFLOW2_PYTHON", "airflow2", &["apache-airflow==2.10.5", "apache-airflow-providers-databricks<7"]),
+    // The AWS service models the provisioner's requests are checked
+    // against (tests/python/aws_request_check.py).
+    ("PIPELINE_AWSMODEL_PYTHON", "awsmodel", &["botocore==1.44.5", "regex==2026.11.15"]),
     (
         "PIPELINE_CLIENTS_PYTHON",
         "clients",

@@ -65,6 +65,14 @@ impl Names {
         format!("user-{}-bucket", self.uid)
     }
 
+    /// S3 bucket of the Airflow DAGs and requirements, unless the deployment
+    /// names another: `airflow-<uid>-dags`. S3 names are global, so a fixed
+    /// default (the original's `mwaa-dags-bucket`) belongs to someone else in
+    /// every other account; MWAA's guide names its buckets `airflow-...`.
+    pub fn dags_bucket(&self) -> String {
+        format!("airflow-{}-dags", self.uid)
+    }
+
     /// Kinesis stream `streaming-<uid>-<kind>`.
     pub fn stream(&self, kind: Kind) -> String {
         format!("streaming-{}-{kind}", self.uid)
@@ -108,6 +116,19 @@ impl Names {
         format!("{}-{what}", self.uid)
     }
 
+    /// MWAA environment `<uid>-mwaa`. MWAA names must start with a letter
+    /// (its model's pattern `[a-zA-Z][0-9a-zA-Z-_]*`), and uids may start
+    /// with a digit (the original's does): those get `pipeline-<uid>-mwaa`.
+    /// A uid that starts with a letter keeps the name it always had, so an
+    /// existing environment is still found.
+    pub fn mwaa_environment(&self) -> String {
+        if self.uid.starts_with(|c: char| c.is_ascii_alphabetic()) {
+            format!("{}-mwaa", self.uid)
+        } else {
+            format!("pipeline-{}-mwaa", self.uid)
+        }
+    }
+
     /// Delta table `<uid>_<kind>_table`.
     pub fn delta_table(&self, kind: Kind) -> String {
         format!("{}_{}_table", self.uid, kind)
@@ -138,6 +159,7 @@ mod tests {
         let n = Names::new("0e2a0bfcc015").unwrap();
         assert_eq!(n.topic(Kind::Pin), "0e2a0bfcc015.pin");
         assert_eq!(n.sink_bucket(), "user-0e2a0bfcc015-bucket");
+        assert_eq!(n.dags_bucket(), "airflow-0e2a0bfcc015-dags");
         assert_eq!(n.stream(Kind::Geo), "streaming-0e2a0bfcc015-geo");
         assert_eq!(n.delta_table(Kind::User), "0e2a0bfcc015_user_table");
         assert_eq!(n.topics_regex(), "^0e2a0bfcc015\\..*");
@@ -151,6 +173,8 @@ mod tests {
         assert_eq!(n.cluster(), "0e2a0bfcc015-msk-cluster");
         assert_eq!(n.iam_path(), "/pinterest-pipeline/0e2a0bfcc015/");
         assert_eq!(n.resource("client-sg"), "0e2a0bfcc015-client-sg");
+        assert_eq!(n.mwaa_environment(), "pipeline-0e2a0bfcc015-mwaa");
+        assert_eq!(Names::new("abc").unwrap().mwaa_environment(), "abc-mwaa");
     }
 
     #[test]

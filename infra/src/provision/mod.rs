@@ -395,6 +395,7 @@ impl Provisioner {
 
     /// Plan (dry run) or apply every component not skipped, in order.
     pub async fn apply(&mut self) -> Result<()> {
+        self.refuse_the_originals_names()?;
         self.account_id().await?;
         for component in Component::ALL {
             if self.options.skip.contains(&component) {
@@ -403,6 +404,22 @@ impl Provisioner {
             }
             let result = self.apply_component(component).await;
             self.unless_unavailable(component, result)?;
+        }
+        Ok(())
+    }
+
+    /// On AWS, the original write-up's uid names buckets that exist in
+    /// someone else's account (S3 names are global), so the first component
+    /// would stop on a 403. Emulators hold no one else's buckets.
+    fn refuse_the_originals_names(&self) -> Result<()> {
+        let original = self.names.uid == contract::DEFAULT_UID;
+        if original && self.clients.endpoint_url.is_none() && self.config.sink_bucket.is_none() {
+            return Err(ProvisionError::Config(format!(
+                "uid `{}` is the original write-up's: its bucket names (`{}`) belong to another AWS account, and S3 names are global. \
+                 Pick a uid of your own (1-40 lowercase letters, digits or '-', e.g. the first 12 characters of `uuidgen | tr -d -`) \
+                 with `--set uid=...` or `uid = \"...\"` in pipeline.toml",
+                self.names.uid, self.names.sink_bucket
+            )));
         }
         Ok(())
     }

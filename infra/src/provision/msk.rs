@@ -4,8 +4,8 @@
 //! as in the original (seed section 4): MSK has no topic API.
 
 use aws_sdk_kafka::types::{
-    BrokerNodeGroupInfo, ClientAuthentication, ClientBroker, ClusterState, EbsStorageInfo, EncryptionInTransit, EncryptionInfo, Iam, Sasl,
-    StorageInfo,
+    BrokerNodeGroupInfo, ClientAuthentication, ClientBroker, ClusterState, EbsStorageInfo, EncryptionInTransit, EncryptionInfo, Iam,
+    KafkaVersionStatus, Sasl, StorageInfo,
 };
 
 use super::wait::{self, Poll};
@@ -50,6 +50,7 @@ pub async fn apply(p: &mut Provisioner) -> Result<()> {
             p.found.cluster_arn = Some(arn);
         }
         None => {
+            check_version(p).await?;
             p.record(C, resource, Action::Create);
             if p.dry_run() {
                 return Ok(());
@@ -63,6 +64,47 @@ pub async fn apply(p: &mut Provisioner) -> Result<()> {
         return Ok(());
     }
     bootstrap_servers(p).await
+}
+
+/// MSK phases out new clusters on versions past their end of support, and
+/// the name of a version is not checked by the API's model: ask MSK which
+/// versions it offers (ListKafkaVersions) before creating, in the plan too.
+/// An emulator without the operation is not asked.
+async fn check_version(p: &Provisioner) -> Result<()> {
+    let wanted = &p.config.kafka.cluster_version;
+    let mut active = Vec::new();
+    let mut next = None;
+    loop {
+        let page = match p.clients.kafka.list_kafka_versions().set_next_token(next).send().await {
+            Ok(page) => page,
+            Err(e) => {
+                let e = ProvisionError::aws("ListKafkaVersions", wanted.clone())(e);
+                if e.is_unavailable() && p.clients.endpoint_url.is_some() {
+                    tracing::debug!("ListKafkaVersions is not available at this endpoint; kafka.cluster_version not checked");
+                    return Ok(());
+                }
+                return Err(e);
+            }
+        };
+        active.extend(
+            page.kafka_versions()
+                .iter()
+                .filter(|v| v.status() == Some(&KafkaVersionStatus::Active))
+                .filter_map(|v| v.version().map(str::to_string)),
+        );
+        next = page.next_token().map(str::to_string);
+        if next.is_none() {
+            break;
+        }
+    }
+    if active.is_empty() || active.contains(wanted) {
+        return Ok(());
+    }
+    Err(ProvisionError::Config(format!(
+        "kafka.cluster_version `{wanted}` is not a version MSK offers for new clusters in {}; it offers {}. Set kafka.cluster_version to one of them",
+        p.region(),
+        active.join(", ")
+    )))
 }
 
 async fn create(p: &Provisioner) -> Result<String> {

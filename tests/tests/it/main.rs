@@ -7,6 +7,7 @@
 mod common;
 
 mod airflow_dag;
+mod aws_conformance;
 mod batch_report;
 mod batch_spark_oracle;
 mod client_binary;
@@ -23,5 +24,6 @@ mod no_secrets;
 mod provision_localstack;
 mod provision_moto;
 mod provision_replay;
+mod rendered_scripts;
 mod s3_moto;
 mod stream_kinesis;

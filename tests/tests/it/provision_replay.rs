@@ -153,6 +153,7 @@ async fn connect_creates_plugin_then_connector_with_the_original_settings() {
     assert_eq!(connector["serviceExecutionRoleArn"], p.found.role_arns["connect"]);
     assert_eq!(connector["tags"][STACK_TAG], UID);
     assert_eq!(p.found.connector_arn.as_deref(), Some(connector_arn.as_str()));
+    crate::aws_conformance::check(&p.clients.log.requests()).unwrap_or_else(|report| panic!("requests AWS would refuse:\n{report}"));
 }
 
 #[tokio::test]
@@ -280,6 +281,7 @@ async fn mwaa_environment_reads_dags_and_requirements_from_the_dags_bucket() {
     assert_eq!(create["AirflowVersion"], "2.10.3");
     assert_eq!(create["Tags"][STACK_TAG], UID);
     assert_eq!(p.found.mwaa_arn.as_deref(), Some(env_arn.as_str()));
+    crate::aws_conformance::check(&p.clients.log.requests()).unwrap_or_else(|report| panic!("requests AWS would refuse:\n{report}"));
 }
 
 #[tokio::test]

@@ -1,0 +1,113 @@
+//! Every request `provision` and `teardown` send, checked against AWS's
+//! published service models (botocore's `service-2.json`, pinned in the
+//! venv `cargo xtask test` installs), not only against what moto or the
+//! replay client accept: required and unknown members, string and list
+//! lengths, patterns, enums and numeric ranges, each violation named by
+//! operation, member path and rule (`tests/python/aws_request_check.py`).
+//!
+//! What this cannot see: rules a service applies beyond its model (S3's
+//! bucket naming, IAM policy grammar, account quotas, which versions and
+//! instance types a region offers). Those are known only on AWS.
+
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_smithy_http_client::test_util::{ReplayEvent, StaticReplayClient};
+use aws_smithy_types::body::SdkBody;
+use infra::oplog::SentRequest;
+use infra::provision::{Component, Options, Provisioner, WaitOptions};
+use templates::config::PipelineConfig;
+
+use crate::common;
+
+/// The checker's report, Err when it found a violation.
+pub(crate) fn check(requests: &[SentRequest]) -> Result<String, String> {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("requests.json");
+    std::fs::write(&file, serde_json::to_vec(requests).unwrap()).unwrap();
+    let out = std::process::Command::new(common::python_from_env("PIPELINE_AWSMODEL_PYTHON"))
+        .arg(common::tests_dir().join("python/aws_request_check.py"))
+        .arg(&file)
+        .output()
+        .expect("running the service model check");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    if out.status.success() { Ok(text) } else { Err(text) }
+}
+
+/// Requests serialised by the SDK against a replayed answer: what the
+/// checker must refuse, so that a pass above means something.
+#[tokio::test]
+async fn the_check_names_the_operation_the_member_and_the_rule() {
+    let answer = || {
+        ReplayEvent::new(
+            http::Request::builder().uri("https://replayed.invalid/").body(SdkBody::empty()).unwrap(),
+            http::Response::builder().status(200).body(SdkBody::from("{}")).unwrap(),
+        )
+    };
+    let sdk = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(StaticReplayClient::new(vec![answer(), answer(), answer()]))
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_credential_types::Credentials::new("AKIDREPLAY", "replay-secret", None, None, "replay"))
+        .load()
+        .await;
+    let clients = infra::clients::Clients::new(&sdk);
+    let _ = clients.kafka.create_cluster_v2().cluster_name("c".repeat(65)).send().await;
+    let _ = clients.mwaa.get_environment().name("0e2a0bfcc015-mwaa").send().await;
+    let _ = clients.kinesis.create_stream().stream_name("s").shard_count(1).send().await;
+    let requests = clients.log.requests();
+    assert_eq!(requests.len(), 3, "{requests:?}");
+    let report = check(&requests).expect_err("violations found");
+    assert!(report.contains("Kafka:CreateClusterV2.ClusterName: 65 characters, more than the maximum 64"), "{report}");
+    assert!(report.contains("MWAA:GetEnvironment.Name = '0e2a0bfcc015-mwaa': does not match the pattern"), "{report}");
+    assert!(!report.contains("Kinesis"), "a valid request passes: {report}");
+    // A valid request alone passes.
+    check(&requests[2..]).expect("CreateStream is valid");
+}
+
+/// uids at the edges of the uid rule: led by a digit (the original's is),
+/// with `-`, and of the longest allowed length.
+fn edge_uids() -> Vec<String> {
+    let id = common::fresh_names().uid()[1..].to_string();
+    vec![format!("0{id}"), format!("a-{id}-z"), format!("{id}{}", "9".repeat(40 - id.len()))]
+}
+
+/// A full apply against moto (every component it has), a second apply,
+/// and a teardown, for each edge uid: every request they sent meets the
+/// service models.
+#[tokio::test]
+async fn every_request_of_apply_and_teardown_meets_the_service_models() {
+    let keys = tempfile::tempdir().unwrap();
+    let mut requests = Vec::new();
+    for uid in edge_uids() {
+        let mut config = PipelineConfig::for_uid(&uid);
+        config.set("kafka.bootstrap_servers", "b-1.moto.kafka.us-east-1.amazonaws.com:9098").unwrap();
+        config.set("api_gateway.ip_ranges_url", &common::ip_ranges_file()).unwrap();
+        let binary = keys.path().join(format!("binary-{uid}"));
+        std::fs::write(&binary, format!("\x7fELF stand-in of {uid}")).unwrap();
+        config.set("ec2.pipeline_binary", binary.to_str().unwrap()).unwrap();
+        let options = || Options {
+            dry_run: false,
+            skip: [Component::Connect, Component::Mwaa].into(),
+            wait: WaitOptions { timeout: Duration::from_secs(60), interval: Duration::from_millis(100), progress: false },
+            key_dir: keys.path().to_path_buf(),
+            delete_data: true,
+        };
+        let aws = aws_setup::AwsTarget::emulator(common::s3_endpoint());
+        let clients = infra::clients::Clients::new(&aws.load().await);
+        let mut p = Provisioner::new(clients.clone(), config.clone(), options());
+        p.apply().await.unwrap_or_else(|e| panic!("apply for {uid}: {e}"));
+        let mut again = Provisioner::new(clients.clone(), config.clone(), options());
+        again.apply().await.unwrap_or_else(|e| panic!("second apply for {uid}: {e}"));
+        let mut down = Provisioner::new(clients.clone(), config, options());
+        down.teardown().await.unwrap_or_else(|e| panic!("teardown for {uid}: {e}"));
+        requests.extend(clients.log.requests());
+    }
+    let services: std::collections::BTreeSet<_> = requests.iter().map(|r| r.service.as_str()).collect();
+    for wanted in ["S3", "IAM", "EC2", "Kafka", "Kinesis", "API Gateway"] {
+        assert!(services.contains(wanted), "no {wanted} request was captured: {services:?}");
+    }
+    match check(&requests) {
+        Ok(report) => eprintln!("{report}"),
+        Err(report) => panic!("requests AWS would refuse:\n{report}"),
+    }
+}
