@@ -28,16 +28,50 @@ fn trust(services: &[&str], extra: Option<Value>) -> Value {
     json!({"Version": "2012-10-17", "Statement": statements})
 }
 
+/// The MSK actions the deployment's Kafka clients need, each on the kind
+/// of resource MSK checks it against (SPEC 8.13): connecting and
+/// describing the cluster (every client), topic creation and description
+/// (`pipeline topics create`, metadata), topic configs (the REST proxy's
+/// `GET /topics/{topic}`), idempotent writes (ingest), reads and the
+/// consumer group (the sink, `status`, REST consumers).
+pub const KAFKA_GRANTS: [(&str, &str); 10] = [
+    ("Connect", "cluster"),
+    ("DescribeCluster", "cluster"),
+    ("WriteDataIdempotently", "cluster"),
+    ("CreateTopic", "topic"),
+    ("DescribeTopic", "topic"),
+    ("DescribeTopicDynamicConfiguration", "topic"),
+    ("WriteData", "topic"),
+    ("ReadData", "topic"),
+    ("AlterGroup", "group"),
+    ("DescribeGroup", "group"),
+];
+
+/// A policy document of the Kafka statements and then `rest` (a JSON array).
+fn policy_of(kafka: &[Value], rest: Value) -> Value {
+    let mut statements = kafka.to_vec();
+    statements.extend(rest.as_array().expect("statements are an array").iter().cloned());
+    json!({"Version": "2012-10-17", "Statement": statements})
+}
+
 fn roles(p: &Provisioner) -> Vec<RoleSpec> {
-    let (n, region, account) = (&p.names, p.region(), p.account());
+    role_specs(&p.names, p.region(), p.account())
+}
+
+fn role_specs(n: &crate::stack::StackNames, region: &str, account: &str) -> Vec<RoleSpec> {
     let cluster = |kind: &str| format!("arn:aws:kafka:{region}:{account}:{kind}/{}/*", n.cluster);
-    let kafka_cluster = json!({
-        "Effect": "Allow",
-        "Action": ["kafka-cluster:Connect", "kafka-cluster:DescribeCluster", "kafka-cluster:*Topic*",
-                   "kafka-cluster:WriteData", "kafka-cluster:ReadData", "kafka-cluster:AlterGroup",
-                   "kafka-cluster:DescribeGroup"],
-        "Resource": [cluster("cluster"), cluster("topic"), cluster("group")]
-    });
+    // Each Kafka action a process of the deployment sends, named one by
+    // one on its own kind of resource: a wildcard such as `*Topic*` would
+    // also grant DeleteTopic. WriteDataIdempotently is the cluster
+    // permission MSK asks of an idempotent producer (ingest's); without it
+    // every produce fails with CLUSTER_AUTHORIZATION_FAILED.
+    let kafka_cluster: Vec<Value> = ["cluster", "topic", "group"]
+        .into_iter()
+        .map(|kind| {
+            let actions: Vec<String> = KAFKA_GRANTS.iter().filter(|(_, k)| *k == kind).map(|(a, _)| format!("kafka-cluster:{a}")).collect();
+            json!({"Effect": "Allow", "Action": actions, "Resource": cluster(kind)})
+        })
+        .collect();
     let ec2_role_arn = format!("arn:aws:iam::{account}:role{}{}", n.iam_path, n.ec2_role);
     let sink = format!("arn:aws:s3:::{}", n.sink_bucket);
     let dags = format!("arn:aws:s3:::{}", n.dags_bucket);
@@ -54,32 +88,36 @@ fn roles(p: &Provisioner) -> Vec<RoleSpec> {
             // Our binaries on the machine (ec2.data_path = "pipeline"): the
             // sink writes (and replaces unfinished) objects, ingest and the
             // sink read the uploaded files, the stream worker reads Kinesis.
-            policy: json!({"Version": "2012-10-17", "Statement": [
-                kafka_cluster,
-                {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": ec2_role_arn},
-                {"Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetBucketLocation"], "Resource": sink.clone()},
-                {"Effect": "Allow",
-                 "Action": ["s3:PutObject", "s3:GetObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
-                 "Resource": format!("{sink}/*")},
-                {"Effect": "Allow",
-                 "Action": ["kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:ListShards",
-                            "kinesis:GetShardIterator", "kinesis:GetRecords"],
-                 "Resource": format!("arn:aws:kinesis:{region}:{account}:stream/streaming-{}-*", n.uid)}
-            ]}),
+            policy: policy_of(
+                &kafka_cluster,
+                json!([
+                    {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": ec2_role_arn},
+                    {"Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetBucketLocation"], "Resource": sink.clone()},
+                    {"Effect": "Allow",
+                     "Action": ["s3:PutObject", "s3:GetObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
+                     "Resource": format!("{sink}/*")},
+                    {"Effect": "Allow",
+                     "Action": ["kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:ListShards",
+                                "kinesis:GetShardIterator", "kinesis:GetRecords"],
+                     "Resource": format!("arn:aws:kinesis:{region}:{account}:stream/streaming-{}-*", n.uid)}
+                ]),
+            ),
         },
         RoleSpec {
             key: "connect",
             name: n.connect_role.clone(),
             trust: trust(&["kafkaconnect.amazonaws.com"], None),
-            policy: json!({"Version": "2012-10-17", "Statement": [
-                kafka_cluster,
-                {"Effect": "Allow",
-                 "Action": ["s3:ListBucket", "s3:GetBucketLocation", "s3:ListBucketMultipartUploads"],
-                 "Resource": sink},
-                {"Effect": "Allow",
-                 "Action": ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
-                 "Resource": format!("{sink}/*")}
-            ]}),
+            policy: policy_of(
+                &kafka_cluster,
+                json!([
+                    {"Effect": "Allow",
+                     "Action": ["s3:ListBucket", "s3:GetBucketLocation", "s3:ListBucketMultipartUploads"],
+                     "Resource": sink},
+                    {"Effect": "Allow",
+                     "Action": ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
+                     "Resource": format!("{sink}/*")}
+                ]),
+            ),
         },
         RoleSpec {
             key: "kinesis",
@@ -319,4 +357,98 @@ pub async fn delete(p: &mut Provisioner, found: &[Found]) -> Result<()> {
         iam.delete_role().role_name(&f.id).send().await.map_err(ProvisionError::aws("DeleteRole", f.id.clone()))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// IAM's matching of an action or resource pattern: `*` any run of
+    /// characters, `?` one; actions ignore case, resources do not.
+    fn iam_matches(pattern: &str, value: &str, ignore_case: bool) -> bool {
+        fn go(p: &[char], v: &[char]) -> bool {
+            match (p.first(), v.first()) {
+                (None, None) => true,
+                (Some('*'), _) => go(&p[1..], v) || (!v.is_empty() && go(p, &v[1..])),
+                (Some('?'), Some(_)) => go(&p[1..], &v[1..]),
+                (Some(a), Some(b)) if a == b => go(&p[1..], &v[1..]),
+                _ => false,
+            }
+        }
+        let (p, v) = if ignore_case { (pattern.to_lowercase(), value.to_lowercase()) } else { (pattern.into(), value.into()) };
+        go(&p.chars().collect::<Vec<_>>(), &v.chars().collect::<Vec<_>>())
+    }
+
+    fn strings(v: &Value) -> Vec<String> {
+        match v {
+            Value::String(s) => vec![s.clone()],
+            Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Whether an Allow statement of `policy` grants `action` on `resource`.
+    fn allows(policy: &Value, action: &str, resource: &str) -> bool {
+        policy["Statement"].as_array().unwrap().iter().any(|st| {
+            st["Effect"] == "Allow"
+                && strings(&st["Action"]).iter().any(|a| iam_matches(a, action, true))
+                && strings(&st["Resource"]).iter().any(|r| iam_matches(r, resource, false))
+        })
+    }
+
+    /// The rows of SPEC 8.13: (action, resource kind).
+    fn spec_rows() -> Vec<(String, String)> {
+        let spec = include_str!("../../../docs/SPEC.md");
+        let section = spec.split("### 8.13").nth(1).expect("SPEC has 8.13");
+        section
+            .lines()
+            .filter(|l| l.starts_with('|') && !l.starts_with("|---") && !l.starts_with("| process"))
+            .map(|l| {
+                let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+                (cells[2].to_string(), cells[3].to_string())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn iam_matching_follows_the_wildcard_rules() {
+        assert!(iam_matches("kafka-cluster:*Topic*", "kafka-cluster:DeleteTopic", true));
+        assert!(iam_matches("KAFKA-cluster:connect", "kafka-cluster:Connect", true));
+        assert!(iam_matches("arn:aws:kafka:r:1:topic/c/*", "arn:aws:kafka:r:1:topic/c/u/t", false));
+        assert!(!iam_matches("arn:aws:kafka:r:1:topic/c/*", "arn:aws:kafka:r:1:group/c/u/g", false));
+        assert!(iam_matches("a?c", "abc", false) && !iam_matches("a?c", "ac", false));
+    }
+
+    #[test]
+    fn the_permissions_table_is_what_the_ec2_role_grants() {
+        let config = templates::config::PipelineConfig::for_uid("abc-1");
+        let names = crate::stack::StackNames::new(&config);
+        let specs = role_specs(&names, "us-east-1", "123456789012");
+        let ec2 = specs.iter().find(|s| s.key == "ec2").expect("the ec2 role");
+        let arn = |kind: &str| format!("arn:aws:kafka:us-east-1:123456789012:{kind}/{}/uuid-1/x", names.cluster);
+        let rows = spec_rows();
+        assert_eq!(rows.len(), KAFKA_GRANTS.len(), "one row per granted action: {rows:?}");
+        for (action, kind) in &rows {
+            assert!(allows(&ec2.policy, &format!("kafka-cluster:{action}"), &arn(kind)), "SPEC 8.13 {action} on {kind} is not granted");
+        }
+        // Nothing beyond the table: every MSK action, on every kind of resource.
+        for action in [
+            "DeleteTopic",
+            "AlterTopic",
+            "AlterTopicDynamicConfiguration",
+            "DeleteGroup",
+            "AlterCluster",
+            "AlterClusterDynamicConfiguration",
+            "DescribeTransactionalId",
+            "AlterTransactionalId",
+            "WriteData",
+            "ReadData",
+        ] {
+            for kind in ["cluster", "topic", "group", "transactional-id"] {
+                let granted = allows(&ec2.policy, &format!("kafka-cluster:{action}"), &arn(kind));
+                let in_table = rows.iter().any(|(a, k)| a == action && k == kind);
+                assert_eq!(granted, in_table, "{action} on {kind}: granted {granted}, in SPEC 8.13 {in_table}");
+            }
+        }
+    }
 }
