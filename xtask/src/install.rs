@@ -106,8 +106,11 @@ pub fn ensure_localstack_packages() -> Result<()> {
 }
 
 /// Only the tests need this: the batch report is checked in a real browser.
-const TEST_REQUIREMENTS: &[Requirement] =
-    &[Requirement { what: "Chromium (loads the batch report, headless)", package: "chromium", present: || has_command("chromium") }];
+const TEST_REQUIREMENTS: &[Requirement] = &[
+    Requirement { what: "Chromium (loads the batch report, headless)", package: "chromium", present: || has_command("chromium") },
+    Requirement { what: "shellcheck (checks the rendered user-data)", package: "shellcheck", present: || has_command("shellcheck") },
+    Requirement { what: "systemd-analyze (verifies the rendered units)", package: "systemd", present: || has_command("systemd-analyze") },
+];
 
 /// The MSK IAM test broker's token verifier is compiled on first start.
 const MSK_IAM_REQUIREMENTS: &[Requirement] = &[Requirement {

@@ -4,7 +4,10 @@
 //! "original", the Kafka CLI, MSK IAM auth and the Confluent REST proxy.
 
 use aws_sdk_ec2::error::ProvideErrorMetadata;
-use aws_sdk_ec2::types::{IamInstanceProfileSpecification, InstanceStateName, InstanceType, ResourceType};
+use aws_sdk_ec2::types::{
+    HttpTokensState, IamInstanceProfileSpecification, InstanceMetadataEndpointState, InstanceMetadataOptionsRequest, InstanceStateName,
+    InstanceType, ResourceType,
+};
 use base64::Engine as _;
 
 use sha2::Digest as _;
@@ -163,6 +166,14 @@ async fn run_instance(p: &Provisioner, image: &str, user_data: &str) -> Result<S
             .set_subnet_id(subnet.clone())
             .iam_instance_profile(IamInstanceProfileSpecification::builder().name(&p.names.instance_profile).build())
             .user_data(&encoded)
+            // IMDSv2 only: session tokens for the instance's credentials,
+            // whatever the account's or the image's default.
+            .metadata_options(
+                InstanceMetadataOptionsRequest::builder()
+                    .http_tokens(HttpTokensState::Required)
+                    .http_endpoint(InstanceMetadataEndpointState::Enabled)
+                    .build(),
+            )
             .tag_specifications(tag_spec(p, ResourceType::Instance, &p.names.instance))
             .send()
             .await;

@@ -48,7 +48,9 @@ Wants=network-online.target
 Type=oneshot
 RemainAfterExit=yes
 EnvironmentFile=/etc/pipeline/pipeline.env
-ExecStart=/usr/local/bin/pipeline topics create --partitions 3 --replication 2 --wait-secs 600
+# Replication 3 on MSK's three zones: MSK's default min.insync.replicas is 2
+# there, so at 2 replicas every rolling broker patch stops acks=all writes.
+ExecStart=/usr/local/bin/pipeline topics create --partitions 3 --replication {% if kafka.broker_count >= 3 %}3{% else %}{{ kafka.broker_count }}{% endif %} --wait-secs 600
 Restart=on-failure
 RestartSec=30
 
@@ -63,11 +65,13 @@ cat > /etc/systemd/system/pipeline-ingest.service <<'SERVICE'
 [Unit]
 Description=REST Proxy API of deployment {{ uid }} (pipeline ingest)
 After=pipeline-topics.service
-Requires=pipeline-topics.service
+Wants=pipeline-topics.service
 
 [Service]
 User=ec2-user
 EnvironmentFile=/etc/pipeline/pipeline.env
+# Every client connection is a descriptor; 1024 is too few for a server.
+LimitNOFILE=65536
 ExecStartPre=/usr/bin/aws s3 cp --only-show-errors s3://{{ sink_bucket }}/{{ ec2.gateway_secret_key }} /var/lib/pipeline/gateway-secret
 ExecStartPre=/usr/bin/chmod 0600 /var/lib/pipeline/gateway-secret
 ExecStart=/usr/local/bin/pipeline ingest --listen 0.0.0.0:{{ rest_proxy_port }} --require-header X-Pipeline-Gateway-Secret --require-header-value-file /var/lib/pipeline/gateway-secret
@@ -82,11 +86,13 @@ cat > /etc/systemd/system/pipeline-sink.service <<'SERVICE'
 [Unit]
 Description=Kafka to s3://{{ sink_bucket }} of deployment {{ uid }} (pipeline sink)
 After=pipeline-topics.service
-Requires=pipeline-topics.service
+Wants=pipeline-topics.service
 
 [Service]
 User=ec2-user
 EnvironmentFile=/etc/pipeline/pipeline.env
+# Every client connection is a descriptor; 1024 is too few for a server.
+LimitNOFILE=65536
 ExecStart=/usr/local/bin/pipeline sink --to s3://{{ sink_bucket }} --flush-size {{ sink.flush_size }} -X group.instance.id={{ uid }}-sink-1
 Restart=on-failure
 RestartSec=10
@@ -104,6 +110,8 @@ Wants=network-online.target
 [Service]
 User=ec2-user
 EnvironmentFile=/etc/pipeline/pipeline.env
+# Every client connection is a descriptor; 1024 is too few for a server.
+LimitNOFILE=65536
 ExecStart=/usr/local/bin/pipeline stream --output s3://{{ sink_bucket }}/delta
 Restart=on-failure
 RestartSec=10
