@@ -115,7 +115,8 @@ impl Intercept for OperationLog {
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let (Some(meta), Some(req)) = (cfg.load::<Metadata>(), context.request()) else { return Ok(()) };
+        let Some(meta) = cfg.load::<Metadata>() else { return Ok(()) };
+        let req = context.request();
         let bytes = req.body().bytes();
         let body = bytes.filter(|b| b.len() <= KEPT_BODY_BYTES).and_then(|b| std::str::from_utf8(b).ok()).map(str::to_string);
         let body_len = bytes.map(|b| b.len() as u64).or_else(|| req.body().content_length());
