@@ -165,6 +165,8 @@ async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{DEFAULT_MAX_RECORD_BYTES, RequiredHeader};
+    use serde_json::Value;
 
     const JSON_V2: &str = "application/vnd.kafka.json.v2+json";
 
