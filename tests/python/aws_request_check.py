@@ -138,6 +138,19 @@ def local(tag):
     return tag.rsplit("}", 1)[-1]
 
 
+def json_members(shape, value):
+    """A rest-json body value with its wire names (`locationName`) read
+    back as member names, at every depth."""
+    if shape.type_name == "structure" and isinstance(value, dict):
+        by_wire = {ms.serialization.get("name", n): n for n, ms in shape.members.items()}
+        return {by_wire.get(k, k): (json_members(shape.members[by_wire[k]], v) if k in by_wire else v) for k, v in value.items()}
+    if shape.type_name == "list" and isinstance(value, list):
+        return [json_members(shape.member, v) for v in value]
+    if shape.type_name == "map" and isinstance(value, dict):
+        return {k: json_members(shape.value, v) for k, v in value.items()}
+    return value
+
+
 def parse_rest(op, req, service, protocol):
     shape = op.input_shape
     if shape is None:
@@ -173,7 +186,8 @@ def parse_rest(op, req, service, protocol):
                 params[name] = found
         else:
             body_members[name] = ms
-    unknown_query = [k for k, _ in query if k not in query_seen and not any(
+    # `x-id` names the operation for S3's routing; the SDKs add it.
+    unknown_query = [k for k, _ in query if k not in query_seen and k != "x-id" and not any(
         ms.serialization.get("location") == "querystring" and ms.type_name == "map" for ms in shape.members.values())]
     for k in unknown_query:
         params[k] = "<unknown query parameter>"
@@ -192,7 +206,8 @@ def parse_rest(op, req, service, protocol):
             doc = json.loads(body)
             by_wire = {ms.serialization.get("name", n): n for n, ms in body_members.items()}
             for k, v in doc.items():
-                params[by_wire.get(k, k)] = v
+                name = by_wire.get(k, k)
+                params[name] = json_members(body_members[name], v) if name in body_members else v
         else:
             root = ET.fromstring(body)
             params.update(xml_value(shape, root))
