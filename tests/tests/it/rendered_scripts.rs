@@ -36,16 +36,36 @@ fn user_data_variants() -> Vec<(&'static str, String)> {
         .collect()
 }
 
-/// The units a script writes with `cat > /etc/systemd/system/<name> <<'SERVICE'`.
+/// The units a script writes with `cat > /etc/systemd/system/<name> <<MARK`,
+/// as they land on the machine: an unquoted here-document is expanded by
+/// bash with the script's own variable assignments, as cloud-init's run of
+/// the script expands it.
 fn units(script: &str) -> Vec<(String, String)> {
+    let assignments: String = script
+        .lines()
+        .filter(|l| {
+            l.split_once('=')
+                .is_some_and(|(name, _)| !name.is_empty() && name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
     let mut out = Vec::new();
     let mut lines = script.lines();
     while let Some(line) = lines.next() {
         let Some(rest) = line.trim().strip_prefix("cat > /etc/systemd/system/") else { continue };
         let Some((name, marker)) = rest.split_once(" <<") else { continue };
+        let quoted = marker.starts_with('\'');
         let marker = marker.trim_matches('\'');
-        let body: Vec<&str> = lines.by_ref().take_while(|l| l.trim() != marker).collect();
-        out.push((name.to_string(), body.join("\n") + "\n"));
+        let body: String = lines.by_ref().take_while(|l| l.trim() != marker).map(|l| format!("{l}\n")).collect();
+        let text = if quoted {
+            body
+        } else {
+            let expand = format!("{assignments}cat <<{marker}\n{body}{marker}\n");
+            let out = Command::new("bash").args(["-c", &expand]).output().expect("bash runs");
+            assert!(out.status.success(), "expanding {name}: {}", String::from_utf8_lossy(&out.stderr));
+            String::from_utf8(out.stdout).expect("UTF-8 unit")
+        };
+        out.push((name.to_string(), text));
     }
     out
 }
