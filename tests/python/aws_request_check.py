@@ -105,7 +105,7 @@ def rest_labels(op, uri, service):
         raise Violation(f"path {path!r} does not match the operation's URI {template!r}")
     labels = {k: urllib.parse.unquote(v) for k, v in m.groupdict().items()}
     query = urllib.parse.parse_qsl(split.query, keep_blank_values=True)
-    fixed = {k for k, _ in urllib.parse.parse_qsl(fixed_query, keep_blank_values=True)} | set(fixed_query.split("&"))
+    fixed = {k for k, _ in urllib.parse.parse_qsl(fixed_query, keep_blank_values=True)}
     return labels, [(k, v) for k, v in query if k not in fixed]
 
 
@@ -186,18 +186,20 @@ def parse_rest(op, req, service, protocol):
                 params[name] = found
         else:
             body_members[name] = ms
-    # `x-id` names the operation for S3's routing; the SDKs add it.
-    unknown_query = [k for k, _ in query if k not in query_seen and k != "x-id" and not any(
-        ms.serialization.get("location") == "querystring" and ms.type_name == "map" for ms in shape.members.values())]
-    for k in unknown_query:
-        params[k] = "<unknown query parameter>"
+    # A map member takes every query parameter no other member names;
+    # without one, such a parameter is unknown. `x-id` names the operation
+    # for S3's routing; the SDKs add it.
+    if not any(ms.serialization.get("location") == "querystring" and ms.type_name == "map" for ms in shape.members.values()):
+        for k, _ in query:
+            if k not in query_seen and k != "x-id":
+                params[k] = "<unknown query parameter>"
     payload = shape.serialization.get("payload")
     body = req.get("body")
     if payload:
         ps = shape.members[payload]
         if ps.type_name in ("blob", "string"):
             if body is not None or req.get("body_len"):
-                params[payload] = body if body is not None else "x" * 0
+                params[payload] = body or ""
         elif body:
             params[payload] = json.loads(body) if protocol == "rest-json" else xml_value(ps, ET.fromstring(body))
         return params
