@@ -1,11 +1,13 @@
 //! Every AWS operation the provisioner sends, recorded by an SDK
 //! interceptor: the idempotency check ("a second apply makes no mutating
 //! call") and the provisioning benchmark count what really went out, not
-//! what the code believes it did. The serialised requests are kept too, so
-//! that a test can check each one against the service's published model
-//! (`tests/python/aws_request_check.py`): emulators accept requests AWS
-//! refuses.
+//! what the code believes it did. On request ([`OperationLog::keep_requests`])
+//! the serialised requests are kept too, so that a test can check each one
+//! against the service's published model (`tests/python/aws_request_check.py`):
+//! emulators accept requests AWS refuses. A provisioning run does not keep
+//! them: their bodies hold the secrets it uploads.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use aws_smithy_runtime_api::box_error::BoxError;
@@ -64,6 +66,7 @@ const SECRET_HEADERS: [&str; 2] = ["authorization", "x-amz-security-token"];
 pub struct OperationLog {
     operations: Arc<Mutex<Vec<Operation>>>,
     requests: Arc<Mutex<Vec<SentRequest>>>,
+    keeps_requests: Arc<AtomicBool>,
 }
 
 impl OperationLog {
@@ -75,7 +78,12 @@ impl OperationLog {
         self.operations().into_iter().filter(Operation::is_mutating).collect()
     }
 
-    /// Every request sent so far, in order.
+    /// From now on keep every request as it is sent, for [`Self::requests`].
+    pub fn keep_requests(&self) {
+        self.keeps_requests.store(true, Ordering::Relaxed);
+    }
+
+    /// Every request sent since [`Self::keep_requests`], in order.
     pub fn requests(&self) -> Vec<SentRequest> {
         self.requests.lock().expect("log lock").clone()
     }
@@ -115,6 +123,9 @@ impl Intercept for OperationLog {
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
+        if !self.keeps_requests.load(Ordering::Relaxed) {
+            return Ok(());
+        }
         let Some(meta) = cfg.load::<Metadata>() else { return Ok(()) };
         let req = context.request();
         let bytes = req.body().bytes();

@@ -9,14 +9,10 @@
 //! bucket naming, IAM policy grammar, account quotas, which versions and
 //! instance types a region offers). Those are known only on AWS.
 
-use std::time::Duration;
-
 use aws_config::BehaviorVersion;
 use aws_smithy_http_client::test_util::{ReplayEvent, StaticReplayClient};
 use aws_smithy_types::body::SdkBody;
 use infra::oplog::SentRequest;
-use infra::provision::{Component, Options, Provisioner, WaitOptions};
-use templates::config::PipelineConfig;
 
 use crate::common;
 
@@ -51,6 +47,7 @@ async fn the_check_names_the_operation_the_member_and_the_rule() {
         .load()
         .await;
     let clients = infra::clients::Clients::new(&sdk);
+    clients.log.keep_requests();
     let _ = clients.kafka.create_cluster_v2().cluster_name("c".repeat(65)).send().await;
     let _ = clients.mwaa.get_environment().name("0e2a0bfcc015-mwaa").send().await;
     let _ = clients.kinesis.create_stream().stream_name("s").shard_count(1).send().await;
@@ -72,35 +69,21 @@ fn edge_uids() -> Vec<String> {
 }
 
 /// A full apply against moto (every component it has), a second apply,
-/// and a teardown, for each edge uid: every request they sent meets the
-/// service models.
+/// and a teardown, for each edge uid, with the moto tests' own settings:
+/// every request they sent meets the service models.
 #[tokio::test]
 async fn every_request_of_apply_and_teardown_meets_the_service_models() {
+    use crate::provision_moto::{config, provisioner};
     let keys = tempfile::tempdir().unwrap();
     let mut requests = Vec::new();
     for uid in edge_uids() {
-        let mut config = PipelineConfig::for_uid(&uid);
-        config.set("kafka.bootstrap_servers", "b-1.moto.kafka.us-east-1.amazonaws.com:9098").unwrap();
-        config.set("api_gateway.ip_ranges_url", &common::ip_ranges_file()).unwrap();
-        let binary = keys.path().join(format!("binary-{uid}"));
-        std::fs::write(&binary, format!("\x7fELF stand-in of {uid}")).unwrap();
-        config.set("ec2.pipeline_binary", binary.to_str().unwrap()).unwrap();
-        let options = || Options {
-            dry_run: false,
-            skip: [Component::Connect, Component::Mwaa].into(),
-            wait: WaitOptions { timeout: Duration::from_secs(60), interval: Duration::from_millis(100), progress: false },
-            key_dir: keys.path().to_path_buf(),
-            delete_data: true,
-        };
-        let aws = aws_setup::AwsTarget::emulator(common::s3_endpoint());
-        let clients = infra::clients::Clients::new(&aws.load().await);
-        let mut p = Provisioner::new(clients.clone(), config.clone(), options());
-        p.apply().await.unwrap_or_else(|e| panic!("apply for {uid}: {e}"));
-        let mut again = Provisioner::new(clients.clone(), config.clone(), options());
-        again.apply().await.unwrap_or_else(|e| panic!("second apply for {uid}: {e}"));
-        let mut down = Provisioner::new(clients.clone(), config, options());
-        down.teardown().await.unwrap_or_else(|e| panic!("teardown for {uid}: {e}"));
-        requests.extend(clients.log.requests());
+        for step in ["apply", "second apply", "teardown"] {
+            let mut p = provisioner(config(&uid), keys.path(), false).await;
+            p.clients.log.keep_requests();
+            let done = if step == "teardown" { p.teardown().await } else { p.apply().await };
+            done.unwrap_or_else(|e| panic!("{step} for {uid}: {e}"));
+            requests.extend(p.clients.log.requests());
+        }
     }
     let services: std::collections::BTreeSet<_> = requests.iter().map(|r| r.service.as_str()).collect();
     for wanted in ["S3", "IAM", "EC2", "Kafka", "Kinesis", "API Gateway"] {

@@ -63,7 +63,6 @@ async fn secrets_stay_out_of_reports_errors_and_logs() {
         .await;
     let uid = common::fresh_names().uid().to_string();
     let mut config = PipelineConfig::for_uid(&uid);
-    config.set("airflow.dags_bucket", &format!("{uid}-dags")).unwrap();
     config.set("kafka.bootstrap_servers", "b-1.x:9098").unwrap();
     config.set("api_gateway.ip_ranges_url", &common::ip_ranges_file()).unwrap();
     // The original data path: MSK Connect and its plugin upload take part.

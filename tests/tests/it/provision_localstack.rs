@@ -20,7 +20,6 @@ fn endpoint() -> String {
 
 async fn provisioner(uid: &str, keys: &std::path::Path, dry_run: bool) -> Provisioner {
     let mut config = PipelineConfig::for_uid(uid);
-    config.set("airflow.dags_bucket", &format!("{uid}-dags")).unwrap();
     config.set("kafka.bootstrap_servers", "b-1.localstack:9098").unwrap();
     config.set("api_gateway.ip_ranges_url", &common::ip_ranges_file()).unwrap();
     // The original data path, so that MSK Connect is asked (and found missing).

@@ -24,9 +24,8 @@ async fn clients() -> infra::clients::Clients {
 /// AWS. The default data path: our binary on the client machine; the file
 /// uploaded as that binary is a stand-in (the portable build is checked in
 /// `client_binary`), with bytes of its own per deployment.
-fn config(uid: &str) -> PipelineConfig {
+pub(crate) fn config(uid: &str) -> PipelineConfig {
     let mut c = PipelineConfig::for_uid(uid);
-    c.set("airflow.dags_bucket", &format!("{uid}-dags")).unwrap();
     c.set("kafka.bootstrap_servers", BOOTSTRAP).unwrap();
     c.set("api_gateway.ip_ranges_url", &common::ip_ranges_file()).unwrap();
     c.set("ec2.pipeline_binary", stand_in_binary(uid).to_str().unwrap()).unwrap();
@@ -51,7 +50,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
     sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-async fn provisioner(config: PipelineConfig, key_dir: &std::path::Path, dry_run: bool) -> Provisioner {
+pub(crate) async fn provisioner(config: PipelineConfig, key_dir: &std::path::Path, dry_run: bool) -> Provisioner {
     let options = Options {
         dry_run,
         skip: [Component::Connect, Component::Mwaa].into(),
@@ -114,7 +113,7 @@ async fn provision_twice_changes_nothing_the_second_time_and_teardown_leaves_not
     let created: Vec<String> = first.steps.iter().filter(|s| s.action == Action::Create).map(|s| s.resource.clone()).collect();
     for wanted in [
         format!("s3 bucket user-{uid}-bucket"),
-        format!("s3 bucket {uid}-dags"),
+        format!("s3 bucket airflow-{uid}-dags"),
         format!("iam role {uid}-ec2-access-role"),
         format!("iam role {uid}-kinesis-access-role"),
         format!("security group {uid}-client-sg"),

@@ -57,6 +57,8 @@ async fn provisioner(events: Vec<ReplayEvent>, mut config: PipelineConfig) -> (P
         ..Options::default()
     };
     let mut p = Provisioner::new(Clients::new(&sdk), config, options);
+    // For the service model check (aws_conformance).
+    p.clients.log.keep_requests();
     p.found.account_id = Some(ACCOUNT.into());
     (p, http)
 }
