@@ -241,4 +241,22 @@ mod tests {
         assert_eq!(s, 415);
         server.stop().await.unwrap();
     }
+
+    /// API Gateway's Kinesis routes (the table provisioning creates) and
+    /// ingest's are kept as two lists: every route of the gateway's must be
+    /// one ingest serves, answered by its Kinesis handler (Kinesis's error
+    /// shape, here "not configured") and not by the REST proxy's 404 or 405.
+    #[tokio::test]
+    async fn every_kinesis_route_of_the_gateway_is_served_by_ingest() {
+        let (server, base) = server(None).await;
+        let http = reqwest::Client::new();
+        for route in templates::apigateway::KINESIS_ROUTES {
+            let path = route.path.replace("{stream-name}", "s");
+            let method = reqwest::Method::from_bytes(route.http_method.as_bytes()).unwrap();
+            let (s, body) =
+                answer(http.request(method, format!("{base}{path}")).header("Content-Type", "application/json").body("{}")).await;
+            assert!(body.get("__type").is_some(), "{} {path}: {s} {body}", route.http_method);
+        }
+        server.stop().await.unwrap();
+    }
 }
