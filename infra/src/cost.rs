@@ -55,6 +55,13 @@ pub struct RegionPrices {
     pub api_gateway_rest_per_million: f64,
     pub kinesis_shard_hour: f64,
     pub kinesis_put_units_per_million: f64,
+    /// The NAT gateway MWAA's private subnets route through, by the hour
+    /// and by the gigabyte it passes.
+    pub nat_gateway_hour: f64,
+    pub nat_gateway_gb: f64,
+    /// Every public IPv4 address, in use or not.
+    pub public_ipv4_hour: f64,
+    pub s3_put_per_thousand: f64,
 }
 
 impl PriceTable {
@@ -197,6 +204,15 @@ pub fn estimate(config: &PipelineConfig, skip: &BTreeSet<Component>, table: &Pri
     } else {
         let hour = price(&prices.mwaa_environment_hour, "MWAA environment class", &a.environment_class, region)?;
         lines.push(CostLine { component: "mwaa", item: mwaa, monthly: Some(hour * hours), paths: Paths::Both, note: None });
+        // MWAA runs in private subnets, which reach AWS's endpoints through a
+        // NAT gateway; provision does not make it, but the deployment needs it.
+        lines.push(CostLine {
+            component: "mwaa",
+            item: "NAT gateway of its private subnets".into(),
+            monthly: Some(prices.nat_gateway_hour * hours),
+            paths: Paths::Both,
+            note: Some("yours, not provisioned; none extra if the subnets share one already".into()),
+        });
     }
 
     let ec2 = &config.ec2;
@@ -209,6 +225,13 @@ pub fn estimate(config: &PipelineConfig, skip: &BTreeSet<Component>, table: &Pri
             monthly: Some(hour * hours + CLIENT_ROOT_VOLUME_GB * prices.ebs_gp3_gb_month),
             paths: Paths::Both,
             note: Some("runs the REST proxy (original) or pipeline ingest + sink (ours)".into()),
+        });
+        lines.push(CostLine {
+            component: "client",
+            item: "public IPv4 address of the client machine".into(),
+            monthly: Some(prices.public_ipv4_hour * hours),
+            paths: Paths::Both,
+            note: None,
         });
     } else {
         lines.push(skipped(Component::Client, client, Paths::Both));
@@ -253,6 +276,25 @@ pub fn estimate(config: &PipelineConfig, skip: &BTreeSet<Component>, table: &Pri
             component: "api_gateway",
             rate: format!("${:.2} per million requests", prices.api_gateway_rest_per_million),
             ceiling,
+        });
+    }
+    // The sink writes one object per flush.size records, on either path.
+    let flush = f64::from(config.sink.flush_size.max(1));
+    usage.push(UsageRate {
+        component: "s3",
+        rate: format!(
+            "${:.3} per 1,000 PUTs: ${:.3} per million records at flush.size {}",
+            prices.s3_put_per_thousand,
+            1e6 / flush / 1000.0 * prices.s3_put_per_thousand,
+            config.sink.flush_size
+        ),
+        ceiling: None,
+    });
+    if made(Component::Mwaa) && !a.subnet_ids.is_empty() {
+        usage.push(UsageRate {
+            component: "mwaa",
+            rate: format!("${:.3} per GB through the NAT gateway", prices.nat_gateway_gb),
+            ceiling: None,
         });
     }
     if made(Component::Kinesis) {
@@ -372,10 +414,27 @@ mod tests {
         close(line("mw1.small"), p.mwaa_environment_hour["mw1.small"] * h);
         close(line("t2.micro"), p.ec2_instance_hour["t2.micro"] * h + 8.0 * p.ebs_gp3_gb_month);
         close(line("shard"), 3.0 * 2.0 * p.kinesis_shard_hour * h);
+        close(line("NAT gateway"), p.nat_gateway_hour * h);
+        close(line("public IPv4"), p.public_ipv4_hour * h);
         close(e.original_total() - e.ours_total(), line("MCU"));
         let text = e.to_string();
         assert!(text.contains(&t.as_of) && text.contains("original path") && text.contains("our binaries"), "{text}");
         assert!(text.contains("at the usage plan's quota"), "{text}");
+    }
+
+    /// One PUT per flush.size records: the original's flush.size 1 costs a
+    /// thousand times what 1000 does, per record.
+    #[test]
+    fn s3_requests_are_priced_at_the_configured_flush_size() {
+        let t = table();
+        let put = t.regions["us-east-1"].s3_put_per_thousand;
+        for (flush, per_million) in [(1, 1000.0 * put), (1000, put)] {
+            let mut c = config();
+            c.sink.flush_size = flush;
+            let e = estimate(&c, &BTreeSet::new(), &t).unwrap();
+            let rate = &e.usage.iter().find(|u| u.component == "s3").unwrap().rate;
+            assert!(rate.contains(&format!("${per_million:.3} per million records at flush.size {flush}")), "{rate}");
+        }
     }
 
     #[test]
