@@ -63,20 +63,39 @@ async fn default_vpc(p: &mut Provisioner) -> Result<()> {
         .send()
         .await
         .map_err(ProvisionError::aws("DescribeSubnets", vpc.to_string()))?;
-    let mut by_az: Vec<(String, String)> =
-        subnets.subnets().iter().filter_map(|s| Some((s.availability_zone()?.to_string(), s.subnet_id()?.to_string()))).collect();
-    by_az.sort();
-    by_az.dedup_by(|a, b| a.0 == b.0);
-    let brokers = p.config.kafka.broker_count as usize;
-    let n = (2..=by_az.len().min(3)).rev().find(|n| brokers.is_multiple_of(*n)).ok_or_else(|| {
+    // By zone ID, not name: names map to zones differently in each account,
+    // and MSK's rules name zone IDs.
+    let by_zone: Vec<(String, String)> = subnets
+        .subnets()
+        .iter()
+        .filter_map(|s| Some((s.availability_zone_id().or(s.availability_zone())?.to_string(), s.subnet_id()?.to_string())))
+        .collect();
+    let chosen = msk_client_subnets(by_zone, p.config.kafka.broker_count as usize, p.region())?;
+    p.found.vpc_id = Some(vpc.to_string());
+    p.found.subnet_ids = chosen;
+    Ok(())
+}
+
+/// Zones MSK places no brokers in: "Client subnets can't occupy the
+/// Availability Zone with ID use1-az3" (the API's own documentation).
+const MSK_UNSUPPORTED_ZONE_IDS: [&str; 1] = ["use1-az3"];
+
+/// Subnets for MSK from (zone ID, subnet ID) pairs: one per zone, none in a
+/// zone MSK refuses, as many as the broker count divides evenly, 2 or 3
+/// (2 in us-west-1, where MSK takes exactly two).
+fn msk_client_subnets(mut by_zone: Vec<(String, String)>, brokers: usize, region: &str) -> Result<Vec<String>> {
+    by_zone.retain(|(zone, _)| !MSK_UNSUPPORTED_ZONE_IDS.contains(&zone.as_str()));
+    by_zone.sort();
+    by_zone.dedup_by(|a, b| a.0 == b.0);
+    let most = if region == "us-west-1" { 2 } else { 3 };
+    let n = (2..=by_zone.len().min(most)).rev().find(|n| brokers.is_multiple_of(*n)).ok_or_else(|| {
         ProvisionError::Config(format!(
-            "MSK needs the broker count ({brokers}) to be a multiple of the subnets used, 2 or 3 in different zones; the default VPC has {} zone(s). Set kafka.broker_count to 2, 3, 4 or 6",
-            by_az.len()
+            "MSK needs the broker count ({brokers}) to be a multiple of the subnets used, 2 or 3 in different zones; the default VPC has {} zone(s) MSK accepts ({} excluded). Set kafka.broker_count to 2, 3, 4 or 6",
+            by_zone.len(),
+            MSK_UNSUPPORTED_ZONE_IDS.join(", ")
         ))
     })?;
-    p.found.vpc_id = Some(vpc.to_string());
-    p.found.subnet_ids = by_az.into_iter().take(n).map(|(_, s)| s).collect();
-    Ok(())
+    Ok(by_zone.into_iter().take(n).map(|(_, subnet)| subnet).collect())
 }
 
 /// A security group's default quota of inbound rules (one per source range).
@@ -416,4 +435,29 @@ pub async fn delete(p: &mut Provisioner, found: &[Found]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn zones(ids: &[&str]) -> Vec<(String, String)> {
+        ids.iter().map(|z| (z.to_string(), format!("subnet-{z}"))).collect()
+    }
+
+    #[test]
+    fn msk_subnets_skip_the_zone_msk_refuses_and_follow_the_broker_count() {
+        let default_vpc = zones(&["use1-az6", "use1-az1", "use1-az2", "use1-az4", "use1-az3", "use1-az5"]);
+        let three = msk_client_subnets(default_vpc.clone(), 3, "us-east-1").unwrap();
+        assert_eq!(three, ["subnet-use1-az1", "subnet-use1-az2", "subnet-use1-az4"]);
+        assert_eq!(msk_client_subnets(default_vpc.clone(), 4, "us-east-1").unwrap().len(), 2);
+        // Only use1-az3 and one other: one zone is too few.
+        let err = msk_client_subnets(zones(&["use1-az3", "use1-az1"]), 2, "us-east-1").unwrap_err().to_string();
+        assert!(err.contains("use1-az3") && err.contains("1 zone(s)"), "{err}");
+        // Two subnets of one zone count once.
+        assert!(msk_client_subnets(zones(&["usw2-az1", "usw2-az1"]), 2, "us-west-2").is_err());
+        // us-west-1 takes exactly two.
+        let west = msk_client_subnets(zones(&["usw1-az1", "usw1-az3", "usw1-az2"]), 6, "us-west-1").unwrap();
+        assert_eq!(west.len(), 2);
+    }
 }
