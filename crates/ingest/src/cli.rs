@@ -81,8 +81,9 @@ impl IngestArgs {
     pub async fn run(self) -> Result<()> {
         let server = crate::start(self.config().await?).await?;
         eprintln!("ingest: REST Proxy v2 API and Kinesis routes on http://{} (Ctrl-C stops)", server.local_addr);
-        pipeline_runtime::shutdown_signal().await;
-        server.stop().await?;
+        // Ends on Ctrl-C or SIGTERM, or with the error of a producer that
+        // can store nothing again (a non-zero exit, so systemd restarts it).
+        server.run_until(pipeline_runtime::shutdown_signal()).await?;
         Ok(())
     }
 }

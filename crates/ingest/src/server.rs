@@ -37,7 +37,13 @@ pub struct RunningIngest {
     pub local_addr: SocketAddr,
     shutdown: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// For tests that reach the producer (to fabricate a fatal error).
+    #[cfg(test)]
+    state: Arc<AppState>,
 }
+
+/// How often the server asks its producer whether it has had a fatal error.
+const FATAL_ERROR_CHECK: Duration = Duration::from_millis(200);
 
 impl RunningIngest {
     /// Stop accepting requests, finish the ones in flight, flush the producer.
@@ -48,9 +54,19 @@ impl RunningIngest {
         self.task.await.unwrap_or_else(|e| Err(std::io::Error::other(e)))
     }
 
-    /// Run until the server fails (it does not stop on its own).
-    pub async fn wait(self) -> std::io::Result<()> {
-        self.task.await.unwrap_or_else(|e| Err(std::io::Error::other(e)))
+    /// Serve until `signal` resolves, then stop as [`Self::stop`] does; or
+    /// until the server stops on its own, after a fatal producer error,
+    /// with that error (so the process exits non-zero and its supervisor
+    /// restarts it).
+    pub async fn run_until(mut self, signal: impl std::future::Future<Output = ()>) -> std::io::Result<()> {
+        let ended = tokio::select! {
+            _ = signal => None,
+            ended = &mut self.task => Some(ended),
+        };
+        match ended {
+            None => self.stop().await,
+            Some(ended) => ended.unwrap_or_else(|e| Err(std::io::Error::other(e))),
+        }
     }
 }
 
@@ -90,18 +106,44 @@ pub async fn start(config: IngestConfig) -> Result<RunningIngest, IngestError> {
     });
     let app = router(state.clone());
     let (tx, rx) = oneshot::channel::<()>();
+    #[cfg(test)]
+    let test_state = state.clone();
     let task = tokio::spawn(async move {
+        // A producer after a fatal error stores nothing again: stop serving
+        // rather than answer every request with an error.
+        let fatal_state = state.clone();
+        let fatal = async move {
+            loop {
+                tokio::time::sleep(FATAL_ERROR_CHECK).await;
+                if let Some(error) = fatal_state.fatal_producer_error() {
+                    return error;
+                }
+            }
+        };
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async {
-                let _ = rx.await;
+                tokio::select! {
+                    _ = rx => {}
+                    error = fatal => tracing::error!("{error}; stopping"),
+                }
             })
             .await;
         let flush_state = state.clone();
         tokio::task::spawn_blocking(move || flush_state.producer.flush(Timeout::After(Duration::from_secs(10)))).await.ok();
-        served
+        served?;
+        match state.fatal_producer_error() {
+            Some(error) => Err(std::io::Error::other(error)),
+            None => Ok(()),
+        }
     });
     tracing::info!(%local_addr, "ingest server listening (REST Proxy v2 API)");
-    Ok(RunningIngest { local_addr, shutdown: Some(tx), task })
+    Ok(RunningIngest {
+        local_addr,
+        shutdown: Some(tx),
+        task,
+        #[cfg(test)]
+        state: test_state,
+    })
 }
 
 fn router(state: Arc<AppState>) -> Router {
@@ -149,6 +191,9 @@ async fn count_responses(State(state): State<Arc<AppState>>, req: axum::extract:
 }
 
 async fn health(State(state): State<Arc<AppState>>) -> Response {
+    if let Some(error) = state.fatal_producer_error() {
+        return ProxyError::kafka(error).into_response();
+    }
     match state.all_metadata().await {
         Ok(md) if !md.brokers().is_empty() => v2_json(StatusCode::OK, json!({ "status": "ok", "brokers": md.brokers().len() })),
         Ok(_) => ProxyError::broker_not_available("metadata lists no brokers").into_response(),
@@ -258,5 +303,34 @@ mod tests {
             assert!(body.get("__type").is_some(), "{} {path}: {s} {body}", route.http_method);
         }
         server.stop().await.unwrap();
+    }
+
+    /// A fatal producer error, fabricated with librdkafka's own test hook as
+    /// MSK would raise one for an idempotent producer refused
+    /// WriteDataIdempotently: the health check fails naming it, and the
+    /// server stops on its own with that error.
+    #[tokio::test]
+    async fn a_fatal_producer_error_fails_the_health_check_and_stops_the_server() {
+        use rdkafka::types::RDKafkaRespErr;
+        let (server, _base) = server(None).await;
+        // SAFETY: the producer's handle is live for the call, and the reason
+        // is a NUL-terminated string librdkafka copies.
+        let raised = unsafe {
+            rdkafka::bindings::rd_kafka_test_fatal_error(
+                server.state.producer.client().native_ptr(),
+                RDKafkaRespErr::RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED,
+                c"fabricated by the test".as_ptr(),
+            )
+        };
+        assert_eq!(raised, RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR);
+        let resp = health(State(server.state.clone())).await;
+        assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 16).await.unwrap();
+        let text = String::from_utf8_lossy(&body);
+        assert!(text.contains("stopped for good") && text.contains("fabricated by the test"), "{text}");
+        let ended =
+            tokio::time::timeout(Duration::from_secs(20), server.run_until(std::future::pending())).await.expect("stops on its own");
+        let err = ended.expect_err("a fatal error ends the server with an error").to_string();
+        assert!(err.contains("stopped for good"), "{err}");
     }
 }

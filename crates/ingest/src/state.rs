@@ -207,6 +207,15 @@ impl AppState {
             .map_err(|e| self.unavailable(e))
     }
 
+    /// The producer's fatal error, if it has had one (librdkafka's word for
+    /// an error after which it sends nothing, such as an idempotent producer
+    /// refused WriteDataIdempotently): said as what an operator should do.
+    pub(crate) fn fatal_producer_error(&self) -> Option<String> {
+        self.producer.client().fatal_error().map(|(code, reason)| {
+            format!("the Kafka producer stopped for good ({code:?}: {reason}); no record can be stored until ingest is restarted")
+        })
+    }
+
     /// 503 for a broker that did not answer, saying so when the reason is
     /// that it refused our credentials (MSK IAM): retrying will not help
     /// until those are fixed, and the client should know.
