@@ -197,6 +197,11 @@ pub async fn subscribe(
             });
         }
     };
+    if body.get("topics").is_some() {
+        for topic in &topics {
+            pipeline_kafka::check_topic_name(topic).map_err(|why| ProxyError::invalid_topic_name(&why))?;
+        }
+    }
     let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
     instance.consumer.subscribe(&refs).map_err(ProxyError::kafka)?;
     Ok(StatusCode::NO_CONTENT.into_response())

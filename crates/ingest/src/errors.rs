@@ -20,6 +20,11 @@ impl ProxyError {
     pub fn topic_not_found(topic: &str) -> Self {
         Self { code: 40401, message: format!("Topic {topic} not found.") }
     }
+    /// A name Kafka's rule refuses: no such topic can exist (`why` says
+    /// which part of the rule), so not found, and not worth a retry.
+    pub fn invalid_topic_name(why: &str) -> Self {
+        Self { code: 40401, message: format!("Topic not found: {why}, so no topic has this name.") }
+    }
     pub fn partition_not_found(topic: &str, partition: i32) -> Self {
         Self { code: 40402, message: format!("Partition {partition} of topic {topic} not found.") }
     }
@@ -42,7 +47,16 @@ impl ProxyError {
         Self {
             code: 42206,
             message: format!(
-                "Invalid payload: record {i} is {bytes} bytes, more than Kafka accepts ({limit} bytes, the producer's message.max.bytes); split it or raise the limit on the broker and with --kafka-setting message.max.bytes=N"
+                "Invalid payload: record {i} is {bytes} bytes, more than the producer sends ({limit} bytes, its message.max.bytes); split it, or raise the limit on the broker and with -X message.max.bytes=N"
+            ),
+        }
+    }
+    /// The broker refused a record the producer's own limit let through.
+    pub fn record_refused_as_too_large(i: usize, bytes: usize) -> Self {
+        Self {
+            code: 42206,
+            message: format!(
+                "Invalid payload: record {i} ({bytes} bytes) is larger than the broker or topic accepts (the broker's message.max.bytes, the topic's max.message.bytes); split it or raise those limits"
             ),
         }
     }

@@ -133,6 +133,7 @@ impl AppState {
     /// Metadata of one topic, cached for `metadata_ttl`. A topic not in the
     /// cache is always looked up, so new topics are seen at once.
     pub(crate) async fn topic(&self, topic: &str) -> Result<TopicInfo, ProxyError> {
+        kafka::check_topic_name(topic).map_err(|why| ProxyError::invalid_topic_name(&why))?;
         if let Some((at, info)) = self.topics.lock().await.get(topic)
             && at.elapsed() < self.config.metadata_ttl
         {

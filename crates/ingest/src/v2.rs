@@ -125,7 +125,7 @@ async fn produce_inner(
                 let err = if e.rdkafka_error_code() == Some(RDKafkaErrorCode::MessageSizeTooLarge) {
                     // Over the broker's limit (the producer's was checked above).
                     let i = offsets.len();
-                    ProxyError::record_too_large(i, records[i].size(), limit)
+                    ProxyError::record_refused_as_too_large(i, records[i].size())
                 } else if is_retriable(&e) {
                     ProxyError::kafka_retriable(&e)
                 } else {

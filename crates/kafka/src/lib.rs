@@ -112,8 +112,30 @@ pub fn reliable_producer_config(
         .set("acks", "all")
         .set("linger.ms", "5")
         .set("partitioner", "murmur2_random")
-        .set("message.timeout.ms", delivery_timeout.as_millis().to_string());
+        .set("message.timeout.ms", delivery_timeout.as_millis().to_string())
+        // A request for a topic that does not exist never creates it, even
+        // on a broker that allows auto-creation: topics are made on purpose.
+        .set("allow.auto.create.topics", "false");
     cfg
+}
+
+/// The longest topic name Kafka accepts.
+pub const MAX_TOPIC_NAME_CHARS: usize = 249;
+
+/// Kafka's rule for topic names: 1 to 249 of `[a-zA-Z0-9._-]`, and not `.`
+/// or `..`. A name that breaks it can never be a topic; checked before a
+/// client library sees it (librdkafka panics in rdkafka on some).
+pub fn check_topic_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name == "." || name == ".." {
+        return Err("a topic name cannot be empty, `.` or `..`".into());
+    }
+    if name.len() > MAX_TOPIC_NAME_CHARS {
+        return Err(format!("a topic name has at most {MAX_TOPIC_NAME_CHARS} characters; this one has {}", name.len()));
+    }
+    match name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))) {
+        Some(bad) => Err(format!("a topic name holds only letters, digits, `.`, `_` and `-`; this one holds {bad:?}")),
+        None => Ok(()),
+    }
 }
 
 /// Parse `key=value` pairs given on a command line.
@@ -302,14 +324,34 @@ mod tests {
     /// depend on what a user passes with -X.
     #[test]
     fn the_producer_keeps_its_guarantees_over_overrides() {
-        let weaker = pairs(&[("acks", "1"), ("enable.idempotence", "false"), ("client.id", "mine")]);
+        let weaker = pairs(&[("acks", "1"), ("enable.idempotence", "false"), ("allow.auto.create.topics", "true"), ("client.id", "mine")]);
         let cfg = reliable_producer_config("b:9092", &KafkaAuth::none(), &weaker, Duration::from_secs(7));
         assert_eq!(cfg.get("acks"), Some("all"));
         assert_eq!(cfg.get("enable.idempotence"), Some("true"));
         assert_eq!(cfg.get("message.timeout.ms"), Some("7000"));
+        assert_eq!(cfg.get("allow.auto.create.topics"), Some("false"), "no request creates a topic");
         assert_eq!(cfg.get("client.id"), Some("mine"), "other settings pass through");
         // Keys land where the Java client (the original proxy) puts them.
         assert_eq!(cfg.get("partitioner"), Some("murmur2_random"));
+    }
+
+    #[test]
+    fn topic_names_follow_kafkas_rule() {
+        for good in ["0e2a0bfcc015.pin", "a", "A_b-c.9", &"x".repeat(MAX_TOPIC_NAME_CHARS)] {
+            assert_eq!(check_topic_name(good), Ok(()), "{good}");
+        }
+        for (bad, why) in [
+            ("", "empty"),
+            (".", "empty"),
+            ("..", "empty"),
+            ("has space", "' '"),
+            ("nul\0", "'\\0'"),
+            ("é", "'é'"),
+            (&"x".repeat(MAX_TOPIC_NAME_CHARS + 1), "at most 249"),
+        ] {
+            let err = check_topic_name(bad).unwrap_err();
+            assert!(err.contains(why), "{bad:?}: {err}");
+        }
     }
 
     #[test]
