@@ -65,14 +65,14 @@ impl IngestArgs {
         Ok(IngestConfig {
             kafka_auth: self.kafka.auth().await?,
             required_header,
-            body_timeout: pipeline_runtime::seconds(self.body_timeout, "--body-timeout")?,
+            body_timeout: pipeline_runtime::nonzero_seconds(self.body_timeout, "--body-timeout")?,
             kinesis: Some(self.aws.target()),
             listen: self.listen,
             bootstrap: self.kafka.bootstrap_servers,
             kafka_overrides: self.kafka.kafka_setting,
             max_body_bytes: self.max_body_bytes,
             max_inflight_body_bytes: self.max_inflight_body_bytes,
-            delivery_timeout: pipeline_runtime::seconds(self.delivery_timeout, "--delivery-timeout")?,
+            delivery_timeout: pipeline_runtime::nonzero_seconds(self.delivery_timeout, "--delivery-timeout")?,
             ..defaults()
         })
     }
@@ -137,5 +137,16 @@ mod tests {
         let args = parse(&["ingest", "--delivery-timeout=-1"]).unwrap();
         let text = format!("{:#}", args.config().await.unwrap_err());
         assert!(text.contains("--delivery-timeout"), "{text}");
+    }
+
+    /// librdkafka reads a delivery timeout of 0 as "never give up": a
+    /// request would then never be answered.
+    #[tokio::test]
+    async fn a_zero_timeout_is_refused_by_name() {
+        for flag in ["--delivery-timeout", "--body-timeout"] {
+            let args = parse(&["ingest", &format!("{flag}=0")]).unwrap();
+            let text = format!("{:#}", args.config().await.unwrap_err());
+            assert!(text.contains(flag) && text.contains("more than 0"), "{text}");
+        }
     }
 }

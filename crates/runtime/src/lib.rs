@@ -40,6 +40,14 @@ pub fn seconds(value: f64, flag: &str) -> Result<std::time::Duration> {
     std::time::Duration::try_from_secs_f64(value).with_context(|| format!("{flag} must be a positive number of seconds, not {value}"))
 }
 
+/// [`seconds`] for a limit where zero is no limit to what it bounds
+/// (librdkafka reads a delivery timeout of 0 as "wait for ever"): refused.
+pub fn nonzero_seconds(value: f64, flag: &str) -> Result<std::time::Duration> {
+    let d = seconds(value, flag)?;
+    anyhow::ensure!(!d.is_zero(), "{flag} must be more than 0 seconds (0 would mean no limit at all)");
+    Ok(d)
+}
+
 /// Resolves on Ctrl-C or SIGTERM (what systemd and `kill` send): every
 /// long-running command stops cleanly on either.
 pub async fn shutdown_signal() {
