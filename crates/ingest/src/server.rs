@@ -104,7 +104,9 @@ pub async fn start(config: IngestConfig) -> Result<RunningIngest, IngestError> {
             state.consumers.expire(idle);
         }
     });
-    let app = router(state.clone());
+    // Outside the router, so that the trimmed path is the one routed:
+    // clients send `POST /consumers/g/` and `GET /topics/`.
+    let app = tower_http::normalize_path::NormalizePath::trim_trailing_slash(router(state.clone()));
     let (tx, rx) = oneshot::channel::<()>();
     #[cfg(test)]
     let test_state = state.clone();
@@ -120,7 +122,7 @@ pub async fn start(config: IngestConfig) -> Result<RunningIngest, IngestError> {
                 }
             }
         };
-        let served = axum::serve(listener, app)
+        let served = axum::serve(listener, axum::ServiceExt::<axum::extract::Request>::into_make_service(app))
             .with_graceful_shutdown(async {
                 tokio::select! {
                     _ = rx => {}
@@ -332,5 +334,23 @@ mod tests {
             tokio::time::timeout(Duration::from_secs(20), server.run_until(std::future::pending())).await.expect("stops on its own");
         let err = ended.expect_err("a fatal error ends the server with an error").to_string();
         assert!(err.contains("stopped for good"), "{err}");
+    }
+
+    /// Confluent's proxy and Karapace route `/topics/t/` as `/topics/t`, and
+    /// client libraries send such paths.
+    #[tokio::test]
+    async fn a_trailing_slash_is_routed_as_without_it() {
+        let (server, base) = server(None).await;
+        let http = reqwest::Client::new();
+        for (method, path) in [("POST", "/topics/t"), ("PUT", "/topics/t"), ("POST", "/consumers/g"), ("GET", "/no/such/path")] {
+            let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+            let send =
+                |path: String| answer(http.request(method.clone(), format!("{base}{path}")).header("Content-Type", "text/csv").body("a"));
+            let (without, body) = send(path.to_string()).await;
+            let (with, slashed) = send(format!("{path}/")).await;
+            assert_eq!((with, &slashed["error_code"]), (without, &body["error_code"]), "{method} {path}/: {slashed}");
+            assert_eq!(without == 404, path == "/no/such/path", "{method} {path}: {body}");
+        }
+        server.stop().await.unwrap();
     }
 }
