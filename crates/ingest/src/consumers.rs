@@ -314,14 +314,19 @@ pub async fn commit(
         }
         Some(_) => return Err(ProxyError::invalid_payload("offsets must be an array")),
     };
-    tokio::task::spawn_blocking(move || match list {
+    let committed = tokio::task::spawn_blocking(move || match list {
         Some(list) => consumer.commit(&list, CommitMode::Sync),
         None => consumer.commit_consumer_state(CommitMode::Sync),
     })
     .await
-    .map_err(ProxyError::kafka)?
     .map_err(ProxyError::kafka)?;
-    Ok(StatusCode::OK.into_response())
+    match committed {
+        // Nothing read since the last commit: nothing to do, as the
+        // reference proxy answers it, not an error.
+        Err(e) if e.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::NoOffset) => {}
+        other => other.map_err(ProxyError::kafka)?,
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 #[cfg(test)]
