@@ -70,13 +70,18 @@ pub fn answer_type(accept: Option<&str>) -> Result<&'static str, ProxyError> {
     best.map(|(_, i)| ANSWER_TYPES[i]).ok_or_else(|| ProxyError::not_acceptable(accept, &ANSWER_TYPES))
 }
 
+/// Whether a media range admits an answer type: `*` stands for any type or
+/// subtype, on either side of the `/` (`*/json` too, which JAX-RS servers
+/// such as Confluent's proxy take as `application/json`).
 fn accepts(range: &str, answer: &str) -> bool {
-    match range {
-        "*/*" | "application/*" => true,
-        // An embedded format in Accept still means the v2 JSON answer.
-        "application/vnd.kafka.json.v2+json" | "application/vnd.kafka.binary.v2+json" => answer == CONTENT_TYPE_V2,
-        _ => range == answer,
+    // An embedded format in Accept still means the v2 JSON answer.
+    if matches!(range, "application/vnd.kafka.json.v2+json" | "application/vnd.kafka.binary.v2+json") {
+        return answer == CONTENT_TYPE_V2;
     }
+    let (Some((range_type, range_sub)), Some((answer_type, answer_sub))) = (range.split_once('/'), answer.split_once('/')) else {
+        return false;
+    };
+    (range_type == "*" || range_type == answer_type) && (range_sub == "*" || range_sub == answer_sub)
 }
 
 #[cfg(test)]
@@ -126,7 +131,8 @@ mod tests {
         assert_eq!(answer_type(Some("application/vnd.kafka.v2+json; q=0.4, application/json; q=0.5")).unwrap(), "application/json");
         assert_eq!(answer_type(Some("application/vnd.kafka.json.v2+json")).unwrap(), CONTENT_TYPE_V2);
         assert_eq!(answer_type(Some("text/html, application/*;q=0.1")).unwrap(), CONTENT_TYPE_V2);
-        for bad in ["text/html", "application/xml", "application/json;q=0", "application/vnd.kafka.v1+json"] {
+        assert_eq!(answer_type(Some("*/json")).unwrap(), "application/json");
+        for bad in ["text/html", "application/xml", "application/json;q=0", "application/vnd.kafka.v1+json", "*/xml", "text/*"] {
             let e = answer_type(Some(bad)).unwrap_err();
             assert_eq!((e.code, e.status().as_u16()), (406, 406), "{bad}");
             assert!(e.message.contains("application/vnd.kafka.v2+json"), "{}", e.message);
