@@ -28,6 +28,7 @@ use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -274,18 +275,12 @@ struct Landed {
     object_bytes: u64,
 }
 
-/// Run the sink until `stop` says so or `shutdown` resolves. Everything
-/// consumed is written and committed before it returns.
-pub async fn run(config: SinkConfig, shutdown: impl std::future::Future<Output = ()>) -> Result<SinkStats, SinkError> {
-    if config.flush_size == 0 {
-        return Err(SinkError::FlushSize);
-    }
-    let store = pipeline_storage::open(&config.location, &config.aws).await?;
-    let coord = Arc::new(Coordination::default());
+/// The sink's consumer settings: tuned for throughput, then the caller's
+/// -X settings, then the ones exactly once rests on.
+fn consumer_config(config: &SinkConfig) -> ClientConfig {
     let mut client = kafka::client_config(&config.bootstrap, &config.kafka_auth, &[]);
     client
         .set("group.id", &config.group_id)
-        .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
         // Regex subscriptions see new topics only on a metadata refresh.
         .set("topic.metadata.refresh.interval.ms", "5000")
@@ -307,10 +302,26 @@ pub async fn run(config: SinkConfig, shutdown: impl std::future::Future<Output =
         // end is reached, not after a poll has waited for more.
         client.set("enable.partition.eof", "true");
     }
-    // The caller's -X settings come last, so they can change any of these.
+    // The caller's -X settings come next, so they can tune any of these;
+    // then what exactly once rests on, which no -X setting may undo:
+    // offsets are committed by the sink after each upload, never by
+    // librdkafka on its timer (that would commit records not yet in S3).
     for (key, value) in &config.kafka_overrides {
         client.set(key, value);
     }
+    client.set("enable.auto.commit", "false");
+    client
+}
+
+/// Run the sink until `stop` says so or `shutdown` resolves. Everything
+/// consumed is written and committed before it returns.
+pub async fn run(config: SinkConfig, shutdown: impl std::future::Future<Output = ()>) -> Result<SinkStats, SinkError> {
+    if config.flush_size == 0 {
+        return Err(SinkError::FlushSize);
+    }
+    let store = pipeline_storage::open(&config.location, &config.aws).await?;
+    let coord = Arc::new(Coordination::default());
+    let client = consumer_config(&config);
     let consumer: Arc<BaseConsumer<SinkContext>> = Arc::new(client.create_with_context(SinkContext {
         coord: coord.clone(),
         metrics: config.metrics.clone(),
@@ -629,6 +640,19 @@ impl StaleCheck {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Exactly once rests on the sink committing after each upload: a -X
+    /// setting tunes the consumer but cannot turn librdkafka's timed
+    /// commits back on.
+    #[test]
+    fn no_kafka_setting_switches_on_auto_commit() {
+        let mut config = SinkConfig::new("b:9092", "^u\\..*", "u-connector", Location::parse("/tmp/x").unwrap());
+        config.kafka_overrides = vec![("enable.auto.commit".into(), "true".into()), ("fetch.wait.max.ms".into(), "100".into())];
+        let client = consumer_config(&config);
+        assert_eq!(client.get("enable.auto.commit"), Some("false"));
+        assert_eq!(client.get("fetch.wait.max.ms"), Some("100"), "other settings are the caller's");
+        assert_eq!(client.get("group.id"), Some("u-connector"));
+    }
 
     #[test]
     fn object_store_keeps_layout_keys_as_they_are() {
