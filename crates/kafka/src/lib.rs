@@ -108,9 +108,15 @@ pub fn reliable_producer_config(
     delivery_timeout: Duration,
 ) -> ClientConfig {
     let mut cfg = client_config(bootstrap, auth, overrides);
+    // Batching is a default the caller's -X settings may change (a lower
+    // linger trades throughput for latency; `queue.buffering.max.ms` is
+    // librdkafka's other name for it). What a 200 promises is set after
+    // the -X settings, so none of them can undo it.
+    if !overrides.iter().any(|(k, _)| k == "linger.ms" || k == "queue.buffering.max.ms") {
+        cfg.set("linger.ms", "5");
+    }
     cfg.set("enable.idempotence", "true")
         .set("acks", "all")
-        .set("linger.ms", "5")
         .set("partitioner", "murmur2_random")
         .set("message.timeout.ms", delivery_timeout.as_millis().to_string())
         // A request for a topic that does not exist never creates it, even
@@ -324,13 +330,22 @@ mod tests {
     /// depend on what a user passes with -X.
     #[test]
     fn the_producer_keeps_its_guarantees_over_overrides() {
-        let weaker = pairs(&[("acks", "1"), ("enable.idempotence", "false"), ("allow.auto.create.topics", "true"), ("client.id", "mine")]);
+        let weaker = pairs(&[
+            ("acks", "1"),
+            ("enable.idempotence", "false"),
+            ("allow.auto.create.topics", "true"),
+            ("client.id", "mine"),
+            ("linger.ms", "0"),
+        ]);
         let cfg = reliable_producer_config("b:9092", &KafkaAuth::none(), &weaker, Duration::from_secs(7));
         assert_eq!(cfg.get("acks"), Some("all"));
         assert_eq!(cfg.get("enable.idempotence"), Some("true"));
         assert_eq!(cfg.get("message.timeout.ms"), Some("7000"));
         assert_eq!(cfg.get("allow.auto.create.topics"), Some("false"), "no request creates a topic");
         assert_eq!(cfg.get("client.id"), Some("mine"), "other settings pass through");
+        assert_eq!(cfg.get("linger.ms"), Some("0"), "batching is the caller's to tune");
+        let defaults = reliable_producer_config("b:9092", &KafkaAuth::none(), &[], Duration::from_secs(7));
+        assert_eq!(defaults.get("linger.ms"), Some("5"));
         // Keys land where the Java client (the original proxy) puts them.
         assert_eq!(cfg.get("partitioner"), Some("murmur2_random"));
     }
