@@ -183,11 +183,17 @@ pub async fn subscribe(
 ) -> Result<Response, ProxyError> {
     let (instance, body) = instance_and_body(&state, &group, &name, body).await?;
     let topics: Vec<String> = match (body.get("topics"), body.get("topic_pattern")) {
-        (Some(Value::Array(list)), None) => list
-            .iter()
-            .map(|t| t.as_str().map(str::to_string))
-            .collect::<Option<_>>()
-            .ok_or_else(|| ProxyError::invalid_payload("topics must be strings"))?,
+        (Some(Value::Array(list)), None) => {
+            let topics: Vec<String> = list
+                .iter()
+                .map(|t| t.as_str().map(str::to_string))
+                .collect::<Option<_>>()
+                .ok_or_else(|| ProxyError::invalid_payload("topics must be strings"))?;
+            for topic in &topics {
+                pipeline_kafka::check_topic_name(topic).map_err(|why| ProxyError::invalid_topic_name(&why))?;
+            }
+            topics
+        }
         // librdkafka takes a leading `^` as "this is a regex".
         (None, Some(Value::String(pattern))) => vec![if pattern.starts_with('^') { pattern.clone() } else { format!("^{pattern}") }],
         _ => {
@@ -197,11 +203,6 @@ pub async fn subscribe(
             });
         }
     };
-    if body.get("topics").is_some() {
-        for topic in &topics {
-            pipeline_kafka::check_topic_name(topic).map_err(|why| ProxyError::invalid_topic_name(&why))?;
-        }
-    }
     let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
     instance.consumer.subscribe(&refs).map_err(ProxyError::kafka)?;
     Ok(StatusCode::NO_CONTENT.into_response())
