@@ -21,6 +21,11 @@ pub struct RenderArgs {
     /// Directory to write the files to.
     #[arg(long, default_value = "rendered")]
     pub out: PathBuf,
+    /// Write nothing unless every file renders. By default the files whose
+    /// variables are known are written (the notebooks need only the uid)
+    /// and the others are named with what they miss.
+    #[arg(long)]
+    pub require_all: bool,
 }
 
 /// Values of the secrets this process can see; none may appear in output.
@@ -36,7 +41,13 @@ fn render_checked(config: &PipelineConfig) -> Result<Vec<RenderedFile>> {
 
 pub fn render(args: RenderArgs) -> Result<()> {
     let config = args.config.load()?;
-    let files = render_checked(&config)?;
+    let (files, missing) = if args.require_all {
+        (render_checked(&config)?, Vec::new())
+    } else {
+        let rendering = rendering::render_available(&Templates::new(), &config)?;
+        rendering::refuse_secrets(&rendering.files, &visible_secrets())?;
+        (rendering.files, rendering.missing)
+    };
     for f in &files {
         let path = args.out.join(&f.path);
         std::fs::create_dir_all(path.parent().expect("rendered paths have a directory"))?;
@@ -47,6 +58,15 @@ pub fn render(args: RenderArgs) -> Result<()> {
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
         }
         println!("{:>8} bytes  {}", f.contents.len(), path.display());
+    }
+    if !missing.is_empty() {
+        let mut skipped: Vec<&str> = missing.iter().map(|(file, _)| file.as_str()).collect();
+        skipped.dedup();
+        eprintln!(
+            "not rendered: {} (set in pipeline.toml, with --set name=value, or by `cargo xtask provision`):\n{}",
+            skipped.join(", "),
+            missing.iter().map(|(file, var)| format!("  {var} (needed by {file})")).collect::<Vec<_>>().join("\n")
+        );
     }
     Ok(())
 }

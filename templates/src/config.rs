@@ -34,6 +34,8 @@ pub struct PipelineConfig {
     #[serde(default)]
     pub databricks: DatabricksVars,
     #[serde(default)]
+    pub local_airflow: LocalAirflowVars,
+    #[serde(default)]
     pub ec2: Ec2Vars,
     #[serde(default)]
     pub connect: ConnectVars,
@@ -224,17 +226,96 @@ impl Default for AirflowVars {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct DatabricksVars {
-    /// The existing cluster the DAG submits the notebook to.
+    /// What runs the DAG's notebook: see [`DatabricksCompute`].
+    pub compute: DatabricksCompute,
+    /// The all-purpose cluster of `compute = "existing_cluster"`.
     pub cluster_id: Option<String>,
+    /// The job cluster of `compute = "job_cluster"`: runtime (an LTS),
+    /// node type, workers, and the instance profile it reads S3 with (the
+    /// one `provision` creates for Databricks, unless set otherwise).
+    pub spark_version: String,
+    pub node_type_id: String,
+    pub num_workers: u32,
+    pub instance_profile_arn: Option<String>,
+    /// A notebook run taking longer is cancelled, by Databricks (the run's
+    /// `timeout_seconds`) and by Airflow (the task's `execution_timeout`).
+    pub timeout_minutes: u32,
     /// Workspace path of the batch notebook.
     pub notebook_path: Option<String>,
     /// Where the notebooks read the sink output; `s3a://<sink bucket>` unless set.
     pub source: Option<String>,
     /// Streaming checkpoints; `s3a://<sink bucket>/checkpoints` unless set.
     pub checkpoint_location: Option<String>,
+    /// Where the batch notebook persists its tables as Delta on Databricks:
+    /// a schema of the current catalog or `catalog.schema`;
+    /// `pinterest_<uid>` (`-` written `_`) unless set.
+    pub output: Option<String>,
+}
+
+impl Default for DatabricksVars {
+    fn default() -> Self {
+        Self {
+            compute: DatabricksCompute::default(),
+            cluster_id: None,
+            spark_version: "16.4.x-scala2.12".into(),
+            node_type_id: "m5d.large".into(),
+            num_workers: 1,
+            instance_profile_arn: None,
+            timeout_minutes: 120,
+            notebook_path: None,
+            source: None,
+            checkpoint_location: None,
+            output: None,
+        }
+    }
+}
+
+/// The local DAG (`airflow/local/<uid>_local_dag.py`): `pipeline batch`
+/// on a local Airflow, no Databricks.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LocalAirflowVars {
+    /// The `pipeline` binary the task runs (a path, or a name on PATH).
+    pub pipeline_bin: String,
+    /// Where the sink wrote: `s3://<sink bucket>` unless set; a directory
+    /// works too.
+    pub input: Option<String>,
+    /// Each run writes under `<results_dir>/<run date>/`; `~` is the
+    /// worker's home.
+    pub results_dir: String,
+    /// An S3 endpoint for `input` (the local stack's moto:
+    /// http://127.0.0.1:5000); AWS unless set.
+    pub aws_endpoint_url: Option<String>,
+    pub timeout_minutes: u32,
+}
+
+impl Default for LocalAirflowVars {
+    fn default() -> Self {
+        Self {
+            pipeline_bin: "pipeline".into(),
+            input: None,
+            results_dir: "~/pinterest-pipeline/results".into(),
+            aws_endpoint_url: None,
+            timeout_minutes: 60,
+        }
+    }
+}
+
+/// `databricks.compute`: what the DAG's notebook run runs on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DatabricksCompute {
+    /// A new cluster for each run (jobs compute), gone when it ends:
+    /// Databricks' idiom for scheduled work, and cheaper than all-purpose.
+    #[default]
+    JobCluster,
+    /// A running all-purpose cluster (`cluster_id`), as the original did.
+    ExistingCluster,
+    /// No cluster: serverless compute for jobs (the workspace must have it).
+    Serverless,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -361,6 +442,8 @@ impl PipelineConfig {
         let bucket = self.sink_bucket_name();
         c.databricks.source.get_or_insert_with(|| format!("s3a://{bucket}"));
         c.databricks.checkpoint_location.get_or_insert_with(|| format!("s3a://{bucket}/checkpoints"));
+        c.databricks.output.get_or_insert_with(|| format!("pinterest_{}", self.uid.replace('-', "_")));
+        c.local_airflow.input.get_or_insert_with(|| format!("s3://{bucket}"));
         c.sink_bucket = Some(bucket);
         c.airflow.dags_bucket = Some(self.dags_bucket_name());
         let mut v = serde_json::to_value(&c).expect("config serializes");

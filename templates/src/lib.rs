@@ -8,6 +8,7 @@
 
 pub mod apigateway;
 pub mod config;
+pub mod databricks;
 pub mod render;
 
 use serde::Serialize;
@@ -95,6 +96,7 @@ const TEMPLATES: &[(&str, &str)] = embedded![
     "files/kafka/s3-sink-connector.properties",
     "files/ec2/user-data.sh",
     "files/airflow/dag.py",
+    "files/airflow/local_dag.py",
     "files/airflow/requirements.txt",
     "files/databricks/sql.macros",
     "files/databricks/batch_notebook.py",

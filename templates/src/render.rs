@@ -20,19 +20,26 @@ pub struct RenderedFile {
 struct Output {
     template: &'static str,
     path: fn(&str) -> String,
+    /// Outputs whose contents this one embeds.
+    embeds: &'static [&'static str],
 }
 
 /// Everything `render` writes, in an order where a file only embeds files
 /// rendered before it (user-data embeds both properties files).
-const OUTPUTS: [Output; 8] = [
-    Output { template: "kafka/client.properties", path: |_| "kafka/client.properties".into() },
-    Output { template: "kafka/kafka-rest.properties", path: |_| "kafka/kafka-rest.properties".into() },
-    Output { template: "kafka/s3-sink-connector.properties", path: |_| "kafka/s3-sink-connector.properties".into() },
-    Output { template: "ec2/user-data.sh", path: |_| "ec2/user-data.sh".into() },
-    Output { template: "airflow/dag.py", path: |uid| format!("airflow/dags/{uid}_dag.py") },
-    Output { template: "airflow/requirements.txt", path: |_| REQUIREMENTS_PATH.into() },
-    Output { template: "databricks/batch_notebook.py", path: |_| "databricks/batch_notebook.py".into() },
-    Output { template: "databricks/stream_notebook.py", path: |_| "databricks/stream_notebook.py".into() },
+const OUTPUTS: [Output; 9] = [
+    Output { template: "kafka/client.properties", path: |_| "kafka/client.properties".into(), embeds: &[] },
+    Output { template: "kafka/kafka-rest.properties", path: |_| "kafka/kafka-rest.properties".into(), embeds: &[] },
+    Output { template: "kafka/s3-sink-connector.properties", path: |_| "kafka/s3-sink-connector.properties".into(), embeds: &[] },
+    Output {
+        template: "ec2/user-data.sh",
+        path: |_| "ec2/user-data.sh".into(),
+        embeds: &["kafka/client.properties", "kafka/kafka-rest.properties"],
+    },
+    Output { template: "airflow/dag.py", path: |uid| format!("airflow/dags/{uid}_dag.py"), embeds: &[] },
+    Output { template: "airflow/requirements.txt", path: |_| REQUIREMENTS_PATH.into(), embeds: &[] },
+    Output { template: "airflow/local_dag.py", path: |uid| format!("airflow/local/{uid}_local_dag.py"), embeds: &[] },
+    Output { template: "databricks/batch_notebook.py", path: |_| "databricks/batch_notebook.py".into(), embeds: &[] },
+    Output { template: "databricks/stream_notebook.py", path: |_| "databricks/stream_notebook.py".into(), embeds: &[] },
 ];
 
 /// Path, relative to the output directory, of MWAA's requirements.txt.
@@ -41,6 +48,11 @@ pub const REQUIREMENTS_PATH: &str = "airflow/requirements.txt";
 /// Path, relative to the output directory, of the rendered DAG.
 pub fn dag_path(uid: &str) -> String {
     (OUTPUTS[4].path)(uid)
+}
+
+/// Path, relative to the output directory, of the local Airflow's DAG.
+pub fn local_dag_path(uid: &str) -> String {
+    (OUTPUTS[6].path)(uid)
 }
 
 #[derive(Serialize)]
@@ -71,13 +83,43 @@ pub fn render_all(templates: &Templates, config: &PipelineConfig) -> Result<Vec<
     render_outputs(templates, config, &OUTPUTS)
 }
 
-/// Render `outputs` in order, each able to embed the ones before it.
+/// What [`render_available`] could render, and what it could not.
+#[derive(Debug)]
+pub struct PartialRendering {
+    pub files: Vec<RenderedFile>,
+    /// (file, variable) of each file left out; empty when all rendered.
+    pub missing: Vec<(String, String)>,
+}
+
+/// Render every output whose variables are all known; name the rest with
+/// what they miss. The batch notebook, say, needs only the uid, while the
+/// DAG needs a Databricks cluster: a user without a deployment still gets
+/// the files that need none.
+pub fn render_available(templates: &Templates, config: &PipelineConfig) -> Result<PartialRendering, TemplateError> {
+    render_each(templates, config, &OUTPUTS)
+}
+
+/// Render `outputs` in order, each able to embed the ones before it, or
+/// fail naming every missing variable.
 fn render_outputs(templates: &Templates, config: &PipelineConfig, outputs: &[Output]) -> Result<Vec<RenderedFile>, TemplateError> {
+    let rendering = render_each(templates, config, outputs)?;
+    if !rendering.missing.is_empty() {
+        return Err(TemplateError::MissingVariables(rendering.missing));
+    }
+    Ok(rendering.files)
+}
+
+fn render_each(templates: &Templates, config: &PipelineConfig, outputs: &[Output]) -> Result<PartialRendering, TemplateError> {
     let mut ctx = base_context(templates, config)?;
     let mut files = Vec::new();
     let mut missing = Vec::new();
+    let mut left_out: Vec<&str> = Vec::new();
     for out in outputs {
         match render_collecting_missing(templates, out.template, &ctx) {
+            // A file embedding one left out would hold a gap: left out too.
+            // Its own missing variables are named; the embedded file's are
+            // named once, with that file.
+            Ok(_) if out.embeds.iter().any(|e| left_out.contains(e)) => left_out.push(out.template),
             Ok(contents) => {
                 // Later outputs embed earlier ones by template name.
                 ctx.insert(embed_key(out.template), contents.trim_end());
@@ -86,15 +128,13 @@ fn render_outputs(templates: &Templates, config: &PipelineConfig, outputs: &[Out
             Err(Missing::Vars(vars)) => {
                 // Dependents would only repeat this file's missing variables.
                 ctx.insert(embed_key(out.template), "");
+                left_out.push(out.template);
                 missing.extend(vars.into_iter().map(|v| (out.template.to_string(), v)));
             }
             Err(Missing::Other(e)) => return Err(e),
         }
     }
-    if !missing.is_empty() {
-        return Err(TemplateError::MissingVariables(missing));
-    }
-    Ok(files)
+    Ok(PartialRendering { files, missing })
 }
 
 /// What provisioning sends to AWS: the connector configuration and the
@@ -284,13 +324,39 @@ mod tests {
         let has = |file: &str, var: &str| missing.iter().any(|(f, v)| f == file && v == var);
         assert!(has("kafka/client.properties", "kafka.client_role_arn"), "{err}");
         assert!(has("kafka/kafka-rest.properties", "kafka.bootstrap_servers"), "{err}");
-        assert!(has("airflow/dag.py", "databricks.cluster_id") && has("airflow/dag.py", "databricks.notebook_path"), "{err}");
+        // A job cluster by default: the DAG needs the notebook, no cluster.
+        assert!(has("airflow/dag.py", "databricks.notebook_path") && !has("airflow/dag.py", "databricks.cluster_id"), "{err}");
         // user-data embeds the properties files: their gaps are not repeated,
         // only what it uses itself: the binary it installs (its key derives
         // from the SHA-256 and is not named again) and the cluster.
         let user_data: Vec<_> = missing.iter().filter(|(f, _)| f == "ec2/user-data.sh").map(|(_, v)| v.as_str()).collect();
         assert_eq!(user_data, ["ec2.pipeline_binary_sha256", "kafka.bootstrap_servers"], "{err}");
-        assert_eq!(missing.len(), 7, "{err}");
+        assert_eq!(missing.len(), 6, "{err}");
+    }
+
+    #[test]
+    fn without_a_deployment_the_files_needing_none_render_and_the_rest_are_named() {
+        let rendering = render_available(&Templates::new(), &PipelineConfig::for_uid("abc")).unwrap();
+        let paths: Vec<&str> = rendering.files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "kafka/s3-sink-connector.properties",
+                "airflow/requirements.txt",
+                "airflow/local/abc_local_dag.py",
+                "databricks/batch_notebook.py",
+                "databricks/stream_notebook.py"
+            ]
+        );
+        // The same gaps render_all reports, each file once with its own.
+        let TemplateError::MissingVariables(all) = render_all(&Templates::new(), &PipelineConfig::for_uid("abc")).unwrap_err() else {
+            panic!()
+        };
+        assert_eq!(rendering.missing, all);
+        // user-data is left out although the embedded files' gaps are theirs.
+        assert!(!paths.contains(&"ec2/user-data.sh"));
+        let full = render_available(&Templates::new(), &full_config()).unwrap();
+        assert!(full.missing.is_empty() && full.files.len() == OUTPUTS.len());
     }
 
     #[test]

@@ -27,7 +27,11 @@ def task_info(task):
         "retries": task.retries,
         "retry_delay_seconds": task.retry_delay.total_seconds(),
         "databricks_conn_id": getattr(task, "databricks_conn_id", None),
+        "execution_timeout_seconds": task.execution_timeout.total_seconds() if task.execution_timeout else None,
         "existing_cluster_id": getattr(task, "existing_cluster_id", None),
+        "new_cluster": getattr(task, "new_cluster", None),
+        "timeout_seconds": getattr(task, "timeout_seconds", None),
+        "run_name": getattr(task, "run_name", None),
         "notebook_task": getattr(task, "notebook_task", None),
         "json": getattr(task, "json", None),
     }
@@ -43,6 +47,8 @@ with open(sys.argv[2], "w", encoding="utf-8") as out:
                     "schedule": str(schedule(dag)),
                     "catchup": dag.catchup,
                     "is_paused_upon_creation": dag.is_paused_upon_creation,
+                    "max_active_runs": dag.max_active_runs,
+                    "dagrun_timeout_seconds": dag.dagrun_timeout.total_seconds() if dag.dagrun_timeout else None,
                     "start_date": dag.start_date.isoformat() if dag.start_date else None,
                     "tasks": [task_info(t) for t in dag.tasks],
                 }

@@ -328,9 +328,11 @@ fn batch_bench(bin: &Path, rounds: u64, runs: usize, peers: &[BatchPeer]) -> Res
             }
             _ => {
                 cmd = Command::new(&spark_python);
-                cmd.arg(&notebook).arg("--source").arg(&data).env("PYSPARK_PYTHON", &spark_python);
+                // local[2] as in the recorded figures: the notebook sets no
+                // master of its own.
+                cmd.arg(&notebook).arg("--source").arg(&data).args(["--master", "local[2]"]).env("PYSPARK_PYTHON", &spark_python);
                 if let Some(out) = out {
-                    cmd.arg("--output").arg(out);
+                    cmd.arg("--json-copy").arg(out);
                 }
             }
         }

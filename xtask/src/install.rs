@@ -278,12 +278,22 @@ pub fn kafka_libs() -> Result<PathBuf> {
     Ok(libs)
 }
 
-/// PySpark, the oracle of the batch SQL and the batch benchmark's peer.
-pub const PYSPARK: &str = "pyspark==4.3.0";
+/// PySpark, the oracle of the batch SQL and the batch benchmark's peer: the
+/// newest Spark a released delta-spark supports (4.4.0 wants <= 4.2.0), with
+/// the Spark Connect client (the API of Databricks' serverless and standard
+/// compute). PySpark 4.2 warns on pandas 3.
+pub const PYSPARK: &str = "pyspark[connect]==4.2.0";
 /// The pyspark venv, as the tests and the benchmarks both make it (one list,
-/// or each would rebuild it for the other): matplotlib draws the notebook's
-/// charts, as it does on Databricks.
-pub const PYSPARK_VENV: &[&str] = &[PYSPARK, "matplotlib==3.11.2"];
+/// or each would rebuild it for the other): delta-spark for the notebook's
+/// Delta output, matplotlib draws its charts, as on Databricks.
+pub const PYSPARK_VENV: &[&str] = &[PYSPARK, "delta-spark==4.4.0", "pandas==2.3.3", "matplotlib==3.11.2"];
+/// Spark 3.5, the Spark of Databricks Runtime 15.4 and 16.4 LTS, with the
+/// Delta release built for it.
+pub const PYSPARK35_VENV: &[&str] = &["pyspark==3.5.9", "delta-spark==3.3.2", "matplotlib==3.11.2"];
+/// The Delta Lake jars for each venv's Spark, which a Spark Connect server
+/// is started with (the client's pip delta-spark adds them only to a
+/// session it starts itself).
+pub const DELTA_SPARK_PACKAGE: &str = "io.delta:delta-spark_4.2_2.13:4.4.0";
 
 /// A Python virtual environment with the given requirements, created on
 /// first use. Returns the venv's bin directory.

@@ -25,8 +25,9 @@ pub struct TestArgs {
 /// Python tools the tests drive, each in a venv of its own (Airflow's pins
 /// and PySpark's do not mix): environment variable naming its python, venv
 /// name, requirements.
-const PYTHON_TOOLS: [(&str, &str, &[&str]); 5] = [
+const PYTHON_TOOLS: [(&str, &str, &[&str]); 6] = [
     ("PIPELINE_PYSPARK_PYTHON", "pyspark", install::PYSPARK_VENV),
+    ("PIPELINE_PYSPARK35_PYTHON", "pyspark35", install::PYSPARK35_VENV),
     ("PIPELINE_AIRFLOW3_PYTHON", "airflow3", &["apache-airflow==3.3.2", "apache-airflow-providers-databricks==7.23.0"]),
     // MWAA runs Airflow 2.10: the rendered DAG must import there too.
     ("PIPELINE_AIRFLOW2_PYTHON", "airflow2", &["apache-airflow==2.10.5", "apache-airflow-providers-databricks<7"]),
@@ -136,6 +137,9 @@ pub fn run(args: TestArgs) -> Result<()> {
             .env("PIPELINE_MSK_IAM_SECRET_ACCESS_KEY", stack::MSK_IAM_SECRET_ACCESS_KEY)
             .env("PIPELINE_MSK_IAM_REGION", stack::MSK_IAM_REGION)
             .env("PIPELINE_CHROMIUM", "chromium")
+            // The batch notebook's Spark runs fetch Delta's jars once, here.
+            .env("PIPELINE_SPARK_IVY_DIR", paths::cache_dir().join("ivy"))
+            .env("PIPELINE_DELTA_SPARK_PACKAGE", install::DELTA_SPARK_PACKAGE)
             // Tests want an answer, not the SDK's retries against a local server.
             .env("AWS_MAX_ATTEMPTS", "1");
         cmd

@@ -27,3 +27,4 @@ mod provision_replay;
 mod rendered_scripts;
 mod s3_moto;
 mod stream_kinesis;
+mod stream_notebook;

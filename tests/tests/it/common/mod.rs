@@ -88,6 +88,44 @@ pub fn python_from_env(var: &str) -> std::path::PathBuf {
     path
 }
 
+/// One Spark at a time: each JVM wants a core and a gigabyte or more, and
+/// Ivy's package cache takes no lock of its own.
+static ONE_SPARK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+pub fn one_spark() -> std::sync::MutexGuard<'static, ()> {
+    ONE_SPARK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Where Spark keeps the packages it fetches (Delta's jars): `cargo xtask
+/// test` names a directory under .local/ so each run fetches them once;
+/// else a folder of the test's own.
+pub fn spark_ivy_dir(scratch: &std::path::Path) -> std::path::PathBuf {
+    std::env::var_os("PIPELINE_SPARK_IVY_DIR").map(std::path::PathBuf::from).unwrap_or_else(|| scratch.join("ivy"))
+}
+
+/// The Spark settings of every local Spark the tests start, as `--conf`
+/// arguments: the package cache above; the driver on loopback only; and
+/// partition counts for a laptop-sized input (200 shuffle partitions and
+/// Delta's 50 snapshot partitions double the run time here).
+pub fn spark_confs(scratch: &std::path::Path) -> Vec<String> {
+    [
+        format!("spark.jars.ivy={}", spark_ivy_dir(scratch).display()),
+        "spark.driver.bindAddress=127.0.0.1".into(),
+        "spark.driver.host=127.0.0.1".into(),
+        "spark.ui.enabled=false".into(),
+        "spark.sql.shuffle.partitions=4".into(),
+        "spark.databricks.delta.snapshotPartitions=2".into(),
+    ]
+    .into_iter()
+    .flat_map(|c| ["--conf".to_string(), c])
+    .collect()
+}
+
+/// [`spark_confs`] for a Spark that PySpark starts itself (plain python).
+pub fn pyspark_submit_args(scratch: &std::path::Path) -> String {
+    spark_confs(scratch).join(" ") + " pyspark-shell"
+}
+
 /// Files under tests/ (helper scripts).
 pub fn tests_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
