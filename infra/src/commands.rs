@@ -81,8 +81,9 @@ pub struct DeployDagArgs {
     /// Create the dags bucket if it is missing (for local emulators; on AWS provisioning creates it).
     #[arg(long)]
     pub create_bucket: bool,
-    /// MWAA environment to ask, after the upload, whether Airflow loaded the
-    /// DAG (or failed to import it); `provision` names it <uid>-mwaa.
+    /// MWAA environment to update when requirements.txt changed (it installs
+    /// them only at create and update; this waits for the update), and to
+    /// ask whether Airflow loaded the DAG or failed to import it.
     #[arg(long)]
     pub mwaa_environment: Option<String>,
     /// Seconds to wait for MWAA to parse the new file.
@@ -102,17 +103,32 @@ pub async fn deploy_dag(args: DeployDagArgs) -> Result<()> {
         if args.create_bucket {
             aws_setup::s3::ensure_bucket(&client, &bucket).await?;
         }
-        let uploaded = infra::dags::deploy(&client, &bucket, &config.uid, dag, requirements)
+        let (uploaded, requirements) = infra::dags::deploy(&client, &bucket, &config.uid, dag, requirements)
             .await
             .with_context(|| format!("deploying the DAG to s3://{bucket} (is the bucket there? `provision` creates it)"))?;
-        for u in uploaded {
-            println!("uploaded s3://{bucket}/{} (etag {})", u.key, u.etag);
+        println!("uploaded s3://{bucket}/{} (etag {})", uploaded.key, uploaded.etag);
+        let version = requirements.version_id.as_deref().unwrap_or("unversioned");
+        if requirements.uploaded {
+            println!("uploaded s3://{bucket}/{} (version {version})", infra::dags::REQUIREMENTS_KEY);
+        } else {
+            println!("s3://{bucket}/{} is unchanged (version {version})", infra::dags::REQUIREMENTS_KEY);
         }
         let Some(env) = &args.mwaa_environment else {
-            println!("MWAA picks up {}_dag within a few minutes; it starts paused. Pass --mwaa-environment to wait for it.", config.uid);
+            println!(
+                "MWAA picks up {}_dag within a few minutes; it starts paused. Pass --mwaa-environment to install changed requirements and wait for the DAG.",
+                config.uid
+            );
             return anyhow::Ok(());
         };
         let mwaa = aws_sdk_mwaa::Client::new(&target.load().await);
+        // MWAA installs requirements only when created or updated.
+        let wait = infra::provision::WaitOptions { progress: std::io::stderr().is_terminal(), ..Default::default() };
+        match infra::dags::install_requirements(&mwaa, env, &requirements, &wait).await? {
+            infra::dags::RequirementsInstall::Current => println!("{env} already installs requirements.txt version {version}"),
+            infra::dags::RequirementsInstall::Updated { from } => {
+                println!("{env} updated: requirements.txt version {} -> {version}", from.as_deref().unwrap_or("none"))
+            }
+        }
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(args.wait_for_dag);
         loop {
             match infra::dags::dag_state(&mwaa, env, &config.uid).await? {

@@ -5,6 +5,8 @@ use aws_sdk_s3::Client;
 
 use aws_setup::s3::{self, S3Error};
 
+use crate::provision::wait::{self, Poll, WaitOptions};
+
 /// Object keys of a deployed DAG.
 pub fn dag_key(uid: &str) -> String {
     format!("dags/{uid}_dag.py")
@@ -19,15 +21,121 @@ pub struct Uploaded {
     pub etag: String,
 }
 
-/// Upload the rendered DAG and requirements.txt to the dags bucket and
-/// confirm both are there.
-pub async fn deploy(client: &Client, bucket: &str, uid: &str, dag: &str, requirements: &str) -> Result<Vec<Uploaded>, S3Error> {
-    let mut out = Vec::new();
-    for (key, body, content_type) in [(dag_key(uid), dag, "text/x-python"), (REQUIREMENTS_KEY.to_string(), requirements, "text/plain")] {
-        let etag = s3::put_verified(client, bucket, &key, body.as_bytes().to_vec(), content_type).await?;
-        out.push(Uploaded { key, etag });
+/// requirements.txt in the dags bucket, as MWAA is to read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Requirements {
+    /// The object version holding the rendered text: MWAA installs a
+    /// version named in the environment, not whatever the key holds now.
+    pub version_id: Option<String>,
+    /// Whether this call uploaded it (the text differed, or was missing).
+    pub uploaded: bool,
+}
+
+/// Make requirements.txt hold `text`. Uploads only when it differs: in a
+/// versioned bucket each upload is a new version, and a new version makes
+/// the environment reinstall its packages (an update of 10-30 minutes).
+pub async fn sync_requirements(client: &Client, bucket: &str, text: &str) -> Result<Requirements, S3Error> {
+    let current = client.get_object().bucket(bucket).key(REQUIREMENTS_KEY).send().await;
+    if let Ok(object) = current {
+        let version_id = object.version_id().map(str::to_string);
+        let body = object.body.collect().await.map(|b| b.into_bytes());
+        if body.is_ok_and(|b| b == text.as_bytes()) {
+            return Ok(Requirements { version_id, uploaded: false });
+        }
     }
-    Ok(out)
+    let stored = s3::put_verified(client, bucket, REQUIREMENTS_KEY, text.as_bytes().to_vec(), "text/plain").await?;
+    Ok(Requirements { version_id: stored.version_id, uploaded: true })
+}
+
+/// Upload the rendered DAG (and requirements.txt when it changed) to the
+/// dags bucket and confirm both are there.
+pub async fn deploy(client: &Client, bucket: &str, uid: &str, dag: &str, requirements: &str) -> Result<(Uploaded, Requirements), S3Error> {
+    let key = dag_key(uid);
+    let stored = s3::put_verified(client, bucket, &key, dag.as_bytes().to_vec(), "text/x-python").await?;
+    let requirements = sync_requirements(client, bucket, requirements).await?;
+    Ok((Uploaded { key, etag: stored.etag }, requirements))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RequirementsUpdateError {
+    #[error("reading MWAA environment {environment}: {detail}")]
+    Read { environment: String, detail: String },
+    #[error(
+        "MWAA environment {environment} installs requirements.txt version {installed:?}; the dags bucket holds {wanted:?}. \
+         Updating it failed: {detail}"
+    )]
+    Update { environment: String, installed: Option<String>, wanted: Option<String>, detail: String },
+}
+
+/// What [`install_requirements`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequirementsInstall {
+    /// The environment already installs that version.
+    Current,
+    /// UpdateEnvironment was called and the environment is AVAILABLE again.
+    Updated { from: Option<String> },
+}
+
+/// Point the environment at `requirements` (path and object version) unless
+/// it already installs that version, and wait until the update is done:
+/// MWAA installs requirements only at create and update, never on its own.
+pub async fn install_requirements(
+    mwaa: &aws_sdk_mwaa::Client,
+    environment: &str,
+    requirements: &Requirements,
+    wait_options: &WaitOptions,
+) -> Result<RequirementsInstall, RequirementsUpdateError> {
+    let describe = |e: &dyn std::error::Error| aws_sdk_mwaa::error::DisplayErrorContext(e).to_string();
+    let env = mwaa
+        .get_environment()
+        .name(environment)
+        .send()
+        .await
+        .map_err(|e| RequirementsUpdateError::Read { environment: environment.into(), detail: describe(&e) })?;
+    let env = env.environment();
+    let installed = env.and_then(|e| e.requirements_s3_object_version()).map(str::to_string);
+    let path_set = env.and_then(|e| e.requirements_s3_path()) == Some(REQUIREMENTS_KEY);
+    if path_set && installed == requirements.version_id {
+        return Ok(RequirementsInstall::Current);
+    }
+    let failed = |detail: String| RequirementsUpdateError::Update {
+        environment: environment.into(),
+        installed: installed.clone(),
+        wanted: requirements.version_id.clone(),
+        detail,
+    };
+    mwaa.update_environment()
+        .name(environment)
+        .requirements_s3_path(REQUIREMENTS_KEY)
+        .set_requirements_s3_object_version(requirements.version_id.clone())
+        .send()
+        .await
+        .map_err(|e| failed(describe(&e)))?;
+    wait::until(wait_options, &format!("mwaa environment {environment} to install the new requirements"), || {
+        let (mwaa, name) = (mwaa.clone(), environment.to_string());
+        async move {
+            let out = mwaa
+                .get_environment()
+                .name(&name)
+                .send()
+                .await
+                .map_err(crate::provision::ProvisionError::aws("GetEnvironment", name.clone()))?;
+            let env = out.environment();
+            use aws_sdk_mwaa::types::EnvironmentStatus as S;
+            Ok(match env.and_then(|e| e.status()) {
+                Some(S::Available) => Poll::Ready(()),
+                Some(S::UpdateFailed) => Poll::Failed(format!(
+                    "UPDATE_FAILED (MWAA rolled back to the previous requirements): {}",
+                    env.and_then(|e| e.last_update()).and_then(|u| u.error()).and_then(|e| e.error_message()).unwrap_or("no reason given")
+                )),
+                Some(s) => Poll::Pending(s.as_str().to_string()),
+                None => Poll::Pending("unknown".into()),
+            })
+        }
+    })
+    .await
+    .map_err(|e| failed(e.to_string()))?;
+    Ok(RequirementsInstall::Updated { from: installed })
 }
 
 /// What MWAA's Airflow says about a deployed DAG.

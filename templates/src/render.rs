@@ -162,6 +162,12 @@ pub fn dag_files(templates: &Templates, config: &PipelineConfig) -> Result<Vec<R
         .collect()
 }
 
+/// MWAA's requirements.txt alone: provisioning uploads it before the
+/// environment exists, when the DAG may not render yet.
+pub fn mwaa_requirements(templates: &Templates, config: &PipelineConfig) -> Result<String, TemplateError> {
+    render_one(templates, config, "airflow/requirements.txt")
+}
+
 /// Fail if any rendered file contains one of the given secret values (the
 /// process's AWS secret key, say): configs are shared, secrets are not.
 pub fn refuse_secrets(files: &[RenderedFile], secrets: &[String]) -> Result<(), TemplateError> {

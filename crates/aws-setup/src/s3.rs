@@ -71,9 +71,16 @@ pub async fn list_keys(client: &Client, bucket: &str, prefix: &str) -> Result<Ve
     Ok(keys)
 }
 
+/// An object as stored: its ETag, and its version in a versioned bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredObject {
+    pub etag: String,
+    pub version_id: Option<String>,
+}
+
 /// Upload an object and confirm it landed: HeadObject must report the same
-/// size. Returns the object's ETag.
-pub async fn put_verified(client: &Client, bucket: &str, key: &str, body: Vec<u8>, content_type: &str) -> Result<String, S3Error> {
+/// size. Returns the object's ETag and version.
+pub async fn put_verified(client: &Client, bucket: &str, key: &str, body: Vec<u8>, content_type: &str) -> Result<StoredObject, S3Error> {
     let len = body.len() as i64;
     let put_err = |detail: String| S3Error::Put { bucket: bucket.to_string(), key: key.to_string(), detail };
     client
@@ -90,5 +97,5 @@ pub async fn put_verified(client: &Client, bucket: &str, key: &str, body: Vec<u8
     if head.content_length() != Some(len) {
         return Err(verify_err(format!("size {:?}, uploaded {len} bytes", head.content_length())));
     }
-    Ok(head.e_tag().unwrap_or_default().to_string())
+    Ok(StoredObject { etag: head.e_tag().unwrap_or_default().to_string(), version_id: head.version_id().map(str::to_string) })
 }

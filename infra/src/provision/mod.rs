@@ -15,7 +15,7 @@ mod kinesis;
 mod msk;
 mod mwaa;
 mod network;
-mod wait;
+pub(crate) mod wait;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;

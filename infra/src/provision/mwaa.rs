@@ -61,8 +61,14 @@ pub async fn apply(p: &mut Provisioner) -> Result<()> {
         .cloned()
         .ok_or_else(|| ProvisionError::Config("the MWAA execution role is unknown: run without --skip iam".into()))?;
     let bucket = p.names.dags_bucket.clone();
-    // MWAA refuses a requirements path whose object does not exist yet.
-    let has_requirements = p.clients.s3.head_object().bucket(&bucket).key(crate::dags::REQUIREMENTS_KEY).send().await.is_ok();
+    // MWAA installs requirements only at create and update, from the object
+    // version it is given: upload them first, so that the environment is
+    // born with the Databricks provider its DAG imports.
+    let text =
+        templates::render::mwaa_requirements(&templates::Templates::new(), &p.config).map_err(|e| ProvisionError::Config(e.to_string()))?;
+    let requirements = crate::dags::sync_requirements(&p.clients.s3, &bucket, &text)
+        .await
+        .map_err(|e| ProvisionError::Failed { what: "uploading MWAA's requirements.txt".into(), detail: e.to_string() })?;
     let (k, v) = p.stack_tag();
     let out = p
         .clients
@@ -72,7 +78,8 @@ pub async fn apply(p: &mut Provisioner) -> Result<()> {
         .execution_role_arn(role)
         .source_bucket_arn(format!("arn:aws:s3:::{bucket}"))
         .dag_s3_path("dags")
-        .set_requirements_s3_path(has_requirements.then(|| crate::dags::REQUIREMENTS_KEY.to_string()))
+        .requirements_s3_path(crate::dags::REQUIREMENTS_KEY)
+        .set_requirements_s3_object_version(requirements.version_id)
         .network_configuration(
             NetworkConfiguration::builder()
                 .set_subnet_ids(Some(subnets))

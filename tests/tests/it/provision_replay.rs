@@ -33,6 +33,18 @@ fn respond(status: u16, headers: &[(&str, &str)], body: Value) -> ReplayEvent {
     )
 }
 
+/// An answer of S3's (XML, or empty), with its headers.
+fn s3_respond(status: u16, headers: &[(&str, &str)], body: &str) -> ReplayEvent {
+    let mut resp = http::Response::builder().status(status).header("content-type", "application/xml");
+    for (k, v) in headers {
+        resp = resp.header(*k, *v);
+    }
+    ReplayEvent::new(
+        http::Request::builder().uri("https://replayed.invalid/").body(SdkBody::empty()).unwrap(),
+        resp.body(SdkBody::from(body.to_string())).unwrap(),
+    )
+}
+
 fn not_found(error_type: &str) -> ReplayEvent {
     respond(404, &[("x-amzn-errortype", error_type)], json!({"message": "not found", "Message": "not found"}))
 }
@@ -259,9 +271,14 @@ async fn mwaa_environment_reads_dags_and_requirements_from_the_dags_bucket() {
     config.set("airflow.subnet_ids", "subnet-private-1,subnet-private-2").unwrap();
     config.set("airflow.dags_bucket", "abc-dags").unwrap();
     let env_arn = format!("arn:aws:airflow:us-east-1:{ACCOUNT}:environment/{UID}-mwaa");
+    let requirements = templates::render::mwaa_requirements(&templates::Templates::new(), &config).unwrap();
+    let length = requirements.len().to_string();
     let events = vec![
         not_found("ResourceNotFoundException"),
-        respond(200, &[("content-length", "0")], json!({})), // requirements.txt is there
+        // No requirements.txt yet: it is uploaded before the environment.
+        s3_respond(404, &[], "<Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message></Error>"),
+        s3_respond(200, &[("etag", "\"e1\""), ("x-amz-version-id", "v1")], ""),
+        s3_respond(200, &[("etag", "\"e1\""), ("x-amz-version-id", "v1"), ("content-length", &length)], ""),
         ok(json!({"Arn": env_arn})),
         ok(json!({"Environment": {"Name": format!("{UID}-mwaa"), "Status": "CREATING"}})),
         ok(json!({"Environment": {"Name": format!("{UID}-mwaa"), "Status": "AVAILABLE"}})),
@@ -269,11 +286,18 @@ async fn mwaa_environment_reads_dags_and_requirements_from_the_dags_bucket() {
     let (mut p, http) = provisioner(events, config).await;
     with_upstream(&mut p);
     p.apply_component(Component::Mwaa).await.expect("mwaa applies");
-    assert_eq!(operations(&p), ["GetEnvironment", "HeadObject", "CreateEnvironment", "GetEnvironment", "GetEnvironment"]);
+    assert_eq!(
+        operations(&p),
+        ["GetEnvironment", "GetObject", "PutObject", "HeadObject", "CreateEnvironment", "GetEnvironment", "GetEnvironment"]
+    );
     let requests: Vec<_> = http.actual_requests().collect();
-    assert!(requests[1].uri().ends_with("/requirements.txt"), "{}", requests[1].uri());
-    let create = body_json(requests[2]);
-    assert!(requests[2].uri().ends_with(&format!("/environments/{UID}-mwaa")), "{}", requests[2].uri());
+    assert!(requests[2].uri().contains("abc-dags") && requests[2].uri().contains("/requirements.txt"), "{}", requests[2].uri());
+    assert_eq!(requests[2].body().bytes().unwrap(), requirements.as_bytes(), "the rendered requirements.txt");
+    assert!(requirements.contains("apache-airflow-providers-databricks"), "{requirements}");
+    let create = body_json(requests[4]);
+    assert!(requests[4].uri().ends_with(&format!("/environments/{UID}-mwaa")), "{}", requests[4].uri());
+    // The version uploaded: MWAA installs it at creation.
+    assert_eq!(create["RequirementsS3ObjectVersion"], "v1");
     assert_eq!(create["SourceBucketArn"], "arn:aws:s3:::abc-dags");
     assert_eq!(create["DagS3Path"], "dags");
     assert_eq!(create["RequirementsS3Path"], "requirements.txt");
@@ -292,6 +316,57 @@ async fn mwaa_without_private_subnets_is_skipped_with_the_reason() {
     p.apply_component(Component::Mwaa).await.expect("skips");
     assert!(matches!(&p.steps[0].action, Action::Skip(why) if why.contains("airflow.subnet_ids")), "{:?}", p.steps);
     assert_eq!(p.clients.log.mutating(), []);
+}
+
+fn environment(status: &str, requirements_version: &str) -> ReplayEvent {
+    ok(json!({"Environment": {
+        "Name": format!("{UID}-mwaa"),
+        "Status": status,
+        "RequirementsS3Path": "requirements.txt",
+        "RequirementsS3ObjectVersion": requirements_version,
+    }}))
+}
+
+#[tokio::test]
+async fn deploy_dag_updates_the_environment_to_new_requirements_and_waits() {
+    let wait = WaitOptions { timeout: Duration::from_secs(10), interval: Duration::from_millis(1), progress: false };
+    let requirements = infra::dags::Requirements { version_id: Some("v2".into()), uploaded: true };
+    let (p, http) = provisioner(
+        vec![
+            environment("AVAILABLE", "v1"),
+            ok(json!({"Arn": format!("arn:aws:airflow:us-east-1:{ACCOUNT}:environment/{UID}-mwaa")})),
+            environment("UPDATING", "v1"),
+            environment("AVAILABLE", "v2"),
+        ],
+        PipelineConfig::for_uid(UID),
+    )
+    .await;
+    let done = infra::dags::install_requirements(&p.clients.mwaa, &format!("{UID}-mwaa"), &requirements, &wait).await.unwrap();
+    assert_eq!(done, infra::dags::RequirementsInstall::Updated { from: Some("v1".into()) });
+    assert_eq!(operations(&p), ["GetEnvironment", "UpdateEnvironment", "GetEnvironment", "GetEnvironment"]);
+    let update = body_json(http.actual_requests().nth(1).unwrap());
+    assert_eq!(update["RequirementsS3ObjectVersion"], "v2");
+    assert_eq!(update["RequirementsS3Path"], "requirements.txt");
+    crate::aws_conformance::check(&p.clients.log.requests()).unwrap_or_else(|report| panic!("requests AWS would refuse:\n{report}"));
+
+    // The version it already installs: nothing to update.
+    let (p, _) = provisioner(vec![environment("AVAILABLE", "v2")], PipelineConfig::for_uid(UID)).await;
+    let done = infra::dags::install_requirements(&p.clients.mwaa, &format!("{UID}-mwaa"), &requirements, &wait).await.unwrap();
+    assert_eq!(done, infra::dags::RequirementsInstall::Current);
+    assert_eq!(p.clients.log.mutating(), []);
+
+    // A failed update names the environment, both versions and MWAA's reason.
+    let (p, _) = provisioner(
+        vec![
+            environment("AVAILABLE", "v1"),
+            ok(json!({"Arn": "arn"})),
+            ok(json!({"Environment": {"Name": "e", "Status": "UPDATE_FAILED", "LastUpdate": {"Error": {"ErrorMessage": "pip could not resolve"}}}})),
+        ],
+        PipelineConfig::for_uid(UID),
+    )
+    .await;
+    let err = infra::dags::install_requirements(&p.clients.mwaa, "env-1", &requirements, &wait).await.unwrap_err().to_string();
+    assert!(err.contains("env-1") && err.contains("v1") && err.contains("v2") && err.contains("pip could not resolve"), "{err}");
 }
 
 async fn mwaa_client(events: Vec<ReplayEvent>) -> (aws_sdk_mwaa::Client, StaticReplayClient) {
