@@ -245,3 +245,71 @@ fn parquet_batches(bytes: &[u8]) -> Vec<datafusion::arrow::record_batch::RecordB
         .unwrap();
     reader.map(Result::unwrap).collect()
 }
+
+/// The DAG's task, run by the real Airflow and Databricks provider
+/// (`dag.test()`, Airflow 3 and MWAA's 2.10) against a local server that
+/// records what it is sent: the Jobs API request is exactly this one, with
+/// the run's date filled in.
+#[test]
+fn the_dag_task_submits_exactly_this_jobs_api_request() {
+    let uid = "0e2a0bfcc015";
+    let mut config = PipelineConfig::for_uid(uid);
+    config.set("databricks.notebook_path", "/Workspace/Shared/pinterest/batch_notebook").unwrap();
+    config.set("airflow.retries", "0").unwrap();
+    let files = templates::render::dag_files(&templates::Templates::new(), &config).unwrap();
+    let dag_path = templates::render::dag_path(uid);
+    let dag = &files.iter().find(|f| f.path == dag_path).unwrap().contents;
+    // The provider writes every number as a string (its
+    // normalise_json_content); the Jobs API takes them so.
+    let want = serde_json::json!({
+        "run_name": format!("pinterest-batch-{uid}"),
+        "new_cluster": {"spark_version": "16.4.x-scala2.12", "node_type_id": "m5d.large", "num_workers": "1"},
+        "notebook_task": {
+            "notebook_path": "/Workspace/Shared/pinterest/batch_notebook",
+            "source": "WORKSPACE",
+            "base_parameters": {"source": format!("s3a://user-{uid}-bucket"), "output": format!("pinterest_{uid}"), "run_date": "2026-12-05"},
+        },
+        "timeout_seconds": "7200",
+    });
+    for (version, var) in AIRFLOWS {
+        let python = common::python_from_env(var);
+        let dir = tempfile::tempdir().unwrap();
+        let dags = dir.path().join("dags");
+        std::fs::create_dir_all(&dags).unwrap();
+        std::fs::write(dags.join(dag_path.rsplit('/').next().unwrap()), dag).unwrap();
+        let airflow_env = |cmd: &mut Command| {
+            cmd.env("AIRFLOW_HOME", dir.path().join("airflow-home"))
+                .env("AIRFLOW__CORE__DAGS_FOLDER", &dags)
+                .env("AIRFLOW__CORE__LOAD_EXAMPLES", "False");
+        };
+        let mut migrate = Command::new(python.parent().unwrap().join("airflow"));
+        migrate.args(["db", "migrate"]);
+        airflow_env(&mut migrate);
+        let out = migrate.output().unwrap();
+        assert!(out.status.success(), "Airflow {version}: db migrate: {}", String::from_utf8_lossy(&out.stderr));
+        let captured = dir.path().join("requests.json");
+        let mut run = Command::new(&python);
+        run.arg(common::tests_dir().join("python/dag_jobs_api_capture.py"))
+            .arg(&dags)
+            .arg(format!("{uid}_dag"))
+            .arg("2026-12-05")
+            .arg(&captured);
+        airflow_env(&mut run);
+        let out = run.output().unwrap();
+        let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "Airflow {version}: dag.test():\n{}", log.lines().rev().take(60).collect::<Vec<_>>().join("\n"));
+        let captured: Value = serde_json::from_str(&std::fs::read_to_string(&captured).unwrap()).unwrap();
+        assert!(captured["state"].as_str().unwrap().ends_with("success"), "Airflow {version}: {captured}\n{log}");
+        let requests = captured["requests"].as_array().unwrap();
+        let submits: Vec<&Value> =
+            requests.iter().filter(|r| r["method"] == "POST" && r["path"].as_str().unwrap().ends_with("/jobs/runs/submit")).collect();
+        assert_eq!(submits.len(), 1, "Airflow {version}: one run submitted: {requests:?}");
+        assert_eq!(submits[0]["body"], want, "Airflow {version}: the Jobs API request");
+        assert!(
+            requests
+                .iter()
+                .any(|r| r["path"].as_str().unwrap().ends_with("/jobs/runs/get") && r["query"].as_str().unwrap().contains("run_id=4242")),
+            "Airflow {version}: the task waited on its run: {requests:?}"
+        );
+    }
+}
