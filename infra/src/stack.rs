@@ -33,6 +33,7 @@ pub struct StackNames {
     pub gateway_secret: String,
     pub streams: Vec<String>,
     pub mwaa_environment: String,
+    pub airflow_connections_prefix: String,
 }
 
 impl StackNames {
@@ -59,6 +60,7 @@ impl StackNames {
             gateway_secret: n.resource("gateway-secret"),
             streams: n.streams(),
             mwaa_environment: n.mwaa_environment(),
+            airflow_connections_prefix: n.airflow_connections_prefix(),
             uid: n.uid().to_string(),
         }
     }

@@ -460,6 +460,8 @@ impl PipelineConfig {
             a.insert("start_month".into(), m.into());
             a.insert("start_day".into(), d.into());
         }
+        let a = v["airflow"].as_object_mut().expect("airflow is a table");
+        a.insert("connections_prefix".into(), self.names().airflow_connections_prefix().into());
         v
     }
 

@@ -129,6 +129,14 @@ impl Names {
         }
     }
 
+    /// Where MWAA's Airflow looks up connections in Secrets Manager
+    /// (`secrets.backend_kwargs`' connections_prefix): one per deployment,
+    /// so that two deployments in an account keep their own
+    /// `databricks_default`.
+    pub fn airflow_connections_prefix(&self) -> String {
+        format!("pinterest-pipeline/{}/connections", self.uid)
+    }
+
     /// Delta table `<uid>_<kind>_table`.
     pub fn delta_table(&self, kind: Kind) -> String {
         format!("{}_{}_table", self.uid, kind)

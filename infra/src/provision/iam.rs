@@ -147,6 +147,10 @@ fn role_specs(n: &crate::stack::StackNames, region: &str, account: &str) -> Vec<
                             "logs:GetLogRecord", "logs:GetLogGroupFields", "logs:GetQueryResults", "logs:DescribeLogGroups"],
                  "Resource": format!("arn:aws:logs:{region}:{account}:log-group:airflow-{}-*", n.mwaa_environment)},
                 {"Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*"},
+                // The Secrets Manager backend reads the Databricks
+                // connection (and any other) under this deployment's prefix.
+                {"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+                 "Resource": format!("arn:aws:secretsmanager:{region}:{account}:secret:{}/*", n.airflow_connections_prefix)},
                 {"Effect": "Allow",
                  "Action": ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
                             "sqs:GetQueueUrl", "sqs:ReceiveMessage", "sqs:SendMessage"],

@@ -14,6 +14,7 @@ pub mod ip_ranges;
 mod kinesis;
 mod msk;
 mod mwaa;
+pub use mwaa::SECRETS_BACKEND;
 mod network;
 pub(crate) mod wait;
 

@@ -11,6 +11,9 @@ use crate::stack::STACK_TAG;
 
 const C: Component = Component::Mwaa;
 
+/// The Amazon provider's Secrets Manager backend, which MWAA ships.
+pub const SECRETS_BACKEND: &str = "airflow.providers.amazon.aws.secrets.secrets_manager.SecretsManagerBackend";
+
 /// (arn, status, tagged by this stack) of the environment, if any.
 async fn find(p: &Provisioner) -> Result<Option<(String, String, bool)>> {
     let name = &p.names.mwaa_environment;
@@ -85,6 +88,14 @@ pub async fn apply(p: &mut Provisioner) -> Result<()> {
                 .set_subnet_ids(Some(subnets))
                 .set_security_group_ids(p.found.security_group_id.clone().map(|g| vec![g]))
                 .build(),
+        )
+        // Connections come from Secrets Manager: the DAG's databricks_default
+        // is the secret <prefix>/databricks_default (README, "Databricks
+        // prerequisites").
+        .airflow_configuration_options("secrets.backend", SECRETS_BACKEND)
+        .airflow_configuration_options(
+            "secrets.backend_kwargs",
+            serde_json::json!({"connections_prefix": p.names.airflow_connections_prefix}).to_string(),
         )
         .airflow_version(&p.config.airflow.version)
         .environment_class(&p.config.airflow.environment_class)

@@ -7,9 +7,10 @@ as a one-time run on {% if databricks.compute == "existing_cluster" %}the all-pu
 start of its data interval), so that a retry or a backfill of a day replaces
 that day's results. Written to import on Airflow 2.10 (MWAA) and 3.x.
 
-The Databricks connection `databricks_default` comes from MWAA's Secrets
-Manager backend: the secret airflow/connections/databricks_default (see the
-README, "Databricks prerequisites").
+The Databricks connection `databricks_default` comes from the Secrets
+Manager backend `provision` configures on MWAA: the secret
+{{ airflow.connections_prefix }}/databricks_default (see the README,
+"Databricks prerequisites").
 """
 
 from datetime import datetime, timedelta

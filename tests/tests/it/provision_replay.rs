@@ -298,6 +298,11 @@ async fn mwaa_environment_reads_dags_and_requirements_from_the_dags_bucket() {
     assert!(requests[4].uri().ends_with(&format!("/environments/{UID}-mwaa")), "{}", requests[4].uri());
     // The version uploaded: MWAA installs it at creation.
     assert_eq!(create["RequirementsS3ObjectVersion"], "v1");
+    // The DAG's databricks_default comes from this deployment's secrets.
+    let options = &create["AirflowConfigurationOptions"];
+    assert_eq!(options["secrets.backend"], infra::provision::SECRETS_BACKEND);
+    let kwargs: Value = serde_json::from_str(options["secrets.backend_kwargs"].as_str().unwrap()).unwrap();
+    assert_eq!(kwargs, json!({"connections_prefix": format!("pinterest-pipeline/{UID}/connections")}));
     assert_eq!(create["SourceBucketArn"], "arn:aws:s3:::abc-dags");
     assert_eq!(create["DagS3Path"], "dags");
     assert_eq!(create["RequirementsS3Path"], "requirements.txt");
