@@ -310,8 +310,12 @@ async fn ensure_key_pair(p: &mut Provisioner) -> Result<()> {
     }
     if recreate {
         ec2.delete_key_pair().key_name(&name).send().await.map_err(ProvisionError::aws("DeleteKeyPair", name.clone()))?;
-        // An empty file left by the interrupted run.
-        let _ = std::fs::remove_file(&path);
+    }
+    if !key_saved {
+        // An empty file left by a run interrupted between opening it and
+        // AWS's answer, whether or not AWS made the pair. A file with a key
+        // in it is never removed here: open_private refuses it below.
+        remove_private(&path)?;
     }
     std::fs::create_dir_all(&p.options.key_dir)
         .map_err(|source| ProvisionError::Io { what: format!("creating {}", p.options.key_dir.display()), source })?;

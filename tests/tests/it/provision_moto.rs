@@ -412,7 +412,10 @@ async fn interrupted_apply(p: Provisioner, after: usize) -> usize {
     while log.mutating().len() < after && !run.is_finished() {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    assert!(!run.is_finished(), "the apply ended before {after} mutating calls");
+    if run.is_finished() {
+        let ended = run.await.expect("the apply does not panic").err().map(|e| e.to_string());
+        panic!("the apply ended before {after} mutating calls, with error {ended:?}");
+    }
     run.abort();
     let _ = run.await;
     log.mutating().len()
