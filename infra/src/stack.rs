@@ -18,6 +18,10 @@ pub struct StackNames {
     pub connect_role: String,
     pub kinesis_role: String,
     pub mwaa_role: String,
+    /// What the Databricks notebooks run as: an instance profile on classic
+    /// compute, or a Unity Catalog storage/service credential.
+    pub databricks_role: String,
+    pub databricks_profile: String,
     pub instance_profile: String,
     pub key_pair: String,
     pub security_group: String,
@@ -47,6 +51,8 @@ impl StackNames {
             connect_role: n.resource("msk-connect-role"),
             kinesis_role: n.resource("kinesis-access-role"),
             mwaa_role: n.resource("mwaa-execution-role"),
+            databricks_role: n.resource("databricks-access-role"),
+            databricks_profile: n.resource("databricks-access-profile"),
             instance_profile: n.resource("ec2-access-profile"),
             key_pair: n.resource("key-pair"),
             security_group: n.resource("client-sg"),

@@ -240,6 +240,10 @@ pub struct DatabricksVars {
     pub node_type_id: String,
     pub num_workers: u32,
     pub instance_profile_arn: Option<String>,
+    /// Your Databricks account id: `provision` then lets Unity Catalog
+    /// assume the Databricks role (a storage or service credential), not
+    /// only EC2 (an instance profile of classic compute).
+    pub account_id: Option<String>,
     /// A notebook run taking longer is cancelled, by Databricks (the run's
     /// `timeout_seconds`) and by Airflow (the task's `execution_timeout`).
     pub timeout_minutes: u32,
@@ -264,6 +268,7 @@ impl Default for DatabricksVars {
             node_type_id: "m5d.large".into(),
             num_workers: 1,
             instance_profile_arn: None,
+            account_id: None,
             timeout_minutes: 120,
             notebook_path: None,
             source: None,

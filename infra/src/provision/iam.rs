@@ -55,10 +55,37 @@ fn policy_of(kafka: &[Value], rest: Value) -> Value {
 }
 
 fn roles(p: &Provisioner) -> Vec<RoleSpec> {
-    role_specs(&p.names, p.region(), p.account())
+    role_specs(&p.names, p.region(), p.account(), p.config.databricks.account_id.as_deref())
 }
 
-fn role_specs(n: &crate::stack::StackNames, region: &str, account: &str) -> Vec<RoleSpec> {
+/// The role Databricks' Unity Catalog assumes for every customer's storage
+/// and service credentials (AWS commercial regions), with the customer's
+/// Databricks account id as the external id.
+pub const DATABRICKS_UC_MASTER_ROLE: &str = "arn:aws:iam::414351767826:role/unity-catalog-prod-UCMasterRole-14S5ZJVKOTYTL";
+
+/// Trust of the Databricks role: EC2 (as the instance profile of classic
+/// compute) and, given the Databricks account id, Unity Catalog, whose
+/// credentials must also be able to assume themselves. The self-assumption
+/// names the account with a condition on the role's own ARN, as Databricks
+/// documents it: IAM refuses a role's own ARN as principal before the role
+/// exists.
+fn databricks_trust(databricks_account: Option<&str>, account: &str, self_arn: &str) -> Value {
+    let extra = databricks_account.map(|id| {
+        json!([
+            {"Effect": "Allow", "Principal": {"AWS": DATABRICKS_UC_MASTER_ROLE}, "Action": "sts:AssumeRole",
+             "Condition": {"StringEquals": {"sts:ExternalId": id}}},
+            {"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{account}:root")}, "Action": "sts:AssumeRole",
+             "Condition": {"ArnLike": {"aws:PrincipalArn": self_arn}}}
+        ])
+    });
+    let mut doc = trust(&["ec2.amazonaws.com"], None);
+    if let Some(Value::Array(statements)) = extra {
+        doc["Statement"].as_array_mut().expect("statements").extend(statements);
+    }
+    doc
+}
+
+fn role_specs(n: &crate::stack::StackNames, region: &str, account: &str, databricks_account: Option<&str>) -> Vec<RoleSpec> {
     let cluster = |kind: &str| format!("arn:aws:kafka:{region}:{account}:{kind}/{}/*", n.cluster);
     // Each Kafka action a process of the deployment sends, named one by
     // one on its own kind of resource: a wildcard such as `*Topic*` would
@@ -75,7 +102,29 @@ fn role_specs(n: &crate::stack::StackNames, region: &str, account: &str) -> Vec<
     let ec2_role_arn = format!("arn:aws:iam::{account}:role{}{}", n.iam_path, n.ec2_role);
     let sink = format!("arn:aws:s3:::{}", n.sink_bucket);
     let dags = format!("arn:aws:s3:::{}", n.dags_bucket);
+    let databricks_arn = format!("arn:aws:iam::{account}:role{}{}", n.iam_path, n.databricks_role);
+    let streams = format!("arn:aws:kinesis:{region}:{account}:stream/streaming-{}-*", n.uid);
     vec![
+        RoleSpec {
+            key: "databricks",
+            name: n.databricks_role.clone(),
+            trust: databricks_trust(databricks_account, account, &databricks_arn),
+            // The notebooks: the batch job reads the sink's topics/ and may
+            // write results/ (an --output URI there); the stream job reads
+            // the three streams and keeps its checkpoints and tables under
+            // checkpoints/ and delta/. The raw data stays read-only.
+            policy: json!({"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetBucketLocation"], "Resource": sink.clone()},
+                {"Effect": "Allow", "Action": "s3:GetObject", "Resource": format!("{sink}/topics/*")},
+                {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                 "Resource": [format!("{sink}/results/*"), format!("{sink}/checkpoints/*"), format!("{sink}/delta/*")]},
+                {"Effect": "Allow",
+                 "Action": ["kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:ListShards",
+                            "kinesis:GetShardIterator", "kinesis:GetRecords"],
+                 "Resource": streams},
+                {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": databricks_arn}
+            ]}),
+        },
         RoleSpec {
             key: "ec2",
             name: n.ec2_role.clone(),
@@ -177,7 +226,15 @@ pub async fn apply(p: &mut Provisioner) -> Result<()> {
     for spec in roles(p) {
         ensure_role(p, &spec).await?;
     }
-    ensure_instance_profile(p).await
+    for (profile, role) in [
+        (p.names.instance_profile.clone(), p.names.ec2_role.clone()),
+        (p.names.databricks_profile.clone(), p.names.databricks_role.clone()),
+    ] {
+        ensure_instance_profile(p, &profile, &role).await?;
+    }
+    p.found.databricks_instance_profile_arn =
+        Some(format!("arn:aws:iam::{}:instance-profile{}{}", p.account(), p.names.iam_path, p.names.databricks_profile));
+    Ok(())
 }
 
 async fn ensure_role(p: &mut Provisioner, spec: &RoleSpec) -> Result<()> {
@@ -263,9 +320,9 @@ async fn put_policy(iam: &aws_sdk_iam::Client, spec: &RoleSpec) -> Result<()> {
     Ok(())
 }
 
-async fn ensure_instance_profile(p: &mut Provisioner) -> Result<()> {
+async fn ensure_instance_profile(p: &mut Provisioner, name: &str, role: &str) -> Result<()> {
     let iam = p.clients.iam.clone();
-    let (name, role) = (p.names.instance_profile.clone(), p.names.ec2_role.clone());
+    let (name, role) = (name.to_string(), role.to_string());
     let resource = format!("iam instance profile {name}");
     let existing = match iam.get_instance_profile().instance_profile_name(&name).send().await {
         Ok(out) => out.instance_profile,
@@ -424,10 +481,45 @@ mod tests {
     }
 
     #[test]
+    fn the_databricks_role_reads_the_data_and_writes_only_its_outputs() {
+        let config = templates::config::PipelineConfig::for_uid("abc-1");
+        let names = crate::stack::StackNames::new(&config);
+        let account = "123456789012";
+        let specs = role_specs(&names, "us-east-1", account, Some("0d26daa6-5e44-4c97-a497-ef015f91254a"));
+        let role = specs.iter().find(|s| s.key == "databricks").expect("the databricks role");
+        let object = |key: &str| format!("arn:aws:s3:::user-abc-1-bucket/{key}");
+        let stream = |kind: &str| format!("arn:aws:kinesis:us-east-1:{account}:stream/streaming-abc-1-{kind}");
+        assert!(allows(&role.policy, "s3:GetObject", &object("topics/abc-1.pin/partition=0/x.json")));
+        assert!(!allows(&role.policy, "s3:PutObject", &object("topics/abc-1.pin/partition=0/x.json")), "the raw data stays read-only");
+        assert!(!allows(&role.policy, "s3:DeleteObject", &object("topics/abc-1.pin/partition=0/x.json")));
+        for prefix in ["results", "checkpoints", "delta"] {
+            assert!(allows(&role.policy, "s3:PutObject", &object(&format!("{prefix}/t/part-0.parquet"))), "{prefix}");
+        }
+        assert!(!allows(&role.policy, "s3:GetObject", "arn:aws:s3:::airflow-abc-1-dags/dags/x.py"), "not the DAGs bucket");
+        for kind in ["pin", "geo", "user"] {
+            assert!(allows(&role.policy, "kinesis:GetRecords", &stream(kind)), "{kind}");
+            assert!(!allows(&role.policy, "kinesis:PutRecord", &stream(kind)), "{kind}: reads only");
+        }
+        // Trusted by EC2 (instance profile), by Unity Catalog with the
+        // account id as external id, and by itself through the account.
+        let statements = role.trust["Statement"].as_array().unwrap();
+        assert_eq!(statements[0]["Principal"]["Service"], serde_json::json!(["ec2.amazonaws.com"]));
+        assert_eq!(statements[1]["Principal"]["AWS"], DATABRICKS_UC_MASTER_ROLE);
+        assert_eq!(statements[1]["Condition"]["StringEquals"]["sts:ExternalId"], "0d26daa6-5e44-4c97-a497-ef015f91254a");
+        let self_arn = format!("arn:aws:iam::{account}:role{}{}", names.iam_path, names.databricks_role);
+        assert_eq!(statements[2]["Condition"]["ArnLike"]["aws:PrincipalArn"], self_arn.as_str());
+        assert!(allows(&role.policy, "sts:AssumeRole", &self_arn));
+        // Without the account id, only EC2.
+        let plain = role_specs(&names, "us-east-1", account, None);
+        let plain = plain.iter().find(|s| s.key == "databricks").unwrap();
+        assert_eq!(plain.trust["Statement"].as_array().unwrap().len(), 1);
+    }
+
+    #[test]
     fn the_permissions_table_is_what_the_ec2_role_grants() {
         let config = templates::config::PipelineConfig::for_uid("abc-1");
         let names = crate::stack::StackNames::new(&config);
-        let specs = role_specs(&names, "us-east-1", "123456789012");
+        let specs = role_specs(&names, "us-east-1", "123456789012", None);
         let ec2 = specs.iter().find(|s| s.key == "ec2").expect("the ec2 role");
         let arn = |kind: &str| format!("arn:aws:kafka:us-east-1:123456789012:{kind}/{}/uuid-1/x", names.cluster);
         let rows = spec_rows();

@@ -271,6 +271,8 @@ pub struct Discovered {
     pub mwaa_arn: Option<String>,
     /// SHA-256 of the `pipeline` binary uploaded for the client machine.
     pub pipeline_binary_sha256: Option<String>,
+    /// The Databricks role's instance profile (classic compute registers it).
+    pub databricks_instance_profile_arn: Option<String>,
 }
 
 impl Discovered {
@@ -296,6 +298,10 @@ impl Discovered {
         };
         push("kafka.bootstrap_servers", &self.bootstrap_servers);
         push("kafka.client_role_arn", &self.role_arns.get("ec2").cloned());
+        // For the workspace: a storage/service credential of this role, or
+        // the instance profile (README, "Databricks prerequisites").
+        push("databricks role", &self.role_arns.get("databricks").cloned());
+        push("databricks instance profile", &self.databricks_instance_profile_arn);
         push("msk cluster", &self.cluster_arn);
         push("client instance", &self.instance_id);
         push("client public dns", &self.public_dns);

@@ -72,8 +72,9 @@ fn kinds(found: &[infra::provision::Found]) -> BTreeMap<&'static str, usize> {
 fn expected_kinds() -> BTreeMap<&'static str, usize> {
     [
         ("s3 bucket", 2),
-        ("iam role", 4),
-        ("iam instance profile", 1),
+        ("iam role", 5),
+        // The client machine's, and the Databricks role's.
+        ("iam instance profile", 2),
         ("security group", 1),
         ("key pair", 1),
         ("msk cluster", 1),
@@ -116,6 +117,8 @@ async fn provision_twice_changes_nothing_the_second_time_and_teardown_leaves_not
         format!("s3 bucket airflow-{uid}-dags"),
         format!("iam role {uid}-ec2-access-role"),
         format!("iam role {uid}-kinesis-access-role"),
+        format!("iam role {uid}-databricks-access-role"),
+        format!("iam instance profile {uid}-databricks-access-profile"),
         format!("security group {uid}-client-sg"),
         format!("key pair {uid}-key-pair"),
         format!("msk cluster {uid}-msk-cluster"),
