@@ -5,7 +5,7 @@ use aws_sdk_s3::Client;
 
 use aws_setup::s3::{self, S3Error};
 
-use crate::provision::wait::{self, Poll, WaitOptions};
+use crate::provision::WaitOptions;
 
 /// Object keys of a deployed DAG.
 pub fn dag_key(uid: &str) -> String {
@@ -111,28 +111,14 @@ pub async fn install_requirements(
         .send()
         .await
         .map_err(|e| failed(describe(&e)))?;
-    wait::until(wait_options, &format!("mwaa environment {environment} to install the new requirements"), || {
-        let (mwaa, name) = (mwaa.clone(), environment.to_string());
-        async move {
-            let out = mwaa
-                .get_environment()
-                .name(&name)
-                .send()
-                .await
-                .map_err(crate::provision::ProvisionError::aws("GetEnvironment", name.clone()))?;
-            let env = out.environment();
-            use aws_sdk_mwaa::types::EnvironmentStatus as S;
-            Ok(match env.and_then(|e| e.status()) {
-                Some(S::Available) => Poll::Ready(()),
-                Some(S::UpdateFailed) => Poll::Failed(format!(
-                    "UPDATE_FAILED (MWAA rolled back to the previous requirements): {}",
-                    env.and_then(|e| e.last_update()).and_then(|u| u.error()).and_then(|e| e.error_message()).unwrap_or("no reason given")
-                )),
-                Some(s) => Poll::Pending(s.as_str().to_string()),
-                None => Poll::Pending("unknown".into()),
-            })
-        }
-    })
+    // On UPDATE_FAILED MWAA rolls back to the previous requirements.
+    crate::provision::mwaa::wait_available(
+        mwaa,
+        environment,
+        aws_sdk_mwaa::types::EnvironmentStatus::UpdateFailed,
+        wait_options,
+        "to install the new requirements",
+    )
     .await
     .map_err(|e| failed(e.to_string()))?;
     Ok(RequirementsInstall::Updated { from: installed })

@@ -13,10 +13,10 @@ mod iam;
 pub mod ip_ranges;
 mod kinesis;
 mod msk;
-mod mwaa;
+pub(crate) mod mwaa;
 pub use mwaa::SECRETS_BACKEND;
 mod network;
-pub(crate) mod wait;
+mod wait;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;

@@ -105,16 +105,28 @@ pub async fn apply(p: &mut Provisioner) -> Result<()> {
         .await
         .map_err(ProvisionError::aws("CreateEnvironment", name.clone()))?;
     p.found.mwaa_arn = out.arn().map(str::to_string);
-    let mwaa = p.clients.mwaa.clone();
-    wait::until(&p.options.wait, &format!("mwaa environment {name} to be AVAILABLE"), || {
-        let (mwaa, name) = (mwaa.clone(), name.clone());
+    wait_available(&p.clients.mwaa, &name, EnvironmentStatus::CreateFailed, &p.options.wait, "to be AVAILABLE").await
+}
+
+/// Wait until the environment is AVAILABLE after a create or an update;
+/// `failed` (CREATE_FAILED, UPDATE_FAILED) ends the wait with MWAA's reason.
+pub(crate) async fn wait_available(
+    mwaa: &aws_sdk_mwaa::Client,
+    name: &str,
+    failed: EnvironmentStatus,
+    options: &wait::WaitOptions,
+    what: &str,
+) -> Result<()> {
+    wait::until(options, &format!("mwaa environment {name} {what}"), || {
+        let (mwaa, name, failed) = (mwaa.clone(), name.to_string(), failed.clone());
         async move {
             let out = mwaa.get_environment().name(&name).send().await.map_err(ProvisionError::aws("GetEnvironment", name.clone()))?;
             let env = out.environment();
             Ok(match env.and_then(|e| e.status()) {
                 Some(EnvironmentStatus::Available) => Poll::Ready(()),
-                Some(EnvironmentStatus::CreateFailed) => Poll::Failed(format!(
-                    "CREATE_FAILED: {}",
+                Some(s) if *s == failed => Poll::Failed(format!(
+                    "{}: {}",
+                    s.as_str(),
                     env.and_then(|e| e.last_update()).and_then(|u| u.error()).and_then(|e| e.error_message()).unwrap_or("no reason given")
                 )),
                 Some(s) => Poll::Pending(s.as_str().to_string()),

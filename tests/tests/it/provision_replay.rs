@@ -23,25 +23,22 @@ fn ok(body: Value) -> ReplayEvent {
 }
 
 fn respond(status: u16, headers: &[(&str, &str)], body: Value) -> ReplayEvent {
-    let mut resp = http::Response::builder().status(status).header("content-type", "application/json");
-    for (k, v) in headers {
-        resp = resp.header(*k, *v);
-    }
-    ReplayEvent::new(
-        http::Request::builder().uri("https://replayed.invalid/").body(SdkBody::empty()).unwrap(),
-        resp.body(SdkBody::from(body.to_string())).unwrap(),
-    )
+    answer(status, "application/json", headers, body.to_string())
 }
 
 /// An answer of S3's (XML, or empty), with its headers.
 fn s3_respond(status: u16, headers: &[(&str, &str)], body: &str) -> ReplayEvent {
-    let mut resp = http::Response::builder().status(status).header("content-type", "application/xml");
+    answer(status, "application/xml", headers, body.to_string())
+}
+
+fn answer(status: u16, content_type: &str, headers: &[(&str, &str)], body: String) -> ReplayEvent {
+    let mut resp = http::Response::builder().status(status).header("content-type", content_type);
     for (k, v) in headers {
         resp = resp.header(*k, *v);
     }
     ReplayEvent::new(
         http::Request::builder().uri("https://replayed.invalid/").body(SdkBody::empty()).unwrap(),
-        resp.body(SdkBody::from(body.to_string())).unwrap(),
+        resp.body(SdkBody::from(body)).unwrap(),
     )
 }
 
