@@ -290,6 +290,9 @@ pub const PYSPARK_VENV: &[&str] = &[PYSPARK, "delta-spark==4.4.0", "pandas==2.3.
 /// Spark 3.5, the Spark of Databricks Runtime 15.4 and 16.4 LTS, with the
 /// Delta release built for it.
 pub const PYSPARK35_VENV: &[&str] = &["pyspark==3.5.9", "delta-spark==3.3.2", "matplotlib==3.11.2"];
+/// Airflow 3 with the Databricks provider: the tests load and run the DAGs
+/// in it, and `cargo xtask local airflow` runs the local one.
+pub const AIRFLOW3_VENV: &[&str] = &["apache-airflow==3.3.2", "apache-airflow-providers-databricks==7.23.0"];
 /// The Delta Lake jars for each venv's Spark, which a Spark Connect server
 /// is started with (the client's pip delta-spark adds them only to a
 /// session it starts itself).

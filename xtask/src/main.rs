@@ -8,6 +8,7 @@ mod client_bin;
 mod demo;
 mod install;
 mod lint;
+mod local_airflow;
 mod paths;
 mod pipeline_bin;
 mod stack;
@@ -80,6 +81,10 @@ enum LocalAction {
         #[arg(long)]
         msk_iam: bool,
     },
+    /// Start a local Airflow 3 on 127.0.0.1 (under .local/airflow/) with the
+    /// local DAG, which runs `pipeline batch` each day over the demo's data;
+    /// runs in the foreground until Ctrl-C.
+    Airflow(local_airflow::AirflowArgs),
     /// Stop the services.
     Down,
     /// Show each service's state, pid, address and log file, then
@@ -105,6 +110,7 @@ fn main() -> Result<()> {
                 println!("{line}");
             }
         }
+        Cmd::Local { action: LocalAction::Airflow(args) } => local_airflow::run(args)?,
         Cmd::Local { action: LocalAction::Down } => stack::down(&stack::Service::ALL)?,
         Cmd::Local { action: LocalAction::Status } => {
             for line in stack::status() {

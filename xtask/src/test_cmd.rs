@@ -28,7 +28,7 @@ pub struct TestArgs {
 const PYTHON_TOOLS: [(&str, &str, &[&str]); 6] = [
     ("PIPELINE_PYSPARK_PYTHON", "pyspark", install::PYSPARK_VENV),
     ("PIPELINE_PYSPARK35_PYTHON", "pyspark35", install::PYSPARK35_VENV),
-    ("PIPELINE_AIRFLOW3_PYTHON", "airflow3", &["apache-airflow==3.3.2", "apache-airflow-providers-databricks==7.23.0"]),
+    ("PIPELINE_AIRFLOW3_PYTHON", "airflow3", install::AIRFLOW3_VENV),
     // MWAA runs Airflow 2.10: the rendered DAG must import there too.
     ("PIPELINE_AIRFLOW2_PYTHON", "airflow2", &["apache-airflow==2.10.5", "apache-airflow-providers-databricks<7"]),
     // The AWS service models the provisioner's requests are checked
