@@ -297,6 +297,8 @@ pub const AIRFLOW3_VENV: &[&str] = &["apache-airflow==3.3.2", "apache-airflow-pr
 /// is started with (the client's pip delta-spark adds them only to a
 /// session it starts itself).
 pub const DELTA_SPARK_PACKAGE: &str = "io.delta:delta-spark_4.2_2.13:4.4.0";
+/// Those of the Spark 3.5 venv, which the README's spark-submit line names.
+pub const DELTA_SPARK35_PACKAGE: &str = "io.delta:delta-spark_2.12:3.3.2";
 
 /// A Python virtual environment with the given requirements, created on
 /// first use. Returns the venv's bin directory.

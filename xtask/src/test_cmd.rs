@@ -140,6 +140,7 @@ pub fn run(args: TestArgs) -> Result<()> {
             // The batch notebook's Spark runs fetch Delta's jars once, here.
             .env("PIPELINE_SPARK_IVY_DIR", paths::cache_dir().join("ivy"))
             .env("PIPELINE_DELTA_SPARK_PACKAGE", install::DELTA_SPARK_PACKAGE)
+            .env("PIPELINE_DELTA_SPARK35_PACKAGE", install::DELTA_SPARK35_PACKAGE)
             // Tests want an answer, not the SDK's retries against a local server.
             .env("AWS_MAX_ATTEMPTS", "1");
         cmd

@@ -210,15 +210,54 @@ async fn spark_4_agrees_on_every_row_and_a_rerun_replaces_its_date() {
     oracle.check_delta(&delta, &["2026-12-05", "2026-12-06"], "Spark 4, next day");
 }
 
+/// Spark 3.5 (the Spark of the 15.4 and 16.4 LTS runtimes) as a cluster
+/// runs it: under `spark-submit` with the README's packages and confs. The
+/// session must take spark-submit's master, not one of its own: Spark's
+/// event log records the master the application ran on.
 #[tokio::test(flavor = "multi_thread")]
-async fn spark_3_5_of_the_lts_runtimes_agrees_on_every_row() {
+async fn spark_3_5_under_spark_submit_takes_its_master_and_agrees_on_every_row() {
     let python = common::python_from_env("PIPELINE_PYSPARK35_PYTHON");
     let oracle = oracle().await;
     let _spark = common::one_spark();
-    let (copy, delta) = (oracle.dir.path().join("spark"), oracle.dir.path().join("delta"));
-    oracle.run_notebook(&python, &["--run-date", "2026-12-05", "--output", delta.to_str().unwrap(), "--json-copy", copy.to_str().unwrap()]);
+    let (copy, delta, events) = (oracle.dir.path().join("spark"), oracle.dir.path().join("delta"), oracle.dir.path().join("events"));
+    std::fs::create_dir_all(&events).unwrap();
+    let spark_home = spark_home(&python);
+    let package = std::env::var("PIPELINE_DELTA_SPARK35_PACKAGE").expect("`cargo xtask test` names the Delta package of Spark 3.5");
+    let run = Command::new(spark_home.join("bin/spark-submit"))
+        .env("SPARK_HOME", &spark_home)
+        .env("PYSPARK_PYTHON", &python)
+        .env_remove("PYSPARK_SUBMIT_ARGS")
+        .args(["--master", "local[3]", "--packages", &package])
+        .args(["--conf", "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension"])
+        .args(["--conf", "spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog"])
+        .args(["--conf", "spark.eventLog.enabled=true"])
+        .arg("--conf")
+        .arg(format!("spark.eventLog.dir=file://{}", events.display()))
+        .args(common::spark_confs(oracle.dir.path()))
+        .arg(&oracle.notebook)
+        .arg("--source")
+        .arg(&oracle.input)
+        .args(["--run-date", "2026-12-05", "--output", delta.to_str().unwrap(), "--json-copy", copy.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "the notebook failed under spark-submit:\n{}", tail(&run.stderr));
     oracle.check_json_copy(&copy, "Spark 3.5");
     oracle.check_delta(&delta, &["2026-12-05"], "Spark 3.5");
+    let logs: Vec<_> = std::fs::read_dir(&events).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(logs.len(), 1, "one application: {logs:?}");
+    let master = std::fs::read_to_string(&logs[0])
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|e| e["Event"] == "SparkListenerEnvironmentUpdate")
+        .and_then(|e| e["Spark Properties"].get("spark.master").cloned());
+    assert_eq!(master, Some(Value::from("local[3]")), "the application ran on spark-submit's master");
+}
+
+/// The Spark a venv's pyspark carries (its `bin/spark-submit`).
+fn spark_home(python: &Path) -> PathBuf {
+    let home = Command::new(python).args(["-c", "import os, pyspark; print(os.path.dirname(pyspark.__file__))"]).output().unwrap();
+    PathBuf::from(String::from_utf8(home.stdout).unwrap().trim())
 }
 
 /// A local Spark Connect server with Delta, stopped on drop.
@@ -229,8 +268,7 @@ struct ConnectServer {
 
 impl ConnectServer {
     fn start(python: &Path, warehouse: &Path, scratch: &Path, log: &Path) -> Self {
-        let home = Command::new(python).args(["-c", "import os, pyspark; print(os.path.dirname(pyspark.__file__))"]).output().unwrap();
-        let spark_home = PathBuf::from(String::from_utf8(home.stdout).unwrap().trim());
+        let spark_home = spark_home(python);
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let package =
             std::env::var("PIPELINE_DELTA_SPARK_PACKAGE").expect("`cargo xtask test` names the Delta package of the pyspark venv");
