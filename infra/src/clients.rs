@@ -16,6 +16,7 @@ pub struct Clients {
     pub apigateway: aws_sdk_apigateway::Client,
     pub kinesis: aws_sdk_kinesis::Client,
     pub mwaa: aws_sdk_mwaa::Client,
+    pub secretsmanager: aws_sdk_secretsmanager::Client,
     pub tagging: aws_sdk_resourcegroupstagging::Client,
     pub log: OperationLog,
     pub region: String,
@@ -49,6 +50,7 @@ impl Clients {
                 let builder = if config.endpoint_url().is_some() { builder.interceptor(NoHostPrefix) } else { builder };
                 aws_sdk_mwaa::Client::from_conf(builder.build())
             },
+            secretsmanager: client!(aws_sdk_secretsmanager),
             tagging: client!(aws_sdk_resourcegroupstagging),
             region: config.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into()),
             endpoint_url: config.endpoint_url().map(str::to_string),

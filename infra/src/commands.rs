@@ -163,7 +163,7 @@ pub struct TargetArgs {
     #[arg(long, env = "AWS_ENDPOINT_URL")]
     pub endpoint_url: Option<String>,
     /// Leave out components, comma-separated or repeated: buckets, iam, network,
-    /// msk, client, kinesis, api-gateway, connect, mwaa.
+    /// msk, client, kinesis, api-gateway, connect, airflow-connection, mwaa-network, mwaa.
     #[arg(long, value_delimiter = ',', value_parser = parse_component)]
     pub skip: Vec<Component>,
 }

@@ -257,6 +257,13 @@ pub struct DatabricksVars {
     /// a schema of the current catalog or `catalog.schema`;
     /// `pinterest_<uid>` (`-` written `_`) unless set.
     pub output: Option<String>,
+    /// The workspace URL (`https://dbc-....cloud.databricks.com`) for
+    /// Airflow's `databricks_default` connection.
+    pub host: Option<String>,
+    /// A file holding a Databricks token (a service principal's): with
+    /// `host`, `provision` stores the connection in Secrets Manager, where
+    /// MWAA reads it. The token itself is never in this file or printed.
+    pub token_file: Option<std::path::PathBuf>,
 }
 
 impl Default for DatabricksVars {
@@ -274,6 +281,8 @@ impl Default for DatabricksVars {
             source: None,
             checkpoint_location: None,
             output: None,
+            host: None,
+            token_file: None,
         }
     }
 }
@@ -431,6 +440,13 @@ impl PipelineConfig {
             return Err(TemplateError::Config(format!(
                 "api_gateway.quota_period `{}`: write DAY, WEEK or MONTH",
                 self.api_gateway.quota_period
+            )));
+        }
+        if let Some(host) = &self.databricks.host
+            && !host.starts_with("https://")
+        {
+            return Err(TemplateError::Config(format!(
+                "databricks.host `{host}`: write the workspace URL, e.g. https://dbc-1234abcd-5678.cloud.databricks.com"
             )));
         }
         if split_date(&self.airflow.start_date).is_none() {

@@ -38,6 +38,7 @@ SERVICES = {
     "apigateway": "apigateway",
     "kinesis": "kinesis",
     "resourcegroupstaggingapi": "resourcegroupstaggingapi",
+    "secretsmanager": "secretsmanager",
 }
 
 LOADER = botocore.loaders.Loader()

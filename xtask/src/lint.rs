@@ -22,6 +22,7 @@ const PROVISIONING_SDKS: &[&str] = &[
     "aws-sdk-apigateway",
     "aws-sdk-mwaa",
     "aws-sdk-resourcegroupstagging",
+    "aws-sdk-secretsmanager",
 ];
 
 const INVARIANTS: &[Invariant] = &[

@@ -37,7 +37,7 @@ pub const MARIADB_PORT: u16 = 13306;
 pub const LOCALSTACK_PORT: u16 = 4566;
 /// What LocalStack runs: the services its free edition has that the
 /// pipeline uses (no MSK, MSK Connect or MWAA there).
-const LOCALSTACK_SERVICES: &str = "s3,sts,iam,ec2,apigateway,kinesis,resourcegroupstaggingapi";
+const LOCALSTACK_SERVICES: &str = "s3,sts,iam,ec2,apigateway,kinesis,resourcegroupstaggingapi,secretsmanager";
 /// Database and account the local MariaDB is started with: loopback only,
 /// a throwaway password like moto's dummy keys.
 const MARIADB_DATABASE: &str = "pinterest";

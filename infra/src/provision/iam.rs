@@ -193,8 +193,13 @@ fn role_specs(n: &crate::stack::StackNames, region: &str, account: &str, databri
                  "Resource": [dags.clone(), format!("{dags}/*")]},
                 {"Effect": "Allow",
                  "Action": ["logs:CreateLogStream", "logs:CreateLogGroup", "logs:PutLogEvents", "logs:GetLogEvents",
-                            "logs:GetLogRecord", "logs:GetLogGroupFields", "logs:GetQueryResults", "logs:DescribeLogGroups"],
+                            "logs:GetLogRecord", "logs:GetLogGroupFields", "logs:GetQueryResults"],
                  "Resource": format!("arn:aws:logs:{region}:{account}:log-group:airflow-{}-*", n.mwaa_environment)},
+                // Listing log groups and reading the account's public
+                // access block have no narrower resource: AWS's policy
+                // grants them on every resource.
+                {"Effect": "Allow", "Action": "logs:DescribeLogGroups", "Resource": "*"},
+                {"Effect": "Allow", "Action": "s3:GetAccountPublicAccessBlock", "Resource": "*"},
                 {"Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*"},
                 // The Secrets Manager backend reads the Databricks
                 // connection (and any other) under this deployment's prefix.

@@ -5,6 +5,7 @@
 //! otherwise it makes the change. Components run in dependency order;
 //! teardown runs them in reverse, over what it finds by the stack tag.
 
+mod airflow_connection;
 mod apigateway;
 mod buckets;
 mod client_instance;
@@ -14,6 +15,7 @@ pub mod ip_ranges;
 mod kinesis;
 mod msk;
 pub(crate) mod mwaa;
+mod mwaa_network;
 pub use mwaa::SECRETS_BACKEND;
 mod network;
 mod wait;
@@ -42,11 +44,15 @@ pub enum Component {
     Kinesis,
     ApiGateway,
     Connect,
+    /// Airflow's Databricks connection, in Secrets Manager.
+    AirflowConnection,
+    /// MWAA's subnets, checked, and its security group.
+    MwaaNetwork,
     Mwaa,
 }
 
 impl Component {
-    pub const ALL: [Component; 9] = [
+    pub const ALL: [Component; 11] = [
         Component::Buckets,
         Component::Iam,
         Component::Network,
@@ -55,6 +61,8 @@ impl Component {
         Component::Kinesis,
         Component::ApiGateway,
         Component::Connect,
+        Component::AirflowConnection,
+        Component::MwaaNetwork,
         Component::Mwaa,
     ];
 
@@ -68,6 +76,8 @@ impl Component {
             Component::Kinesis => "kinesis",
             Component::ApiGateway => "api-gateway",
             Component::Connect => "connect",
+            Component::AirflowConnection => "airflow-connection",
+            Component::MwaaNetwork => "mwaa-network",
             Component::Mwaa => "mwaa",
         }
     }
@@ -249,6 +259,8 @@ pub struct Discovered {
     pub vpc_id: Option<String>,
     pub subnet_ids: Vec<String>,
     pub security_group_id: Option<String>,
+    /// MWAA's own group, in its subnets' VPC.
+    pub mwaa_security_group_id: Option<String>,
     pub key_file: Option<PathBuf>,
     pub cluster_arn: Option<String>,
     pub cluster_state: Option<String>,
@@ -269,6 +281,8 @@ pub struct Discovered {
     pub plugin_arn: Option<String>,
     pub connector_arn: Option<String>,
     pub mwaa_arn: Option<String>,
+    /// The secret holding Airflow's Databricks connection (its name).
+    pub airflow_connection_secret: Option<String>,
     /// SHA-256 of the `pipeline` binary uploaded for the client machine.
     pub pipeline_binary_sha256: Option<String>,
     /// The Databricks role's instance profile (classic compute registers it).
@@ -314,6 +328,7 @@ impl Discovered {
         push("key file", &self.key_file.as_ref().map(|p| p.display().to_string()));
         push("client binary sha256", &self.pipeline_binary_sha256);
         push("connector", &self.connector_arn);
+        push("airflow connection secret", &self.airflow_connection_secret);
         push("mwaa environment", &self.mwaa_arn);
         out
     }
@@ -456,6 +471,8 @@ impl Provisioner {
             Component::Kinesis => kinesis::apply(self).await,
             Component::ApiGateway => apigateway::apply(self).await,
             Component::Connect => connect::apply(self).await,
+            Component::AirflowConnection => airflow_connection::apply(self).await,
+            Component::MwaaNetwork => mwaa_network::apply(self).await,
             Component::Mwaa => mwaa::apply(self).await,
         }
     }
@@ -485,6 +502,8 @@ impl Provisioner {
             Component::Kinesis => kinesis::discover(self).await,
             Component::ApiGateway => apigateway::discover(self).await,
             Component::Connect => connect::discover(self).await,
+            Component::AirflowConnection => airflow_connection::discover(self).await,
+            Component::MwaaNetwork => mwaa_network::discover(self).await,
             Component::Mwaa => mwaa::discover(self).await,
         }
     }
@@ -523,6 +542,8 @@ impl Provisioner {
             Component::Kinesis => kinesis::delete(self, found).await,
             Component::ApiGateway => apigateway::delete(self, found).await,
             Component::Connect => connect::delete(self, found).await,
+            Component::AirflowConnection => airflow_connection::delete(self, found).await,
+            Component::MwaaNetwork => mwaa_network::delete(self, found).await,
             Component::Mwaa => mwaa::delete(self, found).await,
         }
     }

@@ -63,6 +63,11 @@ pub async fn apply(p: &mut Provisioner) -> Result<()> {
         .get("mwaa")
         .cloned()
         .ok_or_else(|| ProvisionError::Config("the MWAA execution role is unknown: run without --skip iam".into()))?;
+    let security_group = p
+        .found
+        .mwaa_security_group_id
+        .clone()
+        .ok_or_else(|| ProvisionError::Config("MWAA's security group is unknown: run without --skip mwaa-network".into()))?;
     let bucket = p.names.dags_bucket.clone();
     // MWAA installs requirements only at create and update, from the object
     // version it is given: upload them first, so that the environment is
@@ -83,12 +88,7 @@ pub async fn apply(p: &mut Provisioner) -> Result<()> {
         .dag_s3_path("dags")
         .requirements_s3_path(crate::dags::REQUIREMENTS_KEY)
         .set_requirements_s3_object_version(requirements.version_id)
-        .network_configuration(
-            NetworkConfiguration::builder()
-                .set_subnet_ids(Some(subnets))
-                .set_security_group_ids(p.found.security_group_id.clone().map(|g| vec![g]))
-                .build(),
-        )
+        .network_configuration(NetworkConfiguration::builder().set_subnet_ids(Some(subnets)).security_group_ids(security_group).build())
         // Connections come from Secrets Manager: the DAG's databricks_default
         // is the secret <prefix>/databricks_default (README, "Databricks
         // prerequisites").

@@ -198,7 +198,7 @@ async fn ensure_security_group(p: &mut Provisioner, gateway_ranges: &[String]) -
             let out = ec2
                 .create_security_group()
                 .group_name(&name)
-                .description(format!("Kafka client, MSK and MWAA of pipeline {}", p.uid()))
+                .description(format!("Kafka client and MSK of pipeline {}", p.uid()))
                 .vpc_id(&vpc)
                 .tag_specifications(tag_spec(p, ResourceType::SecurityGroup, &name))
                 .send()
@@ -386,9 +386,11 @@ pub(super) fn open_private(path: &std::path::Path) -> Result<std::fs::File> {
 pub async fn discover(p: &mut Provisioner) -> Result<Vec<Found>> {
     let ec2 = &p.clients.ec2;
     let mut out = Vec::new();
+    // Its own group only: MWAA's, tagged too, is mwaa-network's.
     let groups = ec2
         .describe_security_groups()
         .filters(stack_filter(p))
+        .filters(filter("group-name", &p.names.security_group))
         .send()
         .await
         .map_err(ProvisionError::aws("DescribeSecurityGroups", format!("tag {STACK_TAG}")))?;
@@ -409,34 +411,40 @@ pub async fn discover(p: &mut Provisioner) -> Result<Vec<Found>> {
 
 pub async fn delete(p: &mut Provisioner, found: &[Found]) -> Result<()> {
     let ec2 = p.clients.ec2.clone();
-    for f in found {
-        match f.kind {
-            "key pair" => {
-                ec2.delete_key_pair().key_name(&f.id).send().await.map_err(ProvisionError::aws("DeleteKeyPair", f.id.clone()))?;
-                // The private key is useless once AWS forgot the public half.
-                remove_private(&p.options.key_dir.join(format!("{}.pem", f.id)))?;
-            }
-            _ => {
-                // The cluster's and instance's network interfaces linger a
-                // little after they are gone; retry while the group is in use.
-                let options = p.options.wait.clone();
-                let id = f.id.clone();
-                super::wait::until(&options, &format!("security group {id} to be free"), || {
-                    let ec2 = ec2.clone();
-                    let id = id.clone();
-                    async move {
-                        match ec2.delete_security_group().group_id(&id).send().await {
-                            Ok(_) => Ok(super::wait::Poll::Ready(())),
-                            Err(e) if aws_sdk_ec2::error::ProvideErrorMetadata::code(&e) == Some("DependencyViolation") => {
-                                Ok(super::wait::Poll::Pending("in use".into()))
-                            }
-                            Err(e) => Err(ProvisionError::aws("DeleteSecurityGroup", id.clone())(e)),
-                        }
+    for f in found.iter().filter(|f| f.kind == "key pair") {
+        ec2.delete_key_pair().key_name(&f.id).send().await.map_err(ProvisionError::aws("DeleteKeyPair", f.id.clone()))?;
+        // The private key is useless once AWS forgot the public half.
+        remove_private(&p.options.key_dir.join(format!("{}.pem", f.id)))?;
+    }
+    let groups: Vec<Found> = found.iter().filter(|f| f.kind == "security group").cloned().collect();
+    if let Some(other) = found.iter().find(|f| f.kind != "key pair" && f.kind != "security group") {
+        return Err(ProvisionError::Failed { what: format!("deleting {other}"), detail: "not a resource kind of the network".into() });
+    }
+    delete_security_groups(p, &groups).await
+}
+
+/// Delete security groups, waiting while they are in use: the network
+/// interfaces of a cluster, an instance or an environment linger a little
+/// after those are gone.
+pub(super) async fn delete_security_groups(p: &mut Provisioner, groups: &[Found]) -> Result<()> {
+    let ec2 = p.clients.ec2.clone();
+    for f in groups {
+        let options = p.options.wait.clone();
+        let id = f.id.clone();
+        super::wait::until(&options, &format!("security group {id} to be free"), || {
+            let ec2 = ec2.clone();
+            let id = id.clone();
+            async move {
+                match ec2.delete_security_group().group_id(&id).send().await {
+                    Ok(_) => Ok(super::wait::Poll::Ready(())),
+                    Err(e) if aws_sdk_ec2::error::ProvideErrorMetadata::code(&e) == Some("DependencyViolation") => {
+                        Ok(super::wait::Poll::Pending("in use".into()))
                     }
-                })
-                .await?;
+                    Err(e) => Err(ProvisionError::aws("DeleteSecurityGroup", id.clone())(e)),
+                }
             }
-        }
+        })
+        .await?;
     }
     Ok(())
 }

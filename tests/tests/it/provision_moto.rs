@@ -29,7 +29,22 @@ pub(crate) fn config(uid: &str) -> PipelineConfig {
     c.set("kafka.bootstrap_servers", BOOTSTRAP).unwrap();
     c.set("api_gateway.ip_ranges_url", &common::ip_ranges_file()).unwrap();
     c.set("ec2.pipeline_binary", stand_in_binary(uid).to_str().unwrap()).unwrap();
+    c.set("databricks.host", WORKSPACE).unwrap();
+    c.set("databricks.token_file", databricks_token_file(uid).to_str().unwrap()).unwrap();
     c
+}
+
+const WORKSPACE: &str = "https://dbc-0123abcd-4567.cloud.databricks.com";
+
+/// A token of its own per deployment, in the file `provision` reads.
+fn databricks_token_file(uid: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("pipeline-databricks-token-{uid}"));
+    std::fs::write(&path, format!("{}\n", databricks_token(uid))).unwrap();
+    path
+}
+
+fn databricks_token(uid: &str) -> String {
+    format!("dapi{}", sha256_hex(uid.as_bytes()))
 }
 
 fn stand_in_binary(uid: &str) -> std::path::PathBuf {
@@ -87,6 +102,8 @@ fn expected_kinds() -> BTreeMap<&'static str, usize> {
         ("systemd unit", 3),
         // The binary and the gateway secret under pipeline-client/.
         ("s3 object", 2),
+        // Airflow's Databricks connection.
+        ("secretsmanager secret", 1),
     ]
     .into()
 }
@@ -130,6 +147,7 @@ async fn provision_twice_changes_nothing_the_second_time_and_teardown_leaves_not
         format!("usage plan {uid}-usage-plan"),
         format!("api key {uid}-api-key"),
         format!("usage plan key {uid}-api-key"),
+        format!("secretsmanager secret pinterest-pipeline/{uid}/connections/databricks_default"),
     ] {
         assert!(created.contains(&wanted), "{wanted} not created: {created:?}");
     }
@@ -147,6 +165,8 @@ async fn provision_twice_changes_nothing_the_second_time_and_teardown_leaves_not
     }
     let report: String = first.steps.iter().map(|s| s.to_string()).collect();
     assert!(!report.contains(key.lines().nth(1).unwrap()), "no key material in the report");
+    let summary = format!("{:?}", first.found.summary());
+    assert!(!report.contains(&databricks_token(&uid)) && !summary.contains(&databricks_token(&uid)), "the token is never shown");
     let api_key_file = first.found.api_key_file.clone().expect("api key file");
     let secret_file = first.found.gateway_secret_file.clone().expect("gateway secret file");
     for file in [&api_key_file, &secret_file] {
@@ -234,6 +254,11 @@ async fn provision_twice_changes_nothing_the_second_time_and_teardown_leaves_not
     assert_eq!(uploaded.body.collect().await.unwrap().into_bytes().as_ref(), bytes.as_slice());
     let shared = c.s3.get_object().bucket(&bucket).key(templates::config::Ec2Vars::gateway_secret_key()).send().await.unwrap();
     assert_eq!(shared.body.collect().await.unwrap().into_bytes().as_ref(), secret.as_bytes(), "the ingest unit fetches the secret");
+    // The DAG's connection, as MWAA's Secrets Manager backend will read it.
+    let secret_name = format!("pinterest-pipeline/{uid}/connections/databricks_default");
+    let stored = c.secretsmanager.get_secret_value().secret_id(&secret_name).send().await.unwrap();
+    let connection: serde_json::Value = serde_json::from_str(stored.secret_string().unwrap()).unwrap();
+    assert_eq!(connection, serde_json::json!({"conn_type": "databricks", "host": WORKSPACE, "password": databricks_token(&uid)}));
     let connect: Vec<_> = first.steps.iter().filter(|s| s.component == Component::Connect).collect();
     assert!(!connect.is_empty() && connect.iter().all(|s| matches!(s.action, Action::Skip(_))), "{connect:?}");
 
@@ -550,4 +575,182 @@ async fn services_the_emulator_lacks_are_reported_and_the_rest_goes_on() {
     assert_eq!(unavailable(&down), [Component::Mwaa, Component::Connect], "in teardown order");
     let mut after = provisioner(config, keys.path(), false).await;
     assert_eq!(after.status().await.unwrap(), [], "the rest was torn down");
+}
+
+/// Airflow's Databricks connection: a changed token changes the secret in
+/// place; teardown schedules it for deletion and a later apply restores it;
+/// a secret the user made by hand is used, never changed; without a token
+/// file nothing is stored, and a token file without a host names the fix.
+#[tokio::test]
+async fn the_databricks_connection_follows_the_token_file_and_survives_a_teardown() {
+    let uid = common::fresh_names().uid().to_string();
+    let keys = tempfile::tempdir().unwrap();
+    let only_connection = || Component::ALL.into_iter().filter(|c| *c != Component::AirflowConnection).collect();
+    let run = |config: PipelineConfig| {
+        let keys = keys.path().to_path_buf();
+        async move {
+            let mut p = provisioner(config, &keys, false).await;
+            p.options.skip = only_connection();
+            p
+        }
+    };
+    let c = clients().await;
+    let name = format!("pinterest-pipeline/{uid}/connections/databricks_default");
+    let actions = |p: &Provisioner| -> Vec<Action> {
+        p.steps.iter().filter(|s| s.component == Component::AirflowConnection).map(|s| s.action.clone()).collect()
+    };
+
+    let mut first = run(config(&uid)).await;
+    first.apply().await.unwrap();
+    assert_eq!(actions(&first), [Action::Create]);
+    assert!(secret_value(&c, &name).await.contains(&databricks_token(&uid)));
+
+    // A new token (a rotated service principal token) changes the value.
+    let rotated = keys.path().join("rotated-token");
+    std::fs::write(&rotated, "dapi-rotated\n").unwrap();
+    let mut with_rotated = config(&uid);
+    with_rotated.set("databricks.token_file", rotated.to_str().unwrap()).unwrap();
+    let mut second = run(with_rotated.clone()).await;
+    second.apply().await.unwrap();
+    assert!(matches!(actions(&second)[..], [Action::Update(_)]), "{:?}", second.steps);
+    assert!(!format!("{:?}", second.steps).contains("dapi-rotated"), "the plan never shows the token");
+    let value: serde_json::Value = serde_json::from_str(&secret_value(&c, &name).await).unwrap();
+    assert_eq!(value["password"], "dapi-rotated");
+    let mut same = run(with_rotated.clone()).await;
+    same.apply().await.unwrap();
+    assert_eq!((actions(&same), same.clients.log.mutating()), (vec![Action::Exists], vec![]));
+
+    // Teardown: gone from the stack, restorable; the next apply restores it.
+    let mut down = run(with_rotated.clone()).await;
+    down.teardown().await.unwrap();
+    assert_eq!(run(with_rotated.clone()).await.status().await.unwrap(), []);
+    let described = c.secretsmanager.describe_secret().secret_id(&name).send().await.unwrap();
+    assert!(described.deleted_date().is_some(), "scheduled for deletion, not destroyed");
+    let mut again = run(config(&uid)).await;
+    again.apply().await.unwrap();
+    assert!(matches!(actions(&again)[..], [Action::Update(ref why)] if why.contains("restored")), "{:?}", again.steps);
+    assert!(secret_value(&c, &name).await.contains(&databricks_token(&uid)));
+    let mut down = run(config(&uid)).await;
+    down.teardown().await.unwrap();
+
+    // Without a token file: nothing to store, and the plan says how.
+    let other = common::fresh_names().uid().to_string();
+    let mut bare = PipelineConfig::for_uid(&other);
+    let mut skipped = run(bare.clone()).await;
+    skipped.apply().await.unwrap();
+    assert!(matches!(&actions(&skipped)[..], [Action::Skip(why)] if why.contains("databricks.token_file")), "{:?}", skipped.steps);
+    // A secret the user stored by hand is used as it is.
+    let by_hand = format!("pinterest-pipeline/{other}/connections/databricks_default");
+    c.secretsmanager.create_secret().name(&by_hand).secret_string("{\"conn_type\": \"databricks\"}").send().await.unwrap();
+    bare.set("databricks.host", WORKSPACE).unwrap();
+    bare.set("databricks.token_file", databricks_token_file(&other).to_str().unwrap()).unwrap();
+    let mut foreign = run(bare.clone()).await;
+    foreign.apply().await.unwrap();
+    assert_eq!((actions(&foreign), foreign.clients.log.mutating()), (vec![Action::Foreign], vec![]));
+    c.secretsmanager.delete_secret().secret_id(&by_hand).force_delete_without_recovery(true).send().await.unwrap();
+    // A token file but no host: the error names the setting.
+    let mut no_host = PipelineConfig::for_uid(&other);
+    no_host.set("databricks.token_file", databricks_token_file(&other).to_str().unwrap()).unwrap();
+    let err = run(no_host).await.apply().await.expect_err("no host").to_string();
+    assert!(err.contains("databricks.host"), "{err}");
+}
+
+async fn secret_value(c: &infra::clients::Clients, name: &str) -> String {
+    c.secretsmanager.get_secret_value().secret_id(name).send().await.unwrap().secret_string().unwrap().to_string()
+}
+
+async fn create_subnet(ec2: &aws_sdk_ec2::Client, vpc: &str, cidr: &str, zone: &str) -> String {
+    let out = ec2.create_subnet().vpc_id(vpc).cidr_block(cidr).availability_zone(zone).send().await.unwrap();
+    out.subnet().unwrap().subnet_id().unwrap().to_string()
+}
+
+/// A route table of `vpc` whose default route goes to `target` (an
+/// internet or NAT gateway), associated with `subnets`.
+async fn route_default(ec2: &aws_sdk_ec2::Client, vpc: &str, target: &str, subnets: &[&str]) {
+    let table = ec2.create_route_table().vpc_id(vpc).send().await.unwrap();
+    let table = table.route_table().unwrap().route_table_id().unwrap().to_string();
+    let route = ec2.create_route().route_table_id(&table).destination_cidr_block("0.0.0.0/0");
+    let route = if target.starts_with("nat-") { route.nat_gateway_id(target) } else { route.gateway_id(target) };
+    route.send().await.unwrap();
+    for subnet in subnets {
+        ec2.associate_route_table().route_table_id(&table).subnet_id(*subnet).send().await.unwrap();
+    }
+}
+
+/// MWAA's subnets are checked before anything is made (one VPC, two zones,
+/// private with a NAT route), and the environment gets a security group of
+/// its own in their VPC whose members reach each other; teardown removes
+/// it. Every request meets the service models.
+#[tokio::test]
+async fn mwaa_gets_checked_private_subnets_and_a_security_group_of_its_own() {
+    let uid = common::fresh_names().uid().to_string();
+    let keys = tempfile::tempdir().unwrap();
+    let c = clients().await;
+    let ec2 = &c.ec2;
+    let vpc = ec2.create_vpc().cidr_block("10.42.0.0/16").send().await.unwrap().vpc().unwrap().vpc_id().unwrap().to_string();
+    let private_a = create_subnet(ec2, &vpc, "10.42.1.0/24", "us-east-1a").await;
+    let private_b = create_subnet(ec2, &vpc, "10.42.2.0/24", "us-east-1b").await;
+    let private_a2 = create_subnet(ec2, &vpc, "10.42.4.0/24", "us-east-1a").await;
+    let public = create_subnet(ec2, &vpc, "10.42.3.0/24", "us-east-1c").await;
+    let igw = ec2.create_internet_gateway().send().await.unwrap().internet_gateway().unwrap().internet_gateway_id().unwrap().to_string();
+    ec2.attach_internet_gateway().internet_gateway_id(&igw).vpc_id(&vpc).send().await.unwrap();
+    route_default(ec2, &vpc, &igw, &[&public]).await;
+    let eip = ec2.allocate_address().domain(aws_sdk_ec2::types::DomainType::Vpc).send().await.unwrap().allocation_id().unwrap().to_string();
+    let nat = ec2.create_nat_gateway().subnet_id(&public).allocation_id(&eip).send().await.unwrap();
+    let nat = nat.nat_gateway().unwrap().nat_gateway_id().unwrap().to_string();
+    route_default(ec2, &vpc, &nat, &[&private_a, &private_b, &private_a2]).await;
+
+    let run = |subnets: &[&str]| {
+        let mut config = config(&uid);
+        config.set("airflow.subnet_ids", &subnets.join(",")).unwrap();
+        let keys = keys.path().to_path_buf();
+        async move {
+            let mut p = provisioner(config, &keys, false).await;
+            p.options.skip = Component::ALL.into_iter().filter(|c| *c != Component::MwaaNetwork).collect();
+            p.clients.log.keep_requests();
+            p
+        }
+    };
+    let mut requests = Vec::new();
+    for (subnets, refusal) in [
+        (vec![private_a.as_str(), public.as_str()], format!("{public} is public")),
+        (vec![private_a.as_str(), private_a2.as_str()], "are both in zone".to_string()),
+        (vec![private_a.as_str()], "1 given".to_string()),
+    ] {
+        let mut p = run(&subnets).await;
+        let err = p.apply().await.expect_err("refused").to_string();
+        assert!(err.contains(&refusal) && err.contains("airflow.subnet_ids"), "{subnets:?}: {err}");
+        assert_eq!(p.clients.log.mutating(), [], "{subnets:?}: refused before anything is made");
+        requests.extend(p.clients.log.requests());
+    }
+
+    let mut first = run(&[&private_a, &private_b]).await;
+    first.apply().await.expect("private subnets with a NAT route");
+    let actions: Vec<_> = first.steps.iter().filter(|s| s.component == Component::MwaaNetwork).map(|s| s.action.clone()).collect();
+    assert_eq!(actions, [Action::Create]);
+    requests.extend(first.clients.log.requests());
+    let group = first.found.mwaa_security_group_id.clone().expect("MWAA's group");
+    let described = ec2.describe_security_groups().group_ids(&group).send().await.unwrap();
+    let g = &described.security_groups()[0];
+    assert_eq!(g.vpc_id(), Some(vpc.as_str()), "in the subnets' VPC, not the default one");
+    assert!(
+        g.ip_permissions()
+            .iter()
+            .any(|r| r.ip_protocol() == Some("-1") && r.user_id_group_pairs().iter().any(|p| p.group_id() == Some(group.as_str()))),
+        "members reach each other: {:?}",
+        g.ip_permissions()
+    );
+    let mut second = run(&[&private_a, &private_b]).await;
+    second.apply().await.unwrap();
+    assert_eq!(second.clients.log.mutating(), [], "a second apply changes nothing");
+    requests.extend(second.clients.log.requests());
+
+    let mut status = run(&[&private_a, &private_b]).await;
+    let found = status.status().await.unwrap();
+    assert_eq!(found.iter().map(|f| (f.kind, f.id.clone())).collect::<Vec<_>>(), [("security group", group.clone())]);
+    let mut down = run(&[&private_a, &private_b]).await;
+    down.teardown().await.unwrap();
+    requests.extend(down.clients.log.requests());
+    assert_eq!(run(&[&private_a, &private_b]).await.status().await.unwrap(), []);
+    crate::aws_conformance::check(&requests).expect("every request meets the service models");
 }

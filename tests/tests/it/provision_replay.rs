@@ -79,6 +79,7 @@ fn with_upstream(p: &mut Provisioner) {
     p.found.bootstrap_servers = Some("b-1.x.kafka.us-east-1.amazonaws.com:9098,b-2.x.kafka.us-east-1.amazonaws.com:9098".into());
     p.found.subnet_ids = vec!["subnet-a".into(), "subnet-b".into()];
     p.found.security_group_id = Some("sg-1".into());
+    p.found.mwaa_security_group_id = Some("sg-mwaa".into());
     for (k, n) in [("ec2", "ec2-access-role"), ("connect", "msk-connect-role"), ("mwaa", "mwaa-execution-role")] {
         p.found.role_arns.insert(k.into(), format!("arn:aws:iam::{ACCOUNT}:role/pinterest-pipeline/{UID}/{UID}-{n}"));
     }
@@ -305,7 +306,8 @@ async fn mwaa_environment_reads_dags_and_requirements_from_the_dags_bucket() {
     assert_eq!(create["RequirementsS3Path"], "requirements.txt");
     assert_eq!(create["ExecutionRoleArn"], p.found.role_arns["mwaa"]);
     assert_eq!(create["NetworkConfiguration"]["SubnetIds"], json!(["subnet-private-1", "subnet-private-2"]));
-    assert_eq!(create["NetworkConfiguration"]["SecurityGroupIds"], json!(["sg-1"]));
+    // Its own group, in its subnets' VPC (mwaa-network), not the client's.
+    assert_eq!(create["NetworkConfiguration"]["SecurityGroupIds"], json!(["sg-mwaa"]));
     assert_eq!(create["AirflowVersion"], "2.10.3");
     assert_eq!(create["Tags"][STACK_TAG], UID);
     assert_eq!(p.found.mwaa_arn.as_deref(), Some(env_arn.as_str()));
