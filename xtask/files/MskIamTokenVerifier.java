@@ -5,6 +5,9 @@
 // signed, within its lifetime, with the one key pair given in the
 // listener's JAAS options. It recomputes the signature from the secret,
 // as AWS does; it shares no code with the client that made the token.
+// Besides the configured access key id, every access key id that has a
+// policy in `policyDir` (MskIamPolicyAuthorizer) is known: an identity of
+// its own, signed with the same secret.
 package pipeline.msk;
 
 import java.net.URI;
@@ -41,6 +44,7 @@ public final class MskIamTokenVerifier implements AuthenticateCallbackHandler {
     private String accessKeyId;
     private String secretAccessKey;
     private String region;
+    private java.io.File policyDir;
 
     @Override
     public void configure(Map<String, ?> configs, String mechanism, List<AppConfigurationEntry> entries) {
@@ -48,6 +52,7 @@ public final class MskIamTokenVerifier implements AuthenticateCallbackHandler {
         accessKeyId = (String) options.get("accessKeyId");
         secretAccessKey = (String) options.get("secretAccessKey");
         region = (String) options.get("region");
+        policyDir = options.get("policyDir") == null ? null : new java.io.File((String) options.get("policyDir"));
         if (accessKeyId == null || secretAccessKey == null || region == null) {
             throw new IllegalArgumentException("JAAS options accessKeyId, secretAccessKey and region are required");
         }
@@ -90,7 +95,7 @@ public final class MskIamTokenVerifier implements AuthenticateCallbackHandler {
         require("host".equals(query.get("X-Amz-SignedHeaders")), "signed headers are not host");
         String[] credential = String.valueOf(query.get("X-Amz-Credential")).split("/");
         require(credential.length == 5, "malformed credential");
-        require(accessKeyId.equals(credential[0]), "unknown access key " + credential[0]);
+        require(accessKeyId.equals(credential[0]) || hasPolicy(credential[0]), "unknown access key " + credential[0]);
         require(region.equals(credential[2]) && "kafka-cluster".equals(credential[3]) && "aws4_request".equals(credential[4]),
                 "credential scope is not " + region + "/kafka-cluster");
         String amzDate = String.valueOf(query.get("X-Amz-Date"));
@@ -133,6 +138,10 @@ public final class MskIamTokenVerifier implements AuthenticateCallbackHandler {
             public String principalName() { return principal; }
             public Long startTimeMs() { return start; }
         };
+    }
+
+    private boolean hasPolicy(String keyId) {
+        return policyDir != null && keyId.matches("[A-Z0-9]{16,128}") && new java.io.File(policyDir, keyId + ".json").isFile();
     }
 
     private static void require(boolean ok, String why) {

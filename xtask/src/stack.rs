@@ -31,6 +31,12 @@ const MSK_IAM_INTERNAL_PORT: u16 = 19096;
 pub const MSK_IAM_ACCESS_KEY_ID: &str = "AKIDPIPELINELOCALMSK";
 pub const MSK_IAM_SECRET_ACCESS_KEY: &str = "local-msk-iam-broker-test-secret";
 pub const MSK_IAM_REGION: &str = "us-east-1";
+/// Who the MSK IAM broker is, for authorization: the cluster of a
+/// deployment with this uid (`<uid>-msk-cluster`) in this account, so that
+/// a deployment's rendered policies name it.
+pub const MSK_IAM_ACCOUNT: &str = "000000000000";
+pub const MSK_IAM_CLUSTER_UID: &str = "localmsk";
+const MSK_IAM_CLUSTER_UUID: &str = "6f1c2a9e-0d4b-4c1e-9a7e-3b5d8f0c2e41-2";
 pub const MOTO_PORT: u16 = 5000;
 pub const MARIADB_PORT: u16 = 13306;
 /// LocalStack's gateway (its usual port).
@@ -50,6 +56,12 @@ pub fn kafka_bootstrap() -> String {
 
 pub fn msk_iam_bootstrap() -> String {
     format!("127.0.0.1:{MSK_IAM_KAFKA_PORT}")
+}
+
+/// Where the MSK IAM broker reads each principal's IAM policy
+/// (`<access key id>.json`); a test adds identities by writing files here.
+pub fn msk_iam_policy_dir() -> std::path::PathBuf {
+    paths::local_dir().join("kafka-msk-iam/policies")
 }
 
 pub fn moto_endpoint() -> String {
@@ -274,24 +286,42 @@ fn kafka_command() -> Result<Command> {
 }
 
 /// The MSK IAM broker: clients reach it only on a SASL_PLAINTEXT listener
-/// whose OAUTHBEARER tokens `MskIamTokenVerifier` (xtask/files/, compiled
-/// here with the JDK's javac) checks as MSK would, against
-/// [`MSK_IAM_ACCESS_KEY_ID`] and [`MSK_IAM_SECRET_ACCESS_KEY`].
+/// whose OAUTHBEARER tokens `MskIamTokenVerifier` checks as MSK would,
+/// against [`MSK_IAM_ACCESS_KEY_ID`] and [`MSK_IAM_SECRET_ACCESS_KEY`], and
+/// whose every operation `MskIamPolicyAuthorizer` authorizes as MSK would,
+/// against the principal's IAM policy in [`msk_iam_policy_dir`] (both in
+/// xtask/files/, compiled here with the JDK's javac). The configured key's
+/// policy allows every MSK action: an administrator's.
 fn msk_iam_kafka_command() -> Result<Command> {
     let libs = install::kafka_libs()?;
     let dir = paths::local_dir().join("kafka-msk-iam");
-    let src = dir.join("src/MskIamTokenVerifier.java");
     let classes = dir.join("classes");
-    std::fs::create_dir_all(src.parent().expect("has a parent"))?;
-    let source = include_str!("../files/MskIamTokenVerifier.java");
-    if std::fs::read_to_string(&src).ok().as_deref() != Some(source) || !classes.join("pipeline/msk/MskIamTokenVerifier.class").exists() {
-        std::fs::write(&src, source)?;
-        install::run_logged(
-            Command::new("javac").arg("-cp").arg(format!("{}/*", libs.display())).arg("-d").arg(&classes).arg(&src),
-            &paths::log_dir().join("kafka-msk-iam-javac.log"),
-        )
-        .context("compiling the MSK IAM token verifier (needs a JDK: sudo apt-get install -y openjdk-17-jdk-headless)")?;
+    let sources = [
+        ("MskIamTokenVerifier", include_str!("../files/MskIamTokenVerifier.java")),
+        ("MskIamPolicyAuthorizer", include_str!("../files/MskIamPolicyAuthorizer.java")),
+    ];
+    std::fs::create_dir_all(dir.join("src"))?;
+    let stale = sources.iter().any(|(name, text)| {
+        std::fs::read_to_string(dir.join(format!("src/{name}.java"))).ok().as_deref() != Some(*text)
+            || !classes.join(format!("pipeline/msk/{name}.class")).exists()
+    });
+    if stale {
+        let mut javac = Command::new("javac");
+        javac.arg("-cp").arg(format!("{}/*", libs.display())).arg("-d").arg(&classes);
+        for (name, text) in sources {
+            let src = dir.join(format!("src/{name}.java"));
+            std::fs::write(&src, text)?;
+            javac.arg(src);
+        }
+        install::run_logged(&mut javac, &paths::log_dir().join("kafka-msk-iam-javac.log"))
+            .context("compiling the MSK IAM verifier and authorizer (needs a JDK: sudo apt-get install -y openjdk-17-jdk-headless)")?;
     }
+    let policies = msk_iam_policy_dir();
+    std::fs::create_dir_all(&policies)?;
+    std::fs::write(
+        policies.join(format!("{MSK_IAM_ACCESS_KEY_ID}.json")),
+        r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kafka-cluster:*", "Resource": "*"}]}"#,
+    )?;
     let listeners = format!(
         "listeners=CLIENT://127.0.0.1:{MSK_IAM_KAFKA_PORT},INTERNAL://127.0.0.1:{MSK_IAM_INTERNAL_PORT},CONTROLLER://127.0.0.1:{MSK_IAM_CONTROLLER_PORT}\n\
          advertised.listeners=CLIENT://127.0.0.1:{MSK_IAM_KAFKA_PORT},INTERNAL://127.0.0.1:{MSK_IAM_INTERNAL_PORT}\n\
@@ -302,7 +332,12 @@ fn msk_iam_kafka_command() -> Result<Command> {
          listener.name.client.oauthbearer.sasl.server.callback.handler.class=pipeline.msk.MskIamTokenVerifier\n\
          listener.name.client.oauthbearer.sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required \
          accessKeyId=\"{MSK_IAM_ACCESS_KEY_ID}\" secretAccessKey=\"{MSK_IAM_SECRET_ACCESS_KEY}\" region=\"{MSK_IAM_REGION}\" \
-         unsecuredLoginStringClaim_sub=\"broker\";\n"
+         policyDir=\"{policy_dir}\" unsecuredLoginStringClaim_sub=\"broker\";\n\
+         authorizer.class.name=pipeline.msk.MskIamPolicyAuthorizer\n\
+         msk.authorized.listener=CLIENT\n\
+         msk.policy.dir={policy_dir}\n\
+         msk.cluster.arn=arn:aws:kafka:{MSK_IAM_REGION}:{MSK_IAM_ACCOUNT}:cluster/{MSK_IAM_CLUSTER_UID}-msk-cluster/{MSK_IAM_CLUSTER_UUID}\n",
+        policy_dir = policies.display()
     );
     kafka_broker_command("kafka-msk-iam", &listeners, Some(&classes))
 }

@@ -25,7 +25,7 @@ pub struct TestArgs {
 /// Python tools the tests drive, each in a venv of its own (Airflow's pins
 /// and PySpark's do not mix): environment variable naming its python, venv
 /// name, requirements.
-const PYTHON_TOOLS: [(&str, &str, &[&str]); 6] = [
+const PYTHON_TOOLS: [(&str, &str, &[&str]); 7] = [
     ("PIPELINE_PYSPARK_PYTHON", "pyspark", install::PYSPARK_VENV),
     ("PIPELINE_PYSPARK35_PYTHON", "pyspark35", install::PYSPARK35_VENV),
     ("PIPELINE_AIRFLOW3_PYTHON", "airflow3", install::AIRFLOW3_VENV),
@@ -34,6 +34,8 @@ const PYTHON_TOOLS: [(&str, &str, &[&str]); 6] = [
     // The AWS service models the provisioner's requests are checked
     // against (tests/python/aws_request_check.py).
     ("PIPELINE_AWSMODEL_PYTHON", "awsmodel", &["botocore==1.44.5", "regex==2026.11.15"]),
+    // An IAM linter for every policy provision attaches (tests/python/iam_lint.py).
+    ("PIPELINE_IAMLINT_PYTHON", "iamlint", &["parliament==1.6.4", "boto3==1.44.18"]),
     (
         "PIPELINE_CLIENTS_PYTHON",
         "clients",
@@ -136,6 +138,9 @@ pub fn run(args: TestArgs) -> Result<()> {
             .env("PIPELINE_MSK_IAM_ACCESS_KEY_ID", stack::MSK_IAM_ACCESS_KEY_ID)
             .env("PIPELINE_MSK_IAM_SECRET_ACCESS_KEY", stack::MSK_IAM_SECRET_ACCESS_KEY)
             .env("PIPELINE_MSK_IAM_REGION", stack::MSK_IAM_REGION)
+            .env("PIPELINE_MSK_IAM_ACCOUNT", stack::MSK_IAM_ACCOUNT)
+            .env("PIPELINE_MSK_IAM_CLUSTER_UID", stack::MSK_IAM_CLUSTER_UID)
+            .env("PIPELINE_MSK_IAM_POLICY_DIR", stack::msk_iam_policy_dir())
             .env("PIPELINE_CHROMIUM", "chromium")
             // The batch notebook's Spark runs fetch Delta's jars once, here.
             .env("PIPELINE_SPARK_IVY_DIR", paths::cache_dir().join("ivy"))

@@ -85,6 +85,22 @@ fn databricks_trust(databricks_account: Option<&str>, account: &str, self_arn: &
     doc
 }
 
+/// The policy of the EC2 role, which our processes on the client machine
+/// run with, as `provision` makes it for `config` in `account`: for checking
+/// it where authorization is evaluated (the local authorizing MSK broker).
+pub fn ec2_role_policy(config: &templates::config::PipelineConfig, region: &str, account: &str) -> Value {
+    let names = crate::stack::StackNames::new(config);
+    role_specs(&names, region, account, None).into_iter().find(|r| r.key == "ec2").expect("the EC2 role is specified").policy
+}
+
+/// Every permission policy `provision` attaches, by role name, as made for
+/// `config` in `account`: for linting them as AWS would read them. (Trust
+/// policies name principals, not resources; the unit tests check them.)
+pub fn policy_documents(config: &templates::config::PipelineConfig, region: &str, account: &str) -> Vec<(String, Value)> {
+    let names = crate::stack::StackNames::new(config);
+    role_specs(&names, region, account, config.databricks.account_id.as_deref()).into_iter().map(|r| (r.name, r.policy)).collect()
+}
+
 fn role_specs(n: &crate::stack::StackNames, region: &str, account: &str, databricks_account: Option<&str>) -> Vec<RoleSpec> {
     let cluster = |kind: &str| format!("arn:aws:kafka:{region}:{account}:{kind}/{}/*", n.cluster);
     // Each Kafka action a process of the deployment sends, named one by
@@ -474,6 +490,101 @@ mod tests {
                 (cells[2].to_string(), cells[3].to_string())
             })
             .collect()
+    }
+
+    /// MSK's actions, their resource kind and the actions each requires
+    /// alongside it ("Required actions", AWS's MSK developer guide,
+    /// "Semantics of IAM authorization policy actions and resources").
+    const MSK_ACTIONS: [(&str, &str, &[&str]); 19] = [
+        ("Connect", "cluster", &[]),
+        ("DescribeCluster", "cluster", &["Connect"]),
+        ("AlterCluster", "cluster", &["Connect", "DescribeCluster"]),
+        ("DescribeClusterDynamicConfiguration", "cluster", &["Connect"]),
+        ("AlterClusterDynamicConfiguration", "cluster", &["Connect", "DescribeClusterDynamicConfiguration"]),
+        ("WriteDataIdempotently", "cluster", &["Connect", "WriteData"]),
+        ("CreateTopic", "topic", &["Connect"]),
+        ("DescribeTopic", "topic", &["Connect"]),
+        ("AlterTopic", "topic", &["Connect", "DescribeTopic"]),
+        ("DeleteTopic", "topic", &["Connect", "DescribeTopic"]),
+        ("DescribeTopicDynamicConfiguration", "topic", &["Connect"]),
+        ("AlterTopicDynamicConfiguration", "topic", &["Connect", "DescribeTopicDynamicConfiguration"]),
+        ("ReadData", "topic", &["Connect", "DescribeTopic", "AlterGroup"]),
+        ("WriteData", "topic", &["Connect", "DescribeTopic"]),
+        ("DescribeGroup", "group", &["Connect"]),
+        ("AlterGroup", "group", &["Connect", "DescribeGroup"]),
+        ("DeleteGroup", "group", &["Connect", "DescribeGroup"]),
+        ("DescribeTransactionalId", "transactional-id", &["Connect"]),
+        ("AlterTransactionalId", "transactional-id", &["Connect", "DescribeTransactionalId", "WriteData"]),
+    ];
+
+    /// Every role that may act on the cluster (the EC2 role and MSK
+    /// Connect's) grants, with each MSK action, the actions AWS says it
+    /// requires, on their own kind of resource: a policy that grants
+    /// WriteData without DescribeTopic fails on MSK, not here.
+    #[test]
+    fn every_granted_msk_action_comes_with_the_actions_it_requires() {
+        let config = templates::config::PipelineConfig::for_uid("abc-1");
+        let names = crate::stack::StackNames::new(&config);
+        let arn = |kind: &str| match kind {
+            "cluster" => format!("arn:aws:kafka:us-east-1:123456789012:cluster/{}/uuid-1", names.cluster),
+            _ => format!("arn:aws:kafka:us-east-1:123456789012:{kind}/{}/uuid-1/x", names.cluster),
+        };
+        let kind_of = |action: &str| MSK_ACTIONS.iter().find(|(a, _, _)| *a == action).map(|(_, k, _)| *k).expect("a known action");
+        let mut checked = 0;
+        for spec in role_specs(&names, "us-east-1", "123456789012", None) {
+            for (action, kind, required) in MSK_ACTIONS {
+                if !allows(&spec.policy, &format!("kafka-cluster:{action}"), &arn(kind)) {
+                    continue;
+                }
+                checked += 1;
+                for needed in required {
+                    assert!(
+                        allows(&spec.policy, &format!("kafka-cluster:{needed}"), &arn(kind_of(needed))),
+                        "role {}: grants {action} but not {needed}, which MSK requires with it",
+                        spec.key
+                    );
+                }
+            }
+        }
+        assert!(checked >= KAFKA_GRANTS.len(), "the EC2 role's grants were checked: {checked}");
+    }
+
+    /// The MWAA execution role grants what AWS's documented execution-role
+    /// policy (AWS-owned key) grants, on the resources it names: MWAA
+    /// fails in ways no emulator shows when one is missing.
+    #[test]
+    fn the_mwaa_role_grants_aws_documented_execution_policy() {
+        let config = templates::config::PipelineConfig::for_uid("abc-1");
+        let names = crate::stack::StackNames::new(&config);
+        let (region, account) = ("us-east-1", "123456789012");
+        let specs = role_specs(&names, region, account, None);
+        let mwaa = specs.iter().find(|s| s.key == "mwaa").expect("the mwaa role");
+        let env = &names.mwaa_environment;
+        let dags = format!("arn:aws:s3:::{}", names.dags_bucket);
+        let log_group = format!("arn:aws:logs:{region}:{account}:log-group:airflow-{env}-DAGProcessing");
+        let documented: Vec<(&str, String)> = vec![
+            ("airflow:PublishMetrics", format!("arn:aws:airflow:{region}:{account}:environment/{env}")),
+            ("s3:GetObject", format!("{dags}/dags/x.py")),
+            ("s3:GetObjectVersion", format!("{dags}/requirements.txt")),
+            ("s3:GetBucketPublicAccessBlock", dags.clone()),
+            ("s3:ListBucket", dags.clone()),
+            ("s3:GetAccountPublicAccessBlock", "*".into()),
+            ("logs:CreateLogStream", log_group.clone()),
+            ("logs:CreateLogGroup", log_group.clone()),
+            ("logs:PutLogEvents", log_group.clone()),
+            ("logs:GetLogEvents", log_group.clone()),
+            ("logs:GetLogRecord", log_group.clone()),
+            ("logs:GetLogGroupFields", log_group.clone()),
+            ("logs:GetQueryResults", log_group.clone()),
+            ("logs:DescribeLogGroups", "*".into()),
+            ("cloudwatch:PutMetricData", "*".into()),
+            ("sqs:ReceiveMessage", format!("arn:aws:sqs:{region}:111122223333:airflow-celery-abc")),
+            ("sqs:SendMessage", format!("arn:aws:sqs:{region}:111122223333:airflow-celery-abc")),
+        ];
+        for (action, resource) in &documented {
+            assert!(allows(&mwaa.policy, action, resource), "AWS's MWAA execution policy grants {action} on {resource}; ours does not");
+        }
+        assert!(!allows(&mwaa.policy, "s3:GetObject", "arn:aws:s3:::user-abc-1-bucket/topics/x"), "not the sink bucket");
     }
 
     #[test]

@@ -16,6 +16,7 @@ mod kinesis;
 mod msk;
 pub(crate) mod mwaa;
 mod mwaa_network;
+pub use iam::{ec2_role_policy, policy_documents};
 pub use mwaa::SECRETS_BACKEND;
 mod network;
 mod wait;

@@ -1,7 +1,10 @@
-//! MSK IAM authentication (issue 18, item 1): our token against AWS's own
+//! MSK IAM (issue 18, item 1; issue 36, item 3): our token against AWS's own
 //! Python signer, and the whole SASL/OAUTHBEARER path against a local
-//! broker whose listener checks the token's SigV4 signature
-//! (`cargo xtask local up --msk-iam`, verifier in xtask/files/).
+//! broker whose listener checks the token's SigV4 signature and authorizes
+//! every Kafka operation against the principal's IAM policy as MSK maps
+//! them (`cargo xtask local up --msk-iam`, verifier and authorizer in
+//! xtask/files/). Our processes run there with the EC2 role's policy as
+//! `provision` makes it.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -92,6 +95,9 @@ struct MskIamBroker {
     access_key_id: String,
     secret_access_key: String,
     region: String,
+    account: String,
+    cluster_uid: String,
+    policy_dir: std::path::PathBuf,
 }
 
 fn msk_iam_broker() -> MskIamBroker {
@@ -105,6 +111,9 @@ fn msk_iam_broker() -> MskIamBroker {
         access_key_id: var("PIPELINE_MSK_IAM_ACCESS_KEY_ID"),
         secret_access_key: var("PIPELINE_MSK_IAM_SECRET_ACCESS_KEY"),
         region: var("PIPELINE_MSK_IAM_REGION"),
+        account: var("PIPELINE_MSK_IAM_ACCOUNT"),
+        cluster_uid: var("PIPELINE_MSK_IAM_CLUSTER_UID"),
+        policy_dir: var("PIPELINE_MSK_IAM_POLICY_DIR").into(),
     }
 }
 
@@ -133,9 +142,29 @@ impl MskIamBroker {
         config
     }
 
-    /// Tokens signed with `secret` (the broker's, or not).
+    /// The EC2 role's policy as `provision` makes it for a deployment
+    /// whose cluster is this broker.
+    fn deployment_policy(&self) -> serde_json::Value {
+        let config = templates::config::PipelineConfig::for_uid(&self.cluster_uid);
+        infra::provision::ec2_role_policy(&config, &self.region, &self.account)
+    }
+
+    /// A principal of its own with this IAM policy, as a role's session
+    /// would be: an access key id the broker knows by its policy file.
+    fn identity_with(&self, policy: &serde_json::Value) -> String {
+        let key = format!("AKIDTEST{}", uuid::Uuid::new_v4().simple().to_string().to_uppercase());
+        std::fs::write(self.policy_dir.join(format!("{key}.json")), policy.to_string()).unwrap();
+        key
+    }
+
+    /// Tokens signed with `secret` (the broker's, or not), by the broker's
+    /// administrator key.
     async fn auth(&self, secret: &str) -> pipeline_kafka::KafkaAuth {
-        let creds = Credentials::new(&self.access_key_id, secret, None, None, "test");
+        self.auth_as(&self.access_key_id, secret).await
+    }
+
+    async fn auth_as(&self, access_key_id: &str, secret: &str) -> pipeline_kafka::KafkaAuth {
+        let creds = Credentials::new(access_key_id, secret, None, None, "test");
         let provider = aws_credential_types::provider::SharedCredentialsProvider::new(creds);
         pipeline_kafka::KafkaAuth::msk_iam(aws_setup::msk_iam::MskIamTokens::with_provider(self.region.clone(), provider).await.unwrap())
     }
@@ -149,10 +178,14 @@ impl MskIamBroker {
     /// `pipeline topics create` as a user runs it: credentials from the
     /// environment (the standard chain), `--kafka-auth msk-iam`.
     async fn topics_create(&self, uid: &str, secret: &str) -> std::process::Output {
+        self.topics_create_as(uid, &self.access_key_id, secret).await
+    }
+
+    async fn topics_create_as(&self, uid: &str, access_key_id: &str, secret: &str) -> std::process::Output {
         let run = tokio::process::Command::new(common::pipeline_bin())
             .args(["topics", "create", "--uid", uid, "--bootstrap-servers", &self.bootstrap, "--wait-secs", "30"])
             .args(["--kafka-auth", "msk-iam", "--msk-region", &self.region, "-X", "security.protocol=SASL_PLAINTEXT"])
-            .env("AWS_ACCESS_KEY_ID", &self.access_key_id)
+            .env("AWS_ACCESS_KEY_ID", access_key_id)
             .env("AWS_SECRET_ACCESS_KEY", secret)
             .env_remove("AWS_SESSION_TOKEN")
             .env_remove("AWS_PROFILE")
@@ -162,19 +195,21 @@ impl MskIamBroker {
     }
 }
 
-/// With the broker's key pair, `topics create`, the ingest server's
-/// producer and the sink's consumer all authenticate: records posted to
-/// ingest reach the sink's objects, every one.
+/// With the EC2 role's own policy, `topics create`, the ingest server's
+/// producer (idempotent), the sink's consumer group and `status` all pass
+/// MSK's authorization: records posted to ingest reach the sink's objects,
+/// every one, and `status` sees the group caught up.
 #[tokio::test]
-async fn topics_ingest_and_sink_authenticate_with_msk_iam_tokens() {
+async fn topics_ingest_sink_and_status_work_with_the_deployments_own_policy() {
     let broker = msk_iam_broker();
     let names = common::fresh_names();
-    let out = broker.topics_create(names.uid(), &broker.secret_access_key).await;
+    let role = broker.identity_with(&broker.deployment_policy());
+    let out = broker.topics_create_as(names.uid(), &role, &broker.secret_access_key).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "topics create with the right key: {stderr}");
+    assert!(out.status.success(), "topics create with the role's policy: {stderr}");
     assert_eq!(String::from_utf8_lossy(&out.stdout).matches("created").count(), 3);
 
-    let auth = broker.auth(&broker.secret_access_key).await;
+    let auth = broker.auth_as(&role, &broker.secret_access_key).await;
     let server = broker.ingest(&auth).await;
     let base = format!("http://{}", server.local_addr);
     let http = reqwest::Client::new();
@@ -201,7 +236,7 @@ async fn topics_ingest_and_sink_authenticate_with_msk_iam_tokens() {
     server.stop().await.unwrap();
 
     let out = tempfile::tempdir().unwrap();
-    let mut config = broker.sink_config(&names, auth, out.path());
+    let mut config = broker.sink_config(&names, auth.clone(), out.path());
     config.flush_size = 5;
     let stats = tokio::time::timeout(Duration::from_secs(120), pipeline_sink::run(config, std::future::pending()))
         .await
@@ -218,6 +253,60 @@ async fn topics_ingest_and_sink_authenticate_with_msk_iam_tokens() {
         }
     }
     assert_eq!(lines, rounds * 3);
+
+    let status = pipeline::status::collect(&pipeline::status::StatusConfig {
+        names: names.clone(),
+        bootstrap: broker.bootstrap.clone(),
+        kafka_overrides: MskIamBroker::plaintext(),
+        kafka_auth: auth,
+        group_id: names.connector(),
+        sink: None,
+        delta: None,
+        batch_output: None,
+        aws: Default::default(),
+        timeout: Duration::from_secs(10),
+    })
+    .await;
+    let pipeline::status::Part::Ok(topics) = &status.kafka else { panic!("status with the role's policy: {:?}", status.kafka) };
+    assert_eq!(topics.iter().map(|t| (t.end_offset, t.lag)).collect::<Vec<_>>(), [(rounds as i64, 0); 3], "{topics:?}");
+}
+
+/// The same policy without `kafka-cluster:WriteDataIdempotently`: MSK
+/// refuses the idempotent producer its producer id, which librdkafka makes
+/// a fatal error. Ingest must then stop with that error (so systemd
+/// restarts it and the journal names the cause), not answer 500 for ever.
+#[tokio::test]
+async fn without_idempotent_writes_ingest_stops_naming_the_authorization() {
+    let broker = msk_iam_broker();
+    let names = common::fresh_names();
+    assert!(broker.topics_create(names.uid(), &broker.secret_access_key).await.status.success());
+    let mut policy = broker.deployment_policy();
+    let mut removed = 0;
+    for statement in policy["Statement"].as_array_mut().unwrap() {
+        if let Some(actions) = statement["Action"].as_array_mut() {
+            let before = actions.len();
+            actions.retain(|a| a != "kafka-cluster:WriteDataIdempotently");
+            removed += before - actions.len();
+        }
+    }
+    assert_eq!(removed, 1, "the role's policy grants WriteDataIdempotently once: {policy}");
+    let role = broker.identity_with(&policy);
+    let server = broker.ingest(&broker.auth_as(&role, &broker.secret_access_key).await).await;
+    let base = format!("http://{}", server.local_addr);
+    let resp = reqwest::Client::new()
+        .post(format!("{base}/topics/{}", names.topic(contract::Kind::Pin)))
+        .header("content-type", "application/vnd.kafka.json.v2+json")
+        .body(r#"{"records":[{"value":{"index":1}}]}"#)
+        .send()
+        .await;
+    if let Ok(resp) = resp {
+        let status = resp.status();
+        assert_ne!(status, 200, "a record is never acknowledged: {}", resp.text().await.unwrap_or_default());
+    }
+    let ended =
+        tokio::time::timeout(Duration::from_secs(60), server.run_until(std::future::pending())).await.expect("ingest stops on its own");
+    let err = ended.expect_err("it stops with the producer's fatal error").to_string();
+    assert!(err.contains("stopped for good") && err.to_lowercase().contains("authorization"), "{err}");
 }
 
 /// A token signed with another secret is refused, and every client says
