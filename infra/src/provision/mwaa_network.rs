@@ -5,11 +5,10 @@
 //! reach each other, as MWAA documents. The client's group lives in the
 //! default VPC, which is rarely the subnets'.
 
-use aws_sdk_ec2::types::{IpPermission, ResourceType, UserIdGroupPair};
+use aws_sdk_ec2::types::{IpPermission, UserIdGroupPair};
 
-use super::network::{filter, stack_filter, tag_spec};
+use super::network::{StackGroup, filter, stack_filter, stack_group};
 use super::{Action, Component, Found, ProvisionError, Provisioner, Result};
-use crate::stack::STACK_TAG;
 
 const C: Component = Component::MwaaNetwork;
 const KIND: &str = "security group";
@@ -115,37 +114,14 @@ pub async fn apply(p: &mut Provisioner) -> Result<()> {
         return Ok(());
     }
     let vpc = check_subnets(&subnet_facts(p, &subnets).await?)?;
-    let ec2 = p.clients.ec2.clone();
-    let groups = ec2
-        .describe_security_groups()
-        .filters(filter("group-name", &name))
-        .filters(filter("vpc-id", &vpc))
-        .send()
-        .await
-        .map_err(ProvisionError::aws("DescribeSecurityGroups", name.clone()))?;
-    let (group_id, existing, created) = match groups.security_groups().first() {
-        Some(g) if !g.tags().iter().any(|t| t.key() == Some(STACK_TAG) && t.value() == Some(p.uid())) => {
-            p.record(C, resource, Action::Foreign);
-            p.found.mwaa_security_group_id = g.group_id().map(str::to_string);
+    let description = format!("MWAA environment of pipeline {}", p.uid());
+    let (group_id, existing, created) = match stack_group(p, C, &name, &vpc, &description).await? {
+        StackGroup::Ours { id, rules, created } => (id, rules, created),
+        StackGroup::Foreign(id) => {
+            p.found.mwaa_security_group_id = Some(id);
             return Ok(());
         }
-        Some(g) => (g.group_id().unwrap_or_default().to_string(), g.ip_permissions().to_vec(), false),
-        None => {
-            p.record(C, resource.clone(), Action::Create);
-            if p.dry_run() {
-                return Ok(());
-            }
-            let out = ec2
-                .create_security_group()
-                .group_name(&name)
-                .description(format!("MWAA environment of pipeline {}", p.uid()))
-                .vpc_id(&vpc)
-                .tag_specifications(tag_spec(p, ResourceType::SecurityGroup, &name))
-                .send()
-                .await
-                .map_err(ProvisionError::aws("CreateSecurityGroup", name.clone()))?;
-            (out.group_id().unwrap_or_default().to_string(), Vec::new(), true)
-        }
+        StackGroup::Planned => return Ok(()),
     };
     p.found.mwaa_security_group_id = Some(group_id.clone());
     let members_reach_each_other = existing
@@ -161,7 +137,9 @@ pub async fn apply(p: &mut Provisioner) -> Result<()> {
             return Ok(());
         }
     }
-    ec2.authorize_security_group_ingress()
+    p.clients
+        .ec2
+        .authorize_security_group_ingress()
         .group_id(&group_id)
         .ip_permissions(
             IpPermission::builder().ip_protocol("-1").user_id_group_pairs(UserIdGroupPair::builder().group_id(&group_id).build()).build(),

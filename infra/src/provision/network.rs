@@ -161,6 +161,53 @@ fn rule_present(existing: &[IpPermission], want: &IpPermission) -> bool {
     })
 }
 
+/// A security group of this stack, as [`stack_group`] finds or makes it.
+pub(super) enum StackGroup {
+    /// Tagged by this stack (or just created): its id and ingress rules.
+    Ours { id: String, rules: Vec<IpPermission>, created: bool },
+    /// Same name, not tagged by this stack: used, never changed.
+    Foreign(String),
+    /// To be created; a dry run stops here.
+    Planned,
+}
+
+/// The group `name` in `vpc`: found, or created tagged (not in a dry run).
+/// Records the step as foreign or create; whether one of ours changes is
+/// the caller's to say.
+pub(super) async fn stack_group(p: &mut Provisioner, component: Component, name: &str, vpc: &str, description: &str) -> Result<StackGroup> {
+    let ec2 = p.clients.ec2.clone();
+    let resource = format!("security group {name}");
+    let groups = ec2
+        .describe_security_groups()
+        .filters(filter("group-name", name))
+        .filters(filter("vpc-id", vpc))
+        .send()
+        .await
+        .map_err(ProvisionError::aws("DescribeSecurityGroups", name.to_string()))?;
+    if let Some(g) = groups.security_groups().first() {
+        let id = g.group_id().unwrap_or_default().to_string();
+        if !g.tags().iter().any(|t| t.key() == Some(STACK_TAG) && t.value() == Some(p.uid())) {
+            p.record(component, resource, Action::Foreign);
+            return Ok(StackGroup::Foreign(id));
+        }
+        return Ok(StackGroup::Ours { id, rules: g.ip_permissions().to_vec(), created: false });
+    }
+    p.record(component, resource, Action::Create);
+    if p.dry_run() {
+        return Ok(StackGroup::Planned);
+    }
+    let out = ec2
+        .create_security_group()
+        .group_name(name)
+        .description(description)
+        .vpc_id(vpc)
+        .tag_specifications(tag_spec(p, ResourceType::SecurityGroup, name))
+        .send()
+        .await
+        .map_err(ProvisionError::aws("CreateSecurityGroup", name.to_string()))?;
+    Ok(StackGroup::Ours { id: out.group_id().unwrap_or_default().to_string(), rules: Vec::new(), created: true })
+}
+
 async fn ensure_security_group(p: &mut Provisioner, gateway_ranges: &[String]) -> Result<()> {
     let rules = gateway_ranges.len() + 1 + usize::from(p.config.ec2.ssh_cidr.is_some());
     if rules > MAX_INGRESS_RULES {
@@ -174,38 +221,14 @@ async fn ensure_security_group(p: &mut Provisioner, gateway_ranges: &[String]) -
     let name = p.names.security_group.clone();
     let vpc = p.found.vpc_id.clone().expect("default_vpc ran");
     let resource = format!("security group {name}");
-    let groups = ec2
-        .describe_security_groups()
-        .filters(filter("group-name", &name))
-        .filters(filter("vpc-id", &vpc))
-        .send()
-        .await
-        .map_err(ProvisionError::aws("DescribeSecurityGroups", name.clone()))?;
-    let (group_id, existing, created) = match groups.security_groups().first() {
-        Some(g) => {
-            if !g.tags().iter().any(|t| t.key() == Some(STACK_TAG) && t.value() == Some(p.uid())) {
-                p.record(C, resource, Action::Foreign);
-                p.found.security_group_id = g.group_id().map(str::to_string);
-                return Ok(());
-            }
-            (g.group_id().unwrap_or_default().to_string(), g.ip_permissions().to_vec(), false)
+    let description = format!("Kafka client and MSK of pipeline {}", p.uid());
+    let (group_id, existing, created) = match stack_group(p, C, &name, &vpc, &description).await? {
+        StackGroup::Ours { id, rules, created } => (id, rules, created),
+        StackGroup::Foreign(id) => {
+            p.found.security_group_id = Some(id);
+            return Ok(());
         }
-        None => {
-            p.record(C, resource.clone(), Action::Create);
-            if p.dry_run() {
-                return Ok(());
-            }
-            let out = ec2
-                .create_security_group()
-                .group_name(&name)
-                .description(format!("Kafka client and MSK of pipeline {}", p.uid()))
-                .vpc_id(&vpc)
-                .tag_specifications(tag_spec(p, ResourceType::SecurityGroup, &name))
-                .send()
-                .await
-                .map_err(ProvisionError::aws("CreateSecurityGroup", name.clone()))?;
-            (out.group_id().unwrap_or_default().to_string(), Vec::new(), true)
-        }
+        StackGroup::Planned => return Ok(()),
     };
     p.found.security_group_id = Some(group_id.clone());
     let wanted = wanted_rules(p, &group_id, gateway_ranges);
