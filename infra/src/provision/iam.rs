@@ -63,6 +63,15 @@ fn roles(p: &Provisioner) -> Vec<RoleSpec> {
 /// Databricks account id as the external id.
 pub const DATABRICKS_UC_MASTER_ROLE: &str = "arn:aws:iam::414351767826:role/unity-catalog-prod-UCMasterRole-14S5ZJVKOTYTL";
 
+/// A role's trust in itself: sessions of the role may assume it again. IAM
+/// refuses a role's own ARN as principal before the role exists, so the
+/// statement names the account and a condition on the caller's role ARN,
+/// which admits nothing else in the account.
+fn self_assumption(account: &str, self_arn: &str) -> Value {
+    json!({"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{account}:root")}, "Action": "sts:AssumeRole",
+           "Condition": {"ArnLike": {"aws:PrincipalArn": self_arn}}})
+}
+
 /// Trust of the Databricks role: EC2 (as the instance profile of classic
 /// compute) and, given the Databricks account id, Unity Catalog, whose
 /// credentials must also be able to assume themselves. The self-assumption
@@ -74,8 +83,7 @@ fn databricks_trust(databricks_account: Option<&str>, account: &str, self_arn: &
         json!([
             {"Effect": "Allow", "Principal": {"AWS": DATABRICKS_UC_MASTER_ROLE}, "Action": "sts:AssumeRole",
              "Condition": {"StringEquals": {"sts:ExternalId": id}}},
-            {"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{account}:root")}, "Action": "sts:AssumeRole",
-             "Condition": {"ArnLike": {"aws:PrincipalArn": self_arn}}}
+            self_assumption(account, self_arn)
         ])
     });
     let mut doc = trust(&["ec2.amazonaws.com"], None);
@@ -145,11 +153,10 @@ fn role_specs(n: &crate::stack::StackNames, region: &str, account: &str, databri
             key: "ec2",
             name: n.ec2_role.clone(),
             // The MSK IAM library on the client assumes this role by ARN
-            // (client.properties' awsRoleArn), so the account may assume it too.
-            trust: trust(
-                &["ec2.amazonaws.com"],
-                Some(json!({"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{account}:root")}, "Action": "sts:AssumeRole"})),
-            ),
+            // (client.properties' awsRoleArn on the original path): the
+            // instance's session of the role may assume it again, nobody
+            // else in the account.
+            trust: trust(&["ec2.amazonaws.com"], Some(self_assumption(account, &ec2_role_arn))),
             // Our binaries on the machine (ec2.data_path = "pipeline"): the
             // sink writes (and replaces unfinished) objects, ingest and the
             // sink read the uploaded files, the stream worker reads Kinesis.
@@ -585,6 +592,28 @@ mod tests {
             assert!(allows(&mwaa.policy, action, resource), "AWS's MWAA execution policy grants {action} on {resource}; ours does not");
         }
         assert!(!allows(&mwaa.policy, "s3:GetObject", "arn:aws:s3:::user-abc-1-bucket/topics/x"), "not the sink bucket");
+    }
+
+    /// No role trusts a whole account: a statement naming an account (its
+    /// root) also names, by condition, the one role or the external id it
+    /// admits. Service principals are named as services.
+    #[test]
+    fn no_trust_policy_admits_a_whole_account() {
+        let config = templates::config::PipelineConfig::for_uid("abc-1");
+        let names = crate::stack::StackNames::new(&config);
+        for spec in role_specs(&names, "us-east-1", "123456789012", Some("0d26daa6-5e44-4c97-a497-ef015f91254a")) {
+            for statement in spec.trust["Statement"].as_array().unwrap() {
+                let accounts: Vec<String> = strings(&statement["Principal"]["AWS"]).into_iter().filter(|p| p.ends_with(":root")).collect();
+                if accounts.is_empty() {
+                    continue;
+                }
+                let condition = &statement["Condition"];
+                let narrowed = !condition["ArnLike"]["aws:PrincipalArn"].is_null()
+                    || !condition["ArnEquals"]["aws:PrincipalArn"].is_null()
+                    || !condition["StringEquals"]["sts:ExternalId"].is_null();
+                assert!(narrowed, "role {} trusts all of {accounts:?}: {statement}", spec.key);
+            }
+        }
     }
 
     #[test]
