@@ -1,7 +1,8 @@
 //! The REST Proxy v2 consumer API, for REST clients that read: consumer
-//! instances in a group (`POST /consumers/{group}`), their subscription,
-//! `GET .../records` in the json or binary embedded format, offset commits,
-//! and `DELETE`. Memory is bounded: at most [`MAX_INSTANCES`] instances, at
+//! instances in a group (`POST /consumers/{group}`), their subscription (and
+//! its removal) or a manual assignment, `GET .../records` in the json or
+//! binary embedded format, offset commits and committed offsets, seeks
+//! (`.../positions`, `/beginning`, `/end`), and `DELETE`. Memory is bounded: at most [`MAX_INSTANCES`] instances, at
 //! most [`MAX_RECORDS_BYTES`] per records answer, and an instance that has
 //! not been used for the idle time is closed and forgotten.
 
@@ -31,9 +32,13 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/consumers/{group}", post(create))
         .route("/consumers/{group}/instances/{name}", axum::routing::delete(delete))
-        .route("/consumers/{group}/instances/{name}/subscription", post(subscribe).get(subscription))
+        .route("/consumers/{group}/instances/{name}/subscription", post(subscribe).get(subscription).delete(unsubscribe))
+        .route("/consumers/{group}/instances/{name}/assignments", post(assign).get(assignments))
         .route("/consumers/{group}/instances/{name}/records", get(records))
-        .route("/consumers/{group}/instances/{name}/offsets", post(commit))
+        .route("/consumers/{group}/instances/{name}/offsets", post(commit).get(committed))
+        .route("/consumers/{group}/instances/{name}/positions", post(seek))
+        .route("/consumers/{group}/instances/{name}/positions/beginning", post(seek_to_beginning))
+        .route("/consumers/{group}/instances/{name}/positions/end", post(seek_to_end))
 }
 
 /// Consumer instances held at once.
@@ -203,6 +208,11 @@ pub async fn subscribe(
             });
         }
     };
+    let manually_assigned = instance.consumer.subscription().map_err(ProxyError::kafka)?.count() == 0
+        && instance.consumer.assignment().map_err(ProxyError::kafka)?.count() > 0;
+    if manually_assigned {
+        return Err(ProxyError::illegal_state("the instance has an assignment; subscription and assignment are mutually exclusive"));
+    }
     let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
     instance.consumer.subscribe(&refs).map_err(ProxyError::kafka)?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -214,6 +224,175 @@ pub async fn subscription(State(state): State<Arc<AppState>>, Path((group, name)
     let list = instance.consumer.subscription().map_err(ProxyError::kafka)?;
     let topics: Vec<String> = list.elements().iter().map(|e| e.topic().to_string()).collect();
     Ok(v2_json(StatusCode::OK, json!({ "topics": topics })))
+}
+
+/// `DELETE .../subscription`: the instance stops reading its topics.
+pub async fn unsubscribe(State(state): State<Arc<AppState>>, Path((group, name)): Path<(String, String)>) -> Result<Response, ProxyError> {
+    let instance = state.consumers.get(&group, &name)?;
+    instance.consumer.unsubscribe();
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// How long a call that asks the broker (committed offsets, a seek) may take.
+const BROKER_CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The `{"partitions": [{"topic", "partition"}]}` of a request body.
+fn partitions(body: &serde_json::Map<String, Value>) -> Result<Vec<(String, i32)>, ProxyError> {
+    let Some(Value::Array(list)) = body.get("partitions") else {
+        return Err(ProxyError::invalid_payload("partitions must be an array of {\"topic\", \"partition\"}"));
+    };
+    list.iter()
+        .map(|p| {
+            match (p.get("topic").and_then(Value::as_str), p.get("partition").and_then(Value::as_i64).and_then(|n| i32::try_from(n).ok())) {
+                (Some(topic), Some(partition)) if partition >= 0 => Ok((topic.to_string(), partition)),
+                _ => Err(ProxyError::invalid_payload("each partition needs a topic and a partition number")),
+            }
+        })
+        .collect()
+}
+
+fn partition_list(parts: &[(String, i32)], offset: Offset) -> Result<TopicPartitionList, ProxyError> {
+    let mut list = TopicPartitionList::new();
+    for (topic, partition) in parts {
+        list.add_partition_offset(topic, *partition, offset).map_err(ProxyError::kafka)?;
+    }
+    Ok(list)
+}
+
+/// `POST .../assignments`: read these partitions, outside any group
+/// rebalance. Refused while the instance has a subscription, as the
+/// reference refuses it.
+pub async fn assign(
+    State(state): State<Arc<AppState>>,
+    Path((group, name)): Path<(String, String)>,
+    body: Body,
+) -> Result<Response, ProxyError> {
+    let (instance, body) = instance_and_body(&state, &group, &name, body).await?;
+    let parts = partitions(&body)?;
+    for (topic, _) in &parts {
+        pipeline_kafka::check_topic_name(topic).map_err(|why| ProxyError::invalid_topic_name(&why))?;
+    }
+    if instance.consumer.subscription().map_err(ProxyError::kafka)?.count() > 0 {
+        return Err(ProxyError::illegal_state("the instance has a subscription; subscription and assignment are mutually exclusive"));
+    }
+    instance.consumer.assign(&partition_list(&parts, Offset::Invalid)?).map_err(ProxyError::kafka)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `GET .../assignments`: the partitions the instance reads now, given by
+/// `POST .../assignments` or by its group.
+pub async fn assignments(State(state): State<Arc<AppState>>, Path((group, name)): Path<(String, String)>) -> Result<Response, ProxyError> {
+    let instance = state.consumers.get(&group, &name)?;
+    let list = instance.consumer.assignment().map_err(ProxyError::kafka)?;
+    let parts: Vec<Value> = list.elements().iter().map(|e| json!({"topic": e.topic(), "partition": e.partition()})).collect();
+    Ok(v2_json(StatusCode::OK, json!({ "partitions": parts })))
+}
+
+/// `GET .../offsets` with `{"partitions": [..]}`: the group's committed
+/// offsets, whoever committed them, as Kafka keeps them (the next record to
+/// read); partitions without a commit are left out, as in the reference.
+pub async fn committed(
+    State(state): State<Arc<AppState>>,
+    Path((group, name)): Path<(String, String)>,
+    body: Body,
+) -> Result<Response, ProxyError> {
+    let (instance, body) = instance_and_body(&state, &group, &name, body).await?;
+    let list = partition_list(&partitions(&body)?, Offset::Invalid)?;
+    let consumer = instance.consumer.clone();
+    let committed = tokio::task::spawn_blocking(move || consumer.committed_offsets(list, BROKER_CALL_TIMEOUT))
+        .await
+        .map_err(ProxyError::kafka)?
+        .map_err(ProxyError::kafka)?;
+    let offsets: Vec<Value> = committed
+        .elements()
+        .iter()
+        .filter_map(|e| match e.offset() {
+            Offset::Offset(offset) => {
+                Some(json!({"topic": e.topic(), "partition": e.partition(), "offset": offset, "metadata": e.metadata()}))
+            }
+            _ => None,
+        })
+        .collect();
+    Ok(v2_json(StatusCode::OK, json!({ "offsets": offsets })))
+}
+
+/// Move the instance's position on each partition; each must be assigned
+/// to it (by `POST .../assignments` or by its group).
+async fn seek_to(instance: Arc<Instance>, targets: Vec<(String, i32, Offset)>) -> Result<Response, ProxyError> {
+    let consumer = instance.consumer.clone();
+    tokio::task::spawn_blocking(move || {
+        let assigned = consumer.assignment().map_err(ProxyError::kafka)?;
+        for (topic, partition, offset) in targets {
+            if assigned.find_partition(&topic, partition).is_none() {
+                return Err(ProxyError::illegal_state(format!(
+                    "partition {partition} of {topic} is not assigned to this consumer instance (GET .../assignments lists what is)"
+                )));
+            }
+            if let Err(e) = consumer.seek(&topic, partition, offset, BROKER_CALL_TIMEOUT) {
+                // librdkafka seeks only a partition it already fetches
+                // ("Erroneous state" otherwise, as a string); one assigned
+                // by hand starts at the offset instead, the other
+                // partitions where they are.
+                let manual = consumer.subscription().map_err(ProxyError::kafka)?.count() == 0;
+                if !manual {
+                    return Err(ProxyError::kafka(e));
+                }
+                let mut list = consumer.position().map_err(ProxyError::kafka)?;
+                list.set_partition_offset(&topic, partition, offset).map_err(ProxyError::kafka)?;
+                consumer.assign(&list).map_err(ProxyError::kafka)?;
+            }
+        }
+        Ok(StatusCode::NO_CONTENT.into_response())
+    })
+    .await
+    .map_err(ProxyError::kafka)?
+}
+
+/// `POST .../positions` with `{"offsets": [{"topic", "partition", "offset"}]}`:
+/// the next records read start at these offsets.
+pub async fn seek(
+    State(state): State<Arc<AppState>>,
+    Path((group, name)): Path<(String, String)>,
+    body: Body,
+) -> Result<Response, ProxyError> {
+    let (instance, body) = instance_and_body(&state, &group, &name, body).await?;
+    let Some(Value::Array(offsets)) = body.get("offsets") else {
+        return Err(ProxyError::invalid_payload("offsets must be an array of {\"topic\", \"partition\", \"offset\"}"));
+    };
+    let mut targets = Vec::new();
+    for o in offsets {
+        let (Some(topic), Some(partition), Some(offset)) = (
+            o.get("topic").and_then(Value::as_str),
+            o.get("partition").and_then(Value::as_i64).and_then(|n| i32::try_from(n).ok()),
+            o.get("offset").and_then(Value::as_i64).filter(|o| *o >= 0),
+        ) else {
+            return Err(ProxyError::invalid_payload("each offset needs a topic, a partition and an offset of 0 or more"));
+        };
+        targets.push((topic.to_string(), partition, Offset::Offset(offset)));
+    }
+    seek_to(instance, targets).await
+}
+
+/// `POST .../positions/beginning` with `{"partitions": [..]}`.
+pub async fn seek_to_beginning(
+    State(state): State<Arc<AppState>>,
+    Path((group, name)): Path<(String, String)>,
+    body: Body,
+) -> Result<Response, ProxyError> {
+    let (instance, body) = instance_and_body(&state, &group, &name, body).await?;
+    let targets = partitions(&body)?.into_iter().map(|(t, p)| (t, p, Offset::Beginning)).collect();
+    seek_to(instance, targets).await
+}
+
+/// `POST .../positions/end` with `{"partitions": [..]}`.
+pub async fn seek_to_end(
+    State(state): State<Arc<AppState>>,
+    Path((group, name)): Path<(String, String)>,
+    body: Body,
+) -> Result<Response, ProxyError> {
+    let (instance, body) = instance_and_body(&state, &group, &name, body).await?;
+    let targets = partitions(&body)?.into_iter().map(|(t, p)| (t, p, Offset::End)).collect();
+    seek_to(instance, targets).await
 }
 
 #[derive(serde::Deserialize)]

@@ -69,6 +69,10 @@ impl ProxyError {
     pub fn json_conversion(detail: impl std::fmt::Display) -> Self {
         Self { code: 42203, message: format!("JSON conversion failed: {detail}") }
     }
+    /// The reference's 40903: a request the consumer's state does not allow.
+    pub fn illegal_state(detail: impl std::fmt::Display) -> Self {
+        Self { code: 40903, message: format!("Illegal state: {detail}") }
+    }
     pub fn invalid_payload(detail: impl std::fmt::Display) -> Self {
         Self { code: 42206, message: format!("Invalid payload: {detail}") }
     }

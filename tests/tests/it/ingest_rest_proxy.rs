@@ -767,3 +767,93 @@ async fn v2_consumers_read_json_and_binary_commit_offsets_and_expire_when_idle()
     assert_eq!(gone.json::<Value>().await.unwrap()["error_code"], 40403);
     server.stop().await.unwrap();
 }
+
+/// The rest of the reference's v2 consumer API, as a topic browser drives
+/// it: a manual assignment, seeks to an offset, the beginning and the end,
+/// committed offsets read back, and a subscription removed; with the
+/// reference's 40903 for what the instance's state does not allow.
+#[tokio::test]
+async fn v2_consumers_assign_seek_read_committed_offsets_and_unsubscribe() {
+    common::require_kafka().await;
+    let names = common::fresh_names();
+    let topic = names.topic(Kind::Pin);
+    pipeline_kafka::ensure_topics(&common::bootstrap(), &pipeline_kafka::KafkaAuth::none(), &[], std::slice::from_ref(&topic), 1, 1)
+        .await
+        .unwrap();
+    let (server, base) = start(1 << 20).await;
+    let records: Vec<Value> = (0..5).map(|i| json!({"value": {"n": i}})).collect();
+    let (s, _) = post(&base, &topic, Some(JSON_V2), json!({ "records": records }).to_string()).await;
+    assert_eq!(s, 200);
+    let http = reqwest::Client::new();
+    let v2 = "application/vnd.kafka.v2+json";
+    let call = |method: reqwest::Method, url: String, body: Value| {
+        let req = http.request(method, url).header("Content-Type", v2).body(body.to_string());
+        async move {
+            let resp = req.send().await.unwrap();
+            let status = resp.status().as_u16();
+            let text = resp.text().await.unwrap();
+            (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() })
+        }
+    };
+    let group = format!("{}-browser", names.uid());
+    let (s, _) = call(reqwest::Method::POST, format!("{base}/consumers/{group}"), json!({"name": "m", "format": "json"})).await;
+    assert_eq!(s, 200);
+    let inst = format!("{base}/consumers/{group}/instances/m");
+    let part = json!({"partitions": [{"topic": topic, "partition": 0}]});
+    let offsets_read = |from: Vec<Value>| from.iter().map(|r| r["offset"].as_i64().unwrap()).collect::<Vec<_>>();
+    let read = |want: usize| {
+        let http = http.clone();
+        let url = format!("{inst}/records?timeout=500");
+        async move {
+            let mut got: Vec<Value> = Vec::new();
+            let started = std::time::Instant::now();
+            while got.len() < want && started.elapsed() < Duration::from_secs(20) {
+                got.extend(http.get(&url).send().await.unwrap().json::<Vec<Value>>().await.unwrap());
+            }
+            // Nothing beyond what was wanted.
+            got.extend(http.get(&url).send().await.unwrap().json::<Vec<Value>>().await.unwrap());
+            got
+        }
+    };
+
+    assert_eq!(call(reqwest::Method::POST, format!("{inst}/assignments"), part.clone()).await.0, 204);
+    let (s, assigned) = call(reqwest::Method::GET, format!("{inst}/assignments"), Value::Null).await;
+    assert_eq!((s, assigned), (200, part.clone()));
+    let (s, refused) = call(reqwest::Method::POST, format!("{inst}/subscription"), json!({"topics": [topic]})).await;
+    assert_eq!((s, refused["error_code"].as_i64()), (409, Some(40903)), "assignment and subscription exclude each other: {refused}");
+
+    let (s, answer) = call(reqwest::Method::POST, format!("{inst}/positions/beginning"), part.clone()).await;
+    assert_eq!(s, 204, "{answer}");
+    assert_eq!(offsets_read(read(5).await), [0, 1, 2, 3, 4]);
+    let (s, _) =
+        call(reqwest::Method::POST, format!("{inst}/positions"), json!({"offsets": [{"topic": topic, "partition": 0, "offset": 3}]})).await;
+    assert_eq!(s, 204);
+    assert_eq!(offsets_read(read(2).await), [3, 4], "read again from offset 3");
+    assert_eq!(call(reqwest::Method::POST, format!("{inst}/positions/beginning"), part.clone()).await.0, 204);
+    assert_eq!(call(reqwest::Method::POST, format!("{inst}/positions/end"), part.clone()).await.0, 204);
+    assert_eq!(offsets_read(read(0).await), Vec::<i64>::new(), "nothing after the end");
+    let other = json!({"offsets": [{"topic": topic, "partition": 7, "offset": 0}]});
+    let (s, unassigned) = call(reqwest::Method::POST, format!("{inst}/positions"), other).await;
+    assert_eq!((s, unassigned["error_code"].as_i64()), (409, Some(40903)), "{unassigned}");
+
+    // Committed offsets, as Kafka keeps them: the next record to read.
+    let (s, committed) = call(reqwest::Method::GET, format!("{inst}/offsets"), part.clone()).await;
+    assert_eq!((s, committed), (200, json!({"offsets": []})), "no commit yet");
+    let (s, _) =
+        call(reqwest::Method::POST, format!("{inst}/offsets"), json!({"offsets": [{"topic": topic, "partition": 0, "offset": 1}]})).await;
+    assert_eq!(s, 204);
+    let (s, committed) = call(reqwest::Method::GET, format!("{inst}/offsets"), part.clone()).await;
+    assert_eq!((s, committed["offsets"][0]["offset"].as_i64()), (200, Some(2)), "{committed}");
+
+    // A subscribed instance's subscription removed.
+    let (s, _) = call(reqwest::Method::POST, format!("{base}/consumers/{group}"), json!({"name": "s", "format": "binary"})).await;
+    assert_eq!(s, 200);
+    let inst_s = format!("{base}/consumers/{group}/instances/s");
+    assert_eq!(call(reqwest::Method::POST, format!("{inst_s}/subscription"), json!({"topics": [topic]})).await.0, 204);
+    assert_eq!(call(reqwest::Method::DELETE, format!("{inst_s}/subscription"), Value::Null).await.0, 204);
+    let (s, listed) = call(reqwest::Method::GET, format!("{inst_s}/subscription"), Value::Null).await;
+    assert_eq!((s, listed), (200, json!({"topics": []})));
+    let (s, gone) = call(reqwest::Method::DELETE, format!("{base}/consumers/{group}/instances/nobody/subscription"), Value::Null).await;
+    assert_eq!((s, gone["error_code"].as_i64()), (404, Some(40403)));
+    server.stop().await.unwrap();
+}
