@@ -1,8 +1,8 @@
 //! The REST Proxy v2 consumer API, for REST clients that read: consumer
 //! instances in a group (`POST /consumers/{group}`), their subscription (and
 //! its removal) or a manual assignment, `GET .../records` in the json or
-//! binary embedded format, offset commits and committed offsets, seeks
-//! (`.../positions`, `/beginning`, `/end`), and `DELETE`. Memory is bounded: at most [`MAX_INSTANCES`] instances, at
+//! binary embedded format, offset commits and committed offsets, and
+//! `DELETE`. Memory is bounded: at most [`MAX_INSTANCES`] instances, at
 //! most [`MAX_RECORDS_BYTES`] per records answer, and an instance that has
 //! not been used for the idle time is closed and forgotten.
 
@@ -36,9 +36,6 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/consumers/{group}/instances/{name}/assignments", post(assign).get(assignments))
         .route("/consumers/{group}/instances/{name}/records", get(records))
         .route("/consumers/{group}/instances/{name}/offsets", post(commit).get(committed))
-        .route("/consumers/{group}/instances/{name}/positions", post(seek))
-        .route("/consumers/{group}/instances/{name}/positions/beginning", post(seek_to_beginning))
-        .route("/consumers/{group}/instances/{name}/positions/end", post(seek_to_end))
 }
 
 /// Consumer instances held at once.
@@ -233,7 +230,7 @@ pub async fn unsubscribe(State(state): State<Arc<AppState>>, Path((group, name))
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// How long a call that asks the broker (committed offsets, a seek) may take.
+/// How long a call that asks the broker (committed offsets) may take.
 const BROKER_CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The `{"partitions": [{"topic", "partition"}]}` of a request body.
@@ -314,85 +311,6 @@ pub async fn committed(
         })
         .collect();
     Ok(v2_json(StatusCode::OK, json!({ "offsets": offsets })))
-}
-
-/// Move the instance's position on each partition; each must be assigned
-/// to it (by `POST .../assignments` or by its group).
-async fn seek_to(instance: Arc<Instance>, targets: Vec<(String, i32, Offset)>) -> Result<Response, ProxyError> {
-    let consumer = instance.consumer.clone();
-    tokio::task::spawn_blocking(move || {
-        let assigned = consumer.assignment().map_err(ProxyError::kafka)?;
-        for (topic, partition, offset) in targets {
-            if assigned.find_partition(&topic, partition).is_none() {
-                return Err(ProxyError::illegal_state(format!(
-                    "partition {partition} of {topic} is not assigned to this consumer instance (GET .../assignments lists what is)"
-                )));
-            }
-            if let Err(e) = consumer.seek(&topic, partition, offset, BROKER_CALL_TIMEOUT) {
-                // librdkafka seeks only a partition it already fetches
-                // ("Erroneous state" otherwise, as a string); one assigned
-                // by hand starts at the offset instead, the other
-                // partitions where they are.
-                let manual = consumer.subscription().map_err(ProxyError::kafka)?.count() == 0;
-                if !manual {
-                    return Err(ProxyError::kafka(e));
-                }
-                let mut list = consumer.position().map_err(ProxyError::kafka)?;
-                list.set_partition_offset(&topic, partition, offset).map_err(ProxyError::kafka)?;
-                consumer.assign(&list).map_err(ProxyError::kafka)?;
-            }
-        }
-        Ok(StatusCode::NO_CONTENT.into_response())
-    })
-    .await
-    .map_err(ProxyError::kafka)?
-}
-
-/// `POST .../positions` with `{"offsets": [{"topic", "partition", "offset"}]}`:
-/// the next records read start at these offsets.
-pub async fn seek(
-    State(state): State<Arc<AppState>>,
-    Path((group, name)): Path<(String, String)>,
-    body: Body,
-) -> Result<Response, ProxyError> {
-    let (instance, body) = instance_and_body(&state, &group, &name, body).await?;
-    let Some(Value::Array(offsets)) = body.get("offsets") else {
-        return Err(ProxyError::invalid_payload("offsets must be an array of {\"topic\", \"partition\", \"offset\"}"));
-    };
-    let mut targets = Vec::new();
-    for o in offsets {
-        let (Some(topic), Some(partition), Some(offset)) = (
-            o.get("topic").and_then(Value::as_str),
-            o.get("partition").and_then(Value::as_i64).and_then(|n| i32::try_from(n).ok()),
-            o.get("offset").and_then(Value::as_i64).filter(|o| *o >= 0),
-        ) else {
-            return Err(ProxyError::invalid_payload("each offset needs a topic, a partition and an offset of 0 or more"));
-        };
-        targets.push((topic.to_string(), partition, Offset::Offset(offset)));
-    }
-    seek_to(instance, targets).await
-}
-
-/// `POST .../positions/beginning` with `{"partitions": [..]}`.
-pub async fn seek_to_beginning(
-    State(state): State<Arc<AppState>>,
-    Path((group, name)): Path<(String, String)>,
-    body: Body,
-) -> Result<Response, ProxyError> {
-    let (instance, body) = instance_and_body(&state, &group, &name, body).await?;
-    let targets = partitions(&body)?.into_iter().map(|(t, p)| (t, p, Offset::Beginning)).collect();
-    seek_to(instance, targets).await
-}
-
-/// `POST .../positions/end` with `{"partitions": [..]}`.
-pub async fn seek_to_end(
-    State(state): State<Arc<AppState>>,
-    Path((group, name)): Path<(String, String)>,
-    body: Body,
-) -> Result<Response, ProxyError> {
-    let (instance, body) = instance_and_body(&state, &group, &name, body).await?;
-    let targets = partitions(&body)?.into_iter().map(|(t, p)| (t, p, Offset::End)).collect();
-    seek_to(instance, targets).await
 }
 
 #[derive(serde::Deserialize)]
