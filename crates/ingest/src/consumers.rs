@@ -205,9 +205,7 @@ pub async fn subscribe(
             });
         }
     };
-    let manually_assigned = instance.consumer.subscription().map_err(ProxyError::kafka)?.count() == 0
-        && instance.consumer.assignment().map_err(ProxyError::kafka)?.count() > 0;
-    if manually_assigned {
+    if !subscribed(&instance)? && instance.consumer.assignment().map_err(ProxyError::kafka)?.count() > 0 {
         return Err(ProxyError::illegal_state("the instance has an assignment; subscription and assignment are mutually exclusive"));
     }
     let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
@@ -221,6 +219,12 @@ pub async fn subscription(State(state): State<Arc<AppState>>, Path((group, name)
     let list = instance.consumer.subscription().map_err(ProxyError::kafka)?;
     let topics: Vec<String> = list.elements().iter().map(|e| e.topic().to_string()).collect();
     Ok(v2_json(StatusCode::OK, json!({ "topics": topics })))
+}
+
+/// Whether the instance reads by subscription (its partitions given by the
+/// group), which excludes an assignment by hand, and the reverse.
+fn subscribed(instance: &Instance) -> Result<bool, ProxyError> {
+    Ok(instance.consumer.subscription().map_err(ProxyError::kafka)?.count() > 0)
 }
 
 /// `DELETE .../subscription`: the instance stops reading its topics.
@@ -269,7 +273,7 @@ pub async fn assign(
     for (topic, _) in &parts {
         pipeline_kafka::check_topic_name(topic).map_err(|why| ProxyError::invalid_topic_name(&why))?;
     }
-    if instance.consumer.subscription().map_err(ProxyError::kafka)?.count() > 0 {
+    if subscribed(&instance)? {
         return Err(ProxyError::illegal_state("the instance has a subscription; subscription and assignment are mutually exclusive"));
     }
     instance.consumer.assign(&partition_list(&parts, Offset::Invalid)?).map_err(ProxyError::kafka)?;

@@ -109,7 +109,7 @@ async fn posted_records_reach_s3_exactly_once_and_feed_the_batch_job() {
     common::require_kafka().await;
     common::set_dummy_aws_env();
     let names = common::fresh_names();
-    pipeline_kafka::ensure_topics(&common::bootstrap(), &pipeline_kafka::KafkaAuth::none(), &[], &names.topics(), 3, 1).await.unwrap();
+    common::create_topics(&names.topics(), 3).await;
     let summary = emulate(&names, 120, 1).await;
     assert_eq!((summary.sent, summary.acked, summary.failed), (360, 360, 0), "{summary}");
     let in_kafka = kafka_content(&names, 360).await;
@@ -153,7 +153,7 @@ async fn posted_records_reach_s3_exactly_once_and_feed_the_batch_job() {
 async fn large_objects_and_uncommitted_rewrites_keep_exactly_once() {
     common::require_kafka().await;
     let names = common::fresh_names();
-    pipeline_kafka::ensure_topics(&common::bootstrap(), &pipeline_kafka::KafkaAuth::none(), &[], &names.topics(), 3, 1).await.unwrap();
+    common::create_topics(&names.topics(), 3).await;
     let summary = emulate(&names, 300, 25).await;
     assert_eq!(summary.acked, 900, "{summary}");
     let in_kafka = kafka_content(&names, 900).await;
@@ -190,7 +190,7 @@ async fn sink_killed_with_sigkill_and_restarted_loses_and_repeats_nothing() {
     common::require_kafka().await;
     common::set_dummy_aws_env();
     let names = common::fresh_names();
-    pipeline_kafka::ensure_topics(&common::bootstrap(), &pipeline_kafka::KafkaAuth::none(), &[], &names.topics(), 3, 1).await.unwrap();
+    common::create_topics(&names.topics(), 3).await;
     let summary = emulate(&names, 500, 50).await;
     assert_eq!(summary.acked, 1500, "{summary}");
     let in_kafka = kafka_content(&names, 1500).await;
@@ -289,9 +289,7 @@ async fn one_partition_topic() -> (Names, String, rdkafka::producer::FutureProdu
     common::require_kafka().await;
     let names = common::fresh_names();
     let topic = names.topic(Kind::Pin);
-    pipeline_kafka::ensure_topics(&common::bootstrap(), &pipeline_kafka::KafkaAuth::none(), &[], std::slice::from_ref(&topic), 1, 1)
-        .await
-        .unwrap();
+    common::create_topics(std::slice::from_ref(&topic), 1).await;
     let producer = pipeline_kafka::client_config(&common::bootstrap(), &pipeline_kafka::KafkaAuth::none(), &[]).create().unwrap();
     (names, topic, producer)
 }
@@ -424,7 +422,7 @@ async fn partitions_moving_between_two_workers_lose_and_repeat_nothing() {
     common::require_kafka().await;
     common::set_dummy_aws_env();
     let names = common::fresh_names();
-    pipeline_kafka::ensure_topics(&common::bootstrap(), &pipeline_kafka::KafkaAuth::none(), &[], &names.topics(), 3, 1).await.unwrap();
+    common::create_topics(&names.topics(), 3).await;
     let client = common::s3_client().await;
     aws_setup::s3::ensure_bucket(&client, &names.sink_bucket()).await.unwrap();
     let s3 = Location::parse(&format!("s3://{}", names.sink_bucket())).unwrap();
@@ -520,7 +518,7 @@ async fn every_wire_variant_gives_the_expected_tables_and_nothing_goes_unaccount
     let rounds: Vec<_> = SyntheticSource::new(11, 150).random_rounds(3).take(200).collect();
     for variant in VARIANTS {
         let names = common::fresh_names();
-        pipeline_kafka::ensure_topics(&common::bootstrap(), &pipeline_kafka::KafkaAuth::none(), &[], &names.topics(), 2, 1).await.unwrap();
+        common::create_topics(&names.topics(), 2).await;
         let mut posted = HashMap::new();
         for kind in Kind::ALL {
             let mut values: Vec<serde_json::Value> = rounds.iter().map(|r| variant.encode(kind, r)).collect();

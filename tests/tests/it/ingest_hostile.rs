@@ -49,9 +49,7 @@ async fn hostile_clients_get_their_answers_and_others_are_served_meanwhile() {
     common::require_kafka().await;
     let names = common::fresh_names();
     let topic = names.topic(Kind::Pin);
-    pipeline_kafka::ensure_topics(&common::bootstrap(), &pipeline_kafka::KafkaAuth::none(), &[], std::slice::from_ref(&topic), 1, 1)
-        .await
-        .unwrap();
+    common::create_topics(std::slice::from_ref(&topic), 1).await;
     let config = IngestConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         bootstrap: common::bootstrap(),

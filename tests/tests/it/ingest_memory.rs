@@ -103,7 +103,7 @@ async fn peak_growth_mb(inflight_budget: usize, topic: &str) -> (f64, BTreeMap<u
 async fn many_large_bodies_at_once_keep_memory_bounded() {
     common::require_kafka().await;
     let names = common::fresh_names();
-    pipeline_kafka::ensure_topics(&common::bootstrap(), &pipeline_kafka::KafkaAuth::none(), &[], &names.topics(), 1, 1).await.unwrap();
+    common::create_topics(&names.topics(), 1).await;
     let topic = names.topic(contract::Kind::Pin);
 
     let budget = 16 << 20;

@@ -54,7 +54,7 @@ async fn consume_all(topic: &str, expected: usize) -> HashMap<(i32, i64), Vec<u8
 async fn acknowledged_records_are_in_kafka_at_the_answered_offsets() {
     common::require_kafka().await;
     let names = common::fresh_names();
-    pipeline_kafka::ensure_topics(&common::bootstrap(), &pipeline_kafka::KafkaAuth::none(), &[], &names.topics(), 3, 1).await.unwrap();
+    common::create_topics(&names.topics(), 3).await;
     let topic = names.topic(Kind::Pin);
     let (server, base) = start(8 << 20).await;
     let source = pipeline_emulate::generate::SyntheticSource::new(11, 500);
@@ -93,9 +93,7 @@ async fn keys_partitions_and_binary_values_are_honoured() {
     common::require_kafka().await;
     let names = common::fresh_names();
     let topic = names.topic(Kind::Geo);
-    pipeline_kafka::ensure_topics(&common::bootstrap(), &pipeline_kafka::KafkaAuth::none(), &[], std::slice::from_ref(&topic), 3, 1)
-        .await
-        .unwrap();
+    common::create_topics(std::slice::from_ref(&topic), 3).await;
     let (server, base) = start(8 << 20).await;
 
     let (status, body) = post(&base, &topic, Some(JSON_V2), json!({"records": [{"value": {"a": 1}, "partition": 2}]}).to_string()).await;
@@ -122,9 +120,7 @@ async fn every_documented_error_is_answered_with_its_code() {
     common::require_kafka().await;
     let names = common::fresh_names();
     let topic = names.topic(Kind::User);
-    pipeline_kafka::ensure_topics(&common::bootstrap(), &pipeline_kafka::KafkaAuth::none(), &[], std::slice::from_ref(&topic), 3, 1)
-        .await
-        .unwrap();
+    common::create_topics(std::slice::from_ref(&topic), 3).await;
     let (server, base) = start(4096).await;
     let one = json!({"records": [{"value": {"ind": 1}}]}).to_string();
 
@@ -229,7 +225,7 @@ async fn python_client(script: &str, args: &[&str]) -> Value {
 async fn python_requests_client_like_the_original_emulator() {
     common::require_kafka().await;
     let names = common::fresh_names();
-    pipeline_kafka::ensure_topics(&common::bootstrap(), &pipeline_kafka::KafkaAuth::none(), &[], &names.topics(), 3, 1).await.unwrap();
+    common::create_topics(&names.topics(), 3).await;
     let (server, base) = start(8 << 20).await;
     let rounds = 20;
     let report = python_client("rest_proxy_client.py", &[&base, names.uid(), &rounds.to_string()]).await;
@@ -271,7 +267,7 @@ async fn python_requests_client_like_the_original_emulator() {
 async fn keep_alive_client_loses_no_request_after_an_early_answer() {
     common::require_kafka().await;
     let names = common::fresh_names();
-    pipeline_kafka::ensure_topics(&common::bootstrap(), &pipeline_kafka::KafkaAuth::none(), &[], &names.topics(), 1, 1).await.unwrap();
+    common::create_topics(&names.topics(), 1).await;
     let topic = names.topic(Kind::Pin);
     let (server, base) = start(8 << 20).await;
     let rounds = 20;
@@ -342,9 +338,7 @@ async fn partition_endpoints_content_negotiation_and_record_limits_answer_as_the
     common::require_kafka().await;
     let names = common::fresh_names();
     let topic = names.topic(Kind::Geo);
-    pipeline_kafka::ensure_topics(&common::bootstrap(), &pipeline_kafka::KafkaAuth::none(), &[], std::slice::from_ref(&topic), 3, 1)
-        .await
-        .unwrap();
+    common::create_topics(std::slice::from_ref(&topic), 3).await;
     let (server, base) = start(4 << 20).await;
     let http = reqwest::Client::new();
     let send = |req: reqwest::RequestBuilder| async move {
@@ -469,9 +463,7 @@ async fn a_required_header_keeps_out_requests_without_it_and_never_shows_its_val
     common::require_kafka().await;
     let names = common::fresh_names();
     let topic = names.topic(Kind::Pin);
-    pipeline_kafka::ensure_topics(&common::bootstrap(), &pipeline_kafka::KafkaAuth::none(), &[], std::slice::from_ref(&topic), 1, 1)
-        .await
-        .unwrap();
+    common::create_topics(std::slice::from_ref(&topic), 1).await;
     let secret = format!("secret-{}", uuid::Uuid::new_v4());
     let config = IngestConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
@@ -517,7 +509,7 @@ async fn emulate_sends_the_api_key_and_without_it_nothing_is_stored() {
     use pipeline_emulate::{self as emulate, ApiKey, EmulateConfig, RowSource};
     common::require_kafka().await;
     let names = common::fresh_names();
-    pipeline_kafka::ensure_topics(&common::bootstrap(), &pipeline_kafka::KafkaAuth::none(), &[], &names.topics(), 1, 1).await.unwrap();
+    common::create_topics(&names.topics(), 1).await;
     let key = format!("key-{}", uuid::Uuid::new_v4().simple());
     let server = ingest::start(IngestConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
@@ -570,9 +562,7 @@ async fn the_v3_produce_api_stores_single_and_streamed_records_and_lists_the_clu
     common::require_kafka().await;
     let names = common::fresh_names();
     let topic = names.topic(Kind::User);
-    pipeline_kafka::ensure_topics(&common::bootstrap(), &pipeline_kafka::KafkaAuth::none(), &[], std::slice::from_ref(&topic), 2, 1)
-        .await
-        .unwrap();
+    common::create_topics(std::slice::from_ref(&topic), 2).await;
     let (server, base) = start(8 << 20).await;
     let http = reqwest::Client::new();
 
@@ -659,9 +649,7 @@ async fn v2_consumers_read_json_and_binary_commit_offsets_and_expire_when_idle()
     common::require_kafka().await;
     let names = common::fresh_names();
     let topic = names.topic(Kind::Geo);
-    pipeline_kafka::ensure_topics(&common::bootstrap(), &pipeline_kafka::KafkaAuth::none(), &[], std::slice::from_ref(&topic), 1, 1)
-        .await
-        .unwrap();
+    common::create_topics(std::slice::from_ref(&topic), 1).await;
     let config = IngestConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         bootstrap: common::bootstrap(),
@@ -777,9 +765,7 @@ async fn v2_consumers_assign_read_committed_offsets_and_unsubscribe() {
     common::require_kafka().await;
     let names = common::fresh_names();
     let topic = names.topic(Kind::Pin);
-    pipeline_kafka::ensure_topics(&common::bootstrap(), &pipeline_kafka::KafkaAuth::none(), &[], std::slice::from_ref(&topic), 1, 1)
-        .await
-        .unwrap();
+    common::create_topics(std::slice::from_ref(&topic), 1).await;
     let (server, base) = start(1 << 20).await;
     let records: Vec<Value> = (0..5).map(|i| json!({"value": {"n": i}})).collect();
     let (s, _) = post(&base, &topic, Some(JSON_V2), json!({ "records": records }).to_string()).await;

@@ -14,18 +14,10 @@ async fn records_produced_are_consumed_back_byte_for_byte() {
     common::require_kafka().await;
     let names = common::fresh_names();
     let topic = names.topic(contract::Kind::Pin);
-    let created =
-        pipeline_kafka::ensure_topics(&common::bootstrap(), &pipeline_kafka::KafkaAuth::none(), &[], std::slice::from_ref(&topic), 3, 1)
-            .await
-            .unwrap();
+    let created = common::create_topics(std::slice::from_ref(&topic), 3).await;
     assert_eq!(created, vec![topic.clone()]);
     // A second call finds it there and creates nothing.
-    assert!(
-        pipeline_kafka::ensure_topics(&common::bootstrap(), &pipeline_kafka::KafkaAuth::none(), &[], std::slice::from_ref(&topic), 3, 1)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(common::create_topics(std::slice::from_ref(&topic), 3).await.is_empty());
 
     let producer: FutureProducer = pipeline_kafka::client_config(&common::bootstrap(), &pipeline_kafka::KafkaAuth::none(), &[])
         .set("enable.idempotence", "true")

@@ -33,9 +33,7 @@ async fn ingest_metrics_count_what_was_answered_and_stored() {
     common::require_kafka().await;
     let names = common::fresh_names();
     let topic = names.topic(Kind::Pin);
-    pipeline_kafka::ensure_topics(&common::bootstrap(), &pipeline_kafka::KafkaAuth::none(), &[], std::slice::from_ref(&topic), 1, 1)
-        .await
-        .unwrap();
+    common::create_topics(std::slice::from_ref(&topic), 1).await;
     let (server, base) = ingest_server().await;
     let http = reqwest::Client::new();
     for round in 0..5 {
@@ -63,7 +61,7 @@ async fn ingest_metrics_count_what_was_answered_and_stored() {
 async fn sink_metrics_match_the_objects_written_and_the_lag_drains_to_zero() {
     common::require_kafka().await;
     let names = common::fresh_names();
-    pipeline_kafka::ensure_topics(&common::bootstrap(), &pipeline_kafka::KafkaAuth::none(), &[], &names.topics(), 2, 1).await.unwrap();
+    common::create_topics(&names.topics(), 2).await;
     let (server, base) = ingest_server().await;
     let http = reqwest::Client::new();
     for kind in Kind::ALL {

@@ -77,7 +77,7 @@ async fn rows_read_from_mysql_reach_kafka_unchanged() {
     }
 
     let names = common::fresh_names();
-    pipeline_kafka::ensure_topics(&common::bootstrap(), &pipeline_kafka::KafkaAuth::none(), &[], &names.topics(), 3, 1).await.unwrap();
+    common::create_topics(&names.topics(), 3).await;
     let server =
         ingest::start(IngestConfig { listen: "127.0.0.1:0".parse().unwrap(), bootstrap: common::bootstrap(), ..Default::default() })
             .await

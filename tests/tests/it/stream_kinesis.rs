@@ -499,7 +499,7 @@ async fn stream_metrics_show_reads_commits_versions_and_the_lag() {
 #[tokio::test]
 async fn status_reports_offsets_lag_objects_delta_tables_and_the_last_batch() {
     let names = common::fresh_names();
-    pipeline_kafka::ensure_topics(&common::bootstrap(), &pipeline_kafka::KafkaAuth::none(), &[], &names.topics(), 1, 1).await.unwrap();
+    common::create_topics(&names.topics(), 1).await;
     let server = ingest_server().await;
     let base = format!("http://{}", server.local_addr);
     let http = reqwest::Client::new();

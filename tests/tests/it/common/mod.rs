@@ -55,6 +55,12 @@ pub fn fresh_names() -> Names {
     Names::new(format!("t{}", &id[..11])).unwrap()
 }
 
+/// Make `topics` on the local broker, `partitions` each, replication 1
+/// (one broker); topics that exist are kept. Returns those it made.
+pub async fn create_topics(topics: &[String], partitions: i32) -> Vec<String> {
+    pipeline_kafka::ensure_topics(&bootstrap(), &pipeline_kafka::KafkaAuth::none(), &[], topics, partitions, 1).await.unwrap()
+}
+
 /// moto's S3 through the one AWS set-up, with dummy credentials.
 pub async fn s3_client() -> aws_sdk_s3::Client {
     let cfg = moto().load().await;
