@@ -9,10 +9,14 @@
 //!   (no instance-metadata call) and no real key is ever sent to it;
 //! - the region is the one given, else the standard chain, else us-east-1;
 //! - credentials otherwise come from the standard AWS chain (environment,
-//!   profile, SSO, web identity, the instance profile on EC2).
+//!   profile, SSO, web identity, the instance profile on EC2);
+//! - every call has time limits ([`timeouts`]): the SDK sets none of its
+//!   own, and a stalled connection hung its caller for good.
 
 pub mod msk_iam;
 pub mod s3;
+
+use std::time::Duration;
 
 use aws_config::meta::region::ProvideRegion;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -24,6 +28,27 @@ pub use aws_credential_types;
 
 /// Region of the original deployment, the fallback when nothing names one.
 pub const FALLBACK_REGION: &str = "us-east-1";
+
+/// Time to open a connection to an AWS endpoint.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest silence while an answer is read.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// One attempt of one call, until its answer's head is read (a streamed
+/// body, such as GetObject's, is bounded by the read timeout alone).
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
+/// One call with all its retries.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// The time limits every AWS client gets. Generous, as they apply to every
+/// service and call; what they stop is a call that would never end.
+pub fn timeouts() -> aws_config::timeout::TimeoutConfig {
+    aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .read_timeout(READ_TIMEOUT)
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .operation_timeout(OPERATION_TIMEOUT)
+        .build()
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum AwsSetupError {
@@ -90,7 +115,7 @@ impl AwsTarget {
 
     /// The SDK configuration for this target.
     pub async fn load(&self) -> SdkConfig {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts());
         if let Some(url) = self.endpoint() {
             loader = loader.endpoint_url(url);
         }
@@ -151,6 +176,17 @@ fn is_loopback_url(url: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every client is made from this configuration: it carries the limits.
+    #[tokio::test]
+    async fn every_configuration_carries_the_time_limits() {
+        for target in [AwsTarget::emulator("http://127.0.0.1:1"), AwsTarget::new(None, Some("eu-west-1".into()))] {
+            let config = target.load().await;
+            let limits = config.timeout_config().expect("time limits are set");
+            assert_eq!(limits, &timeouts(), "{target:?}");
+            assert!(limits.read_timeout().is_some() && limits.operation_timeout().is_some());
+        }
+    }
 
     #[test]
     fn loopback_endpoints_are_emulators() {
