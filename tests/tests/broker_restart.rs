@@ -213,6 +213,7 @@ async fn acknowledged_records_survive_a_broker_restart_exactly_once() {
         stored: stored.len() as u64,
         lost: lost as u64,
         duplicated: duplicated as u64,
+        good_client_p99: None,
     });
     println!("refused by error code: {:?}", t.refused);
     assert_eq!(lost, 0, "a record answered 200 is missing from Kafka");

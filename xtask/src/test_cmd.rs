@@ -190,17 +190,23 @@ fn print_scenarios(path: &std::path::Path, title: &str) {
         return;
     }
     println!("\n{title}");
-    println!("{:<54} {:>6} {:>12} {:>7} {:>5} {:>10}", "scenario", "sent", "acknowledged", "stored", "lost", "duplicated");
+    println!(
+        "{:<54} {:>6} {:>12} {:>7} {:>5} {:>10} {:>13}",
+        "scenario", "sent", "acknowledged", "stored", "lost", "duplicated", "good p99 (ms)"
+    );
     for r in rows {
+        // Only scenarios with a well-behaved client beside the abuse have one.
+        let p99 = r["good_p99_ms"].as_u64().map_or_else(|| "-".to_string(), |ms| ms.to_string());
         println!(
-            "{:<54} {:>6} {:>12} {:>7} {:>5} {:>10}",
+            "{:<54} {:>6} {:>12} {:>7} {:>5} {:>10} {:>13}",
             r["scenario"].as_str().unwrap_or("?"),
             // As numbers: a JSON value's Display ignores the width.
             r["sent"].as_u64().unwrap_or_default(),
             r["acknowledged"].as_u64().unwrap_or_default(),
             r["stored"].as_u64().unwrap_or_default(),
             r["lost"].as_u64().unwrap_or_default(),
-            r["duplicated"].as_u64().unwrap_or_default()
+            r["duplicated"].as_u64().unwrap_or_default(),
+            p99
         );
     }
 }

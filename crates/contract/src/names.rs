@@ -88,6 +88,14 @@ impl Names {
         format!("{}-connector", self.uid)
     }
 
+    /// The consumer groups whose committed offsets say what is in S3: the
+    /// sink's (`<uid>-connector`) and, on the original path, the MSK Connect
+    /// connector's (Kafka Connect names a sink's group `connect-<name>`).
+    /// Nobody else may join or commit in them: records would be lost.
+    pub fn sink_consumer_groups(&self) -> [String; 2] {
+        [self.connector(), format!("connect-{}", self.connector())]
+    }
+
     /// MSK Connect custom plugin `<uid>-plugin`.
     pub fn plugin(&self) -> String {
         format!("{}-plugin", self.uid)

@@ -12,7 +12,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use subtle::ConstantTimeEq;
 
-use super::errors::ProxyError;
+use crate::errors::ProxyError;
+use crate::metrics::Refusal;
+use crate::state::AppState;
 
 /// A header every request must carry, and its value.
 #[derive(Clone)]
@@ -50,8 +52,8 @@ impl std::fmt::Debug for RequiredHeader {
 }
 
 /// The middleware: 401 unless the request carries the header.
-pub async fn require_header(State(required): State<Option<Arc<RequiredHeader>>>, req: Request, next: Next) -> Response {
-    let Some(required) = required else { return next.run(req).await };
+pub(crate) async fn require_header(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let Some(required) = &state.config.required_header else { return next.run(req).await };
     if req.uri().path() == "/healthz" {
         return next.run(req).await;
     }
@@ -59,7 +61,8 @@ pub async fn require_header(State(required): State<Option<Arc<RequiredHeader>>>,
     if required.admits(given) {
         return next.run(req).await;
     }
-    tracing::warn!(header = %required.name, path = %req.uri().path(), present = given.is_some(), "request refused: required header missing or wrong");
+    let why = if given.is_some() { "wrong" } else { "missing" };
+    state.metrics.refused(Refusal::Unauthorized, &format_args!("{} {}: header {} {why}", req.method(), req.uri().path(), required.name));
     ProxyError::unauthorized(required.name.as_str()).into_response()
 }
 

@@ -26,8 +26,8 @@ pub struct IngestArgs {
     #[arg(long, default_value_t = defaults().max_body_bytes)]
     pub max_body_bytes: usize,
     /// Request body bytes held at once over all requests: bounds memory
-    /// under many large requests. Beyond it requests wait (up to
-    /// --body-timeout), then get 429 with Retry-After.
+    /// under many large requests. Counted as bytes arrive; a request whose
+    /// bytes find no room gets 429 with Retry-After at once.
     #[arg(long, default_value_t = defaults().max_inflight_body_bytes)]
     pub max_inflight_body_bytes: usize,
     /// Seconds a record may wait for Kafka before the request fails as retriable.
@@ -36,6 +36,26 @@ pub struct IngestArgs {
     /// Seconds a client may take to send a request body (slow clients get 408).
     #[arg(long, default_value_t = defaults().body_timeout.as_secs_f64())]
     pub body_timeout: f64,
+    /// Seconds a connection may take to send a request's head, and may stay
+    /// idle between requests; then it is closed.
+    #[arg(long, default_value_t = defaults().header_timeout.as_secs_f64())]
+    pub header_timeout: f64,
+    /// Client connections open at once; more are answered 503 (with
+    /// Retry-After) and closed. Kept under the open-file limit, which
+    /// `pipeline ingest` raises to its hard maximum at start.
+    #[arg(long, default_value_t = defaults().max_connections)]
+    pub max_connections: usize,
+    /// Requests in flight at once; more are answered 503 with Retry-After
+    /// at once rather than queued (the health check and /metrics excepted).
+    #[arg(long, default_value_t = defaults().max_concurrent_requests)]
+    pub max_concurrent_requests: usize,
+    /// The deployment: its sink's consumer groups are closed to REST consumers.
+    #[command(flatten)]
+    pub uid: pipeline_runtime::UidArg,
+    /// Another consumer group REST consumers may not join (repeatable), as
+    /// the sink's own are not: one whose commits another process relies on.
+    #[arg(long, value_name = "GROUP")]
+    pub reserved_group: Vec<String>,
     /// Where the Kinesis routes (PUT /streams/<stream>/record ...) send records.
     #[command(flatten)]
     pub aws: AwsArgs,
@@ -73,12 +93,22 @@ impl IngestArgs {
             max_body_bytes: self.max_body_bytes,
             max_inflight_body_bytes: self.max_inflight_body_bytes,
             delivery_timeout: pipeline_runtime::nonzero_seconds(self.delivery_timeout, "--delivery-timeout")?,
+            header_timeout: pipeline_runtime::nonzero_seconds(self.header_timeout, "--header-timeout")?,
+            reserved_groups: self.uid.names()?.sink_consumer_groups().into_iter().chain(self.reserved_group).collect(),
+            max_connections: positive(self.max_connections, "--max-connections")?,
+            max_concurrent_requests: positive(self.max_concurrent_requests, "--max-concurrent-requests")?,
             ..defaults()
         })
     }
 
     /// Serve until Ctrl-C or SIGTERM, then drain.
     pub async fn run(self) -> Result<()> {
+        // Every connection is a descriptor: take what the hard limit allows
+        // (systemd's default soft limit is 1024), so that --max-connections
+        // is not cut down below its default.
+        if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
+            tracing::warn!("cannot raise the open-file limit: {e}");
+        }
         let server = crate::start(self.config().await?).await?;
         eprintln!("ingest: REST Proxy v2 API and Kinesis routes on http://{} (Ctrl-C stops)", server.local_addr);
         // Ends on Ctrl-C or SIGTERM, or with the error of a producer that
@@ -86,6 +116,12 @@ impl IngestArgs {
         server.run_until(pipeline_runtime::shutdown_signal()).await?;
         Ok(())
     }
+}
+
+/// A count where 0 would refuse everything.
+fn positive(value: usize, flag: &str) -> Result<usize> {
+    anyhow::ensure!(value > 0, "{flag} must be at least 1 (0 would refuse every client)");
+    Ok(value)
 }
 
 /// `--require-header NAME` with its value from a file or the environment.
@@ -114,6 +150,12 @@ mod tests {
         assert_eq!(config.max_inflight_body_bytes, d.max_inflight_body_bytes);
         assert_eq!(config.delivery_timeout, d.delivery_timeout);
         assert_eq!(config.body_timeout, d.body_timeout);
+        assert_eq!(config.header_timeout, d.header_timeout);
+        if std::env::var_os("PIPELINE_UID").is_none() {
+            assert_eq!(config.reserved_groups, d.reserved_groups);
+        }
+        assert_eq!(config.max_connections, d.max_connections);
+        assert_eq!(config.max_concurrent_requests, d.max_concurrent_requests);
         assert!(config.required_header.is_none());
     }
 
@@ -125,6 +167,13 @@ mod tests {
         }
         let text = format!("{:#}", args.config().await.unwrap_err());
         assert!(text.contains(HEADER_VALUE_ENV) && text.contains("--require-header-value-file"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn the_sink_groups_of_the_uid_and_any_named_are_reserved() {
+        let args = parse(&["ingest", "--uid", "abc123", "--reserved-group", "audit"]).unwrap();
+        let config = args.config().await.unwrap();
+        assert_eq!(config.reserved_groups, ["abc123-connector", "connect-abc123-connector", "audit"]);
     }
 
     #[test]
@@ -139,11 +188,20 @@ mod tests {
         assert!(text.contains("--delivery-timeout"), "{text}");
     }
 
+    #[tokio::test]
+    async fn a_zero_connection_or_request_limit_is_refused_by_name() {
+        for flag in ["--max-connections", "--max-concurrent-requests"] {
+            let args = parse(&["ingest", &format!("{flag}=0")]).unwrap();
+            let text = format!("{:#}", args.config().await.unwrap_err());
+            assert!(text.contains(flag) && text.contains("at least 1"), "{text}");
+        }
+    }
+
     /// librdkafka reads a delivery timeout of 0 as "never give up": a
     /// request would then never be answered.
     #[tokio::test]
     async fn a_zero_timeout_is_refused_by_name() {
-        for flag in ["--delivery-timeout", "--body-timeout"] {
+        for flag in ["--delivery-timeout", "--body-timeout", "--header-timeout"] {
             let args = parse(&["ingest", &format!("{flag}=0")]).unwrap();
             let text = format!("{:#}", args.config().await.unwrap_err());
             assert!(text.contains(flag) && text.contains("more than 0"), "{text}");

@@ -49,12 +49,40 @@ struct Instance {
     consumer: Arc<BaseConsumer<kafka::AuthContext>>,
     format: EmbeddedFormat,
     last_used: std::sync::Mutex<Instant>,
+    /// A record that could not be rendered after others of the same fetch
+    /// were: those are answered, and this error is the next fetch's answer,
+    /// so no polled record is dropped unseen.
+    deferred_error: std::sync::Mutex<Option<ProxyError>>,
 }
 
+/// Fetches (`GET .../records`) waiting at once. Each holds a thread of the
+/// blocking pool for up to its timeout; the health check and produce's
+/// metadata lookups need threads of the same pool, so fetches get a share.
+pub const MAX_CONCURRENT_FETCHES: usize = 32;
+
+/// How often a waiting fetch looks whether its client is still there.
+const FETCH_SLICE: Duration = Duration::from_millis(100);
+
 /// The live consumer instances, by (group, name).
-#[derive(Default)]
 pub struct Instances {
     by_name: std::sync::Mutex<HashMap<(String, String), Arc<Instance>>>,
+    fetches: Arc<tokio::sync::Semaphore>,
+}
+
+impl Default for Instances {
+    fn default() -> Self {
+        Self { by_name: Default::default(), fetches: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_FETCHES)) }
+    }
+}
+
+/// Set when the request it lives in is dropped: axum drops the handler
+/// when its client hangs up, and the fetch on the blocking pool stops.
+struct HungUp(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for HungUp {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 impl Instances {
@@ -67,16 +95,28 @@ impl Instances {
 
     /// Close the instances idle for longer than `idle`.
     pub fn expire(&self, idle: Duration) -> usize {
-        let mut map = self.by_name.lock().unwrap();
-        let before = map.len();
-        map.retain(|(group, name), i| {
+        let mut idle_ones = Vec::new();
+        self.by_name.lock().unwrap().retain(|(group, name), i| {
             let keep = i.last_used.lock().unwrap().elapsed() < idle;
             if !keep {
                 tracing::info!(group, name, "consumer instance closed after being idle");
+                idle_ones.push(i.clone());
             }
             keep
         });
-        before - map.len()
+        let closed = idle_ones.len();
+        close_off_the_workers(idle_ones);
+        closed
+    }
+}
+
+/// Drop instances on the blocking pool, outside every lock: the last drop
+/// of a librdkafka consumer leaves its group, which blocks for as long as
+/// the broker takes, and would stall an async worker and whoever waits for
+/// the instance map meanwhile.
+fn close_off_the_workers(instances: Vec<Arc<Instance>>) {
+    if !instances.is_empty() {
+        tokio::task::spawn_blocking(move || drop(instances));
     }
 }
 
@@ -106,6 +146,9 @@ pub async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ProxyError> {
+    if state.config.reserved_groups.contains(&group) {
+        return Err(ProxyError::reserved_group(&group));
+    }
     let body = json_body(&read_body(&state, body).await?)?;
     let name = setting(&body, "name").unwrap_or_else(|| format!("rest-consumer-{}", uuid::Uuid::new_v4().simple()));
     let format = match setting(&body, "format").as_deref().map(str::to_ascii_lowercase).as_deref() {
@@ -128,12 +171,7 @@ pub async fn create(
             return Err(ProxyError { code: 40902, message: "Consumer instance with the specified name already exists.".into() });
         }
         if map.len() >= MAX_INSTANCES {
-            return Err(ProxyError {
-                code: 429,
-                message: format!(
-                    "{MAX_INSTANCES} consumer instances are open; delete unused ones (DELETE /consumers/<group>/instances/<name>)"
-                ),
-            });
+            return Err(too_many_instances());
         }
     }
     let auth = &state.config.kafka_auth;
@@ -145,23 +183,48 @@ pub async fn create(
         .create_with_context(auth.context())
         .map_err(ProxyError::kafka)?;
     auth.prime(consumer.client());
-    let instance = Arc::new(Instance { consumer: Arc::new(consumer), format, last_used: std::sync::Mutex::new(Instant::now()) });
-    {
+    let instance = Arc::new(Instance {
+        consumer: Arc::new(consumer),
+        format,
+        last_used: std::sync::Mutex::new(Instant::now()),
+        deferred_error: Default::default(),
+    });
+    // Checked again where the instance is added, under the same lock:
+    // requests made side by side all passed the first check.
+    let refused = {
         let mut map = state.consumers.by_name.lock().unwrap();
         if map.contains_key(&key) {
-            return Err(ProxyError { code: 40902, message: "Consumer instance with the specified name already exists.".into() });
+            Some(ProxyError { code: 40902, message: "Consumer instance with the specified name already exists.".into() })
+        } else if map.len() >= MAX_INSTANCES {
+            Some(too_many_instances())
+        } else {
+            map.insert(key, instance.clone());
+            None
         }
-        map.insert(key, instance);
+    };
+    if let Some(refused) = refused {
+        close_off_the_workers(vec![instance]);
+        return Err(refused);
     }
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
     Ok(v2_json(StatusCode::OK, json!({ "instance_id": name, "base_uri": format!("http://{host}/consumers/{group}/instances/{name}") })))
+}
+
+fn too_many_instances() -> ProxyError {
+    ProxyError {
+        code: 429,
+        message: format!("{MAX_INSTANCES} consumer instances are open; delete unused ones (DELETE /consumers/<group>/instances/<name>)"),
+    }
 }
 
 /// `DELETE /consumers/{group}/instances/{name}`.
 pub async fn delete(State(state): State<Arc<AppState>>, Path((group, name)): Path<(String, String)>) -> Result<Response, ProxyError> {
     let removed = state.consumers.by_name.lock().unwrap().remove(&(group, name));
     match removed {
-        Some(_) => Ok(StatusCode::NO_CONTENT.into_response()),
+        Some(instance) => {
+            close_off_the_workers(vec![instance]);
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
         None => Err(ProxyError { code: 40403, message: "Consumer instance not found.".into() }),
     }
 }
@@ -333,32 +396,61 @@ pub async fn records(
     let instance = state.consumers.get(&group, &name)?;
     let wait = params.timeout.map_or(DEFAULT_FETCH_WAIT, Duration::from_millis).min(Duration::from_secs(30));
     let max_bytes = params.max_bytes.unwrap_or(MAX_RECORDS_BYTES).min(MAX_RECORDS_BYTES);
+    if let Some(deferred) = instance.deferred_error.lock().unwrap().take() {
+        return Err(deferred);
+    }
+    let Ok(slot) = state.consumers.fetches.clone().try_acquire_owned() else {
+        return Err(ProxyError::overloaded(&format!("{MAX_CONCURRENT_FETCHES} consumer fetches waiting at once")));
+    };
     let consumer = instance.consumer.clone();
     let format = instance.format;
-    let fetched = tokio::task::spawn_blocking(move || {
+    let gone = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let _hung_up = HungUp(gone.clone());
+    let (fetched, deferred) = tokio::task::spawn_blocking(move || {
+        let _slot = slot;
         let deadline = Instant::now() + wait;
         let (mut out, mut bytes) = (Vec::new(), 0usize);
         loop {
+            // Nobody to answer: poll no more, so no record is taken from
+            // the consumer and then dropped.
+            if out.is_empty() && gone.load(std::sync::atomic::Ordering::Relaxed) {
+                return Ok((out, None));
+            }
             // Once something came, take what is there now and answer.
             let remaining = if out.is_empty() { deadline.saturating_duration_since(Instant::now()) } else { Duration::ZERO };
-            match consumer.poll(remaining) {
+            match consumer.poll(remaining.min(FETCH_SLICE)) {
                 Some(Ok(m)) => {
                     let size = m.payload().map_or(0, <[u8]>::len) + m.key().map_or(0, <[u8]>::len);
-                    out.push(record_json(&m, format)?);
+                    match record_json(&m, format) {
+                        Ok(record) => out.push(record),
+                        Err(e) if out.is_empty() => return Err(e),
+                        // The consumer is past it already: answer what came
+                        // before it, and the error next time.
+                        Err(e) => return Ok((out, Some(e))),
+                    }
                     bytes += size;
                     if bytes >= max_bytes {
                         break;
                     }
+                }
+                // librdkafka reports a broker it lost as a consume error and
+                // reconnects by itself: wait on, as the fetch would for records.
+                Some(Err(e)) if crate::errors::is_retriable(&e) => {
+                    tracing::debug!("consumer fetch: {e}");
+                    continue;
                 }
                 Some(Err(e)) => return Err(ProxyError::kafka(e)),
                 None if out.is_empty() && Instant::now() < deadline => continue,
                 None => break,
             }
         }
-        Ok(out)
+        Ok((out, None))
     })
     .await
     .map_err(ProxyError::kafka)??;
+    if deferred.is_some() {
+        *instance.deferred_error.lock().unwrap() = deferred;
+    }
     let mut resp = v2_json(StatusCode::OK, Value::Array(fetched));
     let ct = match format {
         EmbeddedFormat::Json => "application/vnd.kafka.json.v2+json",
@@ -435,8 +527,8 @@ pub async fn commit(
 mod tests {
     use super::*;
 
-    #[test]
-    fn idle_instances_are_forgotten() {
+    #[tokio::test]
+    async fn idle_instances_are_forgotten() {
         let instances = Instances::default();
         let consumer: BaseConsumer<kafka::AuthContext> = kafka::client_config("127.0.0.1:1", &kafka::KafkaAuth::none(), &[])
             .set("group.id", "g")
@@ -446,6 +538,7 @@ mod tests {
             consumer: Arc::new(consumer),
             format: EmbeddedFormat::Json,
             last_used: std::sync::Mutex::new(Instant::now() - Duration::from_secs(60)),
+            deferred_error: Default::default(),
         });
         instances.by_name.lock().unwrap().insert(("g".into(), "old".into()), old);
         assert_eq!(instances.expire(Duration::from_secs(120)), 0);

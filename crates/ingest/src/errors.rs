@@ -37,6 +37,15 @@ impl ProxyError {
             ),
         }
     }
+    /// A consumer group that is not the client's to join.
+    pub fn reserved_group(group: &str) -> Self {
+        Self {
+            code: 40301,
+            message: format!(
+                "Consumer group {group} is reserved: the pipeline's S3 sink commits its progress there, and a REST consumer's commits would make it skip records; use another group"
+            ),
+        }
+    }
     pub fn unauthorized(header: &str) -> Self {
         Self { code: 40101, message: format!("Unauthorized: this server requires the header `{header}` with the deployment's value") }
     }
@@ -62,6 +71,18 @@ impl ProxyError {
     }
     pub fn body_too_large(limit: usize) -> Self {
         Self { code: 413, message: format!("Request body is larger than the limit of {limit} bytes; send fewer records per request") }
+    }
+    /// The body broke off (the client hung up, or sent a broken chunked encoding).
+    pub fn unreadable_body(e: &dyn std::fmt::Display) -> Self {
+        Self { code: 400, message: format!("Request body could not be read: {e}") }
+    }
+    pub fn too_many_records(records: usize, most: usize) -> Self {
+        Self {
+            code: 413,
+            message: format!(
+                "Request holds {records} records; at most {most} fit in the server's memory budget at once: send fewer per request"
+            ),
+        }
     }
     pub fn body_timeout(after: std::time::Duration) -> Self {
         Self { code: 408, message: format!("Request body not received within {after:?}; send it at once (slow clients are cut off)") }
@@ -89,7 +110,15 @@ impl ProxyError {
         Self { code: 50302, message: format!("Broker not available: {detail}; retry the request") }
     }
     pub fn busy(budget: usize) -> Self {
-        Self { code: 429, message: format!("Too many request bytes in flight (limit {budget} bytes over all requests); retry the request") }
+        Self {
+            code: 429,
+            message: format!("Too many request bytes in flight (limit {budget} bytes over all requests); retry the request shortly"),
+        }
+    }
+    /// At the limit of open connections or of requests in flight: answered
+    /// at once, never queued, so the client can go elsewhere or come back.
+    pub fn overloaded(what: &str) -> Self {
+        Self { code: 50301, message: format!("Server at its limit of {what}; retry the request shortly") }
     }
     pub fn method_not_allowed(method: &str, path: &str) -> Self {
         Self { code: 405, message: format!("HTTP 405 Method Not Allowed: {method} is not served on {path}") }
@@ -107,9 +136,14 @@ impl ProxyError {
         StatusCode::from_u16(leading as u16).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
+    /// The answer's JSON body.
+    pub fn body(&self) -> serde_json::Value {
+        json!({ "error_code": self.code, "message": self.message })
+    }
+
     /// Whether a client should retry the same request later.
     pub fn retriable(&self) -> bool {
-        matches!(self.code, 429 | 50003 | 50302)
+        matches!(self.code, 429 | 50003 | 50301 | 50302)
     }
 }
 
@@ -117,8 +151,7 @@ impl IntoResponse for ProxyError {
     fn into_response(self) -> Response {
         let status = self.status();
         let retriable = self.retriable();
-        let body = json!({ "error_code": self.code, "message": self.message });
-        let mut resp = (status, axum::Json(body)).into_response();
+        let mut resp = (status, axum::Json(self.body())).into_response();
         resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE_V2));
         if retriable {
             resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));

@@ -6,7 +6,8 @@
 //!
 //! The modules follow the API: `v2` (produce and metadata), `consumers`
 //! (v2 consumer instances), `v3`, `kinesis`; `server` binds and routes,
-//! `state` holds the settings and what every API shares.
+//! `state` holds the settings and what every API shares, `transport` the
+//! socket and its connection limits.
 
 mod auth;
 pub mod cli;
@@ -19,6 +20,7 @@ mod negotiation;
 mod request;
 mod server;
 mod state;
+mod transport;
 mod v2;
 mod v3;
 

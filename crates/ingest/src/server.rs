@@ -19,9 +19,10 @@ use serde_json::json;
 use tokio::sync::{Mutex, Semaphore, oneshot};
 
 use crate::errors::{CONTENT_TYPE_V2, ProxyError};
+use crate::metrics::Refusal;
 use crate::state::{AppState, IngestConfig};
 use crate::v2::v2_json;
-use crate::{auth, consumers, keep_alive, kinesis, negotiation, v2, v3};
+use crate::{auth, consumers, keep_alive, kinesis, negotiation, transport, v2, v3};
 use pipeline_kafka as kafka;
 
 #[derive(Debug, thiserror::Error)]
@@ -72,16 +73,24 @@ impl RunningIngest {
 
 /// Create the producer, bind the listener and start serving.
 pub async fn start(config: IngestConfig) -> Result<RunningIngest, IngestError> {
+    let budget = config.max_inflight_body_bytes.max(config.max_body_bytes);
+    let mut kafka_settings: Vec<(String, String)> = producer_queue_limits(budget)
+        .into_iter()
+        .filter(|(key, _)| !config.kafka_overrides.iter().any(|(given, _)| given == key))
+        .map(|(key, value)| (key.to_string(), value))
+        .collect();
+    kafka_settings.extend(config.kafka_overrides.iter().cloned());
     let producer: FutureProducer<kafka::AuthContext> =
-        kafka::reliable_producer_config(&config.bootstrap, &config.kafka_auth, &config.kafka_overrides, config.delivery_timeout)
+        kafka::reliable_producer_config(&config.bootstrap, &config.kafka_auth, &kafka_settings, config.delivery_timeout)
             .create_with_context(config.kafka_auth.context())
             .map_err(IngestError::Producer)?;
     config.kafka_auth.prime(producer.client());
     let listener =
         tokio::net::TcpListener::bind(config.listen).await.map_err(|source| IngestError::Bind { addr: config.listen, source })?;
     let local_addr = listener.local_addr().map_err(|source| IngestError::Bind { addr: config.listen, source })?;
-    let budget = config.max_inflight_body_bytes.max(config.max_body_bytes);
+    let limits = config.connection_limits();
     let state = Arc::new(AppState {
+        request_slots: Arc::new(Semaphore::new(config.max_concurrent_requests.max(1))),
         body_budget: Arc::new(Semaphore::new(budget)),
         kinesis: Default::default(),
         producer,
@@ -122,14 +131,13 @@ pub async fn start(config: IngestConfig) -> Result<RunningIngest, IngestError> {
                 }
             }
         };
-        let served = axum::serve(listener, axum::ServiceExt::<axum::extract::Request>::into_make_service(app))
-            .with_graceful_shutdown(async {
-                tokio::select! {
-                    _ = rx => {}
-                    error = fatal => tracing::error!("{error}; stopping"),
-                }
-            })
-            .await;
+        let served = transport::serve(listener, app, limits, state.metrics.clone(), async {
+            tokio::select! {
+                _ = rx => {}
+                error = fatal => tracing::error!("{error}; stopping"),
+            }
+        })
+        .await;
         let flush_state = state.clone();
         tokio::task::spawn_blocking(move || flush_state.producer.flush(Timeout::After(Duration::from_secs(10)))).await.ok();
         served?;
@@ -148,6 +156,17 @@ pub async fn start(config: IngestConfig) -> Result<RunningIngest, IngestError> {
     })
 }
 
+/// librdkafka's queue limits, from the in-flight budget (1 GiB and 100,000
+/// messages by default): the records of a client that hung up stay queued
+/// until delivered or timed out, with no request holding budget for them,
+/// so the queue may hold as much again as the budget. A -X setting wins.
+fn producer_queue_limits(budget: usize) -> [(&'static str, String); 2] {
+    [
+        ("queue.buffering.max.kbytes", (budget / 1024).max(1).to_string()),
+        ("queue.buffering.max.messages", (budget / crate::state::RECORD_OVERHEAD_BYTES).max(1).to_string()),
+    ]
+}
+
 fn router(state: Arc<AppState>) -> Router {
     // Every v2 route answers in the type the client accepts.
     let v2 = v2::routes().merge(consumers::routes()).route_layer(axum::middleware::from_fn(negotiate_answer_type));
@@ -163,7 +182,8 @@ fn router(state: Arc<AppState>) -> Router {
         .method_not_allowed_fallback(|method: axum::http::Method, uri: Uri| async move {
             ProxyError::method_not_allowed(method.as_str(), uri.path())
         })
-        .layer(axum::middleware::from_fn_with_state(state.config.required_header.clone().map(Arc::new), auth::require_header))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_header))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), shed_load))
         .layer(axum::middleware::from_fn_with_state(state.clone(), count_responses))
         // Outermost, so that every answer, the fallback's too, leaves its
         // connection fit for the next request.
@@ -184,6 +204,22 @@ async fn negotiate_answer_type(req: axum::extract::Request, next: axum::middlewa
         resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(answer_type));
     }
     resp
+}
+
+/// Beyond `max_concurrent_requests` a request is answered 503 at once:
+/// queued, it would only wait out a timeout while holding its connection.
+/// The health check and `/metrics` are never shed, so an overloaded server
+/// still reports on itself.
+async fn shed_load(State(state): State<Arc<AppState>>, req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    if matches!(req.uri().path(), "/healthz" | "/metrics") {
+        return next.run(req).await;
+    }
+    let Ok(_slot) = state.request_slots.clone().try_acquire_owned() else {
+        let limit = state.config.max_concurrent_requests;
+        state.metrics.refused(Refusal::Overloaded, &format_args!("{} {}: {limit} requests in flight", req.method(), req.uri().path()));
+        return ProxyError::overloaded("requests in flight").into_response();
+    };
+    next.run(req).await
 }
 
 async fn count_responses(State(state): State<Arc<AppState>>, req: axum::extract::Request, next: axum::middleware::Next) -> Response {
@@ -351,6 +387,242 @@ mod tests {
             assert_eq!((with, &slashed["error_code"]), (without, &body["error_code"]), "{method} {path}/: {slashed}");
             assert_eq!(without == 404, path == "/no/such/path", "{method} {path}: {body}");
         }
+        server.stop().await.unwrap();
+    }
+
+    async fn limited(header_timeout: Duration, max_connections: usize, max_concurrent_requests: usize) -> (RunningIngest, SocketAddr) {
+        let config = IngestConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            bootstrap: "127.0.0.1:1".into(),
+            header_timeout,
+            max_connections,
+            max_concurrent_requests,
+            ..Default::default()
+        };
+        let server = start(config).await.unwrap();
+        let addr = server.local_addr;
+        (server, addr)
+    }
+
+    /// What the server sends until it closes the connection; None if it is
+    /// still open after `wait`. A reset counts as closed.
+    async fn until_closed(stream: &mut tokio::net::TcpStream, wait: Duration) -> Option<Vec<u8>> {
+        use tokio::io::AsyncReadExt;
+        let mut got = Vec::new();
+        tokio::time::timeout(wait, stream.read_to_end(&mut got)).await.ok().map(|_| got)
+    }
+
+    fn refusals(metrics: &str, reason: &str) -> u64 {
+        let series = format!("pipeline_ingest_refusals_total{{reason=\"{reason}\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&series))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {series}in {metrics}"))
+    }
+
+    async fn metrics_of(addr: SocketAddr) -> String {
+        reqwest::get(format!("http://{addr}/metrics")).await.unwrap().text().await.unwrap()
+    }
+
+    /// Without hyper's timer a head that never ends, or a keep-alive
+    /// connection that never sends its next request, held its socket for
+    /// ever.
+    #[tokio::test]
+    async fn a_slow_request_head_and_an_idle_keep_alive_connection_are_closed_after_the_header_timeout() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (server, addr) = limited(Duration::from_millis(500), 100, 100).await;
+        let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+        slow.write_all(b"GET /topics HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+        let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
+        idle.write_all(b"GET /no/such/path HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+        let mut first = [0u8; 64];
+        let n = idle.read(&mut first).await.unwrap();
+        assert!(first[..n].starts_with(b"HTTP/1.1 404"), "{:?}", String::from_utf8_lossy(&first[..n]));
+        assert!(until_closed(&mut slow, Duration::from_secs(5)).await.is_some(), "a slow head is still open after 5 s");
+        assert!(until_closed(&mut idle, Duration::from_secs(5)).await.is_some(), "an idle connection is still open after 5 s");
+        assert_eq!(refusals(&metrics_of(addr).await, "header_timeout"), 2);
+        server.stop().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_connection_over_the_cap_is_answered_503_at_once_and_a_freed_slot_serves_again() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (server, addr) = limited(Duration::from_secs(30), 4, 100).await;
+        // Four connections that say nothing hold every slot (the server
+        // accepts in order, so they have them before the fifth arrives).
+        let mut held = Vec::new();
+        for _ in 0..4 {
+            held.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+        }
+        let mut over = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let answer = until_closed(&mut over, Duration::from_secs(5)).await.expect("answered and closed, not left waiting");
+        let text = String::from_utf8_lossy(&answer);
+        assert!(text.starts_with("HTTP/1.1 503") && text.contains("Retry-After: 1") && text.contains("50301"), "{text}");
+        drop(held.pop());
+        let mut served = None;
+        for _ in 0..50 {
+            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            s.write_all(b"GET /no/such/path HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+            let mut got = Vec::new();
+            let _ = s.read_to_end(&mut got).await;
+            if got.starts_with(b"HTTP/1.1 404") {
+                served = Some(got);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(served.is_some(), "the slot a closed connection left was never given to another");
+        assert!(refusals(&metrics_of(addr).await, "connection_limit") >= 1);
+        server.stop().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_request_over_the_concurrency_limit_is_answered_503_at_once_and_the_health_check_never() {
+        use tokio::io::AsyncWriteExt;
+        let (server, addr) = limited(Duration::from_secs(30), 100, 1).await;
+        // The only request slot, held by a body that is declared and never sent.
+        let mut holder = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let head = format!("POST /topics/t HTTP/1.1\r\nHost: x\r\nContent-Type: {JSON_V2}\r\nContent-Length: 100\r\n\r\n");
+        holder.write_all(head.as_bytes()).await.unwrap();
+        let http = reqwest::Client::new();
+        let mut shed = None;
+        for _ in 0..50 {
+            let started = std::time::Instant::now();
+            let resp = http.get(format!("http://{addr}/topics")).send().await.unwrap();
+            let retry_after = resp.headers().get("retry-after").cloned();
+            let (status, body) = (resp.status().as_u16(), resp.json::<Value>().await.unwrap());
+            if body["error_code"] == 50301 {
+                shed = Some((status, retry_after, started.elapsed()));
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let (status, retry_after, took) = shed.expect("a second request is shed while the first holds the slot");
+        assert_eq!((status, retry_after.as_ref().map(|v| v.to_str().unwrap())), (503, Some("1")));
+        // Queued, it would have waited out the 30 s body timeout of the first.
+        assert!(took < Duration::from_secs(5), "shed after {took:?}");
+        let (s, body) = answer(http.get(format!("http://{addr}/healthz"))).await;
+        assert_eq!((s, body["error_code"].as_i64()), (503, Some(50302)), "the health check ran (no broker here): {body}");
+        assert!(refusals(&metrics_of(addr).await, "overloaded") >= 1);
+        drop(holder);
+        server.stop().await.unwrap();
+    }
+
+    /// A prior-knowledge HTTP/2 client gets no HTTP/2 server: hyper's
+    /// would answer the preface with its SETTINGS frame (frame type 4).
+    #[tokio::test]
+    async fn http2_cleartext_is_not_served() {
+        use tokio::io::AsyncWriteExt;
+        let (server, addr) = limited(Duration::from_secs(30), 100, 100).await;
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await.unwrap();
+        s.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).await.unwrap();
+        let got = until_closed(&mut s, Duration::from_secs(5)).await.expect("the connection is closed");
+        assert!(!(got.len() >= 9 && got[3] == 4), "an HTTP/2 SETTINGS frame came back: {got:?}");
+        server.stop().await.unwrap();
+    }
+
+    /// The sink's commits say which records are in S3: a REST consumer in
+    /// its group could commit past records never written, and they would be
+    /// lost. Refused before any consumer is made (no broker needed here).
+    #[tokio::test]
+    async fn a_rest_consumer_may_not_join_the_sinks_group() {
+        let (server, base) = server(None).await;
+        let http = reqwest::Client::new();
+        for group in contract::Names::new(contract::DEFAULT_UID).unwrap().sink_consumer_groups() {
+            let (s, body) = answer(http.post(format!("{base}/consumers/{group}")).header("Content-Type", JSON_V2).body("{}")).await;
+            assert_eq!((s, body["error_code"].as_i64()), (403, Some(40301)), "{group}: {body}");
+        }
+        server.stop().await.unwrap();
+    }
+
+    /// The cap is checked again where an instance is added: a hundred
+    /// creations side by side all passed the first check before.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_consumer_instance_cap_holds_under_concurrent_creation() {
+        let (server, base) = server(None).await;
+        let http = reqwest::Client::new();
+        let creations = (0..100).map(|i| {
+            let request = http
+                .post(format!("{base}/consumers/race"))
+                .header("Content-Type", JSON_V2)
+                .body(json!({"name": format!("c{i}")}).to_string());
+            async move { request.send().await.unwrap().status().as_u16() }
+        });
+        let statuses = futures::future::join_all(creations).await;
+        let count = |status: u16| statuses.iter().filter(|s| **s == status).count();
+        assert_eq!((count(200), count(429)), (consumers::MAX_INSTANCES, 100 - consumers::MAX_INSTANCES), "{statuses:?}");
+        server.stop().await.unwrap();
+    }
+
+    /// Fetches wait on the blocking pool, which the health check needs
+    /// too: they get a bounded share (one more is refused at once), and a
+    /// fetch whose client hung up stops within a poll slice instead of
+    /// holding its thread for the rest of its timeout.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn long_polls_have_a_bounded_share_and_stop_when_their_client_goes() {
+        let (server, base) = server(None).await;
+        let http = reqwest::Client::new();
+        let v2 = "application/vnd.kafka.v2+json";
+        let made = http.post(format!("{base}/consumers/readers")).header("Content-Type", v2).body(json!({"name": "a"}).to_string());
+        assert_eq!(made.send().await.unwrap().status(), 200);
+        let inst = format!("{base}/consumers/readers/instances/a");
+        let sub = http.post(format!("{inst}/subscription")).header("Content-Type", v2).body(json!({"topics": ["t"]}).to_string());
+        assert_eq!(sub.send().await.unwrap().status(), 204);
+        let fetch = |timeout_ms: u64| {
+            http.get(format!("{inst}/records?timeout={timeout_ms}")).header("Accept", "application/vnd.kafka.binary.v2+json").send()
+        };
+        // Long fetches until one more is refused (a fetch that ends early,
+        // on an error, gives its slot back).
+        let mut waiting = Vec::new();
+        let mut refused = None;
+        for _ in 0..consumers::MAX_CONCURRENT_FETCHES * 3 {
+            waiting.push(tokio::spawn(fetch(30_000)));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let resp = fetch(10).await.unwrap();
+            if resp.status() == 503 {
+                refused = Some(resp.json::<Value>().await.unwrap());
+                break;
+            }
+        }
+        let refused = refused.expect("a fetch beyond the limit is refused at once");
+        assert_eq!(refused["error_code"], 50301, "{refused}");
+        for w in &waiting {
+            w.abort();
+        }
+        let mut served = false;
+        for _ in 0..50 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if fetch(10).await.unwrap().status() == 200 {
+                served = true;
+                break;
+            }
+        }
+        assert!(served, "fetches whose clients hung up still hold every slot");
+        server.stop().await.unwrap();
+    }
+
+    /// A body of many tiny records costs far more memory than its bytes:
+    /// its records are charged to the budget, and a body that could never
+    /// fit is 413 naming how many would.
+    #[tokio::test]
+    async fn more_records_than_the_budget_holds_are_refused_naming_how_many_fit() {
+        let config = IngestConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            bootstrap: "127.0.0.1:1".into(),
+            max_body_bytes: 64 << 10,
+            max_inflight_body_bytes: 64 << 10,
+            ..Default::default()
+        };
+        let server = start(config).await.unwrap();
+        let base = format!("http://{}", server.local_addr);
+        let records: Vec<Value> = (0..100).map(|i| json!({"value": i})).collect();
+        let post = reqwest::Client::new().post(format!("{base}/topics/t")).header("Content-Type", JSON_V2);
+        let (s, body) = answer(post.body(json!({"records": records}).to_string())).await;
+        assert_eq!((s, body["error_code"].as_i64()), (413, Some(413)), "{body}");
+        let message = body["message"].as_str().unwrap();
+        assert!(message.contains("100 records") && message.contains("at most 6"), "{message}");
         server.stop().await.unwrap();
     }
 }

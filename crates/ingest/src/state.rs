@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use axum::body::{Body, HttpBody, to_bytes};
+use axum::body::{Body, HttpBody};
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use serde_json::Value;
@@ -16,7 +16,8 @@ use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
 
 use crate::auth::RequiredHeader;
 use crate::errors::ProxyError;
-use crate::{consumers, keep_alive, metrics};
+use crate::metrics::Refusal;
+use crate::{consumers, keep_alive, metrics, transport};
 use pipeline_kafka as kafka;
 
 /// Settings of the ingest server.
@@ -33,8 +34,8 @@ pub struct IngestConfig {
     pub max_body_bytes: usize,
     /// Request body bytes held at once over all requests (raised to at
     /// least `max_body_bytes`): what bounds memory when many clients send
-    /// large bodies together. Requests beyond it wait for room, up to
-    /// `body_timeout`, then get 429 with Retry-After.
+    /// large bodies together. Counted as bytes arrive; a request whose
+    /// bytes find no room is answered 429 with Retry-After at once.
     pub max_inflight_body_bytes: usize,
     /// How long a record may wait for Kafka before the request fails
     /// with a retriable error.
@@ -51,6 +52,20 @@ pub struct IngestConfig {
     /// A v2 consumer instance unused for this long is closed (the proxy's
     /// `consumer.instance.timeout.ms`, 5 minutes by default).
     pub consumer_idle: Duration,
+    /// Consumer groups REST consumers may not join (403, error code
+    /// 40301): the sink's, whose commits say which records are in S3.
+    pub reserved_groups: Vec<String>,
+    /// How long a connection may take to send a complete request head, and
+    /// how long a keep-alive connection may wait for its next request
+    /// (hyper runs one clock for both); then it is closed.
+    pub header_timeout: Duration,
+    /// Client connections open at once; one more is answered 503 at once
+    /// and closed. Lowered, with a warning, to what the open-file limit
+    /// leaves after the descriptors Kafka and AWS clients need.
+    pub max_connections: usize,
+    /// Requests in flight at once (the health check and `/metrics` aside);
+    /// one more is answered 503 with Retry-After at once, never queued.
+    pub max_concurrent_requests: usize,
 }
 
 /// librdkafka's default `message.max.bytes`: the largest record the
@@ -72,6 +87,10 @@ impl Default for IngestConfig {
             kinesis: None,
             required_header: None,
             consumer_idle: Duration::from_secs(300),
+            reserved_groups: contract::Names::new(contract::DEFAULT_UID).expect("the default uid is valid").sink_consumer_groups().to_vec(),
+            header_timeout: Duration::from_secs(30),
+            max_connections: 4096,
+            max_concurrent_requests: 1024,
         }
     }
 }
@@ -87,6 +106,15 @@ impl IngestConfig {
             .find(|(k, _)| k == "message.max.bytes")
             .and_then(|(_, v)| v.parse().ok())
             .unwrap_or(DEFAULT_MAX_RECORD_BYTES)
+    }
+
+    /// The limits the connection loop keeps, with the connection cap
+    /// lowered to what the process's open-file limit leaves room for.
+    pub(crate) fn connection_limits(&self) -> transport::ConnectionLimits {
+        transport::ConnectionLimits {
+            header_timeout: self.header_timeout,
+            max_connections: transport::connection_cap(self.max_connections, transport::descriptor_limit()),
+        }
     }
 
     /// What is left of a body after an early answer is drained up to the
@@ -118,7 +146,9 @@ pub(crate) struct AppState {
     pub(crate) config: IngestConfig,
     pub(crate) topics: Mutex<HashMap<String, (Instant, TopicInfo)>>,
     pub(crate) round_robin: std::sync::Mutex<HashMap<String, Arc<AtomicUsize>>>,
-    pub(crate) metrics: metrics::Metrics,
+    pub(crate) metrics: Arc<metrics::Metrics>,
+    /// Permits are requests in flight; see `IngestConfig::max_concurrent_requests`.
+    pub(crate) request_slots: Arc<Semaphore>,
     /// Made on the first Kinesis request (see `kinesis::client`).
     pub(crate) kinesis: tokio::sync::OnceCell<aws_sdk_kinesis::Client>,
     /// Permits are body bytes; see `IngestConfig::max_inflight_body_bytes`.
@@ -257,6 +287,32 @@ impl AppState {
     }
 }
 
+/// What one parsed record costs beyond its bytes, from parse to answer:
+/// its request struct, its send future, librdkafka's copy and its entry in
+/// the answer. The figure comes from the measurement in issue 38: a 7.9 MB
+/// body of ~12-byte records raised the server's RSS by about 800 MB, some
+/// 1.2 KB a record; 1 KiB is charged.
+pub(crate) const RECORD_OVERHEAD_BYTES: usize = 1024;
+
+impl AppState {
+    /// Room in the in-flight budget for `records` parsed records, beside
+    /// the `body_len` bytes of their body already held: a body of many tiny
+    /// records takes far more memory than its bytes. 413 when the request
+    /// could never fit, 429 (at once) when it could but not now.
+    pub(crate) fn reserve_records(&self, records: usize, body_len: usize) -> Result<OwnedSemaphorePermit, ProxyError> {
+        let budget = self.config.max_inflight_body_bytes.max(self.config.max_body_bytes);
+        let cost = records.saturating_mul(RECORD_OVERHEAD_BYTES);
+        if cost.saturating_add(body_len) > budget {
+            let most = budget.saturating_sub(body_len) / RECORD_OVERHEAD_BYTES;
+            return Err(ProxyError::too_many_records(records, most));
+        }
+        self.body_budget.clone().try_acquire_many_owned(cost as u32).map_err(|_| {
+            self.metrics.refused(Refusal::BodyBudget, &format_args!("no room for {records} parsed records"));
+            ProxyError::busy(budget)
+        })
+    }
+}
+
 /// A request body and its share of the in-flight body budget, given back
 /// when the request is answered (the parsed records live as long).
 pub(crate) struct RequestBody {
@@ -272,24 +328,59 @@ impl std::ops::Deref for RequestBody {
 }
 
 /// The request body, within the size limit, the body timeout and the
-/// in-flight budget. The budget is taken before a byte is read: the
-/// declared Content-Length, or the whole limit for a chunked body.
+/// in-flight budget. The budget is taken as bytes arrive, never ahead of
+/// them: a client that declares a large body and sends nothing holds
+/// nothing. When the budget has no room for bytes that arrived, the request
+/// is answered 429 at once: queued, one large waiter held up every small
+/// request behind it.
 pub(crate) async fn read_body(state: &AppState, body: Body) -> Result<RequestBody, ProxyError> {
     let limit = state.config.max_body_bytes;
     let after = state.config.body_timeout;
-    let declared = HttpBody::size_hint(&body).exact().map(|n| n as usize);
-    if declared.is_some_and(|n| n > limit) {
+    if HttpBody::size_hint(&body).lower() > limit as u64 {
         return Err(ProxyError::body_too_large(limit));
     }
-    let wanted = declared.unwrap_or(limit).max(1);
-    let budget = match tokio::time::timeout(after, state.body_budget.clone().acquire_many_owned(wanted as u32)).await {
-        Ok(Ok(permit)) => permit,
-        Ok(Err(_)) => unreachable!("the body budget is never closed"),
-        Err(_) => return Err(ProxyError::busy(state.config.max_inflight_body_bytes.max(limit))),
-    };
-    match tokio::time::timeout(after, to_bytes(body, limit)).await {
-        Ok(Ok(bytes)) => Ok(RequestBody { bytes, _budget: budget }),
-        Ok(Err(_)) => Err(ProxyError::body_too_large(limit)),
-        Err(_) => Err(ProxyError::body_timeout(after)),
+    match tokio::time::timeout(after, take_body(state, body, limit)).await {
+        Ok(read) => read,
+        Err(_) => {
+            state.metrics.refused(Refusal::BodyTimeout, &format_args!("a request body not received within {after:?}"));
+            Err(ProxyError::body_timeout(after))
+        }
     }
+}
+
+/// [`read_body`] without its timeout: each frame's bytes are taken from the
+/// budget before they are kept.
+async fn take_body(state: &AppState, mut body: Body, limit: usize) -> Result<RequestBody, ProxyError> {
+    let mut held = state.body_budget.clone().try_acquire_many_owned(0).expect("the body budget is never closed");
+    let mut chunks: Vec<bytes::Bytes> = Vec::new();
+    let mut len = 0usize;
+    while let Some(frame) = std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await {
+        let frame = frame.map_err(|e| ProxyError::unreadable_body(&e))?;
+        let Ok(data) = frame.into_data() else { continue }; // trailers
+        len += data.len();
+        if len > limit {
+            return Err(ProxyError::body_too_large(limit));
+        }
+        match state.body_budget.clone().try_acquire_many_owned(data.len() as u32) {
+            Ok(more) => held.merge(more),
+            Err(_) => {
+                let budget = state.config.max_inflight_body_bytes.max(limit);
+                state.metrics.refused(Refusal::BodyBudget, &format_args!("{budget} body bytes already in flight"));
+                return Err(ProxyError::busy(budget));
+            }
+        }
+        chunks.push(data);
+    }
+    let bytes = match chunks.len() {
+        0 => bytes::Bytes::new(),
+        1 => chunks.pop().expect("one chunk"),
+        _ => {
+            // The copy is transient; the budget counts the body once, as
+            // it is kept.
+            let mut joined = bytes::BytesMut::with_capacity(len);
+            chunks.iter().for_each(|c| joined.extend_from_slice(c));
+            joined.freeze()
+        }
+    };
+    Ok(RequestBody { bytes, _budget: held })
 }

@@ -78,6 +78,7 @@ async fn produce_inner(
     let format = negotiation::embedded_format(content_type)?;
     let bytes = read_body(state, body).await?;
     let mut records = parse_produce(&bytes, format)?;
+    let _records_budget = state.reserve_records(records.len(), bytes.len())?;
     let limit = state.config.max_record_bytes();
     for (i, r) in records.iter_mut().enumerate() {
         if r.size() > limit {

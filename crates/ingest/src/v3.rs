@@ -258,6 +258,7 @@ pub async fn produce(
     if raws.is_empty() {
         return Err(bad("the body holds no record"));
     }
+    let _records_budget = state.reserve_records(raws.len(), bytes.len())?;
     let info = state.topic(&topic).await.map_err(|e| match e.code {
         40401 => V3Error::new(StatusCode::NOT_FOUND, "This server does not host this topic-partition."),
         _ => e.into(),

@@ -1,9 +1,11 @@
 //! What every process of the pipeline shares: the `/metrics` server
-//! ([`metrics`]), compact JSON text ([`json`]), the shutdown signal, the
+//! ([`metrics`]), compact JSON text ([`json`]), rate-limited log lines
+//! ([`log_every`]), the shutdown signal, the
 //! `--uid` flag and secrets read from a file or the environment. Each
 //! component's own flags live with the component (`<component>::cli`).
 
 pub mod json;
+pub mod log_every;
 pub mod metrics;
 
 use anyhow::{Context, Result};

@@ -279,6 +279,7 @@ async fn sink_killed_with_sigkill_and_restarted_loses_and_repeats_nothing() {
         stored: stored.len() as u64,
         lost: in_kafka.keys().filter(|k| !stored.contains_key(*k)).count() as u64,
         duplicated: 0,
+        good_client_p99: None,
     });
     assert_eq!(stored.len(), in_kafka.len(), "no gaps, no duplicates");
     assert!(stored == in_kafka, "S3 content equals Kafka content");
@@ -495,6 +496,7 @@ async fn partitions_moving_between_two_workers_lose_and_repeat_nothing() {
         stored: stored.len() as u64,
         lost: in_kafka.keys().filter(|k| !stored.contains_key(*k)).count() as u64,
         duplicated: 0,
+        good_client_p99: None,
     });
     assert!(stored == in_kafka, "S3 content equals Kafka content");
 }

@@ -8,8 +8,6 @@ use std::time::Duration;
 
 use contract::Kind;
 use pipeline_ingest::{self as ingest, IngestConfig, RunningIngest};
-use rdkafka::Message;
-use rdkafka::consumer::{Consumer, StreamConsumer};
 use serde_json::{Value, json};
 
 const JSON_V2: &str = "application/vnd.kafka.json.v2+json";
@@ -31,23 +29,6 @@ async fn post(base: &str, topic: &str, content_type: Option<&str>, body: impl In
     let status = resp.status().as_u16();
     assert_eq!(resp.headers()["content-type"], "application/vnd.kafka.v2+json", "status {status}");
     (status, resp.json().await.unwrap())
-}
-
-async fn consume_all(topic: &str, expected: usize) -> HashMap<(i32, i64), Vec<u8>> {
-    let consumer: StreamConsumer = pipeline_kafka::client_config(&common::bootstrap(), &pipeline_kafka::KafkaAuth::none(), &[])
-        .set("group.id", format!("check-{}", uuid::Uuid::new_v4()))
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .unwrap();
-    consumer.subscribe(&[topic]).unwrap();
-    let mut out = HashMap::new();
-    while out.len() < expected {
-        let m = tokio::time::timeout(Duration::from_secs(30), consumer.recv()).await.expect("records arrive").unwrap();
-        out.insert((m.partition(), m.offset()), m.payload().unwrap_or_default().to_vec());
-    }
-    // Nothing more than what was acknowledged.
-    assert!(tokio::time::timeout(Duration::from_secs(2), consumer.recv()).await.is_err(), "no extra records in {topic}");
-    out
 }
 
 #[tokio::test]
@@ -84,7 +65,7 @@ async fn acknowledged_records_are_in_kafka_at_the_answered_offsets() {
     let used: HashSet<i32> = expected.keys().map(|(p, _)| *p).collect();
     assert_eq!(used.len(), 3, "records without key or partition go round-robin");
 
-    assert_eq!(consume_all(&topic, 130).await, expected);
+    assert_eq!(common::consume_all(&topic, 130).await, expected);
     server.stop().await.unwrap();
 }
 
@@ -110,7 +91,7 @@ async fn keys_partitions_and_binary_values_are_honoured() {
             .await;
     assert_eq!(status, 200, "{body}");
     let at = (body["offsets"][0]["partition"].as_i64().unwrap() as i32, body["offsets"][0]["offset"].as_i64().unwrap());
-    let stored = consume_all(&topic, 7).await;
+    let stored = common::consume_all(&topic, 7).await;
     assert_eq!(stored[&at], b"not json");
     server.stop().await.unwrap();
 }
@@ -241,7 +222,7 @@ async fn python_requests_client_like_the_original_emulator() {
     }
     assert_eq!(expected.values().map(HashMap::len).sum::<usize>(), rounds * 3);
     for (topic, want) in &expected {
-        let got = consume_all(topic, want.len()).await;
+        let got = common::consume_all(topic, want.len()).await;
         for (at, value) in want {
             let stored: Value = serde_json::from_slice(&got[at]).unwrap();
             // Same value, same key order; the datetime as `default=str` wrote it.
@@ -287,7 +268,7 @@ async fn keep_alive_client_loses_no_request_after_an_early_answer() {
             acknowledged.insert(o["offset"].as_i64().unwrap(), f["round"].as_i64().unwrap());
         }
     }
-    let stored = consume_all(&topic, acknowledged.len()).await;
+    let stored = common::consume_all(&topic, acknowledged.len()).await;
     for ((_, offset), value) in &stored {
         let value: Value = serde_json::from_slice(value).unwrap();
         assert_eq!(Some(&value["round"].as_i64().unwrap()), acknowledged.get(offset), "offset {offset}");
@@ -299,6 +280,7 @@ async fn keep_alive_client_loses_no_request_after_an_early_answer() {
         stored: stored.len() as u64,
         lost: (expected_status.len() * rounds - stored.len()) as u64,
         duplicated: 0,
+        good_client_p99: None,
     });
     server.stop().await.unwrap();
 }
@@ -365,7 +347,7 @@ async fn partition_endpoints_content_negotiation_and_record_limits_answer_as_the
     )
     .await;
     assert_eq!((s, body["offsets"][0]["partition"].as_i64(), body["offsets"][0]["offset"].as_i64()), (200, Some(2), Some(2)), "{body}");
-    let in_kafka = consume_all(&topic, 3).await;
+    let in_kafka = common::consume_all(&topic, 3).await;
     assert_eq!(in_kafka[&(2, 2)], b"hello");
     assert!(in_kafka.keys().all(|(p, _)| *p == 2));
 
@@ -543,7 +525,7 @@ async fn emulate_sends_the_api_key_and_without_it_nothing_is_stored() {
     assert_eq!((with.sent, with.acked), (60, 60), "{:?}", with.errors);
     let mut stored = 0;
     for kind in Kind::ALL {
-        stored += consume_all(&names.topic(kind), 20).await.len() as u64;
+        stored += common::consume_all(&names.topic(kind), 20).await.len() as u64;
     }
     assert_eq!(stored, with.acked, "only the authenticated records are in Kafka");
     common::report_scenario(&common::ScenarioRow {
@@ -553,6 +535,7 @@ async fn emulate_sends_the_api_key_and_without_it_nothing_is_stored() {
         stored: stored - with.acked,
         lost: 0,
         duplicated: 0,
+        good_client_p99: None,
     });
     server.stop().await.unwrap();
 }
@@ -609,7 +592,7 @@ async fn the_v3_produce_api_stores_single_and_streamed_records_and_lists_the_clu
     let reports: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(reports.iter().map(|r| r["error_code"].as_i64().unwrap()).collect::<Vec<_>>(), [200, 400, 200], "{text}");
     assert_eq!((reports[0]["offset"].as_i64(), reports[2]["offset"].as_i64()), (Some(0), Some(1)));
-    let stored = consume_all(&topic, 3).await;
+    let stored = common::consume_all(&topic, 3).await;
     assert_eq!(
         (stored[&(1, 0)].as_slice(), stored[&(0, 0)].as_slice(), stored[&(0, 1)].as_slice()),
         (&br#"{"ind":1}"#[..], &b"hello"[..], &b"[1,2]"[..])
@@ -834,5 +817,57 @@ async fn v2_consumers_assign_read_committed_offsets_and_unsubscribe() {
     assert_eq!((s, listed), (200, json!({"topics": []})));
     let (s, gone) = call(reqwest::Method::DELETE, format!("{base}/consumers/{group}/instances/nobody/subscription"), Value::Null).await;
     assert_eq!((s, gone["error_code"].as_i64()), (404, Some(40403)));
+    server.stop().await.unwrap();
+}
+
+/// A JSON consumer meets a record that is not JSON between two that are:
+/// the one before it is answered, the bad one is the next fetch's error
+/// (naming where it is), and the one after comes next. Before, a fetch
+/// that held the first when the second failed answered only the error,
+/// and the first, already polled, was lost.
+#[tokio::test]
+async fn a_record_a_json_consumer_cannot_render_loses_none_polled_with_it() {
+    use base64::Engine as _;
+    common::require_kafka().await;
+    let names = common::fresh_names();
+    let topic = names.topic(Kind::Geo);
+    common::create_topics(std::slice::from_ref(&topic), 1).await;
+    let (server, base) = start(8 << 20).await;
+    let http = reqwest::Client::new();
+    let values: [&[u8]; 3] = [b"{\"i\":0}", b"not json", b"{\"i\":2}"];
+    let records: Vec<Value> = values.iter().map(|v| json!({"value": base64::engine::general_purpose::STANDARD.encode(v)})).collect();
+    let (s, body) = post(&base, &topic, Some("application/vnd.kafka.binary.v2+json"), json!({ "records": records }).to_string()).await;
+    assert_eq!(s, 200, "{body}");
+
+    let v2 = "application/vnd.kafka.v2+json";
+    let group = format!("{}-readers", names.uid());
+    let made = http
+        .post(format!("{base}/consumers/{group}"))
+        .header("Content-Type", v2)
+        .body(json!({"name": "j", "format": "json", "auto.offset.reset": "earliest"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status(), 200);
+    let inst = format!("{base}/consumers/{group}/instances/j");
+    let sub = http.post(format!("{inst}/subscription")).header("Content-Type", v2).body(json!({"topics": [topic]}).to_string());
+    assert_eq!(sub.send().await.unwrap().status(), 204);
+
+    // What each fetch brought, in order: records by their "i", or the error.
+    let mut seen: Vec<String> = Vec::new();
+    let started = std::time::Instant::now();
+    while seen.len() < 3 && started.elapsed() < Duration::from_secs(30) {
+        let resp = http.get(format!("{inst}/records?timeout=1000")).header("Accept", JSON_V2).send().await.unwrap();
+        let status = resp.status().as_u16();
+        let body: Value = resp.json().await.unwrap();
+        if status == 200 {
+            seen.extend(body.as_array().unwrap().iter().map(|r| format!("record {}", r["value"]["i"])));
+        } else {
+            let message = body["message"].as_str().unwrap_or_default();
+            assert!(message.contains(&format!("{topic}/0/1")) && message.contains("binary consumer"), "{body}");
+            seen.push(format!("error {}", body["error_code"]));
+        }
+    }
+    assert_eq!(seen, ["record 0", "error 50002", "record 2"]);
     server.stop().await.unwrap();
 }

@@ -251,7 +251,15 @@ async fn stream_to_delta_across_a_kill(output: Location, scenario: &str) {
         duplicated += seen.values().filter(|n| **n > 1).map(|n| n - 1).sum::<u64>();
         assert_eq!(got_ind, want, "{kind}: every good record exactly once");
     }
-    common::report_scenario(&common::ScenarioRow { scenario: scenario.into(), sent: 270, acknowledged: 270, stored, lost, duplicated });
+    common::report_scenario(&common::ScenarioRow {
+        scenario: scenario.into(),
+        sent: 270,
+        acknowledged: 270,
+        stored,
+        lost,
+        duplicated,
+        good_client_p99: None,
+    });
 
     // The bad records: one dead letter each, with position and reason.
     let dead = output.join("_dead_letter");

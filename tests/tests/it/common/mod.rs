@@ -155,6 +155,9 @@ pub struct ScenarioRow {
     pub stored: u64,
     pub lost: u64,
     pub duplicated: u64,
+    /// For scenarios that abuse a server beside a well-behaved client: that
+    /// client's 99th percentile answer time.
+    pub good_client_p99: Option<Duration>,
 }
 
 /// Print the row, and append it to the file `cargo xtask test` names in
@@ -164,6 +167,7 @@ pub fn report_scenario(row: &ScenarioRow) {
     let line = serde_json::json!({
         "scenario": row.scenario, "sent": row.sent, "acknowledged": row.acknowledged,
         "stored": row.stored, "lost": row.lost, "duplicated": row.duplicated,
+        "good_p99_ms": row.good_client_p99.map(|d| d.as_millis() as u64),
     });
     println!("{line}");
     if let Some(path) = std::env::var_os("PIPELINE_SCENARIO_REPORT") {
@@ -204,4 +208,25 @@ pub async fn slow_relay(target: &str, delay: Duration) -> String {
         }
     });
     addr
+}
+
+/// Every record of `topic`, by (partition, offset), once `expected` have
+/// arrived; then checks that no more follow.
+pub async fn consume_all(topic: &str, expected: usize) -> std::collections::HashMap<(i32, i64), Vec<u8>> {
+    use rdkafka::Message;
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    let consumer: StreamConsumer = pipeline_kafka::client_config(&bootstrap(), &pipeline_kafka::KafkaAuth::none(), &[])
+        .set("group.id", format!("check-{}", uuid::Uuid::new_v4()))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[topic]).unwrap();
+    let mut out = std::collections::HashMap::new();
+    while out.len() < expected {
+        let m = tokio::time::timeout(Duration::from_secs(30), consumer.recv()).await.expect("records arrive").unwrap();
+        out.insert((m.partition(), m.offset()), m.payload().unwrap_or_default().to_vec());
+    }
+    // Nothing more than what was acknowledged.
+    assert!(tokio::time::timeout(Duration::from_secs(2), consumer.recv()).await.is_err(), "no extra records in {topic}");
+    out
 }
