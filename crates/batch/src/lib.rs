@@ -44,8 +44,6 @@ pub enum BatchError {
     List { location: String, source: object_store::Error },
     #[error("writing results to {path}: {source}")]
     Output { path: String, source: std::io::Error },
-    #[error("reading {key}: {source}")]
-    Fetch { key: String, source: object_store::Error },
     #[error("a decoding task failed: {0}")]
     Join(String),
     #[error("cleaning summary: {0}")]

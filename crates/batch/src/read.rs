@@ -33,7 +33,8 @@ const CHUNK_ROWS: usize = 50_000;
 pub struct Quarantined {
     /// The object's key in the bucket (or its path under the input directory).
     pub object: String,
-    /// 1-based line number in the object.
+    /// 1-based line number in the object; 0 for an object that could not
+    /// be fetched at all.
     pub line: u64,
     /// The line as it was (invalid UTF-8 replaced).
     pub raw: String,
@@ -54,6 +55,14 @@ pub struct KindInput {
     /// Rows decoded.
     pub rows: u64,
     pub quarantined: Vec<Quarantined>,
+}
+
+impl Quarantined {
+    /// A whole object that could not be fetched: `line` 0, nothing raw,
+    /// and its records unknown (counted as none).
+    fn unfetchable(key: &str, e: &object_store::Error) -> Self {
+        Self { object: key.to_string(), line: 0, raw: String::new(), reason: format!("the object could not be fetched: {e}"), records: 0 }
+    }
 }
 
 impl KindInput {
@@ -142,9 +151,11 @@ async fn decode_lane(
         .map(move |key| {
             let store = store.clone();
             async move {
-                let fetch_err = |source| BatchError::Fetch { key: key.to_string(), source };
-                let bytes = store.get(&key).await.map_err(fetch_err)?.bytes().await.map_err(fetch_err)?;
-                Ok::<_, BatchError>((key, bytes))
+                let bytes = match store.get(&key).await {
+                    Ok(got) => got.bytes().await,
+                    Err(e) => Err(e),
+                };
+                (key, bytes)
             }
         })
         .buffered(CONCURRENT_OBJECTS);
@@ -152,12 +163,15 @@ async fn decode_lane(
     loop {
         let next = fetched.next().await;
         let last = next.is_none();
-        if let Some(object) = next {
-            let (key, bytes) = match object {
-                Ok(o) => o,
+        if let Some((key, got)) = next {
+            // object_store has retried what was worth retrying. One object
+            // that cannot be read (the sink may have removed it since the
+            // listing) is a quarantine entry, not the end of the run.
+            let bytes = match got {
+                Ok(bytes) => bytes,
                 Err(e) => {
-                    let _ = tx.send(Err(e)).await;
-                    return;
+                    chunk.quarantined.push(Quarantined::unfetchable(key.as_ref(), &e));
+                    continue;
                 }
             };
             // JSON decoding is the CPU part: off the I/O threads.
@@ -257,5 +271,26 @@ mod tests {
         assert_eq!(q[1].line, 5);
         assert!(q[1].reason.contains("no `ind`"), "{}", q[1].reason);
         assert_eq!(q[1].object, "topics/t/partition=0/t+0+0000000000.json");
+    }
+
+    /// An object listed and then gone (the sink cleans up after a
+    /// rebalance) ended the whole run with an error; now it is one
+    /// quarantine entry naming the object, and the rest is read.
+    #[tokio::test]
+    async fn an_object_that_cannot_be_fetched_is_quarantined_and_the_rest_is_read() {
+        let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+        let kept = ObjectPath::from("topics/u.geo/partition=0/u.geo+0+0000000000.json");
+        let gone = ObjectPath::from("topics/u.geo/partition=0/u.geo+0+0000000001.json");
+        for key in [&kept, &gone] {
+            store.put(key, b"{\"ind\": 1, \"country\": \"x\"}\n".to_vec().into()).await.unwrap();
+        }
+        let keys = list_objects(&store, &ObjectPath::from("topics/u.geo")).await.unwrap();
+        store.delete(&gone).await.unwrap();
+        let input = read_kind(&store, Kind::Geo, keys).await.expect("one missing object does not end the run");
+        assert_eq!(input.rows, 1);
+        assert_eq!(input.quarantined.len(), 1, "{:?}", input.quarantined);
+        let q = &input.quarantined[0];
+        assert_eq!((q.object.as_str(), q.line, q.records), (gone.as_ref(), 0, 0));
+        assert!(q.reason.contains("could not be fetched"), "{}", q.reason);
     }
 }
