@@ -137,6 +137,10 @@ pub enum SinkError {
     NothingAssigned { regex: String, waited: Duration },
     #[error("flush.size must be at least 1")]
     FlushSize,
+    #[error(
+        "the Kafka consumer stopped for good ({0}); nothing past what was written is committed. Another sink with the same group.instance.id fences this one: give each worker its own"
+    )]
+    ConsumerFatal(String),
     #[error(transparent)]
     Client(#[from] kafka::KafkaError),
 }

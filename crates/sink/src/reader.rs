@@ -297,7 +297,16 @@ impl Reader {
                 }
                 // Only asked for when draining; not an error otherwise either.
                 Some(Err(KafkaError::PartitionEOF(_))) => {}
-                Some(Err(e)) => tracing::warn!(error = %e, "Kafka consumer error; retrying"),
+                // librdkafka's fatal errors (e.g. fenced by a second member
+                // with the same group.instance.id) end consuming for good:
+                // staying up would look healthy and move nothing.
+                Some(Err(e)) => match consumer.client().fatal_error() {
+                    Some((code, reason)) => {
+                        self.coord.stop();
+                        return Err(SinkError::ConsumerFatal(format!("{code:?}: {reason}")));
+                    }
+                    None => tracing::warn!(error = %e, "Kafka consumer error; retrying"),
+                },
                 None => {}
             }
             // Checked on a clock, not only when idle: a steady trickle below

@@ -593,3 +593,36 @@ async fn every_wire_variant_gives_the_expected_tables_and_nothing_goes_unaccount
     }
     server.stop().await.unwrap();
 }
+
+/// Kafka's static membership: a second sink started with the first one's
+/// `group.instance.id` fences the first. The first used to log "retrying"
+/// for ever, up and moving nothing; now it ends with an error naming the
+/// cause, so the process exits non-zero and its supervisor sees it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sink_fenced_by_a_second_with_its_instance_id_ends_with_an_error() {
+    common::require_kafka().await;
+    let names = common::fresh_names();
+    common::create_topics(&names.topics(), 1).await;
+    let dir = std::env::temp_dir().join(format!("fenced-{}", names.uid()));
+    let local = Location::parse(dir.to_str().unwrap()).unwrap();
+    let config = || {
+        let mut c = sink_config(&names, "fenced", local.clone(), 1);
+        c.stop = StopWhen::Never;
+        c.kafka_overrides.push(("group.instance.id".into(), format!("{}-sink-1", names.uid())));
+        c
+    };
+    let first = tokio::spawn(sink::run(config(), std::future::pending()));
+    // The first has joined (a static member's join takes a few seconds).
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    assert!(!first.is_finished(), "the first sink runs until it is fenced");
+    let (stop_second, stopped) = tokio::sync::oneshot::channel::<()>();
+    let second = tokio::spawn(sink::run(config(), async move {
+        let _ = stopped.await;
+    }));
+    let ended = tokio::time::timeout(Duration::from_secs(90), first).await.expect("the fenced sink ends on its own").unwrap();
+    let err = ended.expect_err("fenced is an error").to_string();
+    assert!(err.contains("stopped for good") && err.contains("group.instance.id"), "{err}");
+    let _ = stop_second.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(60), second).await;
+    let _ = std::fs::remove_dir_all(dir);
+}
