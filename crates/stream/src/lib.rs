@@ -568,17 +568,27 @@ pub async fn table_state(
     Ok(Some((version, rows)))
 }
 
-/// The positions committed last: the newest commit carrying them.
+/// The positions committed last: the newest commit carrying them. Commits
+/// are read newest first in growing windows (1, 8, 64, ...), so a restart
+/// reads back only to the last stream commit, usually the newest of all,
+/// and not the table's whole history (which it read every time before).
 async fn read_checkpoint(table: &DeltaTable, name: &str) -> Result<BTreeMap<String, String>, StreamError> {
-    let infos: Vec<_> = table.history(None).try_collect().await.map_err(delta_err(name))?;
-    // Newest first.
-    for info in infos {
-        if let Some(v) = info.info.get(CHECKPOINT_KEY) {
-            return serde_json::from_value(v.clone())
-                .map_err(|e| StreamError::Checkpoint { table: name.to_string(), detail: e.to_string() });
+    let mut window = 1usize;
+    loop {
+        let infos: Vec<_> = table.history(Some(window)).try_collect().await.map_err(delta_err(name))?;
+        // Newest first.
+        for info in &infos {
+            if let Some(v) = info.info.get(CHECKPOINT_KEY) {
+                return serde_json::from_value(v.clone())
+                    .map_err(|e| StreamError::Checkpoint { table: name.to_string(), detail: e.to_string() });
+            }
         }
+        // Fewer commits than asked for: the whole (kept) history was read.
+        if infos.len() < window {
+            return Ok(BTreeMap::new());
+        }
+        window = window.saturating_mul(8);
     }
-    Ok(BTreeMap::new())
 }
 
 /// Delta stores timestamps in microseconds (UTC); DataFusion computes
@@ -617,5 +627,32 @@ mod tests {
     fn timestamps_become_utc_microseconds() {
         let s = Arc::new(Schema::new(vec![Field::new("t", DataType::Timestamp(TimeUnit::Nanosecond, None), false)]));
         assert_eq!(delta_compatible(&s).field(0).data_type(), &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())));
+    }
+
+    /// One commit with positions, then commits without (as OPTIMIZE or
+    /// another writer would add): the positions are found however many
+    /// commits came after, and a table without any has none.
+    #[tokio::test]
+    async fn the_newest_positions_are_found_behind_later_commits() {
+        use datafusion::arrow::array::Int64Array;
+        let dir = tempfile::tempdir().unwrap();
+        let url = url::Url::from_directory_path(dir.path()).unwrap();
+        let schema = Arc::new(Schema::new(vec![Field::new("ind", DataType::Int64, true)]));
+        let st: StructType = schema.as_ref().try_into_kernel().unwrap();
+        let mut table =
+            DeltaTableBuilder::from_url(url).unwrap().build().unwrap().create().with_columns(st.fields().cloned()).await.unwrap();
+        assert!(read_checkpoint(&table, "t").await.unwrap().is_empty(), "a new table has no positions");
+        let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(vec![1]))]).unwrap();
+        let positions = BTreeMap::from([("shardId-000000000000".to_string(), "4960".to_string())]);
+        for commit in 0..12 {
+            let mut writer = RecordBatchWriter::for_table(&table).unwrap();
+            if commit == 0 {
+                let properties = CommitProperties::default().with_metadata([(CHECKPOINT_KEY.to_string(), json!(positions))]);
+                writer = writer.with_commit_properties(properties);
+            }
+            writer.write(batch.clone()).await.unwrap();
+            writer.flush_and_commit(&mut table).await.unwrap();
+            assert_eq!(read_checkpoint(&table, "t").await.unwrap(), positions, "after {commit} later commits");
+        }
     }
 }
