@@ -508,12 +508,27 @@ pub async fn commit(
         }
         Some(_) => return Err(ProxyError::invalid_payload("offsets must be an array")),
     };
-    let committed = tokio::task::spawn_blocking(move || match list {
-        Some(list) => consumer.commit(&list, CommitMode::Sync),
-        None => consumer.commit_consumer_state(CommitMode::Sync),
+    let committed = tokio::task::spawn_blocking(move || {
+        // An instance commits only what it reads: a commit for another
+        // partition of the group would move a position some other member
+        // reads from, and records there would be skipped.
+        if let Some(list) = &list {
+            let assigned = consumer.assignment().map_err(ProxyError::kafka)?;
+            if let Some(other) = list.elements().iter().find(|e| assigned.find_partition(e.topic(), e.partition()).is_none()) {
+                return Err(ProxyError::illegal_state(format!(
+                    "partition {}/{} is not assigned to this consumer instance; an instance commits only the partitions it reads",
+                    other.topic(),
+                    other.partition()
+                )));
+            }
+        }
+        Ok(match list {
+            Some(list) => consumer.commit(&list, CommitMode::Sync),
+            None => consumer.commit_consumer_state(CommitMode::Sync),
+        })
     })
     .await
-    .map_err(ProxyError::kafka)?;
+    .map_err(ProxyError::kafka)??;
     match committed {
         // Nothing read since the last commit: nothing to do, as the
         // reference proxy answers it, not an error.

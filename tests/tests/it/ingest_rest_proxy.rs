@@ -869,5 +869,17 @@ async fn a_record_a_json_consumer_cannot_render_loses_none_polled_with_it() {
         }
     }
     assert_eq!(seen, ["record 0", "error 50002", "record 2"]);
+
+    // Commits: for the partition it reads, yes; for any other, never.
+    let commit = |partition: i32| {
+        let offsets = json!({"offsets": [{"topic": topic, "partition": partition, "offset": 2}]});
+        http.post(format!("{inst}/offsets")).header("Content-Type", v2).body(offsets.to_string()).send()
+    };
+    assert_eq!(commit(0).await.unwrap().status(), 204);
+    let refused = commit(1).await.unwrap();
+    assert_eq!(refused.status(), 409);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error_code"], 40903, "{body}");
+    assert!(body["message"].as_str().unwrap().contains(&format!("{topic}/1 is not assigned")), "{body}");
     server.stop().await.unwrap();
 }
