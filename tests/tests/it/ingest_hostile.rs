@@ -244,6 +244,8 @@ async fn the_body_budget_follows_the_bytes_that_arrive() {
         format!("POST /topics/{topic} HTTP/1.1\r\nHost: x\r\nContent-Type: {JSON_V2}\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n")
     };
 
+    // Warm: the first request looks up the topic's metadata.
+    assert_eq!(good_post(&base, &topic).await.0, 200);
     let mut promised = Vec::new();
     for _ in 0..8 {
         let mut s = TcpStream::connect(addr).await.unwrap();
@@ -254,6 +256,16 @@ async fn the_body_budget_follows_the_bytes_that_arrive() {
     let (status, took) = good_post(&base, &topic).await;
     assert_eq!(status, 200);
     assert!(took < Duration::from_secs(1), "a normal request waited {took:?} behind bodies declared and never sent");
+    let stored = common::consume_all(&topic, 2).await;
+    common::report_scenario(&common::ScenarioRow {
+        scenario: "ingest: 8 bodies declared, never sent; a good client".into(),
+        sent: 2,
+        acknowledged: 2,
+        stored: stored.len() as u64,
+        lost: 2 - stored.len() as u64,
+        duplicated: 0,
+        good_client_p99: Some(took),
+    });
 
     // 900 KiB of a promised MiB arrive, then nothing: those bytes are held.
     let mut filler = TcpStream::connect(addr).await.unwrap();
