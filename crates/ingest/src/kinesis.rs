@@ -22,7 +22,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use serde_json::{Value, json};
 
-use crate::state::{AppState, read_body};
+use serde_json::value::RawValue;
+
+use crate::state::{AppState, RequestBody, read_body};
 
 /// Kinesis's error shape.
 #[derive(Debug)]
@@ -96,43 +98,113 @@ async fn client(state: &AppState) -> Result<&aws_sdk_kinesis::Client, KinesisErr
     Ok(state.kinesis.get_or_init(|| async { aws_sdk_kinesis::Client::new(&target.load().await) }).await)
 }
 
-async fn json_body(state: &AppState, body: Body) -> Result<Value, KinesisError> {
-    let bytes = read_body(state, body).await.map_err(|e| KinesisError::new(e.status(), "ValidationException", e.message))?;
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(json!({}));
-    }
-    serde_json::from_slice(&bytes)
-        .map_err(|e| KinesisError::new(StatusCode::BAD_REQUEST, "SerializationException", format!("body is not JSON: {e}")))
+/// PutRecord's body. Fields are kept as the JSON text they came as: a body
+/// is read without building a tree of its values, whose memory grew many
+/// times the body's size (issue 38). `null` reads as absent.
+#[derive(serde::Deserialize)]
+struct PutRecordBody<'a> {
+    #[serde(rename = "Data", borrow, default)]
+    data: Option<&'a RawValue>,
+    #[serde(rename = "PartitionKey", borrow, default)]
+    partition_key: Option<&'a RawValue>,
 }
 
-/// The record bytes: a string as it is, anything else as its JSON text
-/// (what the gateway's `$input.json('$.Data')` produces).
-fn data_bytes(data: &Value) -> Vec<u8> {
-    match data {
-        Value::String(s) => s.as_bytes().to_vec(),
-        other => other.to_string().into_bytes(),
-    }
+/// PutRecords' body, as the gateway's mapping template reads it.
+#[derive(serde::Deserialize)]
+struct PutRecordsBody<'a> {
+    #[serde(borrow, default, deserialize_with = "kinesis_batch")]
+    records: Option<Vec<RecordsEntry<'a>>>,
 }
 
-fn partition_key(v: &Value, field: &str) -> Result<String, KinesisError> {
-    match &v[field] {
-        Value::String(s) if !s.is_empty() && s.len() <= 256 => Ok(s.clone()),
-        Value::Null => Err(KinesisError::bad_request(format!("`{field}` is required"))),
+#[derive(serde::Deserialize)]
+struct RecordsEntry<'a> {
+    #[serde(borrow, default)]
+    data: Option<&'a RawValue>,
+    #[serde(rename = "partition-key", borrow, default)]
+    partition_key: Option<&'a RawValue>,
+}
+
+/// Kinesis takes at most this many records per PutRecords.
+const MAX_RECORDS: usize = 500;
+
+/// The `records` list, refused while it is read once it passes
+/// [`MAX_RECORDS`]: a body of a million tiny entries is never held as one.
+fn kinesis_batch<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<RecordsEntry<'de>>>, D::Error> {
+    struct Batch;
+    impl<'de> serde::de::Visitor<'de> for Batch {
+        type Value = Option<Vec<RecordsEntry<'de>>>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a list of {\"data\": ..., \"partition-key\": ...}")
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut entries = Vec::new();
+            while let Some(entry) = seq.next_element()? {
+                if entries.len() == MAX_RECORDS {
+                    return Err(serde::de::Error::custom(format_args!(
+                        "`records` holds more than {MAX_RECORDS} entries; Kinesis takes 1 to {MAX_RECORDS}"
+                    )));
+                }
+                entries.push(entry);
+            }
+            Ok(Some(entries))
+        }
+    }
+    d.deserialize_any(Batch)
+}
+
+/// A stream route's body, read within the in-flight budget.
+async fn read_text(state: &AppState, body: Body) -> Result<RequestBody, KinesisError> {
+    read_body(state, body).await.map_err(|e| KinesisError::new(e.status(), "ValidationException", e.message))
+}
+
+/// The body parsed as `T`. An empty body reads as `{}`; a body that is not
+/// JSON is Kinesis's SerializationException, one of the wrong shape a
+/// ValidationException.
+fn parse<'a, T: serde::Deserialize<'a>>(text: &'a [u8]) -> Result<T, KinesisError> {
+    let text: &[u8] = if text.iter().all(u8::is_ascii_whitespace) { b"{}" } else { text };
+    serde_json::from_slice(text).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => KinesisError::bad_request(e.to_string()),
+        _ => KinesisError::new(StatusCode::BAD_REQUEST, "SerializationException", format!("body is not JSON: {e}")),
+    })
+}
+
+/// The record bytes: a string as it is, anything else as its compact JSON
+/// text (what the gateway's `$input.json('$.Data')` produces).
+fn data_bytes(data: &RawValue) -> Result<Vec<u8>, KinesisError> {
+    let text = data.get();
+    if text.starts_with('"') {
+        let s: String = serde_json::from_str(text).map_err(|e| KinesisError::bad_request(format!("data: {e}")))?;
+        return Ok(s.into_bytes());
+    }
+    let mut out = Vec::with_capacity(text.len());
+    pipeline_runtime::json::append_compact_parsed(&mut out, text.as_bytes())
+        .map_err(|e| KinesisError::bad_request(format!("data: {e}")))?;
+    Ok(out)
+}
+
+fn partition_key(v: Option<&RawValue>, field: &str) -> Result<String, KinesisError> {
+    let Some(v) = v else { return Err(KinesisError::bad_request(format!("`{field}` is required"))) };
+    match serde_json::from_str::<String>(v.get()) {
+        Ok(s) if !s.is_empty() && s.chars().count() <= 256 => Ok(s),
         _ => Err(KinesisError::bad_request(format!("`{field}` must be a string of 1 to 256 characters"))),
     }
 }
 
 async fn put_record(State(state): State<Arc<AppState>>, Path(stream): Path<String>, body: Body) -> Answer {
     let kinesis = client(&state).await?;
-    let req = json_body(&state, body).await?;
-    if req["Data"].is_null() {
+    let text = read_text(&state, body).await?;
+    let req: PutRecordBody<'_> = parse(&text)?;
+    let Some(data) = req.data else {
         return Err(KinesisError::bad_request("`Data` is required: the record (a JSON value) to put"));
-    }
-    let key = partition_key(&req, "PartitionKey")?;
+    };
+    let key = partition_key(req.partition_key, "PartitionKey")?;
     let out = kinesis
         .put_record()
         .stream_name(&stream)
-        .data(Blob::new(data_bytes(&req["Data"])))
+        .data(Blob::new(data_bytes(data)?))
         .partition_key(key)
         .send()
         .await
@@ -143,22 +215,25 @@ async fn put_record(State(state): State<Arc<AppState>>, Path(stream): Path<Strin
 
 async fn put_records(State(state): State<Arc<AppState>>, Path(stream): Path<String>, body: Body) -> Answer {
     let kinesis = client(&state).await?;
-    let req = json_body(&state, body).await?;
-    let Some(records) = req["records"].as_array() else {
+    let text = read_text(&state, body).await?;
+    let req: PutRecordsBody<'_> = parse(&text)?;
+    let Some(records) = req.records else {
         return Err(KinesisError::bad_request("`records` must be a list of {\"data\": ..., \"partition-key\": ...}"));
     };
-    // Kinesis's own bounds, checked here so the answer names the field.
-    if records.is_empty() || records.len() > 500 {
-        return Err(KinesisError::bad_request(format!("`records` holds {} entries; Kinesis takes 1 to 500", records.len())));
+    // Kinesis's own bounds (the upper one is kept while parsing), checked
+    // here so the answer names the field.
+    if records.is_empty() {
+        return Err(KinesisError::bad_request(format!("`records` holds 0 entries; Kinesis takes 1 to {MAX_RECORDS}")));
     }
     let mut entries = Vec::with_capacity(records.len());
     for (i, r) in records.iter().enumerate() {
-        if r["data"].is_null() {
+        let Some(data) = r.data else {
             return Err(KinesisError::bad_request(format!("records[{i}]: `data` is required")));
-        }
-        let key = partition_key(r, "partition-key").map_err(|e| KinesisError::bad_request(format!("records[{i}]: {}", e.message)))?;
+        };
+        let key = partition_key(r.partition_key, "partition-key")
+            .map_err(|e| KinesisError::bad_request(format!("records[{i}]: {}", e.message)))?;
         entries.push(
-            PutRecordsRequestEntry::builder().data(Blob::new(data_bytes(&r["data"]))).partition_key(key).build().expect("data and key set"),
+            PutRecordsRequestEntry::builder().data(Blob::new(data_bytes(data)?)).partition_key(key).build().expect("data and key set"),
         );
     }
     let out = kinesis
@@ -228,12 +303,18 @@ async fn describe_stream(State(state): State<Arc<AppState>>, Path(stream): Path<
 
 async fn create_stream(State(state): State<Arc<AppState>>, Path(stream): Path<String>, body: Body) -> Answer {
     let kinesis = client(&state).await?;
-    let req = json_body(&state, body).await?;
+    #[derive(serde::Deserialize)]
+    struct CreateStreamBody<'a> {
+        #[serde(rename = "ShardCount", borrow, default)]
+        shard_count: Option<&'a RawValue>,
+    }
+    let text = read_text(&state, body).await?;
+    let req: CreateStreamBody<'_> = parse(&text)?;
     // The gateway's template defaults to 5 shards.
-    let shards = match &req["ShardCount"] {
-        Value::Null => 5,
-        v => v
-            .as_i64()
+    let shards = match req.shard_count {
+        None => 5,
+        Some(v) => serde_json::from_str::<i64>(v.get())
+            .ok()
             .filter(|n| (1..=10_000).contains(n))
             .ok_or_else(|| KinesisError::bad_request("`ShardCount` must be a whole number from 1"))? as i32,
     };
@@ -245,4 +326,39 @@ async fn delete_stream(State(state): State<Arc<AppState>>, Path(stream): Path<St
     let kinesis = client(&state).await?;
     kinesis.delete_stream().stream_name(&stream).send().await.map_err(|e| KinesisError::from_sdk("DeleteStream", e))?;
     Ok(axum::Json(json!({})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A PutRecords body is refused once its list passes Kinesis's 500
+    /// while it is read: a body of a million tiny entries is never held.
+    #[test]
+    fn a_records_list_is_refused_while_it_is_read_once_it_passes_500() {
+        let entry = r#"{"data": {"a": 1}, "partition-key": "k"}"#;
+        let body = |n: usize| format!(r#"{{"records": [{}]}}"#, vec![entry; n].join(","));
+        let text = body(MAX_RECORDS);
+        let full: PutRecordsBody = parse(text.as_bytes()).unwrap();
+        assert_eq!(full.records.map(|r| r.len()), Some(MAX_RECORDS));
+        let over = parse::<PutRecordsBody>(body(MAX_RECORDS + 1).as_bytes()).err().unwrap();
+        assert_eq!((over.status, over.kind.as_str()), (StatusCode::BAD_REQUEST, "ValidationException"));
+        assert!(over.message.contains("more than 500"), "{}", over.message);
+        let broken = parse::<PutRecordsBody>(b"{\"records\": [").err().unwrap();
+        assert_eq!(broken.kind, "SerializationException");
+        for absent in [&b"  "[..], br#"{"records": null}"#, br#"{"other": [1, 2]}"#] {
+            assert!(parse::<PutRecordsBody>(absent).unwrap().records.is_none());
+        }
+        let wrong = parse::<PutRecordsBody>(br#"{"records": "x"}"#).err().unwrap();
+        assert_eq!(wrong.kind, "ValidationException", "{}", wrong.message);
+    }
+
+    /// A string is sent as its text, anything else as compact JSON, keys
+    /// and numbers as the client wrote them.
+    #[test]
+    fn data_is_sent_as_the_gateway_sends_it() {
+        let raw = |s: &str| RawValue::from_string(s.to_string()).unwrap();
+        assert_eq!(data_bytes(&raw(r#""a\"b""#)).unwrap(), b"a\"b");
+        assert_eq!(data_bytes(&raw(r#"{ "z": [1, 2.50], "a": null }"#)).unwrap(), br#"{"z":[1,2.50],"a":null}"#);
+    }
 }
