@@ -73,7 +73,7 @@ impl RunningIngest {
 
 /// Create the producer, bind the listener and start serving.
 pub async fn start(config: IngestConfig) -> Result<RunningIngest, IngestError> {
-    let budget = config.max_inflight_body_bytes.max(config.max_body_bytes);
+    let budget = config.body_budget_bytes();
     let mut kafka_settings: Vec<(String, String)> = producer_queue_limits(budget)
         .into_iter()
         .filter(|(key, _)| !config.kafka_overrides.iter().any(|(given, _)| given == key))

@@ -108,6 +108,12 @@ impl IngestConfig {
             .unwrap_or(DEFAULT_MAX_RECORD_BYTES)
     }
 
+    /// The in-flight budget in bytes: `max_inflight_body_bytes`, raised to
+    /// at least one whole body.
+    pub(crate) fn body_budget_bytes(&self) -> usize {
+        self.max_inflight_body_bytes.max(self.max_body_bytes)
+    }
+
     /// The limits the connection loop keeps, with the connection cap
     /// lowered to what the process's open-file limit leaves room for.
     pub(crate) fn connection_limits(&self) -> transport::ConnectionLimits {
@@ -300,15 +306,22 @@ impl AppState {
     /// records takes far more memory than its bytes. 413 when the request
     /// could never fit, 429 (at once) when it could but not now.
     pub(crate) fn reserve_records(&self, records: usize, body_len: usize) -> Result<OwnedSemaphorePermit, ProxyError> {
-        let budget = self.config.max_inflight_body_bytes.max(self.config.max_body_bytes);
+        let budget = self.config.body_budget_bytes();
         let cost = records.saturating_mul(RECORD_OVERHEAD_BYTES);
         if cost.saturating_add(body_len) > budget {
             let most = budget.saturating_sub(body_len) / RECORD_OVERHEAD_BYTES;
             return Err(ProxyError::too_many_records(records, most));
         }
-        self.body_budget.clone().try_acquire_many_owned(cost as u32).map_err(|_| {
-            self.metrics.refused(Refusal::BodyBudget, &format_args!("no room for {records} parsed records"));
-            ProxyError::busy(budget)
+        self.take_budget(cost, &format_args!("no room for {records} parsed records"))
+    }
+
+    /// `bytes` of the in-flight budget now, or 429 at once (never a wait:
+    /// a queue let one large waiter hold up every small request), counted
+    /// as a refusal with `what` in its log line.
+    fn take_budget(&self, bytes: usize, what: &dyn std::fmt::Display) -> Result<OwnedSemaphorePermit, ProxyError> {
+        self.body_budget.clone().try_acquire_many_owned(bytes as u32).map_err(|_| {
+            self.metrics.refused(Refusal::BodyBudget, what);
+            ProxyError::busy(self.config.body_budget_bytes())
         })
     }
 }
@@ -361,14 +374,7 @@ async fn take_body(state: &AppState, mut body: Body, limit: usize) -> Result<Req
         if len > limit {
             return Err(ProxyError::body_too_large(limit));
         }
-        match state.body_budget.clone().try_acquire_many_owned(data.len() as u32) {
-            Ok(more) => held.merge(more),
-            Err(_) => {
-                let budget = state.config.max_inflight_body_bytes.max(limit);
-                state.metrics.refused(Refusal::BodyBudget, &format_args!("{budget} body bytes already in flight"));
-                return Err(ProxyError::busy(budget));
-            }
-        }
+        held.merge(state.take_budget(data.len(), &format_args!("no room for {} more body bytes", data.len()))?);
         chunks.push(data);
     }
     let bytes = match chunks.len() {
