@@ -165,14 +165,9 @@ pub async fn create(
         return Err(ProxyError::invalid_payload(format!("auto.commit.enable {auto_commit} is not true or false")));
     }
     let key = (group.clone(), name.clone());
-    {
-        let map = state.consumers.by_name.lock().unwrap();
-        if map.contains_key(&key) {
-            return Err(ProxyError { code: 40902, message: "Consumer instance with the specified name already exists.".into() });
-        }
-        if map.len() >= MAX_INSTANCES {
-            return Err(too_many_instances());
-        }
+    // Checked before the consumer is made, so a refused request costs none.
+    if let Some(refused) = no_room_for(&state.consumers.by_name.lock().unwrap(), &key) {
+        return Err(refused);
     }
     let auth = &state.config.kafka_auth;
     let consumer: BaseConsumer<kafka::AuthContext> = kafka::client_config(&state.config.bootstrap, auth, &state.config.kafka_overrides)
@@ -193,14 +188,11 @@ pub async fn create(
     // requests made side by side all passed the first check.
     let refused = {
         let mut map = state.consumers.by_name.lock().unwrap();
-        if map.contains_key(&key) {
-            Some(ProxyError { code: 40902, message: "Consumer instance with the specified name already exists.".into() })
-        } else if map.len() >= MAX_INSTANCES {
-            Some(too_many_instances())
-        } else {
+        let refused = no_room_for(&map, &key);
+        if refused.is_none() {
             map.insert(key, instance.clone());
-            None
         }
+        refused
     };
     if let Some(refused) = refused {
         close_off_the_workers(vec![instance]);
@@ -210,11 +202,16 @@ pub async fn create(
     Ok(v2_json(StatusCode::OK, json!({ "instance_id": name, "base_uri": format!("http://{host}/consumers/{group}/instances/{name}") })))
 }
 
-fn too_many_instances() -> ProxyError {
-    ProxyError {
+/// Why an instance named `key` cannot be added to `map` now, if it cannot:
+/// the name is taken, or [`MAX_INSTANCES`] are open.
+fn no_room_for(map: &HashMap<(String, String), Arc<Instance>>, key: &(String, String)) -> Option<ProxyError> {
+    if map.contains_key(key) {
+        return Some(ProxyError { code: 40902, message: "Consumer instance with the specified name already exists.".into() });
+    }
+    (map.len() >= MAX_INSTANCES).then(|| ProxyError {
         code: 429,
         message: format!("{MAX_INSTANCES} consumer instances are open; delete unused ones (DELETE /consumers/<group>/instances/<name>)"),
-    }
+    })
 }
 
 /// `DELETE /consumers/{group}/instances/{name}`.
