@@ -253,13 +253,13 @@ mod tests {
 
     const JSON_V2: &str = "application/vnd.kafka.json.v2+json";
 
+    /// A server on a free port with no broker behind its bootstrap address.
+    fn offline() -> IngestConfig {
+        IngestConfig { listen: "127.0.0.1:0".parse().unwrap(), bootstrap: "127.0.0.1:1".into(), ..Default::default() }
+    }
+
     async fn server(required: Option<RequiredHeader>) -> (RunningIngest, String) {
-        let config = IngestConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            bootstrap: "127.0.0.1:1".into(),
-            required_header: required,
-            ..Default::default()
-        };
+        let config = IngestConfig { required_header: required, ..offline() };
         let server = start(config).await.unwrap();
         let base = format!("http://{}", server.local_addr);
         (server, base)
@@ -391,14 +391,7 @@ mod tests {
     }
 
     async fn limited(header_timeout: Duration, max_connections: usize, max_concurrent_requests: usize) -> (RunningIngest, SocketAddr) {
-        let config = IngestConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            bootstrap: "127.0.0.1:1".into(),
-            header_timeout,
-            max_connections,
-            max_concurrent_requests,
-            ..Default::default()
-        };
+        let config = IngestConfig { header_timeout, max_connections, max_concurrent_requests, ..offline() };
         let server = start(config).await.unwrap();
         let addr = server.local_addr;
         (server, addr)
@@ -608,13 +601,7 @@ mod tests {
     /// fit is 413 naming how many would.
     #[tokio::test]
     async fn more_records_than_the_budget_holds_are_refused_naming_how_many_fit() {
-        let config = IngestConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            bootstrap: "127.0.0.1:1".into(),
-            max_body_bytes: 64 << 10,
-            max_inflight_body_bytes: 64 << 10,
-            ..Default::default()
-        };
+        let config = IngestConfig { max_body_bytes: 64 << 10, max_inflight_body_bytes: 64 << 10, ..offline() };
         let server = start(config).await.unwrap();
         let base = format!("http://{}", server.local_addr);
         let records: Vec<Value> = (0..100).map(|i| json!({"value": i})).collect();
