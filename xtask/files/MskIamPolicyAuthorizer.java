@@ -1,6 +1,6 @@
 // Authorization for the local MSK IAM broker (`cargo xtask local up`), as
 // MSK does it with IAM access control: every Kafka operation of a client on
-// the client listener is allowed only if the principal's IAM policy grants
+// the client listeners is allowed only if the principal's IAM policy grants
 // the MSK action that AWS documents as its equivalent
 // (https://docs.aws.amazon.com/msk/latest/developerguide/kafka-actions.html)
 // on the resource's ARN, and grants kafka-cluster:Connect on the cluster.
@@ -18,6 +18,7 @@ import java.io.File;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
@@ -42,7 +43,7 @@ public final class MskIamPolicyAuthorizer implements Authorizer {
     private File policyDir;
     /// `arn:aws:kafka:<region>:<account>:cluster/<name>/<uuid>`
     private String clusterArn;
-    private String authorizedListener;
+    private Set<String> authorizedListeners;
     private final Map<String, Policy> policies = new ConcurrentHashMap<>();
 
     private record Policy(long modified, JsonNode document) {}
@@ -51,7 +52,7 @@ public final class MskIamPolicyAuthorizer implements Authorizer {
     public void configure(Map<String, ?> configs) {
         policyDir = new File(String.valueOf(configs.get("msk.policy.dir")));
         clusterArn = String.valueOf(configs.get("msk.cluster.arn"));
-        authorizedListener = String.valueOf(configs.get("msk.authorized.listener"));
+        authorizedListeners = Set.of(String.valueOf(configs.get("msk.authorized.listeners")).split(","));
         if (!clusterArn.startsWith("arn:aws:kafka:") || !clusterArn.contains(":cluster/")) {
             throw new IllegalArgumentException("msk.cluster.arn must be a cluster ARN, not " + clusterArn);
         }
@@ -79,12 +80,12 @@ public final class MskIamPolicyAuthorizer implements Authorizer {
     /// refused.
     @Override
     public AuthorizationResult authorizeByResourceType(AuthorizableRequestContext context, AclOperation op, ResourceType type) {
-        return authorizedListener.equals(context.listenerName()) ? AuthorizationResult.DENIED : AuthorizationResult.ALLOWED;
+        return authorizedListeners.contains(context.listenerName()) ? AuthorizationResult.DENIED : AuthorizationResult.ALLOWED;
     }
 
     private AuthorizationResult authorize(AuthorizableRequestContext context, AclOperation op, ResourceType type, String name,
             boolean log) {
-        if (!authorizedListener.equals(context.listenerName())) {
+        if (!authorizedListeners.contains(context.listenerName())) {
             return AuthorizationResult.ALLOWED;
         }
         String principal = context.principal().getName();

@@ -112,12 +112,22 @@ const TEST_REQUIREMENTS: &[Requirement] = &[
     Requirement { what: "systemd-analyze (verifies the rendered units)", package: "systemd", present: || has_command("systemd-analyze") },
 ];
 
-/// The MSK IAM test broker's token verifier is compiled on first start.
-const MSK_IAM_REQUIREMENTS: &[Requirement] = &[Requirement {
-    what: "a JDK's javac (compiles the MSK IAM test broker's token verifier)",
-    package: "openjdk-17-jdk-headless",
-    present: || has_command("javac"),
-}];
+/// The MSK IAM test broker's token verifier is compiled on first start;
+/// its TLS listener's certificate is made with openssl and its CA put in
+/// the system trust store.
+const MSK_IAM_REQUIREMENTS: &[Requirement] = &[
+    Requirement {
+        what: "a JDK's javac (compiles the MSK IAM test broker's token verifier)",
+        package: "openjdk-17-jdk-headless",
+        present: || has_command("javac"),
+    },
+    Requirement { what: "openssl (makes the MSK IAM test broker's certificate)", package: "openssl", present: || has_command("openssl") },
+    Requirement {
+        what: "the system trust store (holds the MSK IAM test broker's CA)",
+        package: "ca-certificates",
+        present: || has_command("update-ca-certificates") || Path::new("/usr/sbin/update-ca-certificates").exists(),
+    },
+];
 
 /// [`ensure_system_packages`] plus what the MSK IAM test broker needs.
 pub fn ensure_msk_iam_packages() -> Result<()> {

@@ -9,6 +9,7 @@ mod demo;
 mod install;
 mod lint;
 mod local_airflow;
+mod msk_tls;
 mod paths;
 mod pipeline_bin;
 mod stack;
@@ -75,9 +76,11 @@ enum LocalAction {
         /// a second local AWS beside moto: S3, STS, IAM, EC2, API Gateway, Kinesis.
         #[arg(long)]
         localstack: bool,
-        /// Also start a second Kafka broker at 127.0.0.1:19094 whose client
-        /// listener takes only MSK IAM tokens (SASL_PLAINTEXT/OAUTHBEARER,
-        /// signature checked for the test key pair; needs a JDK's javac).
+        /// Also start a second Kafka broker whose client listeners take only
+        /// MSK IAM tokens (signature checked for the test key pair, operations
+        /// authorized by IAM policy): SASL_PLAINTEXT at 127.0.0.1:19094 and
+        /// SASL_SSL at localhost:19097, whose test CA is added to the system
+        /// trust store (needs a JDK's javac, openssl, ca-certificates).
         #[arg(long)]
         msk_iam: bool,
     },

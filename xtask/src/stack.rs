@@ -22,10 +22,12 @@ use crate::paths;
 pub const KAFKA_PORT: u16 = 19092;
 pub const KAFKA_CONTROLLER_PORT: u16 = 19093;
 /// The MSK IAM broker: its SASL_PLAINTEXT/OAUTHBEARER client listener, its
-/// controller, and the plain listener it talks to itself on.
+/// controller, the plain listener it talks to itself on, and its
+/// SASL_SSL/OAUTHBEARER client listener (MSK's 9098).
 pub const MSK_IAM_KAFKA_PORT: u16 = 19094;
 const MSK_IAM_CONTROLLER_PORT: u16 = 19095;
 const MSK_IAM_INTERNAL_PORT: u16 = 19096;
+pub const MSK_IAM_TLS_PORT: u16 = 19097;
 /// The one key pair the MSK IAM broker accepts tokens of, and the region
 /// they must be for. Made up, like moto's: they open nothing anywhere else.
 pub const MSK_IAM_ACCESS_KEY_ID: &str = "AKIDPIPELINELOCALMSK";
@@ -56,6 +58,12 @@ pub fn kafka_bootstrap() -> String {
 
 pub fn msk_iam_bootstrap() -> String {
     format!("127.0.0.1:{MSK_IAM_KAFKA_PORT}")
+}
+
+/// The TLS listener by the name its certificate carries, as clients name
+/// MSK's brokers.
+pub fn msk_iam_tls_bootstrap() -> String {
+    format!("localhost:{MSK_IAM_TLS_PORT}")
 }
 
 /// Where the MSK IAM broker reads each principal's IAM policy
@@ -177,8 +185,12 @@ impl Service {
         };
         match self {
             // An open broker port after start-up means the broker has
-            // finished recovery; clients retry metadata anyway.
-            Service::Kafka | Service::KafkaMskIam => true,
+            // finished recovery; clients retry metadata anyway. An MSK IAM
+            // broker started before it had a TLS listener is not this one.
+            Service::Kafka => true,
+            Service::KafkaMskIam => {
+                TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], MSK_IAM_TLS_PORT)), Duration::from_millis(500)).is_ok()
+            }
             Service::Moto | Service::Localstack => {
                 let path = if self == Service::Moto { "/moto-api/" } else { "/_localstack/health" };
                 let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
@@ -286,7 +298,8 @@ fn kafka_command() -> Result<Command> {
 }
 
 /// The MSK IAM broker: clients reach it only on a SASL_PLAINTEXT listener
-/// whose OAUTHBEARER tokens `MskIamTokenVerifier` checks as MSK would,
+/// and a SASL_SSL one (certificate: [`crate::msk_tls`]), whose OAUTHBEARER
+/// tokens `MskIamTokenVerifier` checks as MSK would,
 /// against [`MSK_IAM_ACCESS_KEY_ID`] and [`MSK_IAM_SECRET_ACCESS_KEY`], and
 /// whose every operation `MskIamPolicyAuthorizer` authorizes as MSK would,
 /// against the principal's IAM policy in [`msk_iam_policy_dir`] (both in
@@ -322,21 +335,35 @@ fn msk_iam_kafka_command() -> Result<Command> {
         policies.join(format!("{MSK_IAM_ACCESS_KEY_ID}.json")),
         r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kafka-cluster:*", "Resource": "*"}]}"#,
     )?;
+    let keystore = crate::msk_tls::broker_keystore()?;
+    // Both client listeners authenticate and authorize alike.
+    let sasl = |listener: &str| {
+        format!(
+            "listener.name.{listener}.sasl.enabled.mechanisms=OAUTHBEARER\n\
+             listener.name.{listener}.oauthbearer.sasl.server.callback.handler.class=pipeline.msk.MskIamTokenVerifier\n\
+             listener.name.{listener}.oauthbearer.sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required \
+             accessKeyId=\"{MSK_IAM_ACCESS_KEY_ID}\" secretAccessKey=\"{MSK_IAM_SECRET_ACCESS_KEY}\" region=\"{MSK_IAM_REGION}\" \
+             policyDir=\"{policy_dir}\" unsecuredLoginStringClaim_sub=\"broker\";\n",
+            policy_dir = policies.display()
+        )
+    };
     let listeners = format!(
-        "listeners=CLIENT://127.0.0.1:{MSK_IAM_KAFKA_PORT},INTERNAL://127.0.0.1:{MSK_IAM_INTERNAL_PORT},CONTROLLER://127.0.0.1:{MSK_IAM_CONTROLLER_PORT}\n\
-         advertised.listeners=CLIENT://127.0.0.1:{MSK_IAM_KAFKA_PORT},INTERNAL://127.0.0.1:{MSK_IAM_INTERNAL_PORT}\n\
+        "listeners=CLIENT://127.0.0.1:{MSK_IAM_KAFKA_PORT},CLIENT_TLS://127.0.0.1:{MSK_IAM_TLS_PORT},INTERNAL://127.0.0.1:{MSK_IAM_INTERNAL_PORT},CONTROLLER://127.0.0.1:{MSK_IAM_CONTROLLER_PORT}\n\
+         advertised.listeners=CLIENT://127.0.0.1:{MSK_IAM_KAFKA_PORT},CLIENT_TLS://{tls_bootstrap},INTERNAL://127.0.0.1:{MSK_IAM_INTERNAL_PORT}\n\
          controller.quorum.voters=1@127.0.0.1:{MSK_IAM_CONTROLLER_PORT}\n\
-         listener.security.protocol.map=CLIENT:SASL_PLAINTEXT,INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
+         listener.security.protocol.map=CLIENT:SASL_PLAINTEXT,CLIENT_TLS:SASL_SSL,INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
          inter.broker.listener.name=INTERNAL\n\
-         listener.name.client.sasl.enabled.mechanisms=OAUTHBEARER\n\
-         listener.name.client.oauthbearer.sasl.server.callback.handler.class=pipeline.msk.MskIamTokenVerifier\n\
-         listener.name.client.oauthbearer.sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required \
-         accessKeyId=\"{MSK_IAM_ACCESS_KEY_ID}\" secretAccessKey=\"{MSK_IAM_SECRET_ACCESS_KEY}\" region=\"{MSK_IAM_REGION}\" \
-         policyDir=\"{policy_dir}\" unsecuredLoginStringClaim_sub=\"broker\";\n\
+         {client}{client_tls}\
+         listener.name.client_tls.ssl.keystore.type=PEM\n\
+         listener.name.client_tls.ssl.keystore.location={keystore}\n\
          authorizer.class.name=pipeline.msk.MskIamPolicyAuthorizer\n\
-         msk.authorized.listener=CLIENT\n\
+         msk.authorized.listeners=CLIENT,CLIENT_TLS\n\
          msk.policy.dir={policy_dir}\n\
          msk.cluster.arn=arn:aws:kafka:{MSK_IAM_REGION}:{MSK_IAM_ACCOUNT}:cluster/{MSK_IAM_CLUSTER_UID}-msk-cluster/{MSK_IAM_CLUSTER_UUID}\n",
+        tls_bootstrap = msk_iam_tls_bootstrap(),
+        client = sasl("client"),
+        client_tls = sasl("client_tls"),
+        keystore = keystore.display(),
         policy_dir = policies.display()
     );
     kafka_broker_command("kafka-msk-iam", &listeners, Some(&classes))

@@ -135,6 +135,7 @@ pub fn run(args: TestArgs) -> Result<()> {
             .env("PIPELINE_SCENARIO_REPORT", report)
             .env("PIPELINE_LOCALSTACK_ENDPOINT", stack::localstack_endpoint())
             .env("PIPELINE_MSK_IAM_BOOTSTRAP", stack::msk_iam_bootstrap())
+            .env("PIPELINE_MSK_IAM_TLS_BOOTSTRAP", stack::msk_iam_tls_bootstrap())
             .env("PIPELINE_MSK_IAM_ACCESS_KEY_ID", stack::MSK_IAM_ACCESS_KEY_ID)
             .env("PIPELINE_MSK_IAM_SECRET_ACCESS_KEY", stack::MSK_IAM_SECRET_ACCESS_KEY)
             .env("PIPELINE_MSK_IAM_REGION", stack::MSK_IAM_REGION)

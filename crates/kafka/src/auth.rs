@@ -67,9 +67,18 @@ impl KafkaAuth {
 
     /// The client settings MSK IAM needs. They go before the `-X` settings,
     /// so those can change them (a local SASL_PLAINTEXT test broker).
+    ///
+    /// MSK's certificates chain to Amazon's public CAs, which the client
+    /// finds in the system's bundle. The client machine's binary has
+    /// OpenSSL compiled in, whose own certificate directory is a build
+    /// path that no system has; `probe` makes librdkafka look where
+    /// distributions keep the bundle, Amazon Linux 2023's
+    /// `/etc/pki/tls/certs/ca-bundle.crt` first and Debian's
+    /// `/etc/ssl/certs/ca-certificates.crt` among them. Without it, finding
+    /// the bundle would depend on how librdkafka was built.
     pub(super) fn apply(&self, cfg: &mut ClientConfig) {
         if self.tokens.is_some() {
-            cfg.set("security.protocol", "SASL_SSL").set("sasl.mechanism", "OAUTHBEARER");
+            cfg.set("security.protocol", "SASL_SSL").set("sasl.mechanism", "OAUTHBEARER").set("ssl.ca.location", "probe");
         }
     }
 

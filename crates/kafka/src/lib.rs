@@ -34,6 +34,13 @@ pub enum KafkaError {
          Check the security settings (-X security.protocol=..., sasl.*) against the broker's listener"
     )]
     AdminTimedOut { bootstrap: String, waited: Duration },
+    #[error(
+        "the Kafka broker at {bootstrap} presented a certificate this client does not trust: {detail}. \
+         With --kafka-auth msk-iam the client reads the system's CA bundle (ssl.ca.location=probe: \
+         /etc/pki/tls/certs/ca-bundle.crt on Amazon Linux, /etc/ssl/certs/ca-certificates.crt on Debian): \
+         install the ca-certificates package, or name a bundle with -X ssl.ca.location=<file>"
+    )]
+    UntrustedCertificate { bootstrap: String, detail: String },
     #[error("the Kafka brokers at {bootstrap} refused our authentication: {detail}. {fix}")]
     Authentication { bootstrap: String, detail: String, fix: &'static str },
     #[error(transparent)]
@@ -46,6 +53,8 @@ pub enum KafkaError {
 #[derive(Default)]
 struct LastClientError {
     last: std::sync::Mutex<Option<String>>,
+    /// A failed certificate check: trying again will not help.
+    untrusted: std::sync::Mutex<Option<String>>,
     auth: KafkaAuth,
 }
 
@@ -79,6 +88,9 @@ impl ClientContext for LastClientError {
     fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
         tracing::debug!(%error, reason, "kafka client error");
         self.auth.observe(&error, reason);
+        if reason.contains("certificate verify failed") {
+            *self.untrusted.lock().expect("not poisoned") = Some(reason.to_string());
+        }
         *self.last.lock().expect("not poisoned") = Some(format!("{error} ({reason})"));
     }
 }
@@ -168,7 +180,7 @@ pub async fn wait_ready_with(
     // A producer, not an admin client: polling it delivers librdkafka's
     // log lines, which say why a broker refused the connection.
     let client: BaseProducer<LastClientError> = client_config(bootstrap, auth, overrides)
-        .create_with_context(LastClientError { last: Default::default(), auth: auth.clone() })
+        .create_with_context(LastClientError { auth: auth.clone(), ..Default::default() })
         .map_err(|source| KafkaError::Client { bootstrap: bootstrap.to_string(), source })?;
     auth.prime(client.client());
     let start = std::time::Instant::now();
@@ -186,6 +198,9 @@ pub async fn wait_ready_with(
                     client.poll(Duration::from_millis(250));
                     if let Some(detail) = client.context().auth.refusal() {
                         return Err(client.context().auth.refused(&bootstrap, detail));
+                    }
+                    if let Some(detail) = client.context().untrusted.lock().expect("not poisoned").clone() {
+                        return Err(KafkaError::UntrustedCertificate { bootstrap, detail });
                     }
                     last = format!("{e}; the client's last error: {}", client.context().describe());
                     continue;
@@ -315,8 +330,12 @@ mod tests {
         let cfg = client_config("b:9098", &auth, &[]);
         assert_eq!(cfg.get("security.protocol"), Some("SASL_SSL"));
         assert_eq!(cfg.get("sasl.mechanism"), Some("OAUTHBEARER"));
-        let cfg = client_config("b:9098", &auth, &pairs(&[("security.protocol", "SASL_PLAINTEXT")]));
+        // The system's CA bundle, wherever the distribution keeps it.
+        assert_eq!(cfg.get("ssl.ca.location"), Some("probe"));
+        let cfg =
+            client_config("b:9098", &auth, &pairs(&[("security.protocol", "SASL_PLAINTEXT"), ("ssl.ca.location", "/etc/pki/my-ca.pem")]));
         assert_eq!(cfg.get("security.protocol"), Some("SASL_PLAINTEXT"));
+        assert_eq!(cfg.get("ssl.ca.location"), Some("/etc/pki/my-ca.pem"));
         let token = auth.oauth_token().unwrap();
         assert_eq!(token.principal_name, "AKID");
         assert!(token.lifetime_ms > chrono::Utc::now().timestamp_millis());

@@ -6,18 +6,12 @@
 
 use std::process::Command;
 
+use crate::common::portable_bin;
+
 /// Amazon Linux 2023's glibc.
 const NEWEST_GLIBC: (u32, u32) = (2, 34);
 /// Libraries every Amazon Linux 2023 image has (glibc's own and libgcc's).
 const BASE_LIBRARIES: [&str; 6] = ["libc.so.6", "libm.so.6", "ld-linux-x86-64.so.2", "libgcc_s.so.1", "libpthread.so.0", "libdl.so.2"];
-
-fn portable_bin() -> std::path::PathBuf {
-    let path = std::env::var_os("PIPELINE_PORTABLE_BIN")
-        .expect("PIPELINE_PORTABLE_BIN is not set: run the tests with `cargo xtask test`, which builds the portable binary");
-    let path = std::path::PathBuf::from(path);
-    assert!(path.exists(), "{} is missing", path.display());
-    path
-}
 
 /// Every GLIBC_x.y[.z] version `objdump -T` names, highest first.
 fn glibc_versions(objdump: &str) -> Vec<(u32, u32)> {

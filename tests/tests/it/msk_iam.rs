@@ -92,6 +92,8 @@ fn tokens_equal_those_of_aws_python_signer() {
 /// The MSK IAM broker `cargo xtask test` starts, and the key pair it takes.
 struct MskIamBroker {
     bootstrap: String,
+    /// The SASL_SSL listener, by the name its certificate carries.
+    tls_bootstrap: String,
     access_key_id: String,
     secret_access_key: String,
     region: String,
@@ -108,6 +110,7 @@ fn msk_iam_broker() -> MskIamBroker {
     };
     MskIamBroker {
         bootstrap: var("PIPELINE_MSK_IAM_BOOTSTRAP"),
+        tls_bootstrap: var("PIPELINE_MSK_IAM_TLS_BOOTSTRAP"),
         access_key_id: var("PIPELINE_MSK_IAM_ACCESS_KEY_ID"),
         secret_access_key: var("PIPELINE_MSK_IAM_SECRET_ACCESS_KEY"),
         region: var("PIPELINE_MSK_IAM_REGION"),
@@ -193,6 +196,66 @@ impl MskIamBroker {
             .output();
         tokio::time::timeout(Duration::from_secs(60), run).await.expect("topics create ends within a minute").unwrap()
     }
+}
+
+/// Amazon Linux 2023 keeps its CA bundle here; librdkafka's `probe` looks
+/// here first.
+const AMAZON_LINUX_CA_BUNDLE: &str = "/etc/pki/tls/certs/ca-bundle.crt";
+
+/// MSK's IAM listener is TLS, with certificates that chain to Amazon's
+/// public CAs: the client machine trusts them only through Amazon Linux's
+/// system bundle. This broker's TLS listener has a certificate from a CA
+/// that only the system trust store holds (`local up --msk-iam` puts it
+/// there). The binary shipped to EC2, given no CA option and none of the
+/// variables that point OpenSSL at a bundle (SSL_CERT_FILE, SSL_CERT_DIR),
+/// connects and makes the topics. Given a bundle without that CA it stops
+/// at once and says the certificate is not trusted, so the first run
+/// really verified the chain.
+#[tokio::test]
+async fn the_shipped_binary_verifies_msks_certificate_with_the_system_bundle() {
+    let broker = msk_iam_broker();
+    let names = common::fresh_names();
+    let topics_create = |extra: Vec<String>| {
+        let run = tokio::process::Command::new(common::portable_bin())
+            .args(["topics", "create", "--uid", names.uid(), "--bootstrap-servers", &broker.tls_bootstrap, "--wait-secs", "30"])
+            .args(["--kafka-auth", "msk-iam", "--msk-region", &broker.region])
+            .args(extra)
+            .env("AWS_ACCESS_KEY_ID", &broker.access_key_id)
+            .env("AWS_SECRET_ACCESS_KEY", &broker.secret_access_key)
+            .env("RUST_BACKTRACE", "0")
+            .env_remove("AWS_SESSION_TOKEN")
+            .env_remove("AWS_PROFILE")
+            .env_remove("SSL_CERT_FILE")
+            .env_remove("SSL_CERT_DIR")
+            .kill_on_drop(true)
+            .output();
+        async move { tokio::time::timeout(Duration::from_secs(60), run).await.expect("topics create ends within a minute").unwrap() }
+    };
+
+    let out = topics_create(vec![]).await;
+    assert!(out.status.success(), "over TLS with the system bundle: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).matches("created").count(), 3);
+
+    // A real bundle that lacks the broker's CA: one public root.
+    let other_ca = std::fs::read_dir("/usr/share/ca-certificates/mozilla")
+        .expect("the ca-certificates package is installed")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|x| x == "crt"))
+        .expect("a public root certificate");
+    let started = std::time::Instant::now();
+    let out = topics_create(vec!["-X".into(), format!("ssl.ca.location={}", other_ca.display())]).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a broker certificate outside the given bundle was accepted: {stderr}");
+    assert!(stderr.contains("does not trust") && stderr.contains("ssl.ca.location"), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(20), "an untrusted certificate ends the wait at once, took {:?}", started.elapsed());
+
+    // Where the shipped binary would look on Amazon Linux 2023 (the probe
+    // list is compiled into it with librdkafka).
+    let binary = std::fs::read(common::portable_bin()).unwrap();
+    assert!(
+        binary.windows(AMAZON_LINUX_CA_BUNDLE.len()).any(|w| w == AMAZON_LINUX_CA_BUNDLE.as_bytes()),
+        "the shipped binary does not know Amazon Linux 2023's bundle path {AMAZON_LINUX_CA_BUNDLE}"
+    );
 }
 
 /// With the EC2 role's own policy, `topics create`, the ingest server's

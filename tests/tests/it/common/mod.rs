@@ -146,6 +146,16 @@ pub fn pipeline_bin() -> std::path::PathBuf {
     path
 }
 
+/// The `pipeline` binary provisioning ships to the client machine
+/// (cargo-zigbuild, glibc 2.34, OpenSSL compiled in).
+pub fn portable_bin() -> std::path::PathBuf {
+    let path = std::env::var_os("PIPELINE_PORTABLE_BIN")
+        .expect("PIPELINE_PORTABLE_BIN is not set: run the tests with `cargo xtask test`, which builds the portable binary");
+    let path = std::path::PathBuf::from(path);
+    assert!(path.exists(), "{} is missing", path.display());
+    path
+}
+
 /// One row of the fault scenarios' summary table (issue 9): what was sent,
 /// acknowledged by the system, stored at the end, lost and duplicated.
 pub struct ScenarioRow {
