@@ -271,8 +271,10 @@ pub async fn provision(args: ProvisionArgs) -> Result<()> {
             println!("  {name:<24} {value}");
         }
         if let Some(url) = &p.found.invoke_url {
-            match &p.found.api_key_file {
-                Some(key) => println!("emulate against it: pipeline emulate --target {url} --api-key-file {}", key.display()),
+            let key = p.found.api_key_file.as_ref().map(|key| format!(" --api-key-file {}", key.display()));
+            println!("prove it end to end: cargo xtask verify --uid {uid} --target {url}{}", key.as_deref().unwrap_or_default());
+            match &key {
+                Some(key) => println!("emulate against it: pipeline emulate --target {url}{key}"),
                 None => println!("emulate against it: pipeline emulate --target {url}  (the API is open: api_gateway.auth = \"none\")"),
             }
         }

@@ -45,6 +45,11 @@ enum Command {
     #[command(hide = true, disable_help_flag = true)]
     Stream(Absent),
     Status(pipeline::status::StatusArgs),
+    #[cfg(feature = "batch")]
+    Verify(pipeline::verify::VerifyArgs),
+    #[cfg(not(feature = "batch"))]
+    #[command(hide = true, disable_help_flag = true)]
+    Verify(Absent),
 }
 
 /// A component this build leaves out (the demo's and the client machine's
@@ -110,5 +115,9 @@ async fn run() -> Result<()> {
         #[cfg(not(feature = "stream"))]
         Command::Stream(_) => absent("stream", "; for the client machine, provision with ec2.stream_worker = true"),
         Command::Status(args) => args.run().await,
+        #[cfg(feature = "batch")]
+        Command::Verify(args) => args.run().await,
+        #[cfg(not(feature = "batch"))]
+        Command::Verify(_) => absent("verify", ""),
     }
 }

@@ -3,14 +3,10 @@
 //! the sink writes them to S3 (moto) in the Confluent layout, and the
 //! batch job prints the analysis tables.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::time::{Duration, Instant};
-
-use anyhow::{Result, bail};
+use anyhow::Result;
 use contract::DEFAULT_UID;
 
-use crate::pipeline_bin::{self, Background};
+use crate::pipeline_bin;
 use crate::{install, paths, stack};
 
 #[derive(Debug, clap::Args)]
@@ -27,20 +23,6 @@ pub struct DemoArgs {
     /// Records per S3 object (the original connector uses 1).
     #[arg(long, default_value_t = 1)]
     pub flush_size: usize,
-}
-
-fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-fn http_ok(port: u16, path: &str) -> bool {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else { return false };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-    if s.write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes()).is_err() {
-        return false;
-    }
-    let mut buf = [0u8; 12];
-    s.read_exact(&mut buf).is_ok() && &buf[9..12] == b"200"
 }
 
 pub fn run(args: DemoArgs) -> Result<()> {
@@ -61,25 +43,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
     let cat = |parts: &[&str]| -> Vec<String> { parts.iter().map(|s| s.to_string()).chain(uid.iter().cloned()).collect() };
     pipeline_bin::run(&bin, &cat(&["topics", "create"]), &env)?;
 
-    let port = free_port()?;
-    let mut ingest = Background::spawn(
-        &bin,
-        &["ingest".to_string(), "--listen".into(), format!("127.0.0.1:{port}")],
-        &env,
-        &paths::log_dir().join("demo-ingest.log"),
-    )?;
-    let start = Instant::now();
-    while !http_ok(port, "/healthz") {
-        if let Some(status) = ingest.exited() {
-            bail!("the ingest server exited ({status}); see {}", paths::log_dir().join("demo-ingest.log").display());
-        }
-        if start.elapsed() > Duration::from_secs(60) {
-            bail!("the ingest server did not report healthy within 60s; see {}", paths::log_dir().join("demo-ingest.log").display());
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-
-    let target = format!("http://127.0.0.1:{port}");
+    let (ingest, target) = pipeline_bin::start_ingest(&bin, &[], &env, &paths::log_dir().join("demo-ingest.log"))?;
     pipeline_bin::run(
         &bin,
         &cat(&["emulate", "--target", &target, "--count", &args.count.to_string(), "--batch", &args.batch.to_string()]),

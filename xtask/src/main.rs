@@ -14,6 +14,7 @@ mod paths;
 mod pipeline_bin;
 mod stack;
 mod test_cmd;
+mod verify;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -58,6 +59,11 @@ enum Cmd {
     /// Delete every resource tagged with the stack (runs `pipeline-infra teardown`).
     #[command(disable_help_flag = true)]
     Teardown(Forward),
+    /// Prove a deployment end to end: tagged records through the invoke URL
+    /// (with its API key), waited for in the sink bucket, cleaned by the batch
+    /// job; each hop with its latency, a broken one named with its likely
+    /// cause. Without --target, a local deployment on the local stack.
+    Verify(verify::VerifyArgs),
 }
 
 /// Arguments for `pipeline-infra`, passed on as given: its options live in
@@ -135,6 +141,7 @@ fn main() -> Result<()> {
         Cmd::Provision(f) => infra("provision", f)?,
         Cmd::Status(f) => infra("status", f)?,
         Cmd::Teardown(f) => infra("teardown", f)?,
+        Cmd::Verify(args) => verify::run(args)?,
     }
     Ok(())
 }

@@ -4,7 +4,11 @@
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
-use anyhow::{Context, Result};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
 
 use crate::install;
 use crate::paths;
@@ -109,14 +113,54 @@ impl Background {
 impl Drop for Background {
     fn drop(&mut self) {
         let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while std::time::Instant::now() < deadline {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
             if self.exited().is_some() {
                 return;
             }
-            std::thread::sleep(std::time::Duration::from_millis(100));
+            std::thread::sleep(Duration::from_millis(100));
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A port on 127.0.0.1 that nothing listens on now.
+pub fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn http_ok(port: u16, path: &str) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else { return false };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    if s.write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes()).is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 12];
+    s.read_exact(&mut buf).is_ok() && &buf[9..12] == b"200"
+}
+
+/// `pipeline ingest` on a free port of 127.0.0.1 with these extra
+/// arguments, once its /healthz answers 200; returns it and its base URL.
+pub fn start_ingest(
+    bin: &std::path::Path,
+    extra: &[String],
+    env: &[(&str, String)],
+    log: &std::path::Path,
+) -> Result<(Background, String)> {
+    let port = free_port()?;
+    let args: Vec<String> =
+        ["ingest".to_string(), "--listen".into(), format!("127.0.0.1:{port}")].into_iter().chain(extra.iter().cloned()).collect();
+    let mut ingest = Background::spawn(bin, &args, env, log)?;
+    let start = Instant::now();
+    while !http_ok(port, "/healthz") {
+        if let Some(status) = ingest.exited() {
+            bail!("the ingest server exited ({status}); see {}", log.display());
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            bail!("the ingest server did not report healthy within 60s; see {}", log.display());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Ok((ingest, format!("http://127.0.0.1:{port}")))
 }

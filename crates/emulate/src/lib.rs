@@ -214,6 +214,14 @@ pub struct EmulateConfig {
 pub struct ApiKey(String);
 
 impl ApiKey {
+    /// Adds the key to `headers` as `x-api-key`, marked sensitive so that
+    /// no log shows it.
+    pub fn insert_into(&self, headers: &mut reqwest::header::HeaderMap) {
+        let mut value = reqwest::header::HeaderValue::from_str(&self.0).expect("checked by ApiKey::new");
+        value.set_sensitive(true);
+        headers.insert(templates::apigateway::API_KEY_HEADER, value);
+    }
+
     pub fn new(value: impl Into<String>) -> Result<Self, EmulateError> {
         let value = value.into();
         let trimmed = value.trim();
@@ -311,10 +319,8 @@ pub async fn run(config: EmulateConfig) -> Result<Summary, EmulateError> {
     }
     let batch = config.batch.max(1);
     let mut headers = reqwest::header::HeaderMap::new();
-    if let Some(ApiKey(key)) = &config.api_key {
-        let mut value = reqwest::header::HeaderValue::from_str(key).map_err(|_| EmulateError::BadApiKey)?;
-        value.set_sensitive(true);
-        headers.insert(templates::apigateway::API_KEY_HEADER, value);
+    if let Some(key) = &config.api_key {
+        key.insert_into(&mut headers);
     }
     let client = reqwest::Client::builder().timeout(Duration::from_secs(60)).default_headers(headers).build()?;
     let bar = if config.progress {

@@ -28,3 +28,4 @@ mod rendered_scripts;
 mod s3_moto;
 mod stream_kinesis;
 mod stream_notebook;
+mod verify;
