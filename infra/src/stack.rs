@@ -26,6 +26,8 @@ pub struct StackNames {
     pub key_pair: String,
     pub security_group: String,
     pub mwaa_security_group: String,
+    /// The S3 gateway endpoint of the original path (MSK Connect's way to S3).
+    pub s3_endpoint: String,
     pub instance: String,
     pub cluster: String,
     pub plugin: String,
@@ -58,6 +60,7 @@ impl StackNames {
             key_pair: n.resource("key-pair"),
             security_group: n.resource("client-sg"),
             mwaa_security_group: n.resource("mwaa-sg"),
+            s3_endpoint: n.resource("s3-endpoint"),
             instance: n.resource("kafka-client"),
             cluster: n.cluster(),
             plugin: n.plugin(),

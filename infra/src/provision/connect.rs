@@ -8,10 +8,13 @@ use std::collections::HashMap;
 use aws_sdk_kafkaconnect::types::{
     ApacheKafkaCluster, Capacity, ConnectorState, CustomPlugin, CustomPluginContentType, CustomPluginLocation, CustomPluginState,
     KafkaCluster, KafkaClusterClientAuthentication, KafkaClusterClientAuthenticationType, KafkaClusterEncryptionInTransit,
-    KafkaClusterEncryptionInTransitType, Plugin, ProvisionedCapacity, S3Location, Vpc,
+    KafkaClusterEncryptionInTransitType, LogDelivery, Plugin, ProvisionedCapacity, S3Location, S3LogDelivery, Vpc, WorkerLogDelivery,
 };
 
 use super::wait::{self, Poll};
+
+/// Where MSK Connect delivers its workers' logs in the sink bucket.
+pub const CONNECT_LOG_PREFIX: &str = "connect-logs";
 use super::{Action, Component, Found, ProvisionError, Provisioner, Result};
 use crate::stack::STACK_TAG;
 
@@ -241,6 +244,17 @@ async fn ensure_connector(p: &mut Provisioner, plugin_arn: Option<String>) -> Re
                 .build(),
         )
         .service_execution_role_arn(role)
+        // The workers' logs (a failing S3 upload shows there and nowhere
+        // else: the connector stays RUNNING) go to the sink bucket.
+        .log_delivery(
+            LogDelivery::builder()
+                .worker_log_delivery(
+                    WorkerLogDelivery::builder()
+                        .s3(S3LogDelivery::builder().enabled(true).bucket(&p.names.sink_bucket).prefix(CONNECT_LOG_PREFIX).build())
+                        .build(),
+                )
+                .build(),
+        )
         .tags(k, v)
         .send()
         .await

@@ -10,6 +10,7 @@ mod apigateway;
 mod buckets;
 mod client_instance;
 mod connect;
+pub use connect::CONNECT_LOG_PREFIX;
 mod iam;
 pub mod ip_ranges;
 mod kinesis;

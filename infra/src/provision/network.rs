@@ -2,16 +2,22 @@
 //! VPC's subnets, one security group, and the EC2 key pair whose private key
 //! is written 0600 and never printed. The group opens the REST port to API
 //! Gateway's published ranges for the region only, and SSH only to
-//! `ec2.ssh_cidr`; any other source on those ports is revoked.
+//! `ec2.ssh_cidr`; any other source on those ports is revoked. On the
+//! original data path, an S3 gateway endpoint in the VPC for MSK Connect.
 
 use std::io::Write;
 
-use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, KeyType, ResourceType, Tag, TagSpecification, UserIdGroupPair};
+use aws_sdk_ec2::types::{
+    Filter, IpPermission, IpRange, KeyType, ResourceType, Tag, TagSpecification, UserIdGroupPair, VpcEndpoint, VpcEndpointType,
+};
+use templates::config::DataPath;
 
 use super::{Action, Component, Found, ProvisionError, Provisioner, Result};
 use crate::stack::STACK_TAG;
 
 const C: Component = Component::Network;
+const KEY_PAIR: &str = "key pair";
+const S3_ENDPOINT: &str = "s3 gateway endpoint";
 
 pub(super) fn filter(name: &str, value: impl Into<String>) -> Filter {
     Filter::builder().name(name).values(value).build()
@@ -37,7 +43,66 @@ pub async fn apply(p: &mut Provisioner) -> Result<()> {
     p.found.rest_port_sources =
         Some(format!("{} API Gateway range(s) of {} ({}, created {})", ranges.prefixes.len(), p.region(), ranges.source, ranges.created));
     ensure_security_group(p, &ranges.prefixes).await?;
-    ensure_key_pair(p).await
+    ensure_key_pair(p).await?;
+    if p.config.ec2.data_path == DataPath::Original {
+        ensure_s3_endpoint(p).await?;
+    }
+    Ok(())
+}
+
+/// EC2 answers endpoint states in lower case ("deleted"), which the SDK's
+/// enum does not name: compared as text.
+fn gone(endpoint: &VpcEndpoint) -> bool {
+    endpoint.state().is_some_and(|s| matches!(s.as_str().to_ascii_lowercase().as_str(), "deleted" | "deleting"))
+}
+
+/// MSK Connect's workers get no public IP, and the default VPC has no NAT
+/// gateway: without a way to S3 the connector shows RUNNING while every
+/// upload of the S3 sink fails. A gateway endpoint for S3 (no charge) on
+/// every route table of the VPC is that way. An S3 gateway endpoint the
+/// VPC already has serves as well and is left as it is.
+async fn ensure_s3_endpoint(p: &mut Provisioner) -> Result<()> {
+    let vpc =
+        p.found.vpc_id.clone().ok_or_else(|| ProvisionError::Config("the VPC is unknown: the network's subnets come first".into()))?;
+    let service = format!("com.amazonaws.{}.s3", p.region());
+    let resource = format!("s3 gateway endpoint {} in {vpc}", p.names.s3_endpoint);
+    let ec2 = p.clients.ec2.clone();
+    let existing = ec2
+        .describe_vpc_endpoints()
+        .filters(filter("vpc-id", &vpc))
+        .filters(filter("service-name", &service))
+        .filters(filter("vpc-endpoint-type", "Gateway"))
+        .send()
+        .await
+        .map_err(ProvisionError::aws("DescribeVpcEndpoints", vpc.clone()))?;
+    let (key, uid) = p.stack_tag();
+    let live = existing.vpc_endpoints().iter().find(|e| !gone(e));
+    if let Some(endpoint) = live {
+        let ours = endpoint.tags().iter().any(|t| t.key() == Some(key.as_str()) && t.value() == Some(uid.as_str()));
+        p.record(C, resource, if ours { Action::Exists } else { Action::Foreign });
+        return Ok(());
+    }
+    p.record(C, resource, Action::Create);
+    if p.dry_run() {
+        return Ok(());
+    }
+    let tables = ec2
+        .describe_route_tables()
+        .filters(filter("vpc-id", &vpc))
+        .send()
+        .await
+        .map_err(ProvisionError::aws("DescribeRouteTables", vpc.clone()))?;
+    let table_ids: Vec<String> = tables.route_tables().iter().filter_map(|t| t.route_table_id().map(str::to_string)).collect();
+    ec2.create_vpc_endpoint()
+        .vpc_endpoint_type(VpcEndpointType::Gateway)
+        .vpc_id(&vpc)
+        .service_name(&service)
+        .set_route_table_ids(Some(table_ids))
+        .tag_specifications(tag_spec(p, ResourceType::VpcEndpoint, &p.names.s3_endpoint))
+        .send()
+        .await
+        .map_err(ProvisionError::aws("CreateVpcEndpoint", p.names.s3_endpoint.clone()))?;
+    Ok(())
 }
 
 /// The region's default VPC and one default subnet per availability zone,
@@ -429,6 +494,20 @@ pub async fn discover(p: &mut Provisioner) -> Result<Vec<Found>> {
     for k in keys.key_pairs() {
         out.push(Found { component: C, kind: "key pair", id: k.key_name().unwrap_or_default().into(), state: None });
     }
+    let endpoints = ec2
+        .describe_vpc_endpoints()
+        .filters(stack_filter(p))
+        .send()
+        .await
+        .map_err(ProvisionError::aws("DescribeVpcEndpoints", format!("tag {STACK_TAG}")))?;
+    for e in endpoints.vpc_endpoints().iter().filter(|e| !gone(e)) {
+        out.push(Found {
+            component: C,
+            kind: S3_ENDPOINT,
+            id: e.vpc_endpoint_id().unwrap_or_default().into(),
+            state: e.state().map(|s| s.as_str().to_string()),
+        });
+    }
     Ok(out)
 }
 
@@ -439,8 +518,16 @@ pub async fn delete(p: &mut Provisioner, found: &[Found]) -> Result<()> {
         // The private key is useless once AWS forgot the public half.
         remove_private(&p.options.key_dir.join(format!("{}.pem", f.id)))?;
     }
+    let endpoints: Vec<String> = found.iter().filter(|f| f.kind == S3_ENDPOINT).map(|f| f.id.clone()).collect();
+    if !endpoints.is_empty() {
+        ec2.delete_vpc_endpoints()
+            .set_vpc_endpoint_ids(Some(endpoints.clone()))
+            .send()
+            .await
+            .map_err(ProvisionError::aws("DeleteVpcEndpoints", endpoints.join(",")))?;
+    }
     let groups: Vec<Found> = found.iter().filter(|f| f.kind == "security group").cloned().collect();
-    if let Some(other) = found.iter().find(|f| f.kind != "key pair" && f.kind != "security group") {
+    if let Some(other) = found.iter().find(|f| ![KEY_PAIR, "security group", S3_ENDPOINT].contains(&f.kind)) {
         return Err(ProvisionError::Failed { what: format!("deleting {other}"), detail: "not a resource kind of the network".into() });
     }
     delete_security_groups(p, &groups).await

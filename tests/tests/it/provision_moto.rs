@@ -108,11 +108,13 @@ fn expected_kinds() -> BTreeMap<&'static str, usize> {
     .into()
 }
 
-/// With the original data path: the proxy's one unit, nothing uploaded.
+/// With the original data path: the proxy's one unit, nothing uploaded,
+/// and MSK Connect's way to S3.
 fn original_kinds() -> BTreeMap<&'static str, usize> {
     let mut kinds = expected_kinds();
     kinds.insert("systemd unit", 1);
     kinds.remove("s3 object");
+    kinds.insert("s3 gateway endpoint", 1);
     kinds
 }
 
@@ -380,9 +382,41 @@ async fn the_original_data_path_is_one_setting_away() {
     let uid = common::fresh_names().uid().to_string();
     let keys = tempfile::tempdir().unwrap();
     let mut p = provisioner(original_config(&uid), keys.path(), false).await;
+    p.clients.log.keep_requests();
     p.apply().await.expect("apply");
     assert_eq!(p.found.pipeline_binary_sha256, None, "no binary uploaded");
     let c = clients().await;
+    // MSK Connect's workers have no public IP and the default VPC no NAT:
+    // their way to S3 is a gateway endpoint on every route table of the VPC.
+    let vpc = p.found.vpc_id.clone().unwrap();
+    let endpoints = c
+        .ec2
+        .describe_vpc_endpoints()
+        .filters(aws_sdk_ec2::types::Filter::builder().name(format!("tag:{}", contract::STACK_TAG)).values(&uid).build())
+        .send()
+        .await
+        .unwrap();
+    let [endpoint] = endpoints.vpc_endpoints() else { panic!("one S3 gateway endpoint: {endpoints:?}") };
+    assert_eq!(endpoint.service_name(), Some("com.amazonaws.us-east-1.s3"));
+    assert_eq!(endpoint.vpc_id(), Some(vpc.as_str()));
+    let tables = c
+        .ec2
+        .describe_route_tables()
+        .filters(aws_sdk_ec2::types::Filter::builder().name("vpc-id").values(&vpc).build())
+        .send()
+        .await
+        .unwrap();
+    let mut all: Vec<&str> = tables.route_tables().iter().filter_map(|t| t.route_table_id()).collect();
+    let mut routed: Vec<&str> = endpoint.route_table_ids().iter().map(String::as_str).collect();
+    all.sort_unstable();
+    routed.sort_unstable();
+    assert_eq!(routed, all, "every route table of the VPC");
+    // What the original path adds meets the service models too.
+    let sent = p.clients.log.requests();
+    assert!(sent.iter().any(|r| r.operation == "CreateVpcEndpoint"), "the endpoint's request was captured");
+    if let Err(report) = crate::aws_conformance::check(&sent) {
+        panic!("requests AWS would refuse:\n{report}");
+    }
     let attr = c
         .ec2
         .describe_instance_attribute()
@@ -403,6 +437,10 @@ async fn the_original_data_path_is_one_setting_away() {
     assert_eq!(kinds(&status.status().await.unwrap()), original_kinds());
     let mut down = provisioner(original_config(&uid), keys.path(), false).await;
     down.teardown().await.expect("teardown");
+    let left = c.ec2.describe_vpc_endpoints().vpc_endpoint_ids(endpoint.vpc_endpoint_id().unwrap()).send().await;
+    let gone =
+        left.map_or(true, |l| l.vpc_endpoints().iter().all(|e| e.state().is_some_and(|s| s.as_str().eq_ignore_ascii_case("deleted"))));
+    assert!(gone, "teardown deletes the endpoint");
 }
 
 /// A user who brings a cluster: msk skipped, `kafka.bootstrap_servers`

@@ -164,6 +164,10 @@ async fn connect_creates_plugin_then_connector_with_the_original_settings() {
     assert_eq!(connector["plugins"][0]["customPlugin"]["customPluginArn"], plugin_arn);
     assert_eq!(connector["serviceExecutionRoleArn"], p.found.role_arns["connect"]);
     assert_eq!(connector["tags"][STACK_TAG], UID);
+    // The workers' logs, where a failing upload shows, go to the sink bucket.
+    let logs = &connector["logDelivery"]["workerLogDelivery"]["s3"];
+    assert_eq!((logs["enabled"].as_bool(), logs["bucket"].as_str()), (Some(true), Some(format!("user-{UID}-bucket").as_str())));
+    assert_eq!(logs["prefix"], infra::provision::CONNECT_LOG_PREFIX);
     assert_eq!(p.found.connector_arn.as_deref(), Some(connector_arn.as_str()));
     crate::aws_conformance::check(&p.clients.log.requests()).unwrap_or_else(|report| panic!("requests AWS would refuse:\n{report}"));
 }
