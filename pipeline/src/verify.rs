@@ -61,6 +61,11 @@ pub struct VerifyArgs {
     /// Leave the objects holding the records in place.
     #[arg(long)]
     pub keep: bool,
+    /// Also put the records through the Kinesis routes (`PUT
+    /// /streams/<stream>/records`): API Gateway's Kinesis integration and
+    /// its role.
+    #[arg(long)]
+    pub stream: bool,
 }
 
 /// A step of the records' way.
@@ -72,6 +77,8 @@ pub enum Hop {
     Sink,
     /// The batch job cleans them.
     Batch,
+    /// API Gateway's Kinesis routes put them into the streams.
+    Kinesis,
 }
 
 impl std::fmt::Display for Hop {
@@ -80,6 +87,7 @@ impl std::fmt::Display for Hop {
             Hop::Ingest => "ingest",
             Hop::Sink => "sink",
             Hop::Batch => "batch",
+            Hop::Kinesis => "kinesis",
         })
     }
 }
@@ -169,8 +177,20 @@ impl VerifyArgs {
         );
 
         let started = SystemTime::now();
-        let acked = post(&self.target, api_key.as_ref(), &names, &tags).await?;
+        let client = http_client(&self.target, api_key.as_ref())?;
+        let rounds = tagged_rounds(&tags);
+        let acked = post(&client, &self.target, &names, &rounds).await?;
         println!("  {:<7} ok   {} record(s) acknowledged in {:.0} ms", Hop::Ingest, tags.len() * 3, ms(acked));
+        if self.stream {
+            let put = put_streams(&client, &self.target, &names, &rounds).await?;
+            println!(
+                "  {:<7} ok   {} record(s) put into {} in {:.0} ms",
+                Hop::Kinesis,
+                tags.len() * 3,
+                names.streams().join(", "),
+                ms(put)
+            );
+        }
 
         let waited = Instant::now();
         let store = pipeline_storage::open(&sink, &self.aws.target())
@@ -208,9 +228,8 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// Posts each topic's records in one request; returns the slowest
-/// request's time. Any refusal is named with its likely cause.
-async fn post(target: &str, api_key: Option<&ApiKey>, names: &Names, tags: &[i64]) -> Result<Duration, HopFailed> {
+/// The HTTP client every request goes out with: the API key on each.
+fn http_client(target: &str, api_key: Option<&ApiKey>) -> Result<reqwest::Client, HopFailed> {
     let base = target.trim_end_matches('/');
     if url::Url::parse(base).is_err() || !(base.starts_with("http://") || base.starts_with("https://")) {
         return Err(failed(
@@ -223,14 +242,17 @@ async fn post(target: &str, api_key: Option<&ApiKey>, names: &Names, tags: &[i64
     if let Some(key) = api_key {
         key.insert_into(&mut headers);
     }
-    let client = reqwest::Client::builder()
+    reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .default_headers(headers)
         .build()
-        .map_err(|e| failed(Hop::Ingest, Cause::Network, format!("HTTP client: {e}")))?;
+        .map_err(|e| failed(Hop::Ingest, Cause::Network, format!("HTTP client: {e}")))
+}
+
+/// Synthetic rounds whose shared `index`/`ind` is each tag.
+fn tagged_rounds(tags: &[i64]) -> Vec<contract::Round> {
     let source = pipeline_emulate::generate::SyntheticSource::new(pipeline_emulate::DEFAULT_SEED, 1000);
-    let rounds: Vec<contract::Round> = tags
-        .iter()
+    tags.iter()
         .enumerate()
         .map(|(n, &tag)| {
             let mut round = source.round(n as u64);
@@ -239,10 +261,17 @@ async fn post(target: &str, api_key: Option<&ApiKey>, names: &Names, tags: &[i64
             round.user.ind = tag;
             round
         })
-        .collect();
+        .collect()
+}
+
+/// Posts each topic's records in one request; returns the slowest
+/// request's time. Any refusal is named with its likely cause.
+async fn post(client: &reqwest::Client, target: &str, names: &Names, rounds: &[contract::Round]) -> Result<Duration, HopFailed> {
+    let base = target.trim_end_matches('/');
     let mut slowest = Duration::ZERO;
     for kind in Kind::ALL {
         let records: Vec<serde_json::Value> = rounds.iter().map(|r| serde_json::json!({ "value": r.value(kind) })).collect();
+        let expected = records.len();
         let url = format!("{base}/topics/{}", names.topic(kind));
         let sent = Instant::now();
         let answer = client
@@ -266,11 +295,67 @@ async fn post(target: &str, api_key: Option<&ApiKey>, names: &Names, tags: &[i64
             return Err(failure);
         }
         let stored = pipeline_emulate::proxy_acknowledged(body.as_bytes());
-        if stored != tags.len() {
-            return Err(kafka_refusal(&url, stored, tags.len(), &body));
+        if stored != expected {
+            return Err(kafka_refusal(&url, stored, expected, &body));
         }
     }
     Ok(slowest)
+}
+
+/// Puts each stream's records in one PutRecords request through the
+/// Kinesis routes; returns the slowest request's time.
+async fn put_streams(client: &reqwest::Client, target: &str, names: &Names, rounds: &[contract::Round]) -> Result<Duration, HopFailed> {
+    let base = target.trim_end_matches('/');
+    let mut slowest = Duration::ZERO;
+    for kind in Kind::ALL {
+        let records: Vec<serde_json::Value> =
+            rounds.iter().map(|r| serde_json::json!({ "data": r.value(kind), "partition-key": pipeline_emulate::PARTITION_KEY })).collect();
+        let url = format!("{base}/streams/{}/records", names.stream(kind));
+        let sent = Instant::now();
+        let answer = client
+            .put(&url)
+            .json(&serde_json::json!({ "records": records }))
+            .send()
+            .await
+            .map_err(|e| failed(Hop::Kinesis, Cause::Network, format!("PUT {url}: {e}")))?;
+        let status = answer.status();
+        let body = answer.text().await.unwrap_or_default();
+        slowest = slowest.max(sent.elapsed());
+        let stored = pipeline_emulate::stream_acknowledged(body.as_bytes());
+        if stored != records.len() {
+            return Err(kinesis_refusal(status, &url, stored, records.len(), &body));
+        }
+    }
+    Ok(slowest)
+}
+
+/// Why the Kinesis routes did not store every record: Kinesis's error type
+/// (`__type`, passed on by the integration) says whether the streams are
+/// missing or the integration's role may not write.
+fn kinesis_refusal(status: reqwest::StatusCode, url: &str, stored: usize, sent: usize, body: &str) -> HopFailed {
+    if status == reqwest::StatusCode::FORBIDDEN
+        && let Some(HopFailed { cause, detail, .. }) = refusal(status, body, url)
+    {
+        return failed(Hop::Kinesis, cause, detail);
+    }
+    let short: String = body.chars().take(300).collect();
+    let seen = format!("PUT {url} answered {status}, {stored} of {sent} record(s) stored: {short}");
+    let kind = serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("__type").and_then(|t| t.as_str()).map(|t| t.rsplit('#').next().unwrap_or(t).to_string()))
+        .unwrap_or_default();
+    match kind.as_str() {
+        "ResourceNotFoundException" => {
+            failed(Hop::Kinesis, Cause::NotRunning, format!("{seen}. The streams do not exist: run provision without --skip kinesis"))
+        }
+        "AccessDeniedException" | "AccessDenied" | "KMSAccessDeniedException" => failed(
+            Hop::Kinesis,
+            Cause::Permissions,
+            format!("{seen}. API Gateway's Kinesis role may not put records (<uid>-kinesis-access-role, docs/SPEC.md's permissions table)"),
+        ),
+        _ if status.is_server_error() => failed(Hop::Kinesis, Cause::Network, format!("{seen}. The integration could not reach Kinesis")),
+        _ => failed(Hop::Kinesis, Cause::Data, seen),
+    }
 }
 
 /// The likely cause of a REST proxy answer that is not a 200, from its
@@ -503,6 +588,21 @@ mod tests {
             Some((Hop::Ingest, Cause::Permissions))
         );
         assert_eq!(cause(500, r#"{"error_code":50002,"message":"Local: Message timed out"}"#), Some((Hop::Ingest, Cause::NotRunning)));
+    }
+
+    #[test]
+    fn kinesis_refusals_name_missing_streams_and_the_roles_permission() {
+        let cause = |status: u16, body: &str| {
+            let f = kinesis_refusal(reqwest::StatusCode::from_u16(status).unwrap(), "https://x/streams/s/records", 0, 3, body);
+            (f.hop, f.cause)
+        };
+        assert_eq!(
+            cause(400, r#"{"__type":"ResourceNotFoundException","message":"Stream s not found"}"#),
+            (Hop::Kinesis, Cause::NotRunning)
+        );
+        assert_eq!(cause(400, r#"{"__type":"com.amazon.coral.service#AccessDeniedException"}"#), (Hop::Kinesis, Cause::Permissions));
+        assert_eq!(cause(403, r#"{"message":"Forbidden"}"#), (Hop::Kinesis, Cause::Auth));
+        assert_eq!(cause(500, r#"{"message":"Internal server error"}"#), (Hop::Kinesis, Cause::Network));
     }
 
     #[test]

@@ -115,6 +115,17 @@ pub fn proxy_acknowledged(answer: &[u8]) -> usize {
         .map_or(0, |a| a.offsets.iter().filter(|o| o.error_code.is_none() && o.offset.is_some()).count())
 }
 
+/// Records a Kinesis route's answer says were stored: PutRecord's
+/// `SequenceNumber`, or PutRecords' entries with one and no `ErrorCode`.
+pub fn stream_acknowledged(answer: &[u8]) -> usize {
+    let answer: Value = serde_json::from_slice(answer).unwrap_or(Value::Null);
+    if answer["SequenceNumber"].is_string() {
+        1
+    } else {
+        answer["Records"].as_array().map_or(0, |r| r.iter().filter(|e| e["SequenceNumber"].is_string() && e["ErrorCode"].is_null()).count())
+    }
+}
+
 fn to_body<T: Serialize>(body: &T) -> bytes::Bytes {
     serde_json::to_vec(body).expect("records serialise").into()
 }
@@ -159,16 +170,7 @@ impl Request {
     fn acked(&self, answer: &[u8]) -> u64 {
         let count = match self.mode {
             Mode::Batch => proxy_acknowledged(answer),
-            Mode::Stream => {
-                let answer: Value = serde_json::from_slice(answer).unwrap_or(Value::Null);
-                if answer["SequenceNumber"].is_string() {
-                    1
-                } else {
-                    answer["Records"]
-                        .as_array()
-                        .map_or(0, |r| r.iter().filter(|e| e["SequenceNumber"].is_string() && e["ErrorCode"].is_null()).count())
-                }
-            }
+            Mode::Stream => stream_acknowledged(answer),
         };
         count as u64
     }

@@ -1,6 +1,7 @@
 //! `pipeline verify` against a deployment on the local stack (issue 36,
 //! item 8): an ingest server that requires the API key as API Gateway
-//! does, a sink into moto's S3. It passes when every hop works, removes
+//! does and serves the Kinesis routes on moto's Kinesis, a sink into moto's
+//! S3. It passes when every hop works, removes
 //! what it wrote, and names the hop and its cause when one is broken on
 //! purpose.
 
@@ -25,16 +26,25 @@ struct LocalDeployment {
 }
 
 impl LocalDeployment {
-    async fn start() -> Self {
+    /// With `streams`, also the Kinesis streams behind the ingest server's
+    /// Kinesis routes (moto's Kinesis).
+    async fn start(streams: bool) -> Self {
         common::require_kafka().await;
         common::set_dummy_aws_env();
         let names = common::fresh_names();
         common::create_topics(&names.topics(), 3).await;
+        if streams {
+            let kinesis = aws_sdk_kinesis::Client::new(&common::moto().load().await);
+            for stream in names.streams() {
+                kinesis.create_stream().stream_name(stream).shard_count(1).send().await.unwrap();
+            }
+        }
         aws_setup::s3::ensure_bucket(&common::s3_client().await, &names.sink_bucket()).await.unwrap();
         let ingest = pipeline_ingest::start(pipeline_ingest::IngestConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             bootstrap: common::bootstrap(),
             required_header: Some(pipeline_ingest::RequiredHeader::new("x-api-key", API_KEY).unwrap()),
+            kinesis: Some(common::moto()),
             ..Default::default()
         })
         .await
@@ -85,11 +95,11 @@ impl LocalDeployment {
 
 #[tokio::test]
 async fn verify_passes_on_a_working_deployment_and_removes_what_it_wrote() {
-    let deployment = LocalDeployment::start().await;
-    let out = deployment.verify(deployment.key_file.path(), &[]).await;
+    let deployment = LocalDeployment::start(true).await;
+    let out = deployment.verify(deployment.key_file.path(), &["--stream"]).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    for hop in ["ingest", "sink", "batch"] {
+    for hop in ["ingest", "kinesis", "sink", "batch"] {
         let line = stdout.lines().find(|l| l.trim_start().starts_with(hop)).unwrap_or_else(|| panic!("no {hop} line: {stdout}"));
         assert!(line.contains(" ok "), "{line}");
     }
@@ -101,7 +111,7 @@ async fn verify_passes_on_a_working_deployment_and_removes_what_it_wrote() {
 
 #[tokio::test]
 async fn verify_names_the_broken_hop_and_its_likely_cause() {
-    let mut deployment = LocalDeployment::start().await;
+    let mut deployment = LocalDeployment::start(false).await;
 
     // A wrong key: the first hop, refused for auth; nothing is sent on.
     let wrong = tempfile::NamedTempFile::new().unwrap();
@@ -120,6 +130,12 @@ async fn verify_names_the_broken_hop_and_its_likely_cause() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(stderr.contains("hop `ingest` (likely cause: network)"), "{stderr}");
+
+    // No streams behind the Kinesis routes: that hop, as not running.
+    let out = deployment.verify(deployment.key_file.path(), &["--stream"]).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("hop `kinesis` (likely cause: not running)"), "{stderr}");
 
     // The sink stopped: ingest passes, the sink hop fails as not running.
     deployment.stop_sink().await;
