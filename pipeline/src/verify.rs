@@ -66,6 +66,13 @@ pub struct VerifyArgs {
     /// its role.
     #[arg(long)]
     pub stream: bool,
+    /// Where the stream worker writes the Delta tables (e.g.
+    /// s3://user-<uid>-bucket/delta): wait for the records there too.
+    #[arg(long, requires = "stream")]
+    pub delta: Option<String>,
+    /// Longest wait for the stream worker to commit them, in seconds.
+    #[arg(long, default_value_t = 300, value_name = "SECS")]
+    pub delta_timeout: u64,
 }
 
 /// A step of the records' way.
@@ -79,6 +86,8 @@ pub enum Hop {
     Batch,
     /// API Gateway's Kinesis routes put them into the streams.
     Kinesis,
+    /// The stream worker commits them to the Delta tables.
+    Delta,
 }
 
 impl std::fmt::Display for Hop {
@@ -88,6 +97,7 @@ impl std::fmt::Display for Hop {
             Hop::Sink => "sink",
             Hop::Batch => "batch",
             Hop::Kinesis => "kinesis",
+            Hop::Delta => "delta",
         })
     }
 }
@@ -204,6 +214,18 @@ impl VerifyArgs {
             found.objects.len(),
             waited.elapsed().as_secs_f64()
         );
+
+        if let Some(delta) = &self.delta {
+            let waited = Instant::now();
+            let delta = Location::parse(delta)?;
+            wait_for_delta(&delta, &self.aws.target(), &names, &tags, Duration::from_secs(self.delta_timeout)).await?;
+            println!(
+                "  {:<7} ok   {} record(s) in the Delta tables under {delta}, {:.1} s after the sink's",
+                Hop::Delta,
+                tags.len() * 3,
+                waited.elapsed().as_secs_f64()
+            );
+        }
 
         let cleaned = Instant::now();
         let rows = clean(&found, &names, tags.len()).await?;
@@ -502,6 +524,66 @@ async fn wait_for_sink(
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
+}
+
+/// Reads the tagged `ind`s of each kind's Delta table until every tag is
+/// there or `timeout`.
+#[cfg(feature = "stream")]
+async fn wait_for_delta(
+    delta: &Location,
+    aws: &aws_setup::AwsTarget,
+    names: &Names,
+    tags: &[i64],
+    timeout: Duration,
+) -> Result<(), HopFailed> {
+    let wanted: BTreeSet<i64> = tags.iter().copied().collect();
+    let s3_root = match delta {
+        Location::S3 { .. } => Some(
+            pipeline_storage::open(delta, aws)
+                .await
+                .map_err(|e| failed(Hop::Delta, Cause::Permissions, format!("opening {delta}: {e}")))?,
+        ),
+        Location::Local { .. } => None,
+    };
+    let deadline = Instant::now() + timeout;
+    loop {
+        let mut missing = Vec::new();
+        for kind in Kind::ALL {
+            let found = pipeline_stream::inds_from(delta, s3_root.as_ref(), names, kind, TAG_FLOOR)
+                .await
+                .map_err(|e| failed(Hop::Delta, Cause::Permissions, format!("reading {}: {e}", names.delta_table(kind))))?;
+            let have = wanted.intersection(&found).count();
+            if have < wanted.len() {
+                missing.push(format!("{} {have}/{}", names.delta_table(kind), wanted.len()));
+            }
+        }
+        if missing.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(failed(
+                Hop::Delta,
+                Cause::NotRunning,
+                format!(
+                    "after {}s the Delta tables under {delta} held {}: is pipeline-stream running? (on the client machine: \
+                     journalctl -u pipeline-stream; `pipeline status --delta {delta}` shows each table's version)",
+                    timeout.as_secs(),
+                    missing.join(", ")
+                ),
+            ));
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+#[cfg(not(feature = "stream"))]
+async fn wait_for_delta(_: &Location, _: &aws_setup::AwsTarget, _: &Names, _: &[i64], _: Duration) -> Result<(), HopFailed> {
+    Err(failed(
+        Hop::Delta,
+        Cause::Data,
+        "this pipeline binary is built without the stream worker (cargo feature `stream`), so it cannot read Delta tables: \
+         run `pipeline verify --delta` from a full build (cargo build -p pipeline)",
+    ))
 }
 
 fn store_failure(sink: &Location, e: &object_store::Error) -> HopFailed {

@@ -34,7 +34,13 @@ pub struct VerifyArgs {
 
 pub fn run(args: VerifyArgs) -> Result<()> {
     install::ensure_system_packages()?;
-    let bin = pipeline_bin::build_batch_path(pipeline_bin::Profile::Dev)?;
+    // Reading Delta tables needs the stream worker's build; the rest, the
+    // batch path's (a third less to compile).
+    let bin = if args.rest.iter().any(|a| a == "--delta" || a.starts_with("--delta=")) {
+        pipeline_bin::build_for_tests()?
+    } else {
+        pipeline_bin::build_batch_path(pipeline_bin::Profile::Dev)?
+    };
     let mut verify: Vec<String> = vec!["verify".into(), "--uid".into(), args.uid.clone()];
     let Some(target) = args.target else {
         return verify_local(&bin, verify, &args.uid, &args.rest);

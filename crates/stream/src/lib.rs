@@ -102,6 +102,8 @@ pub enum StreamError {
     ConcurrentWriter { table: String },
     #[error("the checkpoint in {table} is unreadable ({detail}); it was not written by this tool")]
     Checkpoint { table: String, detail: String },
+    #[error("reading data file {path} of Delta table {table}: {detail}")]
+    DataFile { table: String, path: String, detail: String },
 }
 
 /// Counts of one run, per kind.
@@ -566,6 +568,59 @@ pub async fn table_state(
         .and_then(|c| c.as_any().downcast_ref::<datafusion::arrow::array::Int64Array>())
         .map_or(0, |c| c.iter().flatten().sum());
     Ok(Some((version, rows)))
+}
+
+/// The `ind` values at or above `floor` in a kind's Delta table under
+/// `output` (none when there is no table yet): how `pipeline verify` finds
+/// its tagged records. Only the data files whose statistics allow such a
+/// value are read, so a large table costs its log and a few files.
+pub async fn inds_from(
+    output: &Location,
+    s3_root: Option<&ObjectStoreRef>,
+    names: &Names,
+    kind: Kind,
+    floor: i64,
+) -> Result<std::collections::BTreeSet<i64>, StreamError> {
+    use datafusion::arrow::array::{Array, Int64Array, StringArray};
+    use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    let mut found = std::collections::BTreeSet::new();
+    if !log_exists(output, s3_root, names, kind).await? {
+        return Ok(found);
+    }
+    let table_name = names.delta_table(kind);
+    let url = table_url(output, names, kind)?;
+    let table = delta_builder(&url, &table_name, s3_root)?.load().await.map_err(delta_err(&table_name))?;
+    let adds = table.snapshot().map_err(delta_err(&table_name))?.add_actions_table(true).map_err(delta_err(&table_name))?;
+    let column = |name: &str, to: &DataType| adds.column_by_name(name).and_then(|c| cast(c, to).ok());
+    let Some(paths) = column("path", &DataType::Utf8) else { return Ok(found) };
+    let paths = paths.as_any().downcast_ref::<StringArray>().expect("cast to Utf8");
+    let max = column("max.ind", &DataType::Int64);
+    let max = max.as_ref().and_then(|m| m.as_any().downcast_ref::<Int64Array>());
+    let store = table.object_store();
+    for row in 0..adds.num_rows() {
+        // A file whose largest ind is below the floor cannot hold one.
+        if max.is_some_and(|m| m.is_valid(row) && m.value(row) < floor) {
+            continue;
+        }
+        let path = paths.value(row);
+        let failed = |detail: String| StreamError::DataFile { table: table_name.clone(), path: path.to_string(), detail };
+        let bytes = store
+            .get(&ObjectPath::from(path))
+            .await
+            .map_err(|e| failed(e.to_string()))?
+            .bytes()
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes).and_then(|b| b.build()).map_err(|e| failed(e.to_string()))?;
+        for batch in reader {
+            let batch = batch.map_err(|e| failed(e.to_string()))?;
+            let Some(ind) = batch.column_by_name("ind").and_then(|c| cast(c, &DataType::Int64).ok()) else { continue };
+            let ind = ind.as_any().downcast_ref::<Int64Array>().expect("cast to Int64");
+            found.extend(ind.iter().flatten().filter(|&v| v >= floor));
+        }
+    }
+    Ok(found)
 }
 
 /// The positions committed last: the newest commit carrying them. Commits

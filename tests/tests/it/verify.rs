@@ -96,10 +96,24 @@ impl LocalDeployment {
 #[tokio::test]
 async fn verify_passes_on_a_working_deployment_and_removes_what_it_wrote() {
     let deployment = LocalDeployment::start(true).await;
-    let out = deployment.verify(deployment.key_file.path(), &["--stream"]).await;
+    // The stream worker, into Delta tables in a directory.
+    let delta = tempfile::tempdir().unwrap();
+    let _stream = tokio::process::Command::new(common::pipeline_bin())
+        .args(["stream", "--uid", deployment.names.uid(), "--output"])
+        .arg(delta.path())
+        .env("AWS_ENDPOINT_URL", common::s3_endpoint())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let delta_arg = delta.path().display().to_string();
+    let out = deployment.verify(deployment.key_file.path(), &["--stream", "--delta", &delta_arg]).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    for hop in ["ingest", "kinesis", "sink", "batch"] {
+    for hop in ["ingest", "kinesis", "sink", "delta", "batch"] {
         let line = stdout.lines().find(|l| l.trim_start().starts_with(hop)).unwrap_or_else(|| panic!("no {hop} line: {stdout}"));
         assert!(line.contains(" ok "), "{line}");
     }
