@@ -30,10 +30,8 @@ pub struct StatusArgs {
     pub uid: pipeline_runtime::UidArg,
     #[command(flatten)]
     pub aws: aws_setup::AwsArgs,
-    /// The sink's destination: s3://bucket[/prefix] or a directory
-    /// (default s3://user-<uid>-bucket).
-    #[arg(long)]
-    pub sink: Option<String>,
+    #[command(flatten)]
+    pub sink: crate::SinkLocationArg,
     /// The sink's consumer group (default <uid>-connector).
     #[arg(long)]
     pub group_id: Option<String>,
@@ -56,7 +54,7 @@ impl StatusArgs {
             bootstrap: self.kafka.bootstrap_servers,
             kafka_overrides: self.kafka.kafka_setting,
             group_id: self.group_id.unwrap_or_else(|| names.connector()),
-            sink: Some(Location::parse(&self.sink.unwrap_or_else(|| format!("s3://{}", names.sink_bucket())))?),
+            sink: Some(self.sink.location(&names)?),
             delta: self.delta.as_deref().map(Location::parse).transpose()?,
             batch_output: self.batch_output,
             aws: self.aws.target(),

@@ -48,10 +48,8 @@ pub struct VerifyArgs {
     pub uid: pipeline_runtime::UidArg,
     #[command(flatten)]
     pub aws: aws_setup::AwsArgs,
-    /// The sink's destination: s3://bucket[/prefix] or a directory
-    /// (default s3://user-<uid>-bucket).
-    #[arg(long)]
-    pub sink: Option<String>,
+    #[command(flatten)]
+    pub sink: crate::SinkLocationArg,
     /// Records posted to each of the three topics.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=99))]
     pub records: u32,
@@ -169,7 +167,7 @@ impl Found {
 impl VerifyArgs {
     pub async fn run(self) -> Result<()> {
         let names = self.uid.names()?;
-        let sink = Location::parse(&self.sink.clone().unwrap_or_else(|| format!("s3://{}", names.sink_bucket())))?;
+        let sink = self.sink.location(&names)?;
         let api_key = pipeline_runtime::secret_value(self.api_key_file.as_deref(), pipeline_emulate::cli::API_KEY_ENV, "the API key")?
             .map(ApiKey::new)
             .transpose()?;
