@@ -293,24 +293,13 @@ async fn post(client: &reqwest::Client, target: &str, names: &Names, rounds: &[c
         let records: Vec<serde_json::Value> = rounds.iter().map(|r| serde_json::json!({ "value": r.value(kind) })).collect();
         let expected = records.len();
         let url = format!("{base}/topics/{}", names.topic(kind));
-        let sent = Instant::now();
-        let answer = client
+        let request = client
             .post(&url)
             .header(reqwest::header::CONTENT_TYPE, pipeline_emulate::JSON_V2)
-            .json(&serde_json::json!({ "records": records }))
-            .send()
-            .await
-            .map_err(|e| {
-                let detail = format!("POST {url}: {e}");
-                failed(
-                    Hop::Ingest,
-                    Cause::Network,
-                    format!("{detail}. Nothing answered: check the URL (region, stage), and that the ingest server runs"),
-                )
-            })?;
-        let status = answer.status();
-        let body = answer.text().await.unwrap_or_default();
-        slowest = slowest.max(sent.elapsed());
+            .json(&serde_json::json!({ "records": records }));
+        let nothing_answered = ". Nothing answered: check the URL (region, stage), and that the ingest server runs";
+        let (status, body, took) = exchange(request, Hop::Ingest, &format!("POST {url}"), nothing_answered).await?;
+        slowest = slowest.max(took);
         if let Some(failure) = refusal(status, &body, &url) {
             return Err(failure);
         }
@@ -322,6 +311,31 @@ async fn post(client: &reqwest::Client, target: &str, names: &Names, rounds: &[c
     Ok(slowest)
 }
 
+/// Sends one request: its status, body and time. No answer at all is the
+/// hop's network failure, named with `what` and `hint`.
+async fn exchange(
+    request: reqwest::RequestBuilder,
+    hop: Hop,
+    what: &str,
+    hint: &str,
+) -> Result<(reqwest::StatusCode, String, Duration), HopFailed> {
+    let sent = Instant::now();
+    let answer = request.send().await.map_err(|e| failed(hop, Cause::Network, format!("{what}: {e}{hint}")))?;
+    let status = answer.status();
+    let body = answer.text().await.unwrap_or_default();
+    Ok((status, body, sent.elapsed()))
+}
+
+/// The start of an answer's body, for an error message.
+fn excerpt(body: &str) -> String {
+    body.chars().take(300).collect()
+}
+
+/// A top-level member of a JSON answer, if the body is JSON and has it.
+fn member(body: &str, name: &str) -> Option<serde_json::Value> {
+    serde_json::from_str::<serde_json::Value>(body).ok().and_then(|mut v| v.get_mut(name).map(serde_json::Value::take))
+}
+
 /// Puts each stream's records in one PutRecords request through the
 /// Kinesis routes; returns the slowest request's time.
 async fn put_streams(client: &reqwest::Client, target: &str, names: &Names, rounds: &[contract::Round]) -> Result<Duration, HopFailed> {
@@ -331,16 +345,9 @@ async fn put_streams(client: &reqwest::Client, target: &str, names: &Names, roun
         let records: Vec<serde_json::Value> =
             rounds.iter().map(|r| serde_json::json!({ "data": r.value(kind), "partition-key": pipeline_emulate::PARTITION_KEY })).collect();
         let url = format!("{base}/streams/{}/records", names.stream(kind));
-        let sent = Instant::now();
-        let answer = client
-            .put(&url)
-            .json(&serde_json::json!({ "records": records }))
-            .send()
-            .await
-            .map_err(|e| failed(Hop::Kinesis, Cause::Network, format!("PUT {url}: {e}")))?;
-        let status = answer.status();
-        let body = answer.text().await.unwrap_or_default();
-        slowest = slowest.max(sent.elapsed());
+        let request = client.put(&url).json(&serde_json::json!({ "records": records }));
+        let (status, body, took) = exchange(request, Hop::Kinesis, &format!("PUT {url}"), "").await?;
+        slowest = slowest.max(took);
         let stored = pipeline_emulate::stream_acknowledged(body.as_bytes());
         if stored != records.len() {
             return Err(kinesis_refusal(status, &url, stored, records.len(), &body));
@@ -358,12 +365,9 @@ fn kinesis_refusal(status: reqwest::StatusCode, url: &str, stored: usize, sent: 
     {
         return failed(Hop::Kinesis, cause, detail);
     }
-    let short: String = body.chars().take(300).collect();
+    let short = excerpt(body);
     let seen = format!("PUT {url} answered {status}, {stored} of {sent} record(s) stored: {short}");
-    let kind = serde_json::from_str::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| v.get("__type").and_then(|t| t.as_str()).map(|t| t.rsplit('#').next().unwrap_or(t).to_string()))
-        .unwrap_or_default();
+    let kind = member(body, "__type").and_then(|t| t.as_str().map(|t| t.rsplit('#').next().unwrap_or(t).to_string())).unwrap_or_default();
     match kind.as_str() {
         "ResourceNotFoundException" => {
             failed(Hop::Kinesis, Cause::NotRunning, format!("{seen}. The streams do not exist: run provision without --skip kinesis"))
@@ -385,9 +389,9 @@ fn refusal(status: reqwest::StatusCode, body: &str, url: &str) -> Option<HopFail
     if status.is_success() {
         return None;
     }
-    let short: String = body.chars().take(300).collect();
+    let short = excerpt(body);
     let seen = format!("POST {url} answered {status}: {short}");
-    let proxy_code = serde_json::from_str::<serde_json::Value>(body).ok().and_then(|v| v.get("error_code").and_then(|c| c.as_i64()));
+    let proxy_code = member(body, "error_code").and_then(|c| c.as_i64());
     Some(match (status.as_u16(), proxy_code) {
         (401, _) => failed(
             Hop::Ingest,
@@ -437,7 +441,7 @@ fn refusal(status: reqwest::StatusCode, body: &str, url: &str) -> Option<HopFail
 /// was refused (an authorization error names the role's policy) or the
 /// brokers are away.
 fn kafka_refusal(url: &str, stored: usize, sent: usize, body: &str) -> HopFailed {
-    let short: String = body.chars().take(300).collect();
+    let short = excerpt(body);
     let cause = if body.contains("AUTHORIZATION") || body.contains("uthoriz") { Cause::Permissions } else { Cause::NotRunning };
     let hint = match cause {
         Cause::Permissions => "the EC2 role's policy does not allow the write (see docs/SPEC.md, the permissions table)",
